@@ -1,0 +1,11 @@
+module github.com/mailsync/mailsync
+
+go 1.26
+
+require (
+	github.com/Azure/go-ntlmssp v0.1.1 // indirect
+	github.com/beevik/etree v1.8.1 // indirect
+	go.etcd.io/bbolt v1.5.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+	golang.org/x/sys v0.45.0 // indirect
+)
