@@ -243,9 +243,10 @@ func (m *Middleware) reject(w http.ResponseWriter, r *http.Request, challenge st
 	m.log.Debug("ewstest: request not authenticated", "remote", r.RemoteAddr, "mode", string(m.cfg.Mode))
 	drain(r)
 	w.Header().Set("WWW-Authenticate", challenge)
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	// An empty body lets a client reuse the connection at once, which
+	// NTLM needs: the handshake must stay on one connection.
+	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusUnauthorized)
-	io.WriteString(w, "401 Unauthorized\n")
 }
 
 // drain discards a bounded amount of the request body so that the

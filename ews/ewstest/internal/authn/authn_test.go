@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	ntlmssp "github.com/Azure/go-ntlmssp"
 )
 
 var users = map[string]string{"alice": "secret", "Bob": "hunter2"}
@@ -181,5 +183,48 @@ func TestCanonicalName(t *testing.T) {
 		if got := CanonicalName(in); got != want {
 			t.Errorf("CanonicalName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestMiddleware_NTLM(t *testing.T) {
+	srv, e := newServer(t, Config{Mode: ModeNTLM, Users: users})
+	for _, cred := range []struct{ user, pass, want string }{
+		{`EXAMPLE\alice`, "secret", "alice"},
+		{"bob@example.com", "hunter2", "Bob"},
+		{"alice", "nope", ""},
+	} {
+		// NTLM authenticates a connection: each identity needs its own.
+		c := &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: &http.Transport{}}}
+		before := e.calls.Load()
+		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader("<x/>"))
+		req.SetBasicAuth(cred.user, cred.pass)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if cred.want == "" {
+			if resp.StatusCode != 401 || e.calls.Load() != before {
+				t.Fatalf("%s with a wrong password: %d, handler calls %d", cred.user, resp.StatusCode, e.calls.Load()-before)
+			}
+			continue
+		}
+		if resp.StatusCode != 200 || string(b) != cred.want {
+			t.Fatalf("%s: %d %q", cred.user, resp.StatusCode, b)
+		}
+	}
+}
+
+func TestMiddleware_NTLMWithoutConnContext(t *testing.T) {
+	m, err := New(Config{Mode: ModeNTLM, Users: users}, http.NotFoundHandler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m)
+	defer srv.Close()
+	code, _, _ := do(t, srv, "")
+	if code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500 when ConnContext is missing", code)
 	}
 }

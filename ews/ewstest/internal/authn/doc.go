@@ -24,6 +24,11 @@
 // httptest.Server.Config.ConnContext); without it every request must carry
 // a full handshake and New's handler answers 500 to NTLM attempts.
 //
+// As on IIS, a connection authenticated by NTLM stays authenticated as
+// that user: a request on it without an Authorization header is served as
+// that user, so a client that switches identities must use a new
+// connection.
+//
 // In ModeNone UserFromContext reports no user unless the request carries
 // valid Basic credentials, which are honoured as a convenience; the caller
 // decides which mailbox an anonymous request acts on.

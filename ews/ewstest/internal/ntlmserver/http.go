@@ -99,9 +99,10 @@ func unauthorized(w http.ResponseWriter, r *http.Request, challenges ...string) 
 	for _, c := range challenges {
 		w.Header().Add("WWW-Authenticate", c)
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	// An empty body lets a client reuse the connection at once, which
+	// NTLM needs: the handshake must stay on one connection.
+	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusUnauthorized)
-	io.WriteString(w, "401 Unauthorized\n")
 }
 
 // drain discards a bounded amount of the body so the connection, and with
