@@ -1,0 +1,177 @@
+package ews
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	ntlmssp "github.com/Azure/go-ntlmssp"
+)
+
+// Auth authenticates requests. Construct one with NTLM, Basic or Bearer.
+// Credentials held by an Auth never appear in logs, errors or the
+// DebugWriter.
+type Auth interface {
+	// transport wraps base so that it authenticates requests. lanes is
+	// the number of concurrent connections allowed (NTLM only); base
+	// is a *http.Transport whenever the caller's transport is one, so
+	// that NTLM can pin connections.
+	transport(base http.RoundTripper, lanes int) http.RoundTripper
+	// String names the scheme without credentials.
+	String() string
+}
+
+// NTLM authenticates with NTLMv2 (also offered under Negotiate) through
+// github.com/Azure/go-ntlmssp. user may be "DOMAIN\user" or a UPN.
+//
+// NTLM authenticates a TCP connection, not a request: every request runs its
+// whole handshake and body on one dedicated keep-alive connection, and a
+// connection is reused only by one request at a time (see
+// Options.MaxConnections). Request bodies are buffered so they can be sent
+// again on each leg.
+func NTLM(user, password string) Auth { return &ntlmAuth{user: user, password: password} }
+
+// Basic authenticates with HTTP Basic (on-premises servers that enable it;
+// Exchange Online retired it for EWS).
+func Basic(user, password string) Auth { return &basicAuth{user: user, password: password} }
+
+// TokenSource supplies OAuth 2.0 access tokens for Bearer. The caller owns
+// acquisition, caching and renewal; Token is called before every request
+// and must be safe for concurrent use.
+type TokenSource interface {
+	// Token returns a valid access token (without the "Bearer " prefix).
+	Token(ctx context.Context) (string, error)
+}
+
+// TokenSourceFunc adapts a function to TokenSource.
+type TokenSourceFunc func(ctx context.Context) (string, error)
+
+// Token calls f.
+func (f TokenSourceFunc) Token(ctx context.Context) (string, error) { return f(ctx) }
+
+// Bearer authenticates with OAuth 2.0 access tokens from ts, as Exchange
+// Online requires. App-only tokens also need Options.Impersonation and an
+// anchor mailbox.
+func Bearer(ts TokenSource) Auth { return &bearerAuth{ts: ts} }
+
+type basicAuth struct{ user, password string }
+
+func (a *basicAuth) String() string { return "Basic" }
+
+func (a *basicAuth) transport(base http.RoundTripper, _ int) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		r := req.Clone(req.Context())
+		r.SetBasicAuth(a.user, a.password)
+		return base.RoundTrip(r)
+	})
+}
+
+type bearerAuth struct{ ts TokenSource }
+
+func (a *bearerAuth) String() string { return "Bearer" }
+
+func (a *bearerAuth) transport(base http.RoundTripper, _ int) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if a.ts == nil {
+			closeBody(req)
+			return nil, fmt.Errorf("%w: no TokenSource", ErrToken)
+		}
+		tok, err := a.ts.Token(req.Context())
+		if err != nil {
+			closeBody(req)
+			return nil, fmt.Errorf("%w: %w", ErrToken, err)
+		}
+		r := req.Clone(req.Context())
+		r.Header.Set("Authorization", "Bearer "+tok)
+		return base.RoundTrip(r)
+	})
+}
+
+type ntlmAuth struct{ user, password string }
+
+func (a *ntlmAuth) String() string { return "NTLM" }
+
+// transport returns a pool of lanes: each lane is a transport limited to
+// one connection, and a request holds a lane from its first handshake leg
+// until its response body is closed, so the three legs and the
+// authenticated request share one connection that nobody else uses
+// meanwhile.
+func (a *ntlmAuth) transport(base http.RoundTripper, lanes int) http.RoundTripper {
+	p := &ntlmPool{auth: a, lanes: make(chan http.RoundTripper, lanes)}
+	for range lanes {
+		p.lanes <- singleConn(base)
+	}
+	return p
+}
+
+// singleConn returns a transport of its own with at most one connection,
+// HTTP/1.1 only (NTLM does not work over HTTP/2), when base is an
+// *http.Transport; otherwise base itself, which cannot be pinned.
+func singleConn(base http.RoundTripper) http.RoundTripper {
+	t, ok := base.(*http.Transport)
+	if !ok {
+		return base
+	}
+	t = t.Clone()
+	t.MaxConnsPerHost = 1
+	t.MaxIdleConnsPerHost = 1
+	t.ForceAttemptHTTP2 = false
+	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	return t
+}
+
+type ntlmPool struct {
+	auth  *ntlmAuth
+	lanes chan http.RoundTripper
+}
+
+func (p *ntlmPool) RoundTrip(req *http.Request) (*http.Response, error) {
+	var lane http.RoundTripper
+	select {
+	case lane = <-p.lanes:
+	case <-req.Context().Done():
+		closeBody(req)
+		return nil, req.Context().Err()
+	}
+	resp, err := roundTripNTLM(lane, p.auth, req)
+	if err != nil {
+		p.lanes <- lane
+		return nil, err
+	}
+	resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { p.lanes <- lane }}
+	return resp, nil
+}
+
+func roundTripNTLM(rt http.RoundTripper, a *ntlmAuth, req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	// The negotiator reads the credentials from the Basic header and never
+	// sends them as Basic (AllowBasicAuth is false).
+	r.SetBasicAuth(a.user, a.password)
+	return ntlmssp.Negotiator{RoundTripper: rt}.RoundTrip(r)
+}
+
+// releaseBody runs release once, when the body is closed.
+type releaseBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releaseBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}

@@ -1,0 +1,245 @@
+package ewsxml
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/beevik/etree"
+)
+
+// Namespace URIs used by EWS. They are http://, not https://, whatever some
+// documentation pages print.
+const (
+	// NSSoap is the SOAP 1.1 envelope namespace.
+	NSSoap = "http://schemas.xmlsoap.org/soap/envelope/"
+	// NSMessages is the EWS messages namespace (prefix m: by convention).
+	NSMessages = "http://schemas.microsoft.com/exchange/services/2006/messages"
+	// NSTypes is the EWS types namespace (prefix t:, and h: on headers).
+	NSTypes = "http://schemas.microsoft.com/exchange/services/2006/types"
+	// NSErrors is the EWS errors namespace used inside SOAP fault details.
+	NSErrors = "http://schemas.microsoft.com/exchange/services/2006/errors"
+	// NSXML is the namespace bound to the reserved xml: prefix.
+	NSXML = "http://www.w3.org/XML/1998/namespace"
+)
+
+// DefaultMaxDepth is the nesting depth Parse allows when ParseOptions.MaxDepth
+// is zero. EWS responses nest about fifteen levels deep.
+const DefaultMaxDepth = 128
+
+// Errors returned by Parse. They are wrapped with detail; match them with
+// errors.Is.
+var (
+	// ErrSyntax reports input that is not well-formed XML (including
+	// truncated input and input that is not XML at all).
+	ErrSyntax = errors.New("ewsxml: malformed XML")
+	// ErrTooDeep reports input nested deeper than the allowed depth.
+	ErrTooDeep = errors.New("ewsxml: XML nested too deeply")
+	// ErrUndeclaredPrefix reports an element whose namespace prefix is not
+	// bound by any enclosing xmlns declaration.
+	ErrUndeclaredPrefix = errors.New("ewsxml: undeclared namespace prefix")
+	// ErrNoRoot reports a document without a root element.
+	ErrNoRoot = errors.New("ewsxml: document has no root element")
+)
+
+// ParseOptions tunes Parse. The zero value is ready to use.
+type ParseOptions struct {
+	// MaxDepth is the deepest element nesting accepted. Zero means
+	// DefaultMaxDepth.
+	MaxDepth int
+}
+
+// Parse reads one XML document from r and resolves every element's
+// namespace: on return, each element's Space holds the namespace URI it is
+// bound to ("" for none) instead of its prefix. The document must have a
+// root element. Errors wrap ErrSyntax, ErrTooDeep, ErrUndeclaredPrefix or
+// ErrNoRoot.
+func Parse(r io.Reader, opts ParseOptions) (*etree.Document, error) {
+	depth := opts.MaxDepth
+	if depth <= 0 {
+		depth = DefaultMaxDepth
+	}
+	doc := etree.NewDocument()
+	doc.ReadSettings.MaxDepth = depth
+	if _, err := doc.ReadFrom(r); err != nil {
+		if errors.Is(err, etree.ErrMaxDepth) {
+			return nil, fmt.Errorf("%w (limit %d)", ErrTooDeep, depth)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+	}
+	root := doc.Root()
+	if root == nil {
+		return nil, ErrNoRoot
+	}
+	// Character data or a second element at top level is not a document.
+	for _, tok := range doc.Child {
+		switch t := tok.(type) {
+		case *etree.Element:
+			if t != root {
+				return nil, fmt.Errorf("%w: more than one root element", ErrSyntax)
+			}
+		case *etree.CharData:
+			if !t.IsWhitespace() {
+				return nil, fmt.Errorf("%w: text outside the root element", ErrSyntax)
+			}
+		}
+	}
+	if err := resolve(root, make([]binding, 0, 16)); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// ParseBytes is Parse over a byte slice.
+func ParseBytes(b []byte, opts ParseOptions) (*etree.Document, error) {
+	return Parse(bytes.NewReader(b), opts)
+}
+
+type binding struct {
+	prefix, uri string
+}
+
+// resolve rewrites e.Space (and its descendants') from prefix to URI. The
+// recursion depth is bounded by ParseOptions.MaxDepth, checked while
+// reading.
+func resolve(e *etree.Element, scope []binding) error {
+	for _, a := range e.Attr {
+		switch {
+		case a.Space == "xmlns":
+			scope = append(scope, binding{a.Key, a.Value})
+		case a.Space == "" && a.Key == "xmlns":
+			scope = append(scope, binding{"", a.Value})
+		}
+	}
+	uri, ok := lookup(scope, e.Space)
+	if !ok {
+		return fmt.Errorf("%w %q on element %q", ErrUndeclaredPrefix, e.Space, e.Tag)
+	}
+	e.Space = uri
+	for _, tok := range e.Child {
+		if c, ok := tok.(*etree.Element); ok {
+			if err := resolve(c, scope); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func lookup(scope []binding, prefix string) (string, bool) {
+	for i := len(scope) - 1; i >= 0; i-- {
+		if scope[i].prefix == prefix {
+			return scope[i].uri, true
+		}
+	}
+	switch prefix {
+	case "":
+		return "", true
+	case "xml":
+		return NSXML, true
+	}
+	return "", false
+}
+
+// Is reports whether e (from a Parse-resolved tree) has namespace URI ns and
+// local name local. A nil e is never a match.
+func Is(e *etree.Element, ns, local string) bool {
+	return e != nil && e.Tag == local && e.Space == ns
+}
+
+// ChildElements returns e's child elements in document order. It allocates
+// a slice; hot loops should range over e.Child directly.
+func ChildElements(e *etree.Element) []*etree.Element {
+	var out []*etree.Element
+	for _, tok := range e.Child {
+		if c, ok := tok.(*etree.Element); ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// FirstChild returns e's first child element with namespace URI ns and
+// local name local, or nil.
+func FirstChild(e *etree.Element, ns, local string) *etree.Element {
+	if e == nil {
+		return nil
+	}
+	for _, tok := range e.Child {
+		if c, ok := tok.(*etree.Element); ok && c.Tag == local && c.Space == ns {
+			return c
+		}
+	}
+	return nil
+}
+
+// Text returns the character data directly inside e with surrounding
+// white space trimmed. A nil e has no text.
+func Text(e *etree.Element) string {
+	if e == nil {
+		return ""
+	}
+	return strings.TrimSpace(e.Text())
+}
+
+// Attr returns the value of e's attribute named key without a prefix, or "".
+func Attr(e *etree.Element, key string) string {
+	if e == nil {
+		return ""
+	}
+	for _, a := range e.Attr {
+		if a.Key == key && a.Space == "" {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// LocalName returns the part of a QName value after its colon, e.g.
+// "ErrorServerBusy" for "a:ErrorServerBusy".
+func LocalName(qname string) string {
+	if i := strings.LastIndexByte(qname, ':'); i >= 0 {
+		return qname[i+1:]
+	}
+	return qname
+}
+
+// Envelope is a request envelope under construction.
+type Envelope struct {
+	// Doc is the whole document, including the XML declaration.
+	Doc *etree.Document
+	// Header is the soap:Header element.
+	Header *etree.Element
+	// Body is the soap:Body element.
+	Body *etree.Element
+}
+
+// NewEnvelope returns a SOAP 1.1 envelope that binds soap:, m: and t: to
+// NSSoap, NSMessages and NSTypes, with empty Header and Body elements.
+// Elements added below should use those prefixes.
+func NewEnvelope() *Envelope {
+	doc := etree.NewDocument()
+	doc.CreateProcInst("xml", `version="1.0" encoding="utf-8"`)
+	env := doc.CreateElement("soap:Envelope")
+	env.CreateAttr("xmlns:soap", NSSoap)
+	env.CreateAttr("xmlns:m", NSMessages)
+	env.CreateAttr("xmlns:t", NSTypes)
+	return &Envelope{Doc: doc, Header: env.CreateElement("soap:Header"), Body: env.CreateElement("soap:Body")}
+}
+
+// AddText appends a child element named tag (with prefix) holding text to
+// parent and returns it.
+func AddText(parent *etree.Element, tag, text string) *etree.Element {
+	c := parent.CreateElement(tag)
+	c.SetText(text)
+	return c
+}
+
+// Write serialises doc to w without indentation. The output depends only on
+// the tree, so it can be compared byte-for-byte with golden files.
+func Write(w io.Writer, doc *etree.Document) error {
+	_, err := doc.WriteTo(w)
+	return err
+}
