@@ -478,10 +478,14 @@ func (d *Debouncer[K, V]) drain() {
 // cutLocked removes the keys due at now (all keys if all is set) and
 // returns them as a batch, or reports false if there are none.
 func (d *Debouncer[K, V]) cutLocked(now time.Duration, all bool) (Batch[K, V], bool) {
-	if d.overflowed {
-		if !all && min(d.ovLast+d.quiet, d.ovFirst+d.maxDelay) > now+d.slack {
+	if !all {
+		// A batch is cut only when some key is really due; Slack then
+		// widens it, but never starts one (a timer may go off early).
+		if due, ok := d.nextDueLocked(); !ok || due > now {
 			return Batch[K, V]{}, false
 		}
+	}
+	if d.overflowed {
 		b := Batch[K, V]{Overflow: true, Dropped: d.ovEvents}
 		d.overflowed = false
 		d.delivered += uint64(d.ovEvents)
@@ -509,9 +513,6 @@ func (d *Debouncer[K, V]) cutLocked(now time.Duration, all bool) (Batch[K, V], b
 				e.cut = true
 				cut = append(cut, e)
 			}
-		}
-		if len(cut) == 0 {
-			return Batch[K, V]{}, false
 		}
 		if quietCut > 1 || (quietCut > 0 && quietCut < len(cut)) {
 			slices.SortFunc(cut, func(a, b *entry[K, V]) int {
@@ -575,13 +576,8 @@ func (d *Debouncer[K, V]) resetMapLocked() {
 // armLocked makes sure the timer goes off no later than the earliest due
 // time, or stops it when nothing is pending.
 func (d *Debouncer[K, V]) armLocked(now time.Duration) {
-	var due time.Duration
-	switch {
-	case d.overflowed:
-		due = min(d.ovLast+d.quiet, d.ovFirst+d.maxDelay)
-	case d.byFirst.head != nil:
-		due = min(d.byLast.head.last+d.quiet, d.byFirst.head.first+d.maxDelay)
-	default:
+	due, ok := d.nextDueLocked()
+	if !ok {
 		if d.timer != nil {
 			d.timer.Stop()
 			d.timer = nil
@@ -598,6 +594,18 @@ func (d *Debouncer[K, V]) armLocked(now time.Duration) {
 	gen := d.timerGen
 	d.timerAt = due
 	d.timer = d.clock.AfterFunc(max(due-now, 0), func() { d.fire(gen) })
+}
+
+// nextDueLocked returns the earliest due time, or false when nothing is
+// pending.
+func (d *Debouncer[K, V]) nextDueLocked() (time.Duration, bool) {
+	switch {
+	case d.overflowed:
+		return min(d.ovLast+d.quiet, d.ovFirst+d.maxDelay), true
+	case d.byFirst.head != nil:
+		return min(d.byLast.head.last+d.quiet, d.byFirst.head.first+d.maxDelay), true
+	}
+	return 0, false
 }
 
 // offsetLocked converts a clock reading to an offset from d.base, never
