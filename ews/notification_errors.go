@@ -1,0 +1,187 @@
+package ews
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Errors of the notification side of the client (subscriptions, the
+// streaming connection and the push listener). EWS response codes are
+// reported as *ResponseError values matching the package's code sentinels
+// (ErrSubscriptionNotFound, ErrInvalidWatermark, ...); the errors below are
+// the client's own conditions.
+var (
+	// ErrMalformedNotification reports a notification message that is
+	// not well-formed XML, is not shaped like an EWS notification, or
+	// breaks a decoding limit (size, depth, element count).
+	ErrMalformedNotification = errors.New("ews: malformed notification message")
+
+	// ErrTooManySubscriptions reports an attempt to put more than
+	// MaxStreamingSubscriptions subscriptions on one streaming connection
+	// (or into one affinity group).
+	ErrTooManySubscriptions = errors.New("ews: more than 200 subscriptions on one streaming connection")
+
+	// ErrStreamTimeout reports a streaming connection that stayed silent
+	// longer than its read timeout: neither events nor keep-alives
+	// arrived, so the connection is presumed dead and is reopened.
+	ErrStreamTimeout = errors.New("ews: streaming connection silent past its read timeout")
+
+	// ErrStreamEnded reports a streaming response body that ended without
+	// ConnectionStatus Closed (the connection was cut); the connection is
+	// reopened.
+	ErrStreamEnded = errors.New("ews: streaming response ended without ConnectionStatus Closed")
+
+	// ErrConnectionClosed is returned by operations on a
+	// StreamingConnection or PushListener after Close.
+	ErrConnectionClosed = errors.New("ews: notification connection closed")
+
+	// ErrSubscriptionLost reports a push subscription that sent neither a
+	// notification nor a StatusEvent within 2 × StatusFrequency plus
+	// slack: the server has given up on it and it must be recreated.
+	ErrSubscriptionLost = errors.New("ews: push subscription silent past 2 × StatusFrequency")
+
+	// ErrWatermarkGap reports a notification whose PreviousWatermark is
+	// not the last watermark seen for its subscription: events were lost
+	// in between.
+	ErrWatermarkGap = errors.New("ews: notification watermark discontinuity")
+
+	// ErrUnknownSubscription reports a notification for a subscription
+	// the receiver does not know.
+	ErrUnknownSubscription = errors.New("ews: notification for an unknown subscription")
+
+	// ErrInvalidSubscribeRequest reports a SubscribeRequest that breaks
+	// a protocol rule before anything is sent.
+	ErrInvalidSubscribeRequest = errors.New("ews: invalid subscribe request")
+)
+
+// ntfMessageError builds the *ResponseError of an EWS response message
+// element (m:MessageText, m:ResponseCode, m:MessageXml).
+func ntfMessageError(op, class string, rm *xnode) error {
+	e := &ResponseError{
+		Op:      op,
+		Class:   class,
+		Code:    Code(rm.child(ntfNSMessages, "ResponseCode").trimmed()),
+		Message: rm.child(ntfNSMessages, "MessageText").trimmed(),
+	}
+	if e.Class == "" {
+		e.Class = "Error"
+	}
+	if e.Code == "" {
+		e.Code = ErrInternalServerError
+	}
+	ntfReadMessageXML(rm.child(ntfNSMessages, "MessageXml"), &e.MessageXML)
+	e.BackOff = ntfBackOff(e.MessageXML)
+	if v := ntfXMLValue(e.MessageXML, "InnerErrorResponseCode"); v != "" {
+		e.InnerCode = Code(v)
+	}
+	return e
+}
+
+// ntfFaultError builds the *FaultError of a soap:Fault element.
+func ntfFaultError(op string, f *xnode) error {
+	e := &FaultError{Op: op, StatusCode: 500}
+	for _, c := range f.children {
+		switch c.local {
+		case "faultcode":
+			e.FaultCode = c.trimmed()
+		case "faultstring":
+			e.FaultString = c.trimmed()
+		case "detail":
+			for _, d := range c.children {
+				switch {
+				case d.local == "ResponseCode":
+					e.Code = Code(d.trimmed())
+				case d.local == "Message":
+					e.Message = d.trimmed()
+				case d.local == "MessageXml":
+					ntfReadMessageXML(d, &e.MessageXML)
+				}
+			}
+		}
+	}
+	if e.Code == "" {
+		code := e.FaultCode
+		if i := strings.LastIndexByte(code, ':'); i >= 0 {
+			code = code[i+1:]
+		}
+		e.Code = Code(code)
+	}
+	e.BackOff = ntfBackOff(e.MessageXML)
+	return e
+}
+
+// ntfReadMessageXML appends the entries of a MessageXml element.
+func ntfReadMessageXML(mx *xnode, out *[]MessageXMLValue) {
+	if mx == nil {
+		return
+	}
+	for _, v := range mx.children {
+		name := v.local
+		if n, ok := v.attr("Name"); ok && v.local == "Value" {
+			name = n
+		}
+		*out = append(*out, MessageXMLValue{Name: name, Value: v.trimmed()})
+	}
+}
+
+// ntfXMLValue returns the MessageXml entry named name, or "".
+func ntfXMLValue(vs []MessageXMLValue, name string) string {
+	for _, v := range vs {
+		if v.Name == name {
+			return v.Value
+		}
+	}
+	return ""
+}
+
+// ntfBackOff reads the BackOffMilliseconds hint.
+func ntfBackOff(vs []MessageXMLValue) time.Duration {
+	ms, err := strconv.ParseInt(ntfXMLValue(vs, "BackOffMilliseconds"), 10, 64)
+	if err != nil || ms <= 0 {
+		return 0
+	}
+	return time.Duration(min(ms, int64(time.Hour/time.Millisecond))) * time.Millisecond
+}
+
+// ntfBackoffHint returns the server's back-off hint carried by err, if any.
+func ntfBackoffHint(err error) time.Duration {
+	var re *ResponseError
+	if errors.As(err, &re) {
+		return re.BackOff
+	}
+	var fe *FaultError
+	if errors.As(err, &fe) {
+		return fe.BackOff
+	}
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.RetryAfter
+	}
+	return 0
+}
+
+// ntfIsSubscriptionLoss reports whether err is a response code that
+// concerns a single subscription rather than the connection.
+func ntfIsSubscriptionLoss(err error) bool {
+	var c Code
+	var re *ResponseError
+	var fe *FaultError
+	switch {
+	case errors.As(err, &re):
+		c = re.Code
+	case errors.As(err, &fe):
+		c = fe.Code
+	default:
+		return false
+	}
+	return c.SubscriptionLost() || c == ErrNewEventStreamConnectionOpened
+}
+
+// ntfKeepsSubscription reports whether a per-subscription error leaves the
+// subscription working (Exchange keeps delivering after
+// ErrorMissedNotificationEvents).
+func ntfKeepsSubscription(err error) bool {
+	return errors.Is(err, ErrMissedNotificationEvents)
+}
