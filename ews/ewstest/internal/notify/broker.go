@@ -1,0 +1,933 @@
+package notify
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
+)
+
+// Kind is a subscription kind.
+type Kind int
+
+// The three subscription kinds.
+const (
+	Pull Kind = iota + 1
+	Push
+	Streaming
+)
+
+// String returns the kind's name.
+func (k Kind) String() string {
+	switch k {
+	case Pull:
+		return "pull"
+	case Push:
+		return "push"
+	case Streaming:
+		return "streaming"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// RetrySchedule selects how a push subscription retries a failed
+// SendNotification.
+type RetrySchedule int
+
+const (
+	// RetryDoubling is today's reference: retry after 30 s, doubling the
+	// interval each time, as long as the interval does not exceed
+	// StatusFrequency (30 min → retries after 30 s, 1, 2, 4, 8 and 16 min);
+	// when the last retry fails the subscription is deleted. The default.
+	RetryDoubling RetrySchedule = iota
+	// RetryLinear is the Exchange 2007-era description: retry after 1×, 2×
+	// and 3× StatusFrequency, then delete the subscription.
+	RetryLinear
+)
+
+// Limits and defaults. The values follow Exchange on-premises (2013+)
+// unless noted.
+const (
+	// DefaultRetention is how long the event table keeps events (the
+	// ~30-day window Microsoft documents for watermarks).
+	DefaultRetention = 30 * 24 * time.Hour
+	// DefaultMaxLogEvents caps each database's event table.
+	DefaultMaxLogEvents = 200_000
+	// DefaultMaxSubscriptions is EWSMaxSubscriptions for an on-premises
+	// target mailbox (Exchange Online uses 20).
+	DefaultMaxSubscriptions = 5000
+	// DefaultHangingConnectionLimit is the on-premises default number of
+	// open streaming connections per account (Exchange Online: 10).
+	DefaultHangingConnectionLimit = 3
+	// DefaultMaxQueuedEvents bounds a subscription's queue while nobody reads
+	// it; an overflow loses the queue and raises
+	// ErrorMissedNotificationEvents on the next read.
+	DefaultMaxQueuedEvents = 1000
+	// DefaultStreamingIdleExpiry is how long a streaming subscription lives
+	// with no connection open. Exchange does not document it; 30 minutes
+	// equals the longest ConnectionTimeout, so a client that reconnects
+	// within one connection lifetime never loses its subscription.
+	DefaultStreamingIdleExpiry = 30 * time.Minute
+	// DefaultKeepAliveInterval is the interval between keep-alive envelopes
+	// on a quiet streaming connection. The EWS Managed API expects one at
+	// least every 45 s and gives up after 90 s of silence.
+	DefaultKeepAliveInterval = 30 * time.Second
+	// DefaultPushTimeout bounds one SendNotification POST (real time).
+	DefaultPushTimeout = 30 * time.Second
+	// MaxEventsPerNotification is Exchange's cap of events per
+	// notification (GetEvents, push, streaming).
+	MaxEventsPerNotification = 50
+	// MaxStreamingSubscriptions is the most subscription ids one
+	// GetStreamingEvents request may carry.
+	MaxStreamingSubscriptions = 200
+	// DefaultDatabase and DefaultBackend place mailboxes nobody registered.
+	DefaultDatabase = "MDB01"
+	DefaultBackend  = "mbx01.example.com"
+	// maxTombstones bounds the memory of expired and moved subscriptions.
+	maxTombstones = 100_000
+)
+
+// Options configure a Broker. The zero value is valid: every zero field
+// takes the default named in its comment.
+type Options struct {
+	// Clock drives expiry, retention, keep-alives, connection timeouts and
+	// push retries. Default fakeclock.Real.
+	Clock fakeclock.Clock
+	// Logger receives debug logs. Default slog.Default().
+	Logger *slog.Logger
+	// Retention is how long events stay in a database's event table.
+	// Default DefaultRetention.
+	Retention time.Duration
+	// MaxLogEvents caps the events kept per database. Default
+	// DefaultMaxLogEvents.
+	MaxLogEvents int
+	// MaxSubscriptions is the per-mailbox subscription budget
+	// (EWSMaxSubscriptions; SubscribeToAllFolders costs 1, a folder list 1
+	// per folder). Default DefaultMaxSubscriptions.
+	MaxSubscriptions int
+	// HangingConnectionLimit is the number of streaming connections one
+	// account may hold open. Default DefaultHangingConnectionLimit.
+	HangingConnectionLimit int
+	// MaxQueuedEvents bounds each subscription's undelivered queue.
+	// Default DefaultMaxQueuedEvents.
+	MaxQueuedEvents int
+	// StreamingIdleExpiry is the lifetime of a streaming subscription
+	// without a connection. Default DefaultStreamingIdleExpiry.
+	StreamingIdleExpiry time.Duration
+	// KeepAliveInterval is the quiet time after which a streaming
+	// connection gets a keep-alive envelope; it must be below 45 s.
+	// Default DefaultKeepAliveInterval.
+	KeepAliveInterval time.Duration
+	// PushRetry selects the push retry schedule. Default RetryDoubling.
+	PushRetry RetrySchedule
+	// HTTPClient posts push notifications. Default a client with
+	// PushTimeout.
+	HTTPClient *http.Client
+	// PushTimeout bounds each POST in real time. Default DefaultPushTimeout.
+	PushTimeout time.Duration
+	// RequestServerVersion is written in the SendNotification header.
+	// Default "Exchange2013".
+	RequestServerVersion string
+	// OnPush, if set, is called after each SendNotification attempt has
+	// been handled (the next retry or status timer is already scheduled).
+	// It runs on the goroutine that made the POST and must not block or
+	// call the Broker.
+	OnPush func(PushResult)
+}
+
+// Validate reports options out of range.
+func (o *Options) Validate() error {
+	switch {
+	case o.Retention < 0, o.MaxLogEvents < 0, o.MaxSubscriptions < 0, o.HangingConnectionLimit < 0,
+		o.MaxQueuedEvents < 0, o.StreamingIdleExpiry < 0, o.KeepAliveInterval < 0, o.PushTimeout < 0:
+		return fmt.Errorf("notify: negative option")
+	case o.KeepAliveInterval >= 45*time.Second:
+		return fmt.Errorf("notify: KeepAliveInterval %v must be below 45s", o.KeepAliveInterval)
+	case o.PushRetry != RetryDoubling && o.PushRetry != RetryLinear:
+		return fmt.Errorf("notify: unknown PushRetry %d", o.PushRetry)
+	}
+	return nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Clock == nil {
+		o.Clock = fakeclock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Retention == 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.MaxLogEvents == 0 {
+		o.MaxLogEvents = DefaultMaxLogEvents
+	}
+	if o.MaxSubscriptions == 0 {
+		o.MaxSubscriptions = DefaultMaxSubscriptions
+	}
+	if o.HangingConnectionLimit == 0 {
+		o.HangingConnectionLimit = DefaultHangingConnectionLimit
+	}
+	if o.MaxQueuedEvents == 0 {
+		o.MaxQueuedEvents = DefaultMaxQueuedEvents
+	}
+	if o.StreamingIdleExpiry == 0 {
+		o.StreamingIdleExpiry = DefaultStreamingIdleExpiry
+	}
+	if o.KeepAliveInterval == 0 {
+		o.KeepAliveInterval = DefaultKeepAliveInterval
+	}
+	if o.PushTimeout == 0 {
+		o.PushTimeout = DefaultPushTimeout
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: o.PushTimeout}
+	}
+	if o.RequestServerVersion == "" {
+		o.RequestServerVersion = "Exchange2013"
+	}
+	return o
+}
+
+// Stats is a snapshot of the broker's counters.
+type Stats struct {
+	// Subscriptions is the number of live subscriptions.
+	Subscriptions int
+	// OpenStreams is the number of open streaming connections.
+	OpenStreams int
+	// ReplayWalked counts the log entries walked by subscriptions that
+	// resumed from a watermark: the linear cost Exchange documents.
+	ReplayWalked uint64
+}
+
+// Faults are injected failures for the notification operations. The SOAP
+// layer consults them through TakeFault.
+type Faults struct {
+	// Busy is the number of upcoming notification requests to answer with
+	// ErrorServerBusy.
+	Busy int
+	// BusyBackOff is the BackOffMilliseconds hint sent with it.
+	BusyBackOff time.Duration
+	// Latency delays every notification request by this much clock time.
+	Latency time.Duration
+}
+
+type mailboxInfo struct {
+	addr, db, backend string
+}
+
+// Broker is the notification engine of one fake server: the event tables
+// of its mailbox databases and every subscription. It is safe for
+// concurrent use.
+type Broker struct {
+	opts  Options
+	clock fakeclock.Clock
+	log   *slog.Logger
+
+	mu        sync.Mutex
+	closed    bool
+	dbs       map[string]*eventLog
+	mailboxes map[string]*mailboxInfo
+	subs      map[string]*subscription
+	byMailbox map[string]map[string]*subscription
+	tombs     map[string]*Error
+	cost      map[string]int
+	conns     map[string]int
+	streams   map[*Stream]struct{}
+	walked    uint64
+	faults    Faults
+
+	pushCtx    context.Context
+	pushCancel context.CancelFunc
+	pushWG     sync.WaitGroup
+}
+
+// New returns a Broker. A nil opts means the zero Options.
+func New(opts *Options) (*Broker, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	b := &Broker{
+		opts:      o,
+		clock:     o.Clock,
+		log:       o.Logger.With("component", "notify"),
+		dbs:       map[string]*eventLog{},
+		mailboxes: map[string]*mailboxInfo{},
+		subs:      map[string]*subscription{},
+		byMailbox: map[string]map[string]*subscription{},
+		tombs:     map[string]*Error{},
+		cost:      map[string]int{},
+		conns:     map[string]int{},
+		streams:   map[*Stream]struct{}{},
+	}
+	b.pushCtx, b.pushCancel = context.WithCancel(context.Background())
+	return b, nil
+}
+
+func key(addr string) string { return strings.ToLower(strings.TrimSpace(addr)) }
+
+// AddMailbox places a mailbox in a database on a backend server (empty
+// strings take DefaultDatabase and DefaultBackend). Mailboxes never added
+// are placed there on first use.
+func (b *Broker) AddMailbox(addr, db, backend string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.addMailboxLocked(addr, db, backend)
+}
+
+func (b *Broker) addMailboxLocked(addr, db, backend string) *mailboxInfo {
+	if db == "" {
+		db = DefaultDatabase
+	}
+	if backend == "" {
+		backend = DefaultBackend
+	}
+	info := &mailboxInfo{addr: key(addr), db: db, backend: backend}
+	b.mailboxes[info.addr] = info
+	return info
+}
+
+func (b *Broker) mailboxLocked(addr string) *mailboxInfo {
+	if info := b.mailboxes[key(addr)]; info != nil {
+		return info
+	}
+	return b.addMailboxLocked(addr, "", "")
+}
+
+// MailboxBackend returns the backend server hosting a mailbox.
+func (b *Broker) MailboxBackend(addr string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.mailboxLocked(addr).backend
+}
+
+// MailboxDatabase returns the database holding a mailbox.
+func (b *Broker) MailboxDatabase(addr string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.mailboxLocked(addr).db
+}
+
+func (b *Broker) dbLocked(name string) *eventLog {
+	l := b.dbs[name]
+	if l == nil {
+		l = newEventLog(name)
+		b.dbs[name] = l
+	}
+	return l
+}
+
+// Watermark returns the watermark of the newest event in the mailbox's
+// database (what a new subscription starts from).
+func (b *Broker) Watermark(addr string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dbLocked(b.mailboxLocked(addr).db).head()
+}
+
+// Stats returns a snapshot of the counters.
+func (b *Broker) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	open := 0
+	for _, n := range b.conns {
+		open += n
+	}
+	return Stats{Subscriptions: len(b.subs), OpenStreams: open, ReplayWalked: b.walked}
+}
+
+// SetFaults replaces the injected faults.
+func (b *Broker) SetFaults(f Faults) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.faults = f
+}
+
+// TakeFault consumes one injected fault for a notification request: busy
+// reports that it must be answered with ErrorServerBusy and backOff hint,
+// latency is how long to delay it (clock time).
+func (b *Broker) TakeFault() (busy bool, backOff, latency time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	latency = b.faults.Latency
+	if b.faults.Busy > 0 {
+		b.faults.Busy--
+		return true, b.faults.BusyBackOff, latency
+	}
+	return false, 0, latency
+}
+
+// Publish appends events raised by one user action in a mailbox to its
+// database's event table, stamping each with a watermark (and the clock's
+// time when Time is zero), and hands them to every matching subscription.
+// It never blocks on a subscriber.
+func (b *Broker) Publish(mailbox string, events ...Event) {
+	if len(events) == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	info := b.mailboxLocked(mailbox)
+	l := b.dbLocked(info.db)
+	now := b.clock.Now()
+	l.trim(now, b.opts.Retention, b.opts.MaxLogEvents)
+	subs := b.byMailbox[info.addr]
+	var live map[*subscription][]StampedEvent
+	var pushes map[*subscription]bool
+	for _, ev := range events {
+		if ev.Time.IsZero() {
+			ev.Time = now
+		}
+		e := *l.append(info.addr, ev)
+		for _, s := range subs {
+			if !s.matches(&e) {
+				continue
+			}
+			se := StampedEvent{Event: e.ev, Watermark: e.wm}
+			if s.conn != nil {
+				if live == nil {
+					live = map[*subscription][]StampedEvent{}
+				}
+				live[s] = append(live[s], se)
+				s.lastWM = se.Watermark
+				continue
+			}
+			if b.enqueueLocked(s, se) && s.kind == Push {
+				if pushes == nil {
+					pushes = map[*subscription]bool{}
+				}
+				pushes[s] = true
+			}
+		}
+	}
+	l.trim(now, b.opts.Retention, b.opts.MaxLogEvents)
+	if len(live) > 0 {
+		byStream := map[*Stream][]Notification{}
+		var order []*Stream
+		for _, s := range subs { // map order is random; sort by stream then id below
+			evs, ok := live[s]
+			if !ok {
+				continue
+			}
+			if _, seen := byStream[s.conn]; !seen {
+				order = append(order, s.conn)
+			}
+			byStream[s.conn] = append(byStream[s.conn], streamingNotifications(s.id, evs)...)
+		}
+		for _, st := range order {
+			ns := byStream[st]
+			sortNotifications(ns)
+			st.pushFrameLocked(Frame{Notifications: ns})
+		}
+	}
+	for s := range pushes {
+		b.sendPushLocked(s)
+	}
+}
+
+// enqueueLocked queues an event for a subscription with no reader attached
+// and reports whether it was queued (false after an overflow).
+func (b *Broker) enqueueLocked(s *subscription, se StampedEvent) bool {
+	if len(s.queue) >= b.opts.MaxQueuedEvents {
+		s.missed = true
+		s.queue = nil
+		s.qgen++
+		s.lastWM = se.Watermark
+		return false
+	}
+	s.queue = append(s.queue, se)
+	return true
+}
+
+// SubscribeRequest is one Subscribe operation, already parsed.
+type SubscribeRequest struct {
+	// Kind is Pull, Push or Streaming.
+	Kind Kind
+	// Principal is the account making the request (the impersonated
+	// account when impersonating); only it may use the subscription.
+	Principal string
+	// Mailbox is the target mailbox, charged for the subscription.
+	Mailbox string
+	// Backend is the server the request was routed to, which hosts the
+	// subscription; empty means the mailbox's own backend.
+	Backend string
+	// AllFolders is SubscribeToAllFolders; otherwise FolderIDs lists the
+	// (resolved) folder ids.
+	AllFolders bool
+	FolderIDs  []string
+	// EventTypes are the requested kinds (StatusEvent not allowed).
+	EventTypes []EventKind
+	// Watermark, for pull and push, resumes from that bookmark.
+	Watermark string
+	// Timeout (pull) is the idle time allowed between GetEvents, 1-1440 min.
+	Timeout time.Duration
+	// StatusFrequency (push) is 1-1440 min; URL is where to POST and
+	// CallerData is echoed nowhere (kept for completeness).
+	StatusFrequency time.Duration
+	URL             string
+	CallerData      string
+}
+
+// Subscription is the result of Subscribe.
+type Subscription struct {
+	// ID is the opaque SubscriptionId.
+	ID string
+	// Watermark is the starting watermark (pull and push only).
+	Watermark string
+}
+
+func validMinutes(d time.Duration, max int) bool {
+	return d >= time.Minute && d <= time.Duration(max)*time.Minute && d%time.Minute == 0
+}
+
+// Subscribe creates a subscription. Errors are *Error values: see the
+// sentinels for which request faults map to which code.
+func (b *Broker) Subscribe(ctx context.Context, r SubscribeRequest) (Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return Subscription{}, err
+	}
+	if len(r.EventTypes) == 0 {
+		return Subscription{}, ErrSchemaValidation
+	}
+	types := map[EventKind]bool{}
+	for _, t := range r.EventTypes {
+		if !subscribable(t) {
+			return Subscription{}, ErrSchemaValidation
+		}
+		types[t] = true
+	}
+	if r.AllFolders == (len(r.FolderIDs) > 0) {
+		return Subscription{}, ErrInvalidSubscriptionRequest
+	}
+	switch r.Kind {
+	case Pull:
+		if !validMinutes(r.Timeout, 1440) {
+			return Subscription{}, ErrSchemaValidation
+		}
+	case Push:
+		if !validMinutes(r.StatusFrequency, 1440) {
+			return Subscription{}, ErrSchemaValidation
+		}
+		if !validPushURL(r.URL) {
+			return Subscription{}, ErrInvalidPushSubscriptionURL
+		}
+	case Streaming:
+		if r.Watermark != "" {
+			return Subscription{}, ErrSchemaValidation
+		}
+	default:
+		return Subscription{}, ErrSchemaValidation
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return Subscription{}, ErrClosed
+	}
+	info := b.mailboxLocked(r.Mailbox)
+	cost := 1
+	if !r.AllFolders {
+		cost = len(r.FolderIDs)
+	}
+	if b.cost[info.addr]+cost > b.opts.MaxSubscriptions {
+		return Subscription{}, ErrExceededSubscriptionCount
+	}
+	l := b.dbLocked(info.db)
+	l.trim(b.clock.Now(), b.opts.Retention, b.opts.MaxLogEvents)
+	start := l.last
+	if r.Watermark != "" {
+		seq, err := l.check(r.Watermark)
+		if err != nil {
+			return Subscription{}, err
+		}
+		start = seq
+	}
+	backend := r.Backend
+	if backend == "" {
+		backend = info.backend
+	}
+	s := &subscription{
+		id:        b.newIDLocked(backend),
+		kind:      r.Kind,
+		owner:     key(r.Principal),
+		mailbox:   info.addr,
+		backend:   backend,
+		types:     types,
+		cost:      cost,
+		startWM:   encodeWatermark(l.token, start),
+		timeout:   r.Timeout,
+		createdAt: b.clock.Now(),
+	}
+	s.lastWM = s.startWM
+	if !r.AllFolders {
+		s.folders = map[string]bool{}
+		for _, f := range r.FolderIDs {
+			s.folders[f] = true
+		}
+	}
+	if r.Watermark != "" {
+		// Resuming: a linear walk of the event table from its oldest entry,
+		// as Exchange does (Microsoft: "causes a linear scan for events").
+		for i := range l.entries {
+			b.walked++
+			e := &l.entries[i]
+			if e.seq <= start || !s.matches(e) {
+				continue
+			}
+			b.enqueueLocked(s, StampedEvent{Event: e.ev, Watermark: e.wm})
+		}
+	}
+	b.subs[s.id] = s
+	if b.byMailbox[info.addr] == nil {
+		b.byMailbox[info.addr] = map[string]*subscription{}
+	}
+	b.byMailbox[info.addr][s.id] = s
+	b.cost[info.addr] += cost
+	switch r.Kind {
+	case Pull:
+		b.armPullTimerLocked(s)
+	case Streaming:
+		b.armIdleTimerLocked(s)
+	case Push:
+		s.push = &pushState{url: r.URL, callerData: r.CallerData, freq: r.StatusFrequency}
+		b.sendPushLocked(s)
+	}
+	b.log.Debug("subscribed", "id", s.id, "kind", s.kind.String(), "mailbox", s.mailbox, "backend", backend)
+	out := Subscription{ID: s.id}
+	if r.Kind != Streaming {
+		out.Watermark = s.startWM
+	}
+	return out, nil
+}
+
+func subscribable(k EventKind) bool {
+	switch k {
+	case CopiedEvent, CreatedEvent, DeletedEvent, ModifiedEvent, MovedEvent, NewMailEvent, FreeBusyChangedEvent:
+		return true
+	}
+	return false
+}
+
+func validPushURL(s string) bool {
+	if len(s) < 1 || len(s) > 2082 {
+		return false
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return u.Scheme == "http" || u.Scheme == "https"
+}
+
+// newIDLocked returns a SubscriptionId in the 2013+ shape: long base64
+// that also carries the hosting backend's token.
+func (b *Broker) newIDLocked(backend string) string {
+	var raw [4 + 24]byte
+	binary.BigEndian.PutUint32(raw[:4], dbToken(backend))
+	if _, err := rand.Read(raw[4:]); err != nil {
+		panic(fmt.Sprintf("notify: crypto/rand: %v", err)) // never fails on supported platforms
+	}
+	return base64.StdEncoding.EncodeToString(raw[:])
+}
+
+func (b *Broker) armPullTimerLocked(s *subscription) {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timerGen++
+	gen := s.timerGen
+	s.timer = b.clock.AfterFunc(s.timeout, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.subs[s.id] == s && s.timerGen == gen {
+			b.log.Debug("pull subscription expired", "id", s.id)
+			b.removeLocked(s, ErrExpiredSubscription)
+		}
+	})
+}
+
+func (b *Broker) armIdleTimerLocked(s *subscription) {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timerGen++
+	gen := s.timerGen
+	s.timer = b.clock.AfterFunc(b.opts.StreamingIdleExpiry, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.subs[s.id] == s && s.timerGen == gen && s.conn == nil {
+			b.log.Debug("streaming subscription expired without a connection", "id", s.id)
+			b.removeLocked(s, ErrExpiredSubscription)
+		}
+	})
+}
+
+// removeLocked deletes a live subscription, frees its budget and, when
+// tomb is not nil, remembers the id so later requests get that code.
+func (b *Broker) removeLocked(s *subscription, tomb *Error) {
+	if b.subs[s.id] != s {
+		return
+	}
+	delete(b.subs, s.id)
+	delete(b.byMailbox[s.mailbox], s.id)
+	b.cost[s.mailbox] -= s.cost
+	s.timerGen++
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if s.push != nil {
+		s.push.stopTimers()
+	}
+	if tomb != nil {
+		if len(b.tombs) >= maxTombstones {
+			b.tombs = map[string]*Error{}
+		}
+		b.tombs[s.id] = tomb
+	}
+	s.deleted = true
+	s.queue = nil
+}
+
+// lookupLocked finds a live subscription for a request routed to backend
+// by principal.
+func (b *Broker) lookupLocked(id, backend, principal string) (*subscription, error) {
+	s := b.subs[id]
+	if s == nil {
+		if t := b.tombs[id]; t != nil {
+			return nil, t
+		}
+		return nil, ErrSubscriptionNotFound
+	}
+	if backend != "" && s.backend != backend {
+		// Hosted on another backend: without affinity the request reached
+		// a server that does not know the id, as on Exchange 2013+.
+		return nil, ErrSubscriptionNotFound
+	}
+	if principal != "" && s.owner != "" && key(principal) != s.owner {
+		return nil, ErrSubscriptionAccessDenied
+	}
+	return s, nil
+}
+
+// GetEventsRequest is one GetEvents operation.
+type GetEventsRequest struct {
+	Principal      string
+	Backend        string
+	SubscriptionID string
+	Watermark      string
+}
+
+// GetEvents returns the next notification of a pull subscription: up to
+// 50 queued events (MoreEvents when more wait), or a single StatusEvent
+// when none do. Delivered events leave the queue and the Timeout restarts.
+func (b *Broker) GetEvents(ctx context.Context, r GetEventsRequest) (Notification, error) {
+	if err := ctx.Err(); err != nil {
+		return Notification{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return Notification{}, ErrClosed
+	}
+	s, err := b.lookupLocked(r.SubscriptionID, r.Backend, r.Principal)
+	if err != nil {
+		return Notification{}, err
+	}
+	if s.kind != Pull {
+		return Notification{}, ErrInvalidPullSubscriptionID
+	}
+	l := b.dbLocked(b.mailboxLocked(s.mailbox).db)
+	if _, err := l.check(r.Watermark); err != nil {
+		return Notification{}, err
+	}
+	b.armPullTimerLocked(s)
+	if s.missed {
+		s.missed = false
+		return Notification{}, ErrMissedNotificationEvents
+	}
+	n := Notification{SubscriptionID: s.id, PreviousWatermark: r.Watermark}
+	k := min(len(s.queue), MaxEventsPerNotification)
+	if k == 0 {
+		n.Events = []StampedEvent{statusEvent(s.lastWM, b.clock.Now())}
+		return n, nil
+	}
+	n.Events = append([]StampedEvent(nil), s.queue[:k]...)
+	s.queue = s.queue[k:]
+	if len(s.queue) == 0 {
+		s.queue = nil
+	}
+	n.MoreEvents = len(s.queue) > 0
+	s.lastWM = n.Events[k-1].Watermark
+	return n, nil
+}
+
+func statusEvent(wm string, now time.Time) StampedEvent {
+	return StampedEvent{Event: Event{Kind: StatusEvent, Time: now}, Watermark: wm}
+}
+
+// UnsubscribeRequest is one Unsubscribe operation.
+type UnsubscribeRequest struct {
+	Principal      string
+	Backend        string
+	SubscriptionID string
+}
+
+// Unsubscribe ends a pull or streaming subscription at once, freeing its
+// budget. A push id gets ErrInvalidPullSubscriptionID. A streaming
+// connection carrying the id gets ErrorSubscriptionUnsubscribed for it.
+func (b *Broker) Unsubscribe(ctx context.Context, r UnsubscribeRequest) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	s, err := b.lookupLocked(r.SubscriptionID, r.Backend, r.Principal)
+	if err != nil {
+		return err
+	}
+	if s.kind == Push {
+		return ErrInvalidPullSubscriptionID
+	}
+	if s.conn != nil {
+		s.conn.dropSubLocked(s, ErrSubscriptionUnsubscribed)
+	}
+	b.removeLocked(s, nil)
+	return nil
+}
+
+// Restart drops every subscription and streaming connection, as a Client
+// Access server restart does. Event tables (and so watermarks) survive.
+func (b *Broker) Restart() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for st := range b.streams {
+		st.dropLocked()
+	}
+	for _, s := range b.subs {
+		b.removeLocked(s, nil)
+	}
+	b.tombs = map[string]*Error{}
+	b.pushCancel()
+	b.pushCtx, b.pushCancel = context.WithCancel(context.Background())
+}
+
+// MoveMailbox moves a mailbox to another database and backend (empty
+// backend keeps the current one). Its subscriptions end: later requests on
+// them get ErrorMailboxMoveInProgress, streaming connections carrying them
+// get that code for their ids, and every watermark issued before the move
+// is invalid (it names the old database).
+func (b *Broker) MoveMailbox(addr, db, backend string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	info := b.mailboxLocked(addr)
+	if db != "" {
+		info.db = db
+	}
+	if backend != "" {
+		info.backend = backend
+	}
+	for _, s := range b.byMailbox[info.addr] {
+		if s.conn != nil {
+			s.conn.dropSubLocked(s, ErrMailboxMoveInProgress)
+		}
+		b.removeLocked(s, ErrMailboxMoveInProgress)
+	}
+}
+
+// TrimLog drops the oldest events of a database's event table so that at
+// most keep remain: every watermark older than what is kept becomes
+// invalid (an overrun), as do subscriptions resuming from one.
+func (b *Broker) TrimLog(db string, keep int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.dbLocked(db)
+	if keep < 0 {
+		keep = 0
+	}
+	if n := len(l.entries) - keep; n > 0 {
+		l.dropFront(n)
+	}
+}
+
+// LogLen returns the number of events a database's table holds.
+func (b *Broker) LogLen(db string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.dbLocked(db).entries)
+}
+
+// Close drops everything and waits for push POSTs in flight to return.
+// Later operations fail with ErrClosed.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	b.closed = true
+	b.mu.Unlock()
+	b.Restart()
+	b.pushCancel()
+	b.pushWG.Wait()
+	return nil
+}
+
+// subscription is one live subscription. All fields are guarded by
+// Broker.mu.
+type subscription struct {
+	id        string
+	kind      Kind
+	owner     string
+	mailbox   string
+	backend   string
+	folders   map[string]bool // nil: all folders
+	types     map[EventKind]bool
+	cost      int
+	startWM   string
+	lastWM    string
+	queue     []StampedEvent
+	missed    bool
+	qgen      uint64 // bumped when an overflow empties the queue
+	deleted   bool
+	createdAt time.Time
+
+	timeout  time.Duration
+	timer    fakeclock.Timer
+	timerGen uint64
+
+	conn *Stream    // streaming: the connection carrying it
+	push *pushState // push only
+}
+
+func (s *subscription) matches(e *logEntry) bool {
+	if e.mailbox != s.mailbox || !s.types[e.ev.Kind] {
+		return false
+	}
+	if s.folders == nil {
+		return true
+	}
+	ev := &e.ev
+	if s.folders[ev.ParentFolderID.ID] || (ev.OldParentFolderID.ID != "" && s.folders[ev.OldParentFolderID.ID]) {
+		return true
+	}
+	return ev.Folder && s.folders[ev.ID.ID]
+}
