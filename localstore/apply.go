@@ -1,0 +1,543 @@
+package localstore
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// mbox is one mailbox's buckets inside a write transaction, with the folder
+// records the current batch has touched (written back by flush).
+type mbox struct {
+	name                                Mailbox
+	root                                *bolt.Bucket
+	folders, items, index, unread, mime *bolt.Bucket
+	state                               stateRecord
+	stateDirty                          bool
+	cache                               map[FolderID]*folderEntry
+	a                                   *arena
+}
+
+type folderEntry struct {
+	f       Folder
+	dirty   bool
+	deleted bool
+}
+
+func (m *mbox) corrupt(bucket string, key []byte, reason string) error {
+	return &CorruptError{Mailbox: m.name, Bucket: bucket, Key: string(key), Reason: reason}
+}
+
+// openMbox opens mb's buckets, creating them when create is set. It returns
+// nil and no error for a missing mailbox when create is not set.
+func openMbox(tx *bolt.Tx, a *arena, mb Mailbox, create bool) (*mbox, error) {
+	root := tx.Bucket(bucketMailboxes)
+	if root == nil {
+		return nil, &CorruptError{Mailbox: mb, Bucket: "mailboxes", Reason: "missing"}
+	}
+	m := &mbox{name: mb, a: a, cache: map[FolderID]*folderEntry{}}
+	m.root = root.Bucket([]byte(mb))
+	if m.root == nil {
+		if !create {
+			return nil, nil
+		}
+		var err error
+		if m.root, err = root.CreateBucket([]byte(mb)); err != nil {
+			return nil, err
+		}
+		for _, name := range [][]byte{bucketFolders, bucketItems, bucketIndex, bucketUnread, bucketMIME} {
+			if _, err := m.root.CreateBucket(name); err != nil {
+				return nil, err
+			}
+		}
+		m.state = stateRecord{MailboxState: MailboxState{Mailbox: mb}}
+		m.stateDirty = true
+	} else {
+		v := m.root.Get(keyState)
+		st, ok := decodeState(mb, v)
+		if !ok {
+			return nil, m.corrupt("state", keyState, "undecodable mailbox state")
+		}
+		m.state = st
+	}
+	m.folders = m.root.Bucket(bucketFolders)
+	m.items = m.root.Bucket(bucketItems)
+	m.index = m.root.Bucket(bucketIndex)
+	m.unread = m.root.Bucket(bucketUnread)
+	m.mime = m.root.Bucket(bucketMIME)
+	if m.folders == nil || m.items == nil || m.index == nil || m.unread == nil || m.mime == nil {
+		return nil, m.corrupt("mailbox", []byte(mb), "missing sub-bucket")
+	}
+	return m, nil
+}
+
+// folder returns the folder record, from the batch's cache or the bucket.
+func (m *mbox) folder(id FolderID) (*folderEntry, error) {
+	if e, ok := m.cache[id]; ok {
+		if e.deleted {
+			return nil, nil
+		}
+		return e, nil
+	}
+	v := m.folders.Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	f, ok := decodeFolder(id, v)
+	if !ok {
+		return nil, m.corrupt("folders", []byte(id), "undecodable folder")
+	}
+	e := &folderEntry{f: f}
+	m.cache[id] = e
+	return e, nil
+}
+
+// wouldCycle reports whether giving folder id the parent p makes id its own
+// ancestor.
+func (m *mbox) wouldCycle(id, p FolderID) (bool, error) {
+	for steps := 0; p != ""; steps++ {
+		if p == id {
+			return true, nil
+		}
+		if steps > 1<<20 {
+			return false, m.corrupt("folders", []byte(p), "parent chain does not end")
+		}
+		e, err := m.folder(p)
+		if err != nil || e == nil {
+			return false, err
+		}
+		p = e.f.ParentID
+	}
+	return false, nil
+}
+
+func (m *mbox) indexKey(f FolderID, h *Item) []byte {
+	return m.a.end(appendIndexKey(m.a.begin(2+len(f)+timeKeyLen+len(h.ID)), f, h.Received, h.ID))
+}
+
+// unlinkItem removes the index entries of the stored item id (head h) and
+// its counts; the record itself stays.
+func (m *mbox) unlinkItem(id ItemID, h itemHead) error {
+	e, err := m.folder(h.folder)
+	if err != nil {
+		return err
+	}
+	if e == nil {
+		return m.corrupt("items", []byte(id), "item in a missing folder")
+	}
+	key := m.a.end(appendIndexKey(m.a.begin(2+len(h.folder)+timeKeyLen+len(id)), h.folder, h.received, id))
+	if err := m.index.Delete(key); err != nil {
+		return err
+	}
+	e.f.LocalItems--
+	if h.flags&flagRead == 0 {
+		if err := m.unread.Delete(key); err != nil {
+			return err
+		}
+		e.f.LocalUnread--
+	}
+	if e.f.LocalItems < 0 || e.f.LocalUnread < 0 || e.f.LocalUnread > e.f.LocalItems {
+		return m.corrupt("folders", []byte(h.folder), "counters out of range")
+	}
+	e.dirty = true
+	return nil
+}
+
+// deleteItem removes item id, its index entries and its MIME. It reports
+// whether the item existed.
+func (m *mbox) deleteItem(id ItemID) (bool, error) {
+	k := []byte(id)
+	v := m.items.Get(k)
+	if v == nil {
+		return false, nil
+	}
+	h, ok := decodeItemHead(v)
+	if !ok {
+		return false, m.corrupt("items", k, "undecodable item")
+	}
+	if err := m.unlinkItem(id, h); err != nil {
+		return false, err
+	}
+	if err := m.items.Delete(k); err != nil {
+		return false, err
+	}
+	return true, m.deleteMIME(k)
+}
+
+func (m *mbox) deleteMIME(k []byte) error {
+	if old := m.mime.Get(k); old != nil {
+		m.state.MIMEItems--
+		m.state.MIMEBytes -= int64(len(old))
+		m.stateDirty = true
+		return m.mime.Delete(k)
+	}
+	return nil
+}
+
+func (m *mbox) flush() error {
+	for id, e := range m.cache {
+		if !e.dirty || e.deleted {
+			continue
+		}
+		v := m.a.end(appendFolder(m.a.begin(128+len(e.f.ChangeKey)+len(e.f.ParentID)+len(e.f.DisplayName)+
+			len(e.f.FolderClass)+len(e.f.SyncState)), &e.f, folderFormat))
+		if err := m.folders.Put([]byte(id), v); err != nil {
+			return err
+		}
+		e.dirty = false
+	}
+	if m.stateDirty {
+		if m.state.MIMEItems < 0 || m.state.MIMEBytes < 0 {
+			return m.corrupt("state", keyState, "MIME totals out of range")
+		}
+		v := m.a.end(appendState(m.a.begin(64+len(m.state.HierarchySyncState)+len(m.state.Subscription.ID)+
+			len(m.state.Subscription.Watermark)), &m.state))
+		if err := m.root.Put(keyState, v); err != nil {
+			return err
+		}
+		m.stateDirty = false
+	}
+	return nil
+}
+
+// applyBatch applies b inside tx, appending what changed to changes. On error
+// the caller must roll tx back.
+func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
+	m, err := openMbox(tx, a, b.Mailbox, true)
+	if err != nil {
+		return &BatchError{Mailbox: b.Mailbox, Part: "Mailbox", Err: err}
+	}
+	if b.Seq != 0 && b.Seq <= m.state.Seq {
+		return nil // applied already
+	}
+	add := func(c Change) {
+		c.Mailbox = b.Mailbox
+		*changes = append(*changes, c)
+	}
+	fail := func(part string, i int, id string, err error) error {
+		return &BatchError{Mailbox: b.Mailbox, Part: part, Index: i, ID: id, Err: err}
+	}
+
+	for i := range b.Folders {
+		fi := &b.Folders[i]
+		e, err := m.folder(fi.ID)
+		if err != nil {
+			return fail("Folders", i, string(fi.ID), err)
+		}
+		if cyc, err := m.wouldCycle(fi.ID, fi.ParentID); err != nil || cyc {
+			if err == nil {
+				err = fmt.Errorf("%w: parent %q is inside folder", ErrFolderCycle, fi.ParentID)
+			}
+			return fail("Folders", i, string(fi.ID), err)
+		}
+		kind := FolderUpdated
+		if e == nil {
+			e = &folderEntry{}
+			m.cache[fi.ID] = e
+			kind = FolderCreated
+		} else if e.f.ParentID != fi.ParentID {
+			kind = FolderMoved
+		}
+		old := e.f.ParentID
+		e.f.FolderInfo = *fi
+		e.dirty = true
+		add(Change{Kind: kind, Folder: fi.ID, OldFolder: oldIf(kind == FolderMoved, old)})
+	}
+
+	for i, mv := range b.FolderMoves {
+		e, err := m.folder(mv.ID)
+		if err != nil {
+			return fail("FolderMoves", i, string(mv.ID), err)
+		}
+		if e == nil {
+			return fail("FolderMoves", i, string(mv.ID), ErrUnknownFolder)
+		}
+		if cyc, err := m.wouldCycle(mv.ID, mv.NewParent); err != nil || cyc {
+			if err == nil {
+				err = fmt.Errorf("%w: parent %q is inside folder", ErrFolderCycle, mv.NewParent)
+			}
+			return fail("FolderMoves", i, string(mv.ID), err)
+		}
+		if e.f.ParentID == mv.NewParent {
+			continue
+		}
+		old := e.f.ParentID
+		e.f.ParentID = mv.NewParent
+		e.dirty = true
+		add(Change{Kind: FolderMoved, Folder: mv.ID, OldFolder: old})
+	}
+
+	for i := range b.Items {
+		it := &b.Items[i]
+		e, err := m.folder(it.FolderID)
+		if err != nil {
+			return fail("Items", i, string(it.ID), err)
+		}
+		if e == nil {
+			return fail("Items", i, string(it.ID), fmt.Errorf("%w: %q", ErrUnknownFolder, it.FolderID))
+		}
+		k := []byte(it.ID)
+		kind, oldFolder := ItemCreated, FolderID("")
+		if v := m.items.Get(k); v != nil {
+			h, ok := decodeItemHead(v)
+			if !ok {
+				return fail("Items", i, string(it.ID), m.corrupt("items", k, "undecodable item"))
+			}
+			if err := m.unlinkItem(it.ID, h); err != nil {
+				return fail("Items", i, string(it.ID), err)
+			}
+			kind = ItemUpdated
+			if h.folder != it.FolderID {
+				kind, oldFolder = ItemMoved, h.folder
+			}
+		}
+		v := m.a.end(appendItem(m.a.begin(itemSizeHint(it)), it))
+		if err := m.items.Put(k, v); err != nil {
+			return fail("Items", i, string(it.ID), err)
+		}
+		key := m.indexKey(it.FolderID, it)
+		if err := m.index.Put(key, nil); err != nil {
+			return fail("Items", i, string(it.ID), err)
+		}
+		e.f.LocalItems++
+		if !it.IsRead {
+			if err := m.unread.Put(key, nil); err != nil {
+				return fail("Items", i, string(it.ID), err)
+			}
+			e.f.LocalUnread++
+		}
+		e.dirty = true
+		add(Change{Kind: kind, Folder: it.FolderID, Item: it.ID, OldFolder: oldFolder})
+	}
+
+	for i, mm := range b.MIME {
+		k := []byte(mm.ID)
+		v := m.items.Get(k)
+		if v == nil {
+			return fail("MIME", i, string(mm.ID), ErrUnknownItem)
+		}
+		h, ok := decodeItemHead(v)
+		if !ok {
+			return fail("MIME", i, string(mm.ID), m.corrupt("items", k, "undecodable item"))
+		}
+		if err := m.deleteMIME(k); err != nil {
+			return fail("MIME", i, string(mm.ID), err)
+		}
+		data := mm.Data
+		if data == nil {
+			data = []byte{}
+		}
+		if err := m.mime.Put(k, data); err != nil {
+			return fail("MIME", i, string(mm.ID), err)
+		}
+		m.state.MIMEItems++
+		m.state.MIMEBytes += int64(len(data))
+		m.stateDirty = true
+		add(Change{Kind: ItemMIMEStored, Folder: h.folder, Item: mm.ID})
+	}
+
+	for i, rf := range b.ReadFlags {
+		k := []byte(rf.ID)
+		v := m.items.Get(k)
+		if v == nil {
+			continue
+		}
+		h, ok := decodeItemHead(v)
+		if !ok {
+			return fail("ReadFlags", i, string(rf.ID), m.corrupt("items", k, "undecodable item"))
+		}
+		if (h.flags&flagRead != 0) == rf.IsRead {
+			continue
+		}
+		e, err := m.folder(h.folder)
+		if err != nil || e == nil {
+			if err == nil {
+				err = m.corrupt("items", k, "item in a missing folder")
+			}
+			return fail("ReadFlags", i, string(rf.ID), err)
+		}
+		nv := m.a.end(append(m.a.begin(len(v)), v...))
+		key := m.a.end(appendIndexKey(m.a.begin(2+len(h.folder)+timeKeyLen+len(k)), h.folder, h.received, rf.ID))
+		if rf.IsRead {
+			nv[1] |= flagRead
+			err = m.unread.Delete(key)
+			e.f.LocalUnread--
+		} else {
+			nv[1] &^= flagRead
+			err = m.unread.Put(key, nil)
+			e.f.LocalUnread++
+		}
+		if err == nil {
+			err = m.items.Put(k, nv)
+		}
+		if err != nil {
+			return fail("ReadFlags", i, string(rf.ID), err)
+		}
+		e.dirty = true
+		add(Change{Kind: ItemReadChanged, Folder: h.folder, Item: rf.ID})
+	}
+
+	for i, id := range b.ItemDeletes {
+		k := []byte(id)
+		v := m.items.Get(k)
+		if v == nil {
+			continue
+		}
+		h, ok := decodeItemHead(v)
+		if !ok {
+			return fail("ItemDeletes", i, string(id), m.corrupt("items", k, "undecodable item"))
+		}
+		if _, err := m.deleteItem(id); err != nil {
+			return fail("ItemDeletes", i, string(id), err)
+		}
+		add(Change{Kind: ItemDeleted, Folder: h.folder, Item: id})
+	}
+
+	for i := range b.Checkpoints {
+		c := &b.Checkpoints[i]
+		e, err := m.folder(c.Folder)
+		if err != nil {
+			return fail("Checkpoints", i, string(c.Folder), err)
+		}
+		if e == nil {
+			return fail("Checkpoints", i, string(c.Folder), ErrUnknownFolder)
+		}
+		e.f.FolderSync = c.FolderSync
+		e.dirty = true
+		add(Change{Kind: FolderSynced, Folder: c.Folder})
+	}
+
+	for i, id := range b.FolderDeletes {
+		e, err := m.folder(id)
+		if err != nil {
+			return fail("FolderDeletes", i, string(id), err)
+		}
+		if e == nil {
+			continue
+		}
+		gone, err := m.deleteFolderTree(id)
+		if err != nil {
+			return fail("FolderDeletes", i, string(id), err)
+		}
+		for _, g := range gone {
+			add(Change{Kind: FolderDeleted, Folder: g})
+		}
+	}
+
+	if b.HierarchySyncState != nil || b.Subscription != nil {
+		if b.HierarchySyncState != nil {
+			m.state.HierarchySyncState = *b.HierarchySyncState
+		}
+		if b.Subscription != nil {
+			m.state.Subscription = *b.Subscription
+		}
+		m.stateDirty = true
+		add(Change{Kind: MailboxStateChanged})
+	}
+	if b.Seq != 0 {
+		m.state.Seq = b.Seq
+		m.stateDirty = true
+	}
+	if err := m.flush(); err != nil {
+		return fail("Batch", 0, "", err)
+	}
+	return nil
+}
+
+func oldIf(cond bool, f FolderID) FolderID {
+	if cond {
+		return f
+	}
+	return ""
+}
+
+// deleteFolderTree deletes folder id, its subfolders, and all their items
+// and MIME. It returns the deleted folders, the given one first.
+func (m *mbox) deleteFolderTree(id FolderID) ([]FolderID, error) {
+	// Parent links of every folder, as this batch sees them.
+	children := map[FolderID][]FolderID{}
+	err := m.folders.ForEach(func(k, v []byte) error {
+		fid := FolderID(k)
+		if _, ok := m.cache[fid]; ok {
+			return nil
+		}
+		f, ok := decodeFolder(fid, v)
+		if !ok {
+			return m.corrupt("folders", k, "undecodable folder")
+		}
+		children[f.ParentID] = append(children[f.ParentID], fid)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for fid, e := range m.cache {
+		if !e.deleted {
+			children[e.f.ParentID] = append(children[e.f.ParentID], fid)
+		}
+	}
+	tree := []FolderID{id}
+	seen := map[FolderID]bool{id: true}
+	for i := 0; i < len(tree); i++ {
+		kids := children[tree[i]]
+		slices.Sort(kids)
+		for _, k := range kids {
+			if seen[k] {
+				return nil, m.corrupt("folders", []byte(k), "folder cycle")
+			}
+			seen[k] = true
+			tree = append(tree, k)
+		}
+	}
+	for _, fid := range tree {
+		prefix := appendFolderPrefix(nil, fid)
+		var ids []ItemID
+		c := m.index.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			_, _, id, ok := parseIndexKey(k)
+			if !ok {
+				return nil, m.corrupt("index", k, "malformed index key")
+			}
+			ids = append(ids, ItemID(id))
+		}
+		for _, iid := range ids {
+			ok, err := m.deleteItem(iid)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, m.corrupt("index", []byte(iid), "index entry without item")
+			}
+		}
+		e, err := m.folder(fid)
+		if err != nil {
+			return nil, err
+		}
+		if e == nil || e.f.LocalItems != 0 || e.f.LocalUnread != 0 {
+			return nil, m.corrupt("folders", []byte(fid), "counters disagree with the index")
+		}
+		if err := m.folders.Delete([]byte(fid)); err != nil {
+			return nil, err
+		}
+		e.deleted, e.dirty = true, false
+	}
+	return tree, nil
+}
+
+// removeMailbox deletes a whole mailbox.
+func removeMailbox(tx *bolt.Tx, mb Mailbox, changes *[]Change) error {
+	root := tx.Bucket(bucketMailboxes)
+	if root == nil {
+		return &CorruptError{Mailbox: mb, Bucket: "mailboxes", Reason: "missing"}
+	}
+	if root.Bucket([]byte(mb)) == nil {
+		return nil
+	}
+	if err := root.DeleteBucket([]byte(mb)); err != nil {
+		return err
+	}
+	*changes = append(*changes, Change{Kind: MailboxRemoved, Mailbox: mb})
+	return nil
+}

@@ -1,0 +1,172 @@
+package localstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Check verifies the whole store in one read transaction: bbolt's page
+// consistency, every record decodes, every item's folder exists, the
+// newest-first and unread indexes hold exactly one entry per item (unread:
+// per unread item), the folder counters and MIME totals match, MIME belongs
+// to existing items, and no folder is its own ancestor. It returns nil or
+// an error matching ErrCorrupt that describes the first problems found.
+func (s *Store) Check(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+			if len(errs) == 10 {
+				break
+			}
+		}
+		if len(errs) > 0 {
+			return &CorruptError{Bucket: "bbolt", Reason: errors.Join(errs...).Error()}
+		}
+		root := tx.Bucket(bucketMailboxes)
+		if root == nil {
+			return &CorruptError{Bucket: "mailboxes", Reason: "missing"}
+		}
+		return root.ForEachBucket(func(k []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			m, err := openMbox(tx, nil, Mailbox(k), false)
+			if err != nil {
+				return err
+			}
+			return checkMailbox(m)
+		})
+	})
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+func checkMailbox(m *mbox) error {
+	folders := map[FolderID]Folder{}
+	err := m.folders.ForEach(func(k, v []byte) error {
+		f, ok := decodeFolder(FolderID(k), v)
+		if !ok {
+			return m.corrupt("folders", k, "undecodable folder")
+		}
+		if len(k) == 0 || f.ParentID == f.ID {
+			return m.corrupt("folders", k, "bad folder id or parent")
+		}
+		folders[f.ID] = f
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	all := make([]Folder, 0, len(folders))
+	for _, f := range folders {
+		all = append(all, f)
+	}
+	if _, err := folderTree(m.name, all); err != nil {
+		return err
+	}
+	type counts struct{ items, unread int64 }
+	got := map[FolderID]*counts{}
+	var want [][]byte // expected index keys, in item order
+	var wantUnread [][]byte
+	err = m.items.ForEach(func(k, v []byte) error {
+		it, ok := decodeItem(ItemID(k), v)
+		if !ok {
+			return m.corrupt("items", k, "undecodable item")
+		}
+		if _, ok := folders[it.FolderID]; !ok {
+			return m.corrupt("items", k, fmt.Sprintf("item in missing folder %q", it.FolderID))
+		}
+		c := got[it.FolderID]
+		if c == nil {
+			c = &counts{}
+			got[it.FolderID] = c
+		}
+		c.items++
+		key := appendIndexKey(nil, it.FolderID, it.Received, it.ID)
+		want = append(want, key)
+		if !it.IsRead {
+			c.unread++
+			wantUnread = append(wantUnread, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for id, f := range folders {
+		c := got[id]
+		if c == nil {
+			c = &counts{}
+		}
+		if f.LocalItems != c.items || f.LocalUnread != c.unread {
+			return m.corrupt("folders", []byte(id), fmt.Sprintf("counters %d/%d, items say %d/%d",
+				f.LocalItems, f.LocalUnread, c.items, c.unread))
+		}
+	}
+	if err := checkIndex(m, m.index, "index", want); err != nil {
+		return err
+	}
+	if err := checkIndex(m, m.unread, "unread", wantUnread); err != nil {
+		return err
+	}
+	var mimeItems, mimeBytes int64
+	err = m.mime.ForEach(func(k, v []byte) error {
+		if m.items.Get(k) == nil {
+			return m.corrupt("mime", k, "MIME without item")
+		}
+		mimeItems++
+		mimeBytes += int64(len(v))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if mimeItems != m.state.MIMEItems || mimeBytes != m.state.MIMEBytes {
+		return m.corrupt("state", keyState, fmt.Sprintf("MIME totals %d/%d, stored MIME says %d/%d",
+			m.state.MIMEItems, m.state.MIMEBytes, mimeItems, mimeBytes))
+	}
+	return nil
+}
+
+// checkIndex verifies that idx holds exactly the keys in want.
+func checkIndex(m *mbox, idx *bolt.Bucket, name string, want [][]byte) error {
+	set := make(map[string]struct{}, len(want))
+	for _, k := range want {
+		set[string(k)] = struct{}{}
+	}
+	n := 0
+	err := idx.ForEach(func(k, v []byte) error {
+		if _, ok := set[string(k)]; !ok {
+			return m.corrupt(name, k, "index entry without matching item")
+		}
+		if len(v) != 0 {
+			return m.corrupt(name, k, "index entry with a value")
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n != len(want) {
+		c := idx.Cursor()
+		for _, k := range want {
+			if got, _ := c.Seek(k); !bytes.Equal(got, k) {
+				return m.corrupt(name, k, "item without index entry")
+			}
+		}
+		return m.corrupt(name, nil, fmt.Sprintf("%d entries for %d items", n, len(want)))
+	}
+	return nil
+}

@@ -1,0 +1,473 @@
+package localstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"slices"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// pageSize is how many index entries one read transaction of a listing
+// covers; a listing longer than that reads in several transactions.
+const pageSize = 256
+
+// view runs fn in a read transaction on mb's buckets. fn gets nil buckets
+// never: a missing mailbox is ErrNotFound.
+func (s *Store) view(mb Mailbox, fn func(m *mbox) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		m, err := openMbox(tx, nil, mb, false)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			return fmt.Errorf("%w: mailbox %q", ErrNotFound, mb)
+		}
+		return fn(m)
+	})
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// Mailboxes returns the mirrored mailboxes' states, ordered by address.
+func (s *Store) Mailboxes(ctx context.Context) ([]MailboxState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	var out []MailboxState
+	err := s.db.View(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bucketMailboxes)
+		if root == nil {
+			return &CorruptError{Bucket: "mailboxes", Reason: "missing"}
+		}
+		return root.ForEachBucket(func(k []byte) error {
+			mb := Mailbox(k)
+			st, ok := decodeState(mb, root.Bucket(k).Get(keyState))
+			if !ok {
+				return &CorruptError{Mailbox: mb, Bucket: "state", Key: string(keyState), Reason: "undecodable mailbox state"}
+			}
+			out = append(out, st.MailboxState)
+			return nil
+		})
+	})
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return nil, ErrClosed
+	}
+	return out, err
+}
+
+// MailboxState returns mb's hierarchy SyncState, subscription state and Seq.
+func (s *Store) MailboxState(ctx context.Context, mb Mailbox) (MailboxState, error) {
+	if err := ctx.Err(); err != nil {
+		return MailboxState{}, err
+	}
+	var st MailboxState
+	err := s.view(mb, func(m *mbox) error { st = m.state.MailboxState; return nil })
+	return st, err
+}
+
+// Stats summarises mb's mirror in one read transaction.
+func (s *Store) Stats(ctx context.Context, mb Mailbox) (Stats, error) {
+	if err := ctx.Err(); err != nil {
+		return Stats{}, err
+	}
+	var st Stats
+	err := s.view(mb, func(m *mbox) error {
+		st = Stats{MIMEItems: m.state.MIMEItems, MIMEBytes: m.state.MIMEBytes, Seq: m.state.Seq}
+		return m.folders.ForEach(func(k, v []byte) error {
+			f, ok := decodeFolder(FolderID(k), v)
+			if !ok {
+				return m.corrupt("folders", k, "undecodable folder")
+			}
+			st.Folders++
+			st.Items += f.LocalItems
+			st.Unread += f.LocalUnread
+			return nil
+		})
+	})
+	return st, err
+}
+
+// Folder returns one folder.
+func (s *Store) Folder(ctx context.Context, mb Mailbox, id FolderID) (Folder, error) {
+	if err := ctx.Err(); err != nil {
+		return Folder{}, err
+	}
+	var f Folder
+	err := s.view(mb, func(m *mbox) error {
+		e, err := m.folder(id)
+		if err != nil {
+			return err
+		}
+		if e == nil {
+			return fmt.Errorf("%w: folder %q", ErrNotFound, id)
+		}
+		f = e.f
+		return nil
+	})
+	return f, err
+}
+
+// Folders yields mb's folder tree depth first, parents before children.
+// Roots are folders whose parent is not mirrored; siblings are ordered by
+// DisplayName, then ID. The whole tree is read in one transaction.
+func (s *Store) Folders(ctx context.Context, mb Mailbox) iter.Seq2[Folder, error] {
+	return func(yield func(Folder, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield(Folder{}, err)
+			return
+		}
+		var all []Folder
+		err := s.view(mb, func(m *mbox) error {
+			return m.folders.ForEach(func(k, v []byte) error {
+				f, ok := decodeFolder(FolderID(k), v)
+				if !ok {
+					return m.corrupt("folders", k, "undecodable folder")
+				}
+				all = append(all, f)
+				return nil
+			})
+		})
+		if err != nil {
+			yield(Folder{}, err)
+			return
+		}
+		tree, err := folderTree(mb, all)
+		if err != nil {
+			yield(Folder{}, err)
+			return
+		}
+		for _, f := range tree {
+			if !yield(f, nil) {
+				return
+			}
+		}
+	}
+}
+
+// folderTree orders folders depth first (see Folders).
+func folderTree(mb Mailbox, all []Folder) ([]Folder, error) {
+	byID := make(map[FolderID]int, len(all))
+	for i, f := range all {
+		byID[f.ID] = i
+	}
+	children := map[FolderID][]int{}
+	var roots []int
+	for i, f := range all {
+		if _, ok := byID[f.ParentID]; ok {
+			children[f.ParentID] = append(children[f.ParentID], i)
+		} else {
+			roots = append(roots, i)
+		}
+	}
+	order := func(ix []int) {
+		slices.SortFunc(ix, func(a, b int) int {
+			if c := strings.Compare(all[a].DisplayName, all[b].DisplayName); c != 0 {
+				return c
+			}
+			return strings.Compare(string(all[a].ID), string(all[b].ID))
+		})
+	}
+	out := make([]Folder, 0, len(all))
+	var walk func(ix []int)
+	walk = func(ix []int) {
+		order(ix)
+		for _, i := range ix {
+			out = append(out, all[i])
+			walk(children[all[i].ID])
+		}
+	}
+	walk(roots)
+	if len(out) != len(all) {
+		return nil, &CorruptError{Mailbox: mb, Bucket: "folders", Reason: "folder cycle"}
+	}
+	return out, nil
+}
+
+// Items yields the items of one folder newest first (by Received, ties by ID
+// ascending), as q selects. An unknown folder yields ErrNotFound.
+//
+// Listings of up to 256 items are read in one transaction, a consistent
+// snapshot; longer ones read 256 at a time and may see commits made in
+// between, like a cursor would. Stopping the loop early is fine.
+func (s *Store) Items(ctx context.Context, mb Mailbox, folder FolderID, q Query) iter.Seq2[Item, error] {
+	return func(yield func(Item, error) bool) {
+		prefix := appendFolderPrefix(nil, folder)
+		seek := prefix
+		skipExact := false
+		if !q.After.IsZero() {
+			seek = appendIndexKey(nil, folder, q.After.Received, q.After.ID)
+			skipExact = true
+		}
+		left := q.Limit
+		if left <= 0 {
+			left = -1
+		}
+		first := true
+		for left != 0 {
+			if err := ctx.Err(); err != nil {
+				yield(Item{}, err)
+				return
+			}
+			n := pageSize
+			if left > 0 && left < n {
+				n = left
+			}
+			var page []Item
+			var next []byte
+			err := s.view(mb, func(m *mbox) error {
+				if first {
+					if e, err := m.folder(folder); err != nil || e == nil {
+						if err == nil {
+							err = fmt.Errorf("%w: folder %q", ErrNotFound, folder)
+						}
+						return err
+					}
+				}
+				idx := m.index
+				if q.UnreadOnly {
+					idx = m.unread
+				}
+				c := idx.Cursor()
+				k, _ := c.Seek(seek)
+				if skipExact && k != nil && bytes.Equal(k, seek) {
+					k, _ = c.Next()
+				}
+				for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+					if len(page) == n {
+						next = append([]byte(nil), k...)
+						return nil
+					}
+					_, _, id, ok := parseIndexKey(k)
+					if !ok || len(k)-len(id) != len(prefix)+timeKeyLen {
+						return m.corrupt("index", k, "malformed index key")
+					}
+					v := m.items.Get(id)
+					if v == nil {
+						return m.corrupt("index", k, "index entry without item")
+					}
+					it, ok := decodeItem(ItemID(id), v)
+					if !ok {
+						return m.corrupt("items", id, "undecodable item")
+					}
+					page = append(page, it)
+				}
+				return nil
+			})
+			first = false
+			if err != nil {
+				yield(Item{}, err)
+				return
+			}
+			for _, it := range page {
+				if !yield(it, nil) {
+					return
+				}
+			}
+			if left > 0 {
+				left -= len(page)
+			}
+			if next == nil {
+				return
+			}
+			seek, skipExact = next, false
+		}
+	}
+}
+
+// Item returns one item.
+func (s *Store) Item(ctx context.Context, mb Mailbox, id ItemID) (Item, error) {
+	if err := ctx.Err(); err != nil {
+		return Item{}, err
+	}
+	var it Item
+	err := s.view(mb, func(m *mbox) error {
+		v := m.items.Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("%w: item %q", ErrNotFound, id)
+		}
+		var ok bool
+		if it, ok = decodeItem(id, v); !ok {
+			return m.corrupt("items", []byte(id), "undecodable item")
+		}
+		return nil
+	})
+	return it, err
+}
+
+// MIMEBytes returns a copy of an item's MIME content; ErrNotFound when none
+// is stored.
+func (s *Store) MIMEBytes(ctx context.Context, mb Mailbox, id ItemID) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []byte
+	err := s.view(mb, func(m *mbox) error {
+		v := m.mime.Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("%w: MIME of item %q", ErrNotFound, id)
+		}
+		out = append(make([]byte, 0, len(v)), v...)
+		return nil
+	})
+	return out, err
+}
+
+// MIME returns an item's MIME content as a reader. The reader holds a read
+// transaction open (a consistent view, no copy) until it is closed: close it
+// promptly, as an open read transaction keeps the file from reusing freed
+// pages and delays the writer's remapping of a growing file.
+func (s *Store) MIME(ctx context.Context, mb Mailbox, id ItemID) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+			return nil, ErrClosed
+		}
+		return nil, err
+	}
+	m, err := openMbox(tx, nil, mb, false)
+	if err == nil && m == nil {
+		err = fmt.Errorf("%w: mailbox %q", ErrNotFound, mb)
+	}
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	v := m.mime.Get([]byte(id))
+	if v == nil {
+		_ = tx.Rollback()
+		return nil, fmt.Errorf("%w: MIME of item %q", ErrNotFound, id)
+	}
+	return &mimeReader{Reader: bytes.NewReader(v), tx: tx}, nil
+}
+
+type mimeReader struct {
+	*bytes.Reader
+	tx *bolt.Tx
+}
+
+// Close ends the read transaction; reading after Close fails.
+func (r *mimeReader) Close() error {
+	if r.tx == nil {
+		return ErrClosed
+	}
+	r.Reader = bytes.NewReader(nil)
+	err := r.tx.Rollback()
+	r.tx = nil
+	return err
+}
+
+func (r *mimeReader) Read(p []byte) (int, error) {
+	if r.tx == nil {
+		return 0, ErrClosed
+	}
+	return r.Reader.Read(p)
+}
+
+// Search yields the items whose subject, sender name or sender address
+// contains q.Text (case-insensitively), newest first (ties by ID). It reads
+// every item of the mailbox (or of q.Folder) in one transaction and holds the
+// matches in memory before yielding them.
+func (s *Store) Search(ctx context.Context, mb Mailbox, q SearchQuery) iter.Seq2[Item, error] {
+	return func(yield func(Item, error) bool) {
+		if q.Text == "" {
+			yield(Item{}, fmt.Errorf("%w: empty search text", ErrInvalidQuery))
+			return
+		}
+		needle := strings.ToLower(q.Text)
+		var found []Item
+		err := s.view(mb, func(m *mbox) error {
+			match := func(k, v []byte) error {
+				it, ok := decodeItem(ItemID(k), v)
+				if !ok {
+					return m.corrupt("items", k, "undecodable item")
+				}
+				if containsFold(it.Subject, needle) || containsFold(it.From.Name, needle) || containsFold(it.From.Email, needle) {
+					found = append(found, it)
+				}
+				return nil
+			}
+			if q.Folder == "" {
+				n := 0
+				return m.items.ForEach(func(k, v []byte) error {
+					if n++; n%4096 == 0 {
+						if err := ctx.Err(); err != nil {
+							return err
+						}
+					}
+					return match(k, v)
+				})
+			}
+			e, err := m.folder(q.Folder)
+			if err != nil || e == nil {
+				if err == nil {
+					err = fmt.Errorf("%w: folder %q", ErrNotFound, q.Folder)
+				}
+				return err
+			}
+			prefix := appendFolderPrefix(nil, q.Folder)
+			c := m.index.Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				_, _, id, ok := parseIndexKey(k)
+				if !ok {
+					return m.corrupt("index", k, "malformed index key")
+				}
+				v := m.items.Get(id)
+				if v == nil {
+					return m.corrupt("index", k, "index entry without item")
+				}
+				if err := match(id, v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			yield(Item{}, err)
+			return
+		}
+		slices.SortFunc(found, compareNewest)
+		if q.Limit > 0 && len(found) > q.Limit {
+			found = found[:q.Limit]
+		}
+		for _, it := range found {
+			if !yield(it, nil) {
+				return
+			}
+		}
+	}
+}
+
+// compareNewest orders items newest first, ties by ID ascending: the order
+// of the index keys.
+func compareNewest(a, b Item) int {
+	if c := b.Received.Compare(a.Received); c != 0 {
+		return c
+	}
+	return strings.Compare(string(a.ID), string(b.ID))
+}
+
+// containsFold reports whether lower(s) contains needle (already lower case).
+func containsFold(s, needle string) bool {
+	return strings.Contains(strings.ToLower(s), needle)
+}
