@@ -17,6 +17,8 @@ const (
 	DefaultMaxDelay = 15 * time.Second
 	// DefaultMaxPending is the default bound on the number of pending keys.
 	DefaultMaxPending = 10000
+	// MaxWindow is the largest Quiet or MaxDelay that Validate accepts.
+	MaxWindow = 7 * 24 * time.Hour
 	// DefaultSlackDivisor sets the default Slack to Quiet / DefaultSlackDivisor
 	// (300 ms for the default quiet window).
 	DefaultSlackDivisor = 10
@@ -32,7 +34,8 @@ type Config struct {
 	// MaxDelay bounds how long a key may wait: it is due at the latest
 	// MaxDelay after the first event that made it pending, so a key
 	// receiving a steady stream is still delivered at least every MaxDelay.
-	// Zero means DefaultMaxDelay (15 s). It must not be less than Quiet.
+	// Zero means DefaultMaxDelay (15 s). It must not be less than Quiet
+	// nor more than MaxWindow.
 	MaxDelay time.Duration
 
 	// Slack lets keys that fall due close together travel in one batch:
@@ -103,6 +106,12 @@ func (c *Config) Validate() error {
 		}
 		if c.MaxDelay < 0 {
 			return fmt.Errorf("%w: MaxDelay is negative (%v)", ErrInvalidConfig, c.MaxDelay)
+		}
+		if c.Quiet > MaxWindow {
+			return fmt.Errorf("%w: Quiet (%v) exceeds MaxWindow (%v)", ErrInvalidConfig, c.Quiet, MaxWindow)
+		}
+		if c.MaxDelay > MaxWindow {
+			return fmt.Errorf("%w: MaxDelay (%v) exceeds MaxWindow (%v)", ErrInvalidConfig, c.MaxDelay, MaxWindow)
 		}
 		if c.MaxPending < 0 {
 			return fmt.Errorf("%w: MaxPending is negative (%d)", ErrInvalidConfig, c.MaxPending)

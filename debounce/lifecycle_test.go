@@ -59,6 +59,9 @@ func TestConfig_Validate(t *testing.T) {
 		{"negative max pending", &debounce.Config{MaxPending: -1}, "MaxPending"},
 		{"max delay below quiet", &debounce.Config{Quiet: 2 * time.Second, MaxDelay: time.Second}, "MaxDelay"},
 		{"quiet above default max delay", &debounce.Config{Quiet: 20 * time.Second}, "MaxDelay"},
+		{"quiet over the window limit", &debounce.Config{Quiet: debounce.MaxWindow + 1, MaxDelay: debounce.MaxWindow}, "Quiet"},
+		{"max delay over the window limit", &debounce.Config{MaxDelay: 1<<63 - 1}, "MaxDelay"},
+		{"windows at the limit", &debounce.Config{Quiet: debounce.MaxWindow, MaxDelay: debounce.MaxWindow}, ""},
 		{"slack equal to quiet", &debounce.Config{Quiet: time.Second, Slack: time.Second}, "Slack"},
 	}
 	for _, tt := range tests {
