@@ -258,14 +258,16 @@ func (d *Debouncer[K, V]) add(key K, v V) (dropped, events int, err error) {
 		return 0, 0, ErrClosed
 	}
 	now := d.offsetLocked(t)
-	d.events++
 	if d.overflowed {
+		d.events++
 		d.ovEvents++
 		d.ovLast = now
 		return 0, 0, nil
 	}
 	if e := d.pending[key]; e != nil {
+		// merge runs first: if it panics, nothing has been counted.
 		e.value = d.merge(e.value, v)
+		d.events++
 		e.events++
 		e.last = now
 		if d.byLast.tail != e {
@@ -274,6 +276,7 @@ func (d *Debouncer[K, V]) add(key K, v V) (dropped, events int, err error) {
 		}
 		return 0, 0, nil
 	}
+	d.events++
 	if len(d.pending) >= d.maxPending {
 		dropped, events = d.overflowLocked(now)
 		return dropped, events, nil

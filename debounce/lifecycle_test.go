@@ -327,3 +327,34 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestDebouncer_MergePanics(t *testing.T) {
+	clock := debouncetest.NewClock(epoch)
+	var got []debounce.Item[string, int]
+	merge := func(acc, v int) int {
+		if v < 0 {
+			panic("bad value")
+		}
+		return acc + v
+	}
+	d, err := debounce.New(&debounce.Config{Clock: clock}, merge, func(b debounce.Batch[string, int]) {
+		got = append(got, b.Items...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, d.Add("a", 1))
+	func() {
+		defer func() { _ = recover() }()
+		_ = d.Add("a", -1)
+		t.Error("Add returned despite the panic in merge")
+	}()
+	must(t, d.Add("a", 2)) // the lock was released
+	if st := d.Stats(); st.Events != 2 || st.PendingEvents != 2 {
+		t.Errorf("Stats = %+v, want the panicking event uncounted", st)
+	}
+	clock.Advance(time.Minute)
+	if len(got) != 1 || got[0].Value != 3 || got[0].Events != 2 {
+		t.Errorf("items %+v, want a=3 from 2 events", got)
+	}
+}
