@@ -2,6 +2,7 @@ package ews
 
 import (
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -129,7 +130,8 @@ func (b *ntfBuilder) build(start xml.StartElement) (*xnode, error) {
 	for len(stack) > 0 {
 		tok, err := b.dec.Token()
 		if err != nil {
-			if err == io.EOF {
+			var se *xml.SyntaxError
+			if err == io.EOF || errors.As(err, &se) && se.Msg == "unexpected EOF" {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, err

@@ -139,9 +139,9 @@ type PushListener struct {
 	// inflight counts lost reports the reporter has taken off lost but
 	// not yet sent; handlers leave room for them.
 	inflight int
-	wake    chan struct{}
-	done    chan struct{}
-	wg      sync.WaitGroup
+	wake     chan struct{}
+	done     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // pushSub is the state of one registered push subscription.

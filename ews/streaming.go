@@ -48,6 +48,14 @@ type StreamingOptions struct {
 	// MaxBackoff caps the delay between reconnect attempts after
 	// failures. Default one minute.
 	MaxBackoff time.Duration
+	// Group carries the affinity headers and the X-BackEndOverrideCookie
+	// of the subscriptions' affinity group on every request. Nil sends
+	// none.
+	Group *AffinityGroup
+	// Impersonation overrides the client's Options.Impersonation on the
+	// streaming requests (impersonating the group's anchor gives the
+	// connection that mailbox's budget).
+	Impersonation *Impersonation
 	// Clock drives the read timeout and the back-off; nil means the wall
 	// clock.
 	Clock NotificationClock

@@ -1,0 +1,320 @@
+package ews
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/mailsync/mailsync/ews/internal/ewsxml"
+)
+
+// ntfGolden reads a file of testdata/ews/notifications.
+func ntfGolden(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "ews", "notifications", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// ntfGoldenFiles lists the golden files whose name starts with prefix.
+func ntfGoldenFiles(t testing.TB, prefix string) [][]byte {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join("..", "testdata", "ews", "notifications", prefix+"*.xml"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no golden files %s*: %v", prefix, err)
+	}
+	sort.Strings(names)
+	var out [][]byte
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// testClock is a manual NotificationClock. Timers fire synchronously in
+// Advance, in due order. Tests wait for timers to be registered with
+// waitTimers instead of sleeping.
+type testClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	seq    int
+	timers map[int]*testTimer
+	added  chan struct{}
+}
+
+type testTimer struct {
+	when time.Time
+	seq  int
+	f    func()
+}
+
+func newTestClock() *testClock {
+	return &testClock{
+		now:    time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC),
+		timers: make(map[int]*testTimer),
+		added:  make(chan struct{}, 1),
+	}
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	c.seq++
+	seq := c.seq
+	c.timers[seq] = &testTimer{when: c.now.Add(d), seq: seq, f: f}
+	c.mu.Unlock()
+	select {
+	case c.added <- struct{}{}:
+	default:
+	}
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, ok := c.timers[seq]
+		delete(c.timers, seq)
+		return ok
+	}
+}
+
+// pending returns the number of timers not yet fired or stopped.
+func (c *testClock) pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
+}
+
+// waitTimers blocks until at least n timers are pending.
+func (c *testClock) waitTimers(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for c.pending() < n {
+		select {
+		case <-c.added:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %d pending timers (have %d)", n, c.pending())
+		}
+	}
+}
+
+// Advance moves the clock and runs the timers that fall due, in order.
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	target := c.now.Add(d)
+	c.mu.Unlock()
+	for {
+		c.mu.Lock()
+		var next *testTimer
+		for _, tm := range c.timers {
+			if !tm.when.After(target) && (next == nil || tm.when.Before(next.when) || tm.when.Equal(next.when) && tm.seq < next.seq) {
+				next = tm
+			}
+		}
+		if next == nil {
+			c.now = target
+			c.mu.Unlock()
+			return
+		}
+		delete(c.timers, next.seq)
+		if next.when.After(c.now) {
+			c.now = next.when
+		}
+		c.mu.Unlock()
+		next.f()
+	}
+}
+
+// ntfRequest is one request an ntfServer received.
+type ntfRequest struct {
+	Op     string
+	Header http.Header
+	Body   *etree.Element // the operation element, namespaces resolved
+}
+
+// ntfServer is an httptest server that answers EWS operations with a
+// handler and records the requests.
+type ntfServer struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []ntfRequest
+}
+
+func newNtfServer(t testing.TB, handle func(op string, req *etree.Element, w http.ResponseWriter, r *http.Request)) *ntfServer {
+	t.Helper()
+	s := &ntfServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		doc, err := ewsxml.Parse(r.Body, ewsxml.ParseOptions{})
+		if err != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		body := ewsxml.FirstChild(doc.Root(), ewsxml.NSSoap, "Body")
+		kids := ewsxml.ChildElements(body)
+		if len(kids) != 1 || kids[0].Space != ewsxml.NSMessages {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		op := kids[0]
+		s.mu.Lock()
+		s.reqs = append(s.reqs, ntfRequest{Op: op.Tag, Header: r.Header.Clone(), Body: op})
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		handle(op.Tag, op, w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *ntfServer) requests() []ntfRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ntfRequest(nil), s.reqs...)
+}
+
+func newNtfClient(t testing.TB, url string) *Client {
+	t.Helper()
+	c, err := New(url, &Options{Retry: RetryPolicy{MaxAttempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestDecodeNotification_GetEventsGolden(t *testing.T) {
+	srv := newNtfServer(t, func(op string, _ *etree.Element, w http.ResponseWriter, _ *http.Request) {
+		w.Write(ntfGolden(t, "getevents_response.xml"))
+	})
+	c := newNtfClient(t, srv.URL)
+	n, err := c.GetEvents(context.Background(), "f6bc657d-dde1-4f94-952d-143b95d6483d", "AAAAAMAGAAAAAAAAAQ==", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Notification{
+		SubscriptionID:    "f6bc657d-dde1-4f94-952d-143b95d6483d",
+		PreviousWatermark: "AAAAAMAGAAAAAAAAAQ==",
+		Events: []Event{
+			{Type: EventNewMail, Watermark: "AAAAAM4GAAAAAAAAAQ==", TimeStamp: time.Date(2006, 8, 22, 0, 36, 29, 0, time.UTC),
+				ID: ObjectID{"AQApAHR", "CQAAAA=="}, ParentFolderID: ObjectID{"AQApAH", "AQAAAA=="}},
+			{Type: EventNewMail, Watermark: "AAAAAOQGAAAAAAAAAQ==", TimeStamp: time.Date(2006, 8, 22, 1, 0, 50, 0, time.UTC),
+				ID: ObjectID{"AQApAHRw", "CQAAAA=="}, ParentFolderID: ObjectID{"AQApAH", "AQAAAA=="}},
+		},
+	}
+	if !reflect.DeepEqual(n, want) {
+		t.Fatalf("got %+v\nwant %+v", n, want)
+	}
+	if got := n.LastWatermark(); got != "AAAAAOQGAAAAAAAAAQ==" {
+		t.Errorf("LastWatermark = %q", got)
+	}
+	if n.StatusOnly() {
+		t.Error("StatusOnly on a notification with NewMail events")
+	}
+	reqs := srv.requests()
+	if len(reqs) != 1 || reqs[0].Op != "GetEvents" {
+		t.Fatalf("requests = %+v", reqs)
+	}
+	if got := ewsxml.Text(ewsxml.FirstChild(reqs[0].Body, ewsxml.NSMessages, "SubscriptionId")); got != "f6bc657d-dde1-4f94-952d-143b95d6483d" {
+		t.Errorf("m:SubscriptionId = %q", got)
+	}
+	if got := ewsxml.Text(ewsxml.FirstChild(reqs[0].Body, ewsxml.NSMessages, "Watermark")); got != "AAAAAMAGAAAAAAAAAQ==" {
+		t.Errorf("m:Watermark = %q", got)
+	}
+}
+
+func TestDecodeNotification_AllEventKinds(t *testing.T) {
+	root, err := parseNtfDocument(strings.NewReader(string(ntfGolden(t, "getevents_page2_last.xml"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nn := root.child(ntfNSSoap, "Body").child(ntfNSMessages, "GetEventsResponse").
+		child(ntfNSMessages, "ResponseMessages").child(ntfNSMessages, "GetEventsResponseMessage").
+		child(ntfNSMessages, "Notification")
+	n, err := decodeNotification(nn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := func(s int) time.Time { return time.Date(2024, 5, 1, 10, 0, s, 0, time.UTC) }
+	want := []Event{
+		{Type: EventCopied, Watermark: "WM4", TimeStamp: ts(7), Folder: true, ID: ObjectID{"F10", "K10"},
+			ParentFolderID: ObjectID{ID: "ROOT"}, OldID: ObjectID{ID: "F9"}, OldParentFolderID: ObjectID{ID: "ROOT"}},
+		{Type: EventDeleted, Watermark: "WM5", TimeStamp: ts(8), ID: ObjectID{"I1", "C1"}, ParentFolderID: ObjectID{ID: "INBOX"}},
+		{Type: EventFreeBusyChanged, Watermark: "WM6", TimeStamp: ts(9), ID: ObjectID{"CAL1", "CK"}, ParentFolderID: ObjectID{ID: "CALENDAR"}},
+		{Type: EventStatus, Watermark: "WM7"},
+	}
+	if !reflect.DeepEqual(n.Events, want) {
+		t.Fatalf("events:\n got %+v\nwant %+v", n.Events, want)
+	}
+	if n.LastWatermark() != "WM7" || n.MoreEvents || n.PreviousWatermark != "WM3" {
+		t.Errorf("notification header: %+v", n)
+	}
+}
+
+func TestDecodeNotification_Malformed(t *testing.T) {
+	const pre = `<n xmlns:t="` + ntfNSTypes + `">`
+	cases := map[string]string{
+		"no subscription id": pre + `<t:StatusEvent><t:Watermark>W</t:Watermark></t:StatusEvent></n>`,
+		"no events":          pre + `<t:SubscriptionId>S</t:SubscriptionId></n>`,
+		"bad MoreEvents":     pre + `<t:SubscriptionId>S</t:SubscriptionId><t:MoreEvents>maybe</t:MoreEvents><t:StatusEvent/></n>`,
+		"bad timestamp":      pre + `<t:SubscriptionId>S</t:SubscriptionId><t:CreatedEvent><t:TimeStamp>yesterday</t:TimeStamp><t:ItemId Id="I"/></t:CreatedEvent></n>`,
+		"no item id":         pre + `<t:SubscriptionId>S</t:SubscriptionId><t:CreatedEvent><t:TimeStamp>2024-05-01T10:00:00Z</t:TimeStamp></t:CreatedEvent></n>`,
+		"empty Id attribute": pre + `<t:SubscriptionId>S</t:SubscriptionId><t:CreatedEvent><t:TimeStamp>2024-05-01T10:00:00Z</t:TimeStamp><t:ItemId Id=""/></t:CreatedEvent></n>`,
+		"negative unread":    pre + `<t:SubscriptionId>S</t:SubscriptionId><t:ModifiedEvent><t:TimeStamp>2024-05-01T10:00:00Z</t:TimeStamp><t:FolderId Id="F"/><t:UnreadCount>-1</t:UnreadCount></t:ModifiedEvent></n>`,
+		"wrong namespace":    `<n xmlns:x="urn:other"><x:SubscriptionId>S</x:SubscriptionId><x:StatusEvent/></n>`,
+	}
+	for name, doc := range cases {
+		t.Run(name, func(t *testing.T) {
+			root, err := parseNtfDocument(strings.NewReader(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = decodeNotification(root)
+			if !errors.Is(err, ErrMalformedNotification) {
+				t.Fatalf("err = %v, want ErrMalformedNotification", err)
+			}
+		})
+	}
+}
+
+func TestParseNtfDocument_Limits(t *testing.T) {
+	deep := strings.Repeat("<a>", ntfMaxDepth+1) + strings.Repeat("</a>", ntfMaxDepth+1)
+	cases := map[string]string{
+		"too deep":      deep,
+		"empty":         "",
+		"not xml":       "hello world",
+		"truncated":     "<a><b>",
+		"two roots":     "<a/><b/>",
+		"text after":    "<a/>junk",
+		"latin1":        `<?xml version="1.0" encoding="ISO-8859-1"?><a/>`,
+	}
+	for name, doc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := parseNtfDocument(strings.NewReader(doc)); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
+	if _, err := parseNtfDocument(io.LimitReader(strings.NewReader("<a>"+strings.Repeat("<b/>", 10)+"</a>"), 1<<20)); err != nil {
+		t.Fatalf("valid document: %v", err)
+	}
+}
