@@ -299,13 +299,13 @@ func TestDecodeNotification_Malformed(t *testing.T) {
 func TestParseNtfDocument_Limits(t *testing.T) {
 	deep := strings.Repeat("<a>", ntfMaxDepth+1) + strings.Repeat("</a>", ntfMaxDepth+1)
 	cases := map[string]string{
-		"too deep":      deep,
-		"empty":         "",
-		"not xml":       "hello world",
-		"truncated":     "<a><b>",
-		"two roots":     "<a/><b/>",
-		"text after":    "<a/>junk",
-		"latin1":        `<?xml version="1.0" encoding="ISO-8859-1"?><a/>`,
+		"too deep":   deep,
+		"empty":      "",
+		"not xml":    "hello world",
+		"truncated":  "<a><b>",
+		"two roots":  "<a/><b/>",
+		"text after": "<a/>junk",
+		"latin1":     `<?xml version="1.0" encoding="ISO-8859-1"?><a/>`,
 	}
 	for name, doc := range cases {
 		t.Run(name, func(t *testing.T) {
