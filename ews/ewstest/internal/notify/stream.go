@@ -320,3 +320,10 @@ func (b *Broker) DropStreams(principal string) int {
 	}
 	return n
 }
+
+// pending returns the number of frames queued and not yet read.
+func (st *Stream) pending() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.frames)
+}
