@@ -21,10 +21,12 @@ type countingSink struct {
 	perKey  map[string]int
 	dropped int
 	batches int
+	events  int // as counted by Batch.Events
 }
 
 func (s *countingSink) deliver(b debounce.Batch[string, int]) {
 	s.batches++
+	s.events += b.Events()
 	if b.Overflow {
 		if len(b.Items) != 0 || b.Dropped <= 0 {
 			s.t.Errorf("overflow batch with %d items, %d dropped", len(b.Items), b.Dropped)
@@ -51,10 +53,15 @@ func (s *countingSink) deliver(b debounce.Batch[string, int]) {
 	}
 }
 
+// total adds up the values and overflow counts delivered, checking them
+// against Batch.Events.
 func (s *countingSink) total() int {
 	n := s.dropped
 	for _, v := range s.perKey {
 		n += v
+	}
+	if n != s.events {
+		s.t.Errorf("batches hold %d events by value, %d by Batch.Events", n, s.events)
 	}
 	return n
 }

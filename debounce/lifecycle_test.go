@@ -358,3 +358,54 @@ func TestDebouncer_MergePanics(t *testing.T) {
 		t.Errorf("items %+v, want a=3 from 2 events", got)
 	}
 }
+
+func TestDebouncer_StatsWhileOverflowed(t *testing.T) {
+	h := newHarness(t, debounce.Config{MaxPending: 2})
+	h.run("+a", "+a", "+b", "+c", "+d")
+	want := debounce.Stats{Overflowed: true, PendingEvents: 5, Events: 5, Overflows: 1}
+	if st := h.d.Stats(); st != want {
+		t.Errorf("Stats = %+v, want %+v", st, want)
+	}
+	h.run("flush", "+e")
+	want = debounce.Stats{Pending: 1, PendingEvents: 1, Events: 6, Delivered: 5, Batches: 1, Overflows: 1}
+	if st := h.d.Stats(); st != want {
+		t.Errorf("after the flush: Stats = %+v, want %+v", st, want)
+	}
+}
+
+// TestDebouncer_LargeBurst goes past the size at which an emptied map is
+// replaced, twice, and checks that every key still arrives once.
+func TestDebouncer_LargeBurst(t *testing.T) {
+	const keys = 3000
+	h := newHarness(t, debounce.Config{Slack: -1})
+	for round := range 2 {
+		for i := range keys {
+			h.add(fmt.Sprintf("k%d", i))
+			if i%1000 == 999 {
+				h.clock.Advance(time.Second)
+			}
+		}
+		h.clock.Advance(time.Minute)
+		// Keys added in the same second fall due together.
+		if len(h.got) != 3*(round+1) {
+			t.Fatalf("round %d: %d batches, want %d", round, len(h.got), 3*(round+1))
+		}
+	}
+	seen := map[string]int{}
+	for _, b := range h.got {
+		for _, f := range strings.Fields(b)[1:] {
+			seen[f[:strings.IndexByte(f, '{')]]++
+		}
+	}
+	if len(seen) != keys {
+		t.Errorf("%d distinct keys delivered, want %d", len(seen), keys)
+	}
+	for k, n := range seen {
+		if n != 2 {
+			t.Errorf("key %s delivered %d times, want 2", k, n)
+		}
+	}
+	if st := h.d.Stats(); st.Events != 2*keys || st.Delivered != st.Events {
+		t.Errorf("Stats = %+v", st)
+	}
+}
