@@ -44,7 +44,12 @@ type Config struct {
 	// without regard to case; the key as written here is what
 	// UserFromContext returns.
 	Users map[string]string
-	// Tokens maps each bearer token to a user name in Users (ModeBearer).
+	// Lookup, when set, is consulted for users not in Users (for a server
+	// whose users change while it runs): given a user name without its
+	// domain, it returns the canonical name and the password.
+	Lookup func(name string) (canonical, password string, ok bool)
+	// Tokens maps each bearer token to a user name (ModeBearer); the
+	// user must exist when the token is used.
 	Tokens map[string]string
 	// Domain is the NetBIOS domain the server belongs to (NTLM target
 	// info, and the Basic realm). Default "EXAMPLE".
@@ -65,13 +70,16 @@ func (c *Config) Validate() error {
 	case "", ModeNone:
 		return nil
 	case ModeBasic, ModeNTLM:
-		if len(c.Users) == 0 {
+		if len(c.Users) == 0 && c.Lookup == nil {
 			return fmt.Errorf("%w for mode %s", ErrNoUsers, c.Mode)
 		}
 		return nil
 	case ModeBearer:
 		if len(c.Tokens) == 0 {
 			return fmt.Errorf("%w: mode bearer needs at least one token", ErrNoUsers)
+		}
+		if c.Lookup != nil {
+			return nil // users may be added later
 		}
 		for tok, u := range c.Tokens {
 			if _, ok := lookupName(c.Users, u); !ok {
@@ -165,13 +173,18 @@ func (m *Middleware) Mode() Mode { return m.cfg.Mode }
 
 // lookup resolves a user name in any accepted form to the canonical name
 // and password.
-func (m *Middleware) lookup(name, domain string) (string, string, bool) {
+func (m *Middleware) lookup(name, _ string) (string, string, bool) {
 	user := CanonicalName(name)
-	canon, ok := lookupName(m.cfg.Users, user)
-	if !ok {
+	if user == "" {
 		return "", "", false
 	}
-	return canon, m.cfg.Users[canon], true
+	if canon, ok := lookupName(m.cfg.Users, user); ok {
+		return canon, m.cfg.Users[canon], true
+	}
+	if m.cfg.Lookup != nil {
+		return m.cfg.Lookup(user)
+	}
+	return "", "", false
 }
 
 // CanonicalName strips the domain from a user name given as
@@ -284,7 +297,7 @@ func (m *Middleware) bearerUser(r *http.Request) (string, bool) {
 	}
 	for t, u := range m.cfg.Tokens {
 		if subtle.ConstantTimeCompare([]byte(t), []byte(tok)) == 1 {
-			canon, ok := lookupName(m.cfg.Users, u)
+			canon, _, ok := m.lookup(u, "")
 			return canon, ok
 		}
 	}

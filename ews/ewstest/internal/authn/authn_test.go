@@ -167,6 +167,30 @@ func TestConfig_Validate(t *testing.T) {
 	}
 }
 
+func TestMiddleware_Lookup(t *testing.T) {
+	// Users known only through Lookup (added while the server runs).
+	lookup := func(name string) (string, string, bool) {
+		if strings.EqualFold(name, "dave") {
+			return "dave", "pw", true
+		}
+		return "", "", false
+	}
+	srv, _ := newServer(t, Config{Mode: ModeBasic, Lookup: lookup})
+	if code, body, _ := do(t, srv, BasicHeader("DAVE@example.com", "pw")); code != 200 || body != "dave" {
+		t.Fatalf("lookup user: %d %q", code, body)
+	}
+	if code, _, _ := do(t, srv, BasicHeader("dave", "px")); code != 401 {
+		t.Fatalf("wrong password: %d", code)
+	}
+	bsrv, _ := newServer(t, Config{Mode: ModeBearer, Lookup: lookup, Tokens: map[string]string{"t1": "dave", "t2": "erin"}})
+	if code, body, _ := do(t, bsrv, "Bearer t1"); code != 200 || body != "dave" {
+		t.Fatalf("token of a looked-up user: %d %q", code, body)
+	}
+	if code, _, _ := do(t, bsrv, "Bearer t2"); code != 401 {
+		t.Fatalf("token of a missing user: %d", code)
+	}
+}
+
 func TestParseMode(t *testing.T) {
 	for _, s := range []string{"none", "Basic", "BEARER", "ntlm"} {
 		if _, err := ParseMode(s); err != nil {
