@@ -87,3 +87,30 @@ func BenchmarkDebouncer_AddSerial(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	_ = d.Close(context.Background())
 }
+
+// BenchmarkDebouncer_Flush measures cutting and delivering a batch of 1,000
+// keys (one op is one batch), the cost a due batch adds to the producers.
+func BenchmarkDebouncer_Flush(b *testing.B) {
+	ids := folderIDs(1000)
+	var items int
+	d, err := debounce.New(nil, orKinds, func(bt debounce.Batch[string, uint32]) { items += len(bt.Items) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		for _, id := range ids {
+			if err := d.Add(id, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if err := d.FlushNow(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(items), "ns/key")
+	_ = d.Close(ctx)
+}

@@ -30,9 +30,9 @@ type Batch[K comparable, V any] struct {
 	// Overflow is set. The slice is the callee's to keep.
 	Items []Item[K, V]
 
-	// Overflow reports that more than Config.MaxPending keys were pending
-	// at once, so the Debouncer dropped what it had collected rather than
-	// grow. It stands for "any key may have changed since the previous
+	// Overflow reports that an event arrived for a new key while
+	// Config.MaxPending keys were already pending, so the Debouncer dropped
+	// what it had collected rather than grow. It stands for "any key may have changed since the previous
 	// batch": the receiver should do a full comparison instead of
 	// per-key work. See the package documentation.
 	Overflow bool
