@@ -1,0 +1,357 @@
+package ews
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/beevik/etree"
+
+	"github.com/mailsync/mailsync/ews/internal/ewsxml"
+)
+
+// SyncFolderHierarchyRequest asks for folder changes since SyncState.
+type SyncFolderHierarchyRequest struct {
+	// SyncFolder is the root of the synced subtree; nil omits the
+	// element. Always send the same value as in the first call: absent
+	// and "root" are different states.
+	SyncFolder *FolderRef
+	// SyncState is the state returned by the previous call; empty for
+	// the first call.
+	SyncState string
+	// Shape says which properties of created/updated folders to return.
+	Shape FolderShape
+}
+
+// FolderChange is one SyncFolderHierarchy change. For ChangeDelete only
+// Folder.ID is set.
+type FolderChange struct {
+	Kind   ChangeKind
+	Folder Folder
+}
+
+// SyncFolderHierarchyResult is one page of folder changes.
+type SyncFolderHierarchyResult struct {
+	// SyncState is the state to send next time (and to store with the
+	// applied changes).
+	SyncState string
+	// IncludesLastFolderInRange is false when more changes remain: call
+	// again with SyncState.
+	IncludesLastFolderInRange bool
+	Changes                   []FolderChange
+}
+
+// SyncFolderHierarchy returns folder changes since req.SyncState.
+func (c *Client) SyncFolderHierarchy(ctx context.Context, req SyncFolderHierarchyRequest) (*SyncFolderHierarchyResult, error) {
+	const op = "SyncFolderHierarchy"
+	if err := validateFolderShape(op, req.Shape); err != nil {
+		return nil, err
+	}
+	el := newOp(op)
+	addFolderShape(el, req.Shape)
+	if req.SyncFolder != nil {
+		if err := req.SyncFolder.validate(); err != nil {
+			return nil, invalidf(op, "sync folder: %v", err)
+		}
+		addFolderRef(el.CreateElement("m:SyncFolderId"), *req.SyncFolder)
+	}
+	if req.SyncState != "" {
+		ewsxml.AddText(el, "m:SyncState", req.SyncState)
+	}
+	resp, err := c.call(ctx, &callRequest{Op: op, Body: el})
+	if err != nil {
+		return nil, err
+	}
+	return decodeSyncFolderHierarchy(resp)
+}
+
+func decodeSyncFolderHierarchy(resp *soapResponse) (*SyncFolderHierarchyResult, error) {
+	const op = "SyncFolderHierarchy"
+	m, err := singleMessage(op, resp)
+	if err != nil {
+		return nil, err
+	}
+	r := &SyncFolderHierarchyResult{}
+	seenLast := false
+	perr := payloadChildren(m.Elem, func(c *etree.Element) error {
+		if c.Space != nsM {
+			return nil
+		}
+		var err error
+		switch c.Tag {
+		case "SyncState":
+			r.SyncState = c.Text()
+		case "IncludesLastFolderInRange":
+			seenLast = true
+			r.IncludesLastFolderInRange, err = parseBool(c.Text())
+		case "Changes":
+			r.Changes, err = decodeFolderChanges(c)
+		}
+		return err
+	})
+	if perr != nil {
+		return nil, malformed(op, perr)
+	}
+	if r.SyncState == "" || !seenLast {
+		return nil, malformedf(op, "response lacks SyncState or IncludesLastFolderInRange")
+	}
+	return r, nil
+}
+
+func decodeFolderChanges(e *etree.Element) ([]FolderChange, error) {
+	out := make([]FolderChange, 0, len(e.Child)/2)
+	for _, tok := range e.Child {
+		c, ok := tok.(*etree.Element)
+		if !ok || c.Space != nsT {
+			continue
+		}
+		kind := changeKind(c.Tag)
+		if kind == 0 || kind == ChangeReadFlag {
+			continue
+		}
+		var ch FolderChange
+		ch.Kind = kind
+		found := false
+		for _, t2 := range c.Child {
+			g, ok := t2.(*etree.Element)
+			if !ok || g.Space != nsT {
+				continue
+			}
+			var err error
+			switch {
+			case kind == ChangeDelete && g.Tag == "FolderId":
+				ch.Folder.ID, err = decodeFolderID(g)
+				ch.Folder.TotalCount, ch.Folder.UnreadCount, ch.Folder.ChildFolderCount, ch.Folder.DeletedCountTotal = -1, -1, -1, -1
+				found = true
+			case kind != ChangeDelete && isFolderElement(g.Tag):
+				ch.Folder, err = decodeFolder(g)
+				found = true
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		if !found {
+			return nil, errorString(c.Tag + " change without a folder")
+		}
+		out = append(out, ch)
+	}
+	return out, nil
+}
+
+func changeKind(tag string) ChangeKind {
+	switch tag {
+	case "Create":
+		return ChangeCreate
+	case "Update":
+		return ChangeUpdate
+	case "Delete":
+		return ChangeDelete
+	case "ReadFlagChange":
+		return ChangeReadFlag
+	}
+	return 0
+}
+
+// SyncScope says which items SyncFolderItems covers (Exchange 2010+).
+type SyncScope string
+
+// Sync scopes.
+const (
+	// NormalItems covers the folder's ordinary items.
+	NormalItems SyncScope = "NormalItems"
+	// NormalAndAssociatedItems also covers hidden folder-associated
+	// items.
+	NormalAndAssociatedItems SyncScope = "NormalAndAssociatedItems"
+)
+
+// MaxSyncChanges is the largest MaxChangesReturned Exchange accepts.
+const MaxSyncChanges = 512
+
+// SyncFolderItemsRequest asks for item changes in one folder since
+// SyncState.
+type SyncFolderItemsRequest struct {
+	// Folder is the synced folder; always the same for one SyncState.
+	Folder FolderRef
+	// SyncState is the state returned by the previous call; empty for
+	// the first call.
+	SyncState string
+	// Shape says which summary properties of created/updated items to
+	// return; the zero value is IdOnly, which Microsoft advises.
+	Shape ItemShape
+	// Ignore lists items whose changes are skipped.
+	Ignore []ItemID
+	// MaxChangesReturned is 1–512; 0 means 512.
+	MaxChangesReturned int
+	// Scope is sent when non-empty.
+	Scope SyncScope
+}
+
+// ItemChange is one SyncFolderItems change. Item.ID is always set; for
+// ChangeCreate and ChangeUpdate, Item also holds the summary properties the
+// shape asked for; for ChangeReadFlag, IsRead is the new flag.
+type ItemChange struct {
+	Kind   ChangeKind
+	Item   Item
+	IsRead bool
+}
+
+// SyncFolderItemsResult is one page of item changes.
+type SyncFolderItemsResult struct {
+	// SyncState is the state to send next time, to be stored in the
+	// same transaction as the applied changes.
+	SyncState string
+	// IncludesLastItemInRange is false when more changes remain.
+	IncludesLastItemInRange bool
+	Changes                 []ItemChange
+}
+
+// SyncFolderItems returns up to MaxChangesReturned item changes in
+// req.Folder since req.SyncState. ErrInvalidSyncStateData means the state
+// must be dropped and the folder synced from scratch; ErrSyncFolderNotFound
+// that the folder is gone.
+func (c *Client) SyncFolderItems(ctx context.Context, req SyncFolderItemsRequest) (*SyncFolderItemsResult, error) {
+	const op = "SyncFolderItems"
+	max := req.MaxChangesReturned
+	if max == 0 {
+		max = MaxSyncChanges
+	}
+	if max < 1 || max > MaxSyncChanges {
+		return nil, invalidf(op, "MaxChangesReturned %d outside 1–%d", req.MaxChangesReturned, MaxSyncChanges)
+	}
+	if err := req.Folder.validate(); err != nil {
+		return nil, invalidf(op, "folder: %v", err)
+	}
+	switch req.Scope {
+	case "", NormalItems, NormalAndAssociatedItems:
+	default:
+		return nil, invalidf(op, "unknown SyncScope %q", string(req.Scope))
+	}
+	if req.Shape.IncludeMimeContent {
+		return nil, invalidf(op, "SyncFolderItems cannot return MimeContent; use GetItem")
+	}
+	if err := validateItemShape(op, req.Shape); err != nil {
+		return nil, err
+	}
+	el := newOp(op)
+	addItemShape(el, req.Shape)
+	addFolderRef(el.CreateElement("m:SyncFolderId"), req.Folder)
+	if req.SyncState != "" {
+		ewsxml.AddText(el, "m:SyncState", req.SyncState)
+	}
+	if len(req.Ignore) > 0 {
+		ig := el.CreateElement("m:Ignore")
+		for i, id := range req.Ignore {
+			if id.ID == "" {
+				return nil, invalidf(op, "Ignore[%d] has no Id", i)
+			}
+			addItemID(ig, id)
+		}
+	}
+	ewsxml.AddText(el, "m:MaxChangesReturned", strconv.Itoa(max))
+	if req.Scope != "" {
+		ewsxml.AddText(el, "m:SyncScope", string(req.Scope))
+	}
+	resp, err := c.call(ctx, &callRequest{Op: op, Body: el})
+	if err != nil {
+		return nil, err
+	}
+	return decodeSyncFolderItems(resp)
+}
+
+func decodeSyncFolderItems(resp *soapResponse) (*SyncFolderItemsResult, error) {
+	const op = "SyncFolderItems"
+	m, err := singleMessage(op, resp)
+	if err != nil {
+		return nil, err
+	}
+	r := &SyncFolderItemsResult{}
+	seenLast := false
+	perr := payloadChildren(m.Elem, func(c *etree.Element) error {
+		if c.Space != nsM {
+			return nil
+		}
+		var err error
+		switch c.Tag {
+		case "SyncState":
+			r.SyncState = c.Text()
+		case "IncludesLastItemInRange":
+			seenLast = true
+			r.IncludesLastItemInRange, err = parseBool(c.Text())
+		case "Changes":
+			r.Changes, err = decodeItemChanges(c)
+		}
+		return err
+	})
+	if perr != nil {
+		return nil, malformed(op, perr)
+	}
+	if r.SyncState == "" || !seenLast {
+		return nil, malformedf(op, "response lacks SyncState or IncludesLastItemInRange")
+	}
+	return r, nil
+}
+
+func decodeItemChanges(e *etree.Element) ([]ItemChange, error) {
+	out := make([]ItemChange, 0, len(e.Child)/2)
+	for _, tok := range e.Child {
+		c, ok := tok.(*etree.Element)
+		if !ok || c.Space != nsT {
+			continue
+		}
+		kind := changeKind(c.Tag)
+		if kind == 0 {
+			continue
+		}
+		ch := ItemChange{Kind: kind}
+		found, seenRead := false, false
+		for _, t2 := range c.Child {
+			g, ok := t2.(*etree.Element)
+			if !ok || g.Space != nsT {
+				continue
+			}
+			var err error
+			switch {
+			case (kind == ChangeDelete || kind == ChangeReadFlag) && g.Tag == "ItemId":
+				ch.Item.ID, err = decodeItemID(g)
+				found = true
+			case kind == ChangeReadFlag && g.Tag == "IsRead":
+				ch.IsRead, err = parseBool(g.Text())
+				seenRead = true
+			case (kind == ChangeCreate || kind == ChangeUpdate) && isItemElement(g.Tag):
+				ch.Item, err = decodeItem(g)
+				found = true
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		if !found {
+			return nil, errorString(c.Tag + " change without an item")
+		}
+		if kind == ChangeReadFlag {
+			if !seenRead {
+				return nil, errorString("ReadFlagChange without IsRead")
+			}
+			ch.Item.IsRead = ch.IsRead
+		}
+		out = append(out, ch)
+	}
+	return out, nil
+}
+
+// singleMessage returns the only response message, or its error.
+func singleMessage(op string, resp *soapResponse) (responseMessage, error) {
+	if len(resp.Messages) != 1 {
+		return responseMessage{}, malformedf(op, "%d response messages, want 1", len(resp.Messages))
+	}
+	m := resp.Messages[0]
+	if m.Err != nil {
+		return m, m.Err
+	}
+	return m, nil
+}
+
+// errorString is a constant error text.
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
