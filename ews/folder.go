@@ -257,4 +257,3 @@ func (c *Client) AllFolders(ctx context.Context, req FindFolderRequest, pageSize
 		}
 	}
 }
-
