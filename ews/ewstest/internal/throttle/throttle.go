@@ -80,7 +80,8 @@ type Limiter struct {
 	refused atomic.Int64
 }
 
-// New returns a Limiter wrapping next.
+// New returns a Limiter wrapping next. next may be nil when the Limiter is
+// used only through Wrap.
 func New(cfg Config, next http.Handler) (*Limiter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -129,13 +130,26 @@ func (l *Limiter) InFlight(user string) int {
 }
 
 // ServeHTTP applies the burst, the limit and the latency, then calls the
-// wrapped handler.
+// handler given to New.
 func (l *Limiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.serve(w, r, l.next)
+}
+
+// Wrap returns a handler that applies the Limiter (sharing its counters
+// and knobs) in front of next.
+func (l *Limiter) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { l.serve(w, r, next) })
+}
+
+func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if next == nil {
+		next = http.NotFoundHandler()
+	}
 	if l.isStreaming(r) {
 		if !l.wait(r) {
 			return
 		}
-		l.next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 		return
 	}
 	if l.takeBusy() {
@@ -151,7 +165,7 @@ func (l *Limiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !l.wait(r) {
 		return
 	}
-	l.next.ServeHTTP(w, r)
+	next.ServeHTTP(w, r)
 }
 
 func (l *Limiter) wait(r *http.Request) bool {

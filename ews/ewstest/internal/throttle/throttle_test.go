@@ -150,8 +150,8 @@ func TestLimiter_ConcurrentLimit(t *testing.T) {
 func TestLimiter_BusyBurst(t *testing.T) {
 	h := &blocking{entered: make(chan string, 10), release: make(chan struct{})}
 	close(h.release)
-	l, _ := New(Config{}, h)
-	srv := httptest.NewServer(asUser(l))
+	l, _ := New(Config{}, nil)
+	srv := httptest.NewServer(asUser(l.Wrap(h)))
 	defer srv.Close()
 	l.Busy(2)
 	checkBusy(t, send(srv, "alice", getItemBody), "5000")
