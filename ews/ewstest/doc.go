@@ -1,0 +1,74 @@
+// Package ewstest is a faithful fake Exchange Web Services server for
+// tests, shaped like net/http/httptest: NewServer starts it on 127.0.0.1,
+// URL is its EWS endpoint (ending in /EWS/Exchange.asmx), Client returns
+// an HTTP client for it and Close stops it. Server.Mailbox gives a Go
+// handle on each user's mailbox.
+//
+// # Basics
+//
+// Each user has a mailbox with Exchange's distinguished folders (root,
+// msgfolderroot with inbox, drafts, sentitems, deleteditems, junkemail,
+// outbox, archive, conversationhistory, calendar, contacts, tasks, notes,
+// journal; searchfolders and recoverableitemsroot/deletions as hidden
+// folders) and any nested user folders. Messages carry the properties a
+// mail client reads and render as RFC 5322 MIME on demand (Size is the MIME
+// length). Ids are opaque base64 records that embed the mailbox, as
+// Exchange's do; ChangeKeys change on every modification, and a stale
+// ChangeKey under AutoResolve or NeverOverwrite gives
+// ErrorIrresolvableConflict.
+//
+// Every mutation, whether it comes from a SOAP operation or from a Go
+// test through the Mailbox methods (Deliver, CreateItem, SetRead,
+// UpdateItem, MoveItem, CopyItem, DeleteItem, CreateFolder, RenameFolder,
+// MoveFolder, DeleteFolder), takes the same code path: it allocates a
+// mailbox change number, keeps TotalCount, UnreadCount, ChildFolderCount,
+// PR_LOCAL_COMMIT_TIME_MAX (0x670A, one-second granularity; moved by
+// create, modify and move-in, and by a read-flag-only change only with
+// Options.ReadFlagMovesCommitTime) and PR_DELETED_COUNT_TOTAL (0x670B,
+// grown by delete and move-out), and publishes the events Exchange raises
+// for the action to the notification broker.
+//
+// ICS: SyncFolderItems and SyncFolderHierarchy return net changes since an
+// opaque sync state (base64 of a versioned, checksummed record naming the
+// mailbox and folder): created-then-deleted gives nothing, many
+// modifications give one Update, a read-flag-only change gives
+// ReadFlagChange, created-and-modified gives one Create. Items come newest
+// first, MaxChangesReturned at a time, and changes made between pages are
+// delivered exactly once. A garbage state, a state of another folder or
+// kind, or one older than Options.TombstoneRetention gives
+// ErrorInvalidSyncStateData.
+//
+// The SOAP layer parses requests by namespace URI and local name (any
+// prefixes, default namespaces, SOAP 1.1 or 1.2, SOAPAction optional),
+// checks RequestServerVersion, honours ExchangeImpersonation (refused with
+// ErrorImpersonateUserDenied for authenticated callers not listed in
+// Options.ImpersonationUsers) and answers as Exchange writes: an s:
+// envelope with an h:ServerVersionInfo header, m:/t: prefixes, one response
+// message per input id with ResponseClass, MessageText, ResponseCode and
+// DescriptiveLinkKey, and SOAP faults (HTTP 500) for request-wide errors
+// such as ErrorSchemaValidation, ErrorInvalidServerVersion and
+// ErrorServerBusy. Operations: GetFolder, FindFolder, CreateFolder,
+// UpdateFolder, DeleteFolder, MoveFolder, GetItem, FindItem, CreateItem,
+// UpdateItem, DeleteItem, MoveItem, CopyItem, SyncFolderHierarchy and
+// SyncFolderItems (plus the notification operations registered by the
+// notification code). Any other EWS operation gets ErrorInvalidRequest; an
+// element that is not an EWS operation gets ErrorSchemaValidation.
+//
+// Server.Faults injects ErrorServerBusy with BackOffMilliseconds,
+// ErrorInvalidSyncStateData, dropped connections and latency at run time.
+//
+// # Caveats
+//
+// The fake models mail items (IPM.Note and other classes stored as
+// messages); calendar, contact and task semantics are not modelled, and
+// properties outside the Message type are accepted on update but not
+// stored. FindItem restrictions support And, Or, Not, the comparison
+// operators and Contains on a few paths (subject, read flag, received
+// time, item class); anything else is ErrorUnsupportedPathForQuery or
+// ErrorInvalidRestriction. SyncFolderHierarchy returns all changes in one
+// response. A moved item gets a new ItemId, as on Exchange. Sync states
+// grow with the number of pages of the last pass (a few bytes per page,
+// bounded). Without the authentication middleware requests are
+// unauthenticated and act on the impersonated mailbox, the X-AnchorMailbox
+// or the only mailbox.
+package ewstest

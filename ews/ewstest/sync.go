@@ -1,0 +1,244 @@
+package ewstest
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// changeKind is the kind of one ICS change.
+type changeKind int
+
+const (
+	changeCreate changeKind = iota
+	changeUpdate
+	changeDelete
+	changeReadFlag
+)
+
+func (k changeKind) String() string {
+	return [...]string{"Create", "Update", "Delete", "ReadFlagChange"}[k]
+}
+
+type itemChange struct {
+	kind changeKind
+	it   *item // the item, or its tombstone for changeDelete
+}
+
+type folderChange struct {
+	kind changeKind
+	f    *folder // nil for changeDelete
+	id   string
+}
+
+// checkState validates a decoded state against the mailbox, the folder id
+// it must name, the expected kind and the tombstone retention.
+func (m *Mailbox) checkState(st *syncState, kind byte, folderID string, purgedCN uint64, now time.Time) error {
+	switch {
+	case st.kind != kind:
+		return fmt.Errorf("%w: wrong kind of sync state", ErrInvalidSyncState)
+	case st.mbKey != m.key:
+		return fmt.Errorf("%w: sync state of another mailbox", ErrInvalidSyncState)
+	case st.folderID != folderID:
+		return fmt.Errorf("%w: sync state of another folder", ErrInvalidSyncState)
+	}
+	for _, g := range st.segs {
+		if g.cn > m.cn {
+			return fmt.Errorf("%w: sync state from the future", ErrInvalidSyncState)
+		}
+	}
+	if st.cursor > m.cn+1 {
+		return fmt.Errorf("%w: sync state from the future", ErrInvalidSyncState)
+	}
+	if t, ok := st.oldest(); ok {
+		if now.Sub(t) > m.srv.retention() {
+			return fmt.Errorf("%w: sync state older than the tombstone retention", ErrInvalidSyncState)
+		}
+		if st.minCN() < purgedCN {
+			return fmt.Errorf("%w: tombstones the sync state needs were purged", ErrInvalidSyncState)
+		}
+	}
+	return nil
+}
+
+// syncItemsLocked computes one page of net changes for f since st, newest
+// first, and advances st. It returns the changes and whether they include
+// the last change in range. Caller holds m.mu and has validated st.
+//
+// The state records, per range of entry keys (arrival change numbers),
+// the change number at which the client last received those entries. An
+// entry whose key is in no range is new to the client (Create, or nothing
+// for a tombstone); otherwise a change newer than the baseline is an
+// Update, a newer read-flag change alone is a ReadFlagChange, and a newer
+// delete is a Delete. Pages walk keys downward from a cursor fixed when
+// the pass began, and each page stamps its key range with the change
+// number at which it was served, so changes made between pages are
+// delivered exactly once: in this pass if the page had not yet reached the
+// entry, in the next pass otherwise.
+func (m *Mailbox) syncItemsLocked(f *folder, st *syncState, ignore map[string]bool, maxChanges int) ([]itemChange, bool) {
+	now := m.now()
+	cursor := st.cursor
+	if cursor == 0 {
+		cursor = m.cn + 1
+	}
+	changes := make([]itemChange, 0, min(maxChanges, 512))
+	segIdx := 0
+	lo := uint64(1)
+	complete := true
+	for i := f.searchEntries(cursor) - 1; i >= 0; i-- {
+		e := f.entries[i]
+		c, known := st.baseline(e.arrivedCN, &segIdx)
+		var kind changeKind
+		switch {
+		case e.deleted:
+			if !known || e.deleteCN <= c {
+				continue
+			}
+			kind = changeDelete
+		case !known:
+			kind = changeCreate
+		case e.changeCN > c:
+			kind = changeUpdate
+		case e.readCN > c:
+			kind = changeReadFlag
+		default:
+			continue
+		}
+		if ignore[e.id] {
+			continue
+		}
+		if len(changes) == maxChanges {
+			lo = e.arrivedCN + 1
+			complete = false
+			break
+		}
+		changes = append(changes, itemChange{kind: kind, it: e})
+	}
+	if lo <= cursor-1 {
+		st.cover(lo, cursor-1, m.cn, now.Unix())
+	}
+	if !complete {
+		st.cursor = lo
+		return changes, false
+	}
+	st.cursor = 0
+	return changes, f.lastCN <= st.minCN()
+}
+
+// syncFoldersLocked computes the hierarchy changes under root since st
+// and advances st. Folders come parents first.
+func (m *Mailbox) syncFoldersLocked(root *folder, st *syncState) []folderChange {
+	now := m.now()
+	var base uint64
+	known := len(st.segs) > 0
+	if known {
+		base = st.segs[0].cn
+	}
+	var out []folderChange
+	var walk func(f *folder)
+	walk = func(f *folder) {
+		for _, c := range f.children {
+			switch {
+			case !known || c.createdCN > base:
+				out = append(out, folderChange{kind: changeCreate, f: c, id: c.id})
+			case c.changeCN > base:
+				out = append(out, folderChange{kind: changeUpdate, f: c, id: c.id})
+			}
+			walk(c)
+		}
+	}
+	walk(root)
+	if known {
+		for _, t := range m.ftombs {
+			if t.createdCN <= base && t.deleteCN > base && slices.Contains(t.ancestors, root.id) {
+				out = append(out, folderChange{kind: changeDelete, id: t.id})
+			}
+		}
+	}
+	st.segs = []segment{{lo: 1, hi: m.cn, cn: m.cn, time: now.Unix()}}
+	st.cursor = 0
+	return out
+}
+
+// purgeFolderTombsLocked drops folder tombstones older than the retention.
+func (m *Mailbox) purgeFolderTombsLocked(now time.Time) {
+	cut := now.Add(-m.srv.retention())
+	m.ftombs = slices.DeleteFunc(m.ftombs, func(t folderTomb) bool {
+		if t.time.Before(cut) {
+			m.fpurgedCN = max(m.fpurgedCN, t.deleteCN)
+			return true
+		}
+		return false
+	})
+}
+
+// SyncChange is one change reported by Mailbox.SyncItems.
+type SyncChange struct {
+	// Kind is "Create", "Update", "Delete" or "ReadFlagChange".
+	Kind   string
+	ItemID string
+	// IsRead is the item's read flag (for every kind but Delete).
+	IsRead bool
+}
+
+// SyncItems runs the ICS computation that SyncFolderItems uses, from Go:
+// it returns up to maxChanges net changes in the folder since state ("" for
+// a first sync), the new state, and whether the changes include the last
+// one in range. A bad state gives ErrInvalidSyncState.
+func (m *Mailbox) SyncItems(folderID, state string, maxChanges int) ([]SyncChange, string, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, err := m.lookupFolder(folderID)
+	if err != nil {
+		return nil, "", false, err
+	}
+	st, err := m.itemState(f, state)
+	if err != nil {
+		return nil, "", false, err
+	}
+	if maxChanges < 1 || maxChanges > 512 {
+		return nil, "", false, fmt.Errorf("%w: maxChanges %d out of 1..512", ErrInvalidArgument, maxChanges)
+	}
+	chs, last := m.syncItemsLocked(f, st, nil, maxChanges)
+	out := make([]SyncChange, len(chs))
+	for i, c := range chs {
+		out[i] = SyncChange{Kind: c.kind.String(), ItemID: c.it.id, IsRead: c.it.msg.IsRead}
+	}
+	return out, st.encode(), last, nil
+}
+
+// itemState decodes and validates an item sync state for f ("" = new).
+// Caller holds m.mu.
+func (m *Mailbox) itemState(f *folder, state string) (*syncState, error) {
+	now := m.now()
+	m.purgeLocked(f, now)
+	if state == "" {
+		return &syncState{kind: syncKindItems, mbKey: m.key, folderID: f.id}, nil
+	}
+	st, err := decodeSyncState(state)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkState(st, syncKindItems, f.id, f.purgedCN, now); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// folderState decodes and validates a hierarchy sync state for the sync
+// root named by rootKey ("" when the request had no SyncFolderId).
+func (m *Mailbox) folderState(rootKey, state string) (*syncState, error) {
+	now := m.now()
+	m.purgeFolderTombsLocked(now)
+	if state == "" {
+		return &syncState{kind: syncKindFolders, mbKey: m.key, folderID: rootKey}, nil
+	}
+	st, err := decodeSyncState(state)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkState(st, syncKindFolders, rootKey, m.fpurgedCN, now); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
