@@ -52,9 +52,9 @@ type item struct {
 	// changeCN is the last change to anything but the read flag; readCN is
 	// the last read-flag change.
 	changeCN, readCN uint64
-	created  time.Time
-	modified time.Time
-	size     int // cached MIME length, 0 = not yet computed
+	created          time.Time
+	modified         time.Time
+	size             int // cached MIME length, 0 = not yet computed
 
 	deleted    bool
 	deleteCN   uint64
@@ -86,12 +86,12 @@ type folder struct {
 	unread  int
 	tombs   int
 
-	createdCN uint64
-	changeCN  uint64 // rename, move
-	lastCN    uint64 // last change to the folder or its contents
-	commitMax time.Time
-	deleted   int64 // PR_DELETED_COUNT_TOTAL
-	purgedCN  uint64
+	createdCN  uint64
+	changeCN   uint64 // rename, move
+	lastCN     uint64 // last change to the folder or its contents
+	commitMax  time.Time
+	deleted    int64 // PR_DELETED_COUNT_TOTAL
+	purgedCN   uint64
 	oldestTomb time.Time
 }
 
@@ -116,14 +116,14 @@ type Mailbox struct {
 	key      uint64
 	guid     string
 
-	cn      uint64
-	idSeq   uint64
-	folders map[string]*folder
-	dist    map[string]*folder
-	items   map[string]*item
-	ftombs  []folderTomb
+	cn        uint64
+	idSeq     uint64
+	folders   map[string]*folder
+	dist      map[string]*folder
+	items     map[string]*item
+	ftombs    []folderTomb
 	fpurgedCN uint64
-	root    *folder
+	root      *folder
 }
 
 // distinguished folders: name, display name, class, parent, hidden.

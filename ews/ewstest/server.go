@@ -13,7 +13,6 @@ import (
 
 	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
 	"github.com/mailsync/mailsync/ews/ewstest/internal/notify"
-	"github.com/mailsync/mailsync/ews/ewstest/internal/throttle"
 )
 
 // Path is the EWS endpoint path the server serves.
@@ -126,7 +125,7 @@ type Server struct {
 	evsink    eventSink
 	ops       map[string]opHandler
 	extraMW   []func(http.Handler) http.Handler
-	throttle  *throttle.Limiter
+	throttle  *Throttling
 }
 
 // NewServer starts and returns a new Server. The caller should call Close

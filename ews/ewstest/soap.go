@@ -36,7 +36,9 @@ var requestVersions = map[string]int{
 }
 
 // versionAtLeast reports whether the request's schema version is v or later.
-func (r *request) versionAtLeast(v string) bool { return requestVersions[r.version] >= requestVersions[v] }
+func (r *request) versionAtLeast(v string) bool {
+	return requestVersions[r.version] >= requestVersions[v]
+}
 
 // opHandler runs one SOAP operation. It writes the operation's response
 // element into r.w, or returns a *Fault for a request-wide failure. A

@@ -24,10 +24,10 @@ import (
 // kind is ErrInvalidSyncState.
 
 const (
-	syncStateVersion     = 1
-	syncKindItems   byte = 1
-	syncKindFolders byte = 2
-	maxSegments          = 256
+	syncStateVersion      = 1
+	syncKindItems    byte = 1
+	syncKindFolders  byte = 2
+	maxSegments           = 256
 )
 
 type segment struct {
