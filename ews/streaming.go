@@ -176,6 +176,10 @@ type StreamingConnection struct {
 
 	statsMu    sync.Mutex
 	reconnects int
+
+	// testHookEnvelope, when set, runs on the reader goroutine after each
+	// envelope has been read, before its content is delivered.
+	testHookEnvelope func(*StreamMessage)
 }
 
 // newStreamingConnection builds a connection over an opener.
@@ -456,6 +460,9 @@ func (sc *StreamingConnection) serve(ctx context.Context, cancel context.CancelF
 		wd.touch()
 		progressed = true
 		wd.setBusy(true)
+		if sc.testHookEnvelope != nil {
+			sc.testHookEnvelope(msg)
+		}
 		ok, reconnect, connErr := sc.handle(ctx, msg, ids, known)
 		wd.setBusy(false)
 		if !ok {

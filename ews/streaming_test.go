@@ -1,0 +1,633 @@
+package ews
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/mailsync/mailsync/ews/internal/ewsxml"
+)
+
+// Envelope builders shaped like Exchange's streaming output (S7).
+const (
+	seHead = `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Header>` +
+		`<ServerVersionInfo xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ` +
+		`MajorVersion="15" MinorVersion="1" MajorBuildNumber="2507" MinorBuildNumber="6" Version="V2017_07_11" ` +
+		`xmlns="http://schemas.microsoft.com/exchange/services/2006/types" /></soap:Header><soap:Body>` +
+		`<m:GetStreamingEventsResponse xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ` +
+		`xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">` +
+		`<m:ResponseMessages>`
+	seTail = `</m:ResponseMessages></m:GetStreamingEventsResponse></soap:Body></soap:Envelope>`
+)
+
+// seEvent renders a streaming NewMailEvent for item id.
+func seEvent(item string) string {
+	return `<t:NewMailEvent><t:TimeStamp>2024-05-01T10:00:00Z</t:TimeStamp><t:ItemId Id="` + item +
+		`" ChangeKey="CK"/><t:ParentFolderId Id="INBOX"/></t:NewMailEvent>`
+}
+
+// seNotify renders an envelope with one notification per (sub, item) pair.
+func seNotify(pairs ...string) string {
+	var b strings.Builder
+	b.WriteString(seHead + `<m:GetStreamingEventsResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Notifications>`)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		b.WriteString(`<m:Notification><t:SubscriptionId>` + pairs[i] + `</t:SubscriptionId>` + seEvent(pairs[i+1]) + `</m:Notification>`)
+	}
+	b.WriteString(`</m:Notifications></m:GetStreamingEventsResponseMessage>` + seTail)
+	return b.String()
+}
+
+func seStatus(status string) string {
+	return seHead + `<m:GetStreamingEventsResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>` +
+		`<m:ConnectionStatus>` + status + `</m:ConnectionStatus></m:GetStreamingEventsResponseMessage>` + seTail
+}
+
+// seErrMsg renders an error GetStreamingEventsResponseMessage.
+func seErrMsg(code, status string, ids ...string) string {
+	var b strings.Builder
+	b.WriteString(`<m:GetStreamingEventsResponseMessage ResponseClass="Error"><m:MessageText>failed</m:MessageText>` +
+		`<m:ResponseCode>` + code + `</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>`)
+	if len(ids) > 0 {
+		b.WriteString(`<m:ErrorSubscriptionIds>`)
+		for _, id := range ids {
+			b.WriteString(`<m:SubscriptionId>` + id + `</m:SubscriptionId>`)
+		}
+		b.WriteString(`</m:ErrorSubscriptionIds>`)
+	}
+	if status != "" {
+		b.WriteString(`<m:ConnectionStatus>` + status + `</m:ConnectionStatus>`)
+	}
+	b.WriteString(`</m:GetStreamingEventsResponseMessage>`)
+	return b.String()
+}
+
+// seError renders an envelope with one error message.
+func seError(code, status string, ids ...string) string {
+	return seHead + seErrMsg(code, status, ids...) + seTail
+}
+
+// fakeStream is one GetStreamingEvents request the test server holds open.
+type fakeStream struct {
+	ids        []string
+	timeout    string
+	header     http.Header
+	remoteAddr string
+	send       chan string
+	end        chan struct{}
+	done       chan struct{} // closed when the handler returned
+	gone       chan struct{} // closed when the client went away
+}
+
+// write sends chunks to the client, each flushed on its own.
+func (s *fakeStream) write(t testing.TB, chunks ...string) {
+	t.Helper()
+	for _, c := range chunks {
+		select {
+		case s.send <- c:
+		case <-s.done:
+			t.Fatalf("stream ended before write")
+		}
+	}
+}
+
+// finish ends the response body.
+func (s *fakeStream) finish() { close(s.end) }
+
+// streamServer answers GetStreamingEvents by handing each request to the
+// test, and other operations with a handler.
+type streamServer struct {
+	*ntfServer
+	conns chan *fakeStream
+}
+
+func newStreamServer(t testing.TB, other func(op string, req *etree.Element, w http.ResponseWriter, r *http.Request)) *streamServer {
+	ss := &streamServer{conns: make(chan *fakeStream, 16)}
+	ss.ntfServer = newNtfServer(t, func(op string, req *etree.Element, w http.ResponseWriter, r *http.Request) {
+		if op != "GetStreamingEvents" {
+			if other == nil {
+				http.Error(w, "unexpected "+op, http.StatusBadRequest)
+				return
+			}
+			other(op, req, w, r)
+			return
+		}
+		fs := &fakeStream{
+			header: r.Header.Clone(), remoteAddr: r.RemoteAddr,
+			send: make(chan string), end: make(chan struct{}), done: make(chan struct{}), gone: make(chan struct{}),
+		}
+		defer close(fs.done)
+		for _, el := range ewsxml.ChildElements(ewsxml.FirstChild(req, ewsxml.NSMessages, "SubscriptionIds")) {
+			if ewsxml.Is(el, ewsxml.NSTypes, "SubscriptionId") {
+				fs.ids = append(fs.ids, ewsxml.Text(el))
+			}
+		}
+		fs.timeout = ewsxml.Text(ewsxml.FirstChild(req, ewsxml.NSMessages, "ConnectionTimeout"))
+		w.WriteHeader(http.StatusOK)
+		fl := w.(http.Flusher)
+		fl.Flush()
+		ss.conns <- fs
+		for {
+			select {
+			case c := <-fs.send:
+				w.Write([]byte(c))
+				fl.Flush()
+			case <-fs.end:
+				return
+			case <-r.Context().Done():
+				close(fs.gone)
+				return
+			}
+		}
+	})
+	return ss
+}
+
+// next waits for the next streaming request.
+func (ss *streamServer) next(t testing.TB) *fakeStream {
+	t.Helper()
+	select {
+	case fs := <-ss.conns:
+		return fs
+	case <-time.After(10 * time.Second):
+		t.Fatal("no streaming request")
+		return nil
+	}
+}
+
+// expectNoConn checks that no further streaming request is pending.
+func (ss *streamServer) expectNoConn(t testing.TB) {
+	t.Helper()
+	select {
+	case fs := <-ss.conns:
+		t.Fatalf("unexpected streaming request for %v", fs.ids)
+	default:
+	}
+}
+
+// recv reads the next StreamEvent.
+func recv(t testing.TB, sc *StreamingConnection) StreamEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-sc.Events():
+		if !ok {
+			t.Fatal("events channel closed")
+		}
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no stream event")
+		return StreamEvent{}
+	}
+}
+
+// recvNotification reads the next event and checks it is a notification of
+// sub for item.
+func recvNotification(t testing.TB, sc *StreamingConnection, sub, item string) {
+	t.Helper()
+	ev := recv(t, sc)
+	if ev.Notification == nil || ev.Err != nil {
+		t.Fatalf("got %+v, want notification %s/%s", ev, sub, item)
+	}
+	n := ev.Notification
+	if n.SubscriptionID != sub || len(n.Events) != 1 || n.Events[0].ID.ID != item || n.Events[0].Type != EventNewMail {
+		t.Fatalf("got notification %+v, want %s/%s", n, sub, item)
+	}
+}
+
+func startStreaming(t testing.TB, c *Client, opts *StreamingOptions, ids ...string) *StreamingConnection {
+	t.Helper()
+	sc, err := c.NewStreamingConnection(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Add(ids...); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	return sc
+}
+
+// The server ends each request with ConnectionStatus Closed after
+// ConnectionTimeout; the connection reopens at once and the events the
+// server queued meanwhile arrive on the new request: nothing is lost and
+// order is kept.
+func TestStreamingConnection_ReconnectAfterClosed(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	clk := newTestClock()
+	sc := startStreaming(t, c, &StreamingOptions{Clock: clk, ConnectionTimeout: 5 * time.Minute}, "S1", "S2")
+
+	fs := ss.next(t)
+	if !slices.Equal(fs.ids, []string{"S1", "S2"}) || fs.timeout != "5" {
+		t.Fatalf("request ids %v timeout %q", fs.ids, fs.timeout)
+	}
+	fs.write(t, seNotify("S1", "A"), seStatus("OK"), seNotify("S2", "B", "S1", "C"), seStatus("Closed"))
+	fs.finish()
+	recvNotification(t, sc, "S1", "A")
+	recvNotification(t, sc, "S2", "B")
+	recvNotification(t, sc, "S1", "C")
+
+	// No clock advance: the reconnect is immediate.
+	fs2 := ss.next(t)
+	if !slices.Equal(fs2.ids, []string{"S1", "S2"}) {
+		t.Fatalf("reconnect ids %v", fs2.ids)
+	}
+	fs2.write(t, seNotify("S2", "D"))
+	recvNotification(t, sc, "S2", "D")
+	if got := sc.Reconnects(); got != 1 {
+		t.Errorf("Reconnects = %d, want 1", got)
+	}
+	select {
+	case ev := <-sc.Events():
+		t.Fatalf("unexpected event %+v", ev)
+	default:
+	}
+}
+
+// A connection that receives nothing for ReadTimeout is presumed dead:
+// closed, reported with ErrStreamTimeout, and reopened. Keep-alives and
+// events move the deadline.
+func TestStreamingConnection_ReadTimeout(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	clk := newTestClock()
+	sc, err := c.NewStreamingConnection(&StreamingOptions{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	envelopes := make(chan *StreamMessage, 16)
+	sc.testHookEnvelope = func(m *StreamMessage) { envelopes <- m }
+	if err := sc.Add("S1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+
+	fs := ss.next(t)
+	clk.Advance(60 * time.Second)
+	fs.write(t, seStatus("OK"))
+	if m := <-envelopes; !m.KeepAlive() {
+		t.Fatalf("want keep-alive, got %+v", m)
+	}
+	// 60 s after the keep-alive (120 s after opening) the connection is
+	// still alive: the keep-alive moved the deadline.
+	clk.Advance(60 * time.Second)
+	fs.write(t, seNotify("S1", "A"))
+	<-envelopes
+	recvNotification(t, sc, "S1", "A")
+	clk.Advance(89 * time.Second)
+	select {
+	case ev := <-sc.Events():
+		t.Fatalf("event before the timeout: %+v", ev)
+	case <-fs.gone:
+		t.Fatal("connection closed before the timeout")
+	default:
+	}
+	clk.Advance(time.Second)
+	ev := recv(t, sc)
+	if !errors.Is(ev.Err, ErrStreamTimeout) || ev.SubscriptionID != "" {
+		t.Fatalf("got %+v, want a connection error ErrStreamTimeout", ev)
+	}
+	<-fs.gone
+	// First failure: reopened at once.
+	fs2 := ss.next(t)
+	fs2.write(t, seNotify("S1", "B"))
+	recvNotification(t, sc, "S1", "B")
+}
+
+// Time the reader spends blocked handing events to a slow consumer does
+// not count against the read timeout.
+func TestStreamingConnection_SlowConsumerIsNotTimeout(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	clk := newTestClock()
+	sc, err := c.NewStreamingConnection(&StreamingOptions{Clock: clk, Buffer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	envelopes := make(chan *StreamMessage, 16)
+	sc.testHookEnvelope = func(m *StreamMessage) { envelopes <- m }
+	sc.Add("S1")
+	if err := sc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	fs := ss.next(t)
+	fs.write(t, seNotify("S1", "A", "S1", "B"))
+	// The hook runs once the reader is handing the envelope over; A
+	// fills the buffer and the reader blocks on B until the test reads.
+	// Advance far past the timeout meanwhile.
+	<-envelopes
+	clk.Advance(5 * time.Minute)
+	recvNotification(t, sc, "S1", "A")
+	recvNotification(t, sc, "S1", "B")
+	fs.write(t, seNotify("S1", "C"))
+	<-envelopes
+	recvNotification(t, sc, "S1", "C")
+	select {
+	case <-fs.gone:
+		t.Fatal("connection was closed while the consumer was slow")
+	default:
+	}
+}
+
+func TestStreamingConnection_200Subscriptions(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	sc, err := c.NewStreamingConnection(&StreamingOptions{Clock: newTestClock(), Buffer: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	ids := make([]string, MaxStreamingSubscriptions)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("SUB%03d", i)
+	}
+	if err := sc.Add(ids...); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Add("SUB200"); !errors.Is(err, ErrTooManySubscriptions) {
+		t.Fatalf("Add of the 201st: %v, want ErrTooManySubscriptions", err)
+	}
+	if err := sc.Add(ids[0]); err != nil {
+		t.Fatalf("re-adding a present id: %v", err)
+	}
+	if n := len(sc.Subscriptions()); n != MaxStreamingSubscriptions {
+		t.Fatalf("%d subscriptions after the refused Add", n)
+	}
+	if err := sc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fs := ss.next(t)
+	if !slices.Equal(fs.ids, ids) {
+		t.Fatalf("request carries %d ids", len(fs.ids))
+	}
+	var pairs []string
+	for _, id := range ids {
+		pairs = append(pairs, id, "item-"+id)
+	}
+	fs.write(t, seNotify(pairs...))
+	for _, id := range ids {
+		recvNotification(t, sc, id, "item-"+id)
+	}
+}
+
+// Per-subscription errors are reported per id; the failed ids leave the
+// connection (which reopens without them), except after
+// ErrorMissedNotificationEvents, which Exchange keeps serving.
+func TestStreamingConnection_PerSubscriptionErrors(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1", "S2", "S3")
+	fs := ss.next(t)
+	fs.write(t, seNotify("S1", "A"),
+		seHead+seErrMsg("ErrorSubscriptionNotFound", "", "S2")+seErrMsg("ErrorMissedNotificationEvents", "OK", "S3")+seTail)
+	recvNotification(t, sc, "S1", "A")
+	ev := recv(t, sc)
+	if ev.SubscriptionID != "S2" || !errors.Is(ev.Err, ErrSubscriptionNotFound) || !ev.Removed {
+		t.Fatalf("got %+v, want S2 ErrSubscriptionNotFound removed", ev)
+	}
+	var re *ResponseError
+	if !errors.As(ev.Err, &re) || !re.SubscriptionLost() {
+		t.Fatalf("error is not a lost-subscription *ResponseError: %#v", ev.Err)
+	}
+	ev = recv(t, sc)
+	if ev.SubscriptionID != "S3" || !errors.Is(ev.Err, ErrMissedNotificationEvents) || ev.Removed {
+		t.Fatalf("got %+v, want S3 ErrMissedNotificationEvents kept", ev)
+	}
+	<-fs.gone
+	fs2 := ss.next(t)
+	if !slices.Equal(fs2.ids, []string{"S1", "S3"}) {
+		t.Fatalf("reconnected with %v, want [S1 S3]", fs2.ids)
+	}
+	if got := sc.Subscriptions(); !slices.Equal(got, []string{"S1", "S3"}) {
+		t.Fatalf("Subscriptions = %v", got)
+	}
+	fs2.write(t, seNotify("S3", "B"))
+	recvNotification(t, sc, "S3", "B")
+}
+
+// On a one-subscription connection Exchange reports the subscription's
+// failure without ErrorSubscriptionIds (Microsoft's example); it is
+// attributed to that subscription, which leaves the connection.
+func TestStreamingConnection_SingleSubscriptionConnectionError(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1")
+	fs := ss.next(t)
+	fs.write(t, string(ntfGolden(t, "getstreamingevents_error_connection.xml")))
+	fs.finish()
+	ev := recv(t, sc)
+	if ev.SubscriptionID != "S1" || !errors.Is(ev.Err, ErrInvalidSubscription) || !ev.Removed {
+		t.Fatalf("got %+v", ev)
+	}
+	if n := len(sc.Subscriptions()); n != 0 {
+		t.Fatalf("%d subscriptions left", n)
+	}
+	// Nothing left to stream: no new request until Add.
+	ss.expectNoConn(t)
+	if err := sc.Add("S9"); err != nil {
+		t.Fatal(err)
+	}
+	if fs2 := ss.next(t); !slices.Equal(fs2.ids, []string{"S9"}) {
+		t.Fatalf("ids %v", fs2.ids)
+	}
+}
+
+// Connection failures are reported as connection errors (no subscription
+// id) and retried: at once, then after 1 s, 2 s, ... on the clock, or after
+// the server's hint when longer.
+func TestStreamingConnection_ConnectionErrorsBackOff(t *testing.T) {
+	var mu sync.Mutex
+	status := []int{503, 503, 0}
+	ss := newStreamServer(t, nil)
+	// Wrap the handler: fail the first requests with HTTP errors.
+	inner := ss.Config.Handler
+	ss.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		st := 0
+		if len(status) > 0 {
+			st, status = status[0], status[1:]
+		}
+		mu.Unlock()
+		if st != 0 {
+			http.Error(w, "unavailable", st)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	c := newNtfClient(t, ss.URL)
+	clk := newTestClock()
+	sc := startStreaming(t, c, &StreamingOptions{Clock: clk}, "S1")
+
+	ev := recv(t, sc)
+	if !errors.Is(ev.Err, ErrServiceUnavailable) || ev.SubscriptionID != "" {
+		t.Fatalf("first error %+v", ev)
+	}
+	ev = recv(t, sc) // retried at once
+	if !errors.Is(ev.Err, ErrServiceUnavailable) {
+		t.Fatalf("second error %+v", ev)
+	}
+	clk.waitTimers(t, 1)
+	clk.Advance(999 * time.Millisecond)
+	ss.expectNoConn(t)
+	clk.Advance(time.Millisecond)
+	fs := ss.next(t)
+	// A connection-wide error envelope: reported, then the back-off
+	// follows the server's hint.
+	fs.write(t, strings.Replace(seError("ErrorServerBusy", "Closed"), `<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>`,
+		`<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:MessageXml><t:Value Name="BackOffMilliseconds">30000</t:Value></m:MessageXml>`, 1))
+	fs.finish()
+	ev = recv(t, sc)
+	var re *ResponseError
+	if !errors.As(ev.Err, &re) || re.Code != ErrServerBusy || re.BackOff != 30*time.Second || ev.SubscriptionID != "" {
+		t.Fatalf("busy error %+v", ev)
+	}
+	// The envelope was read, so the failure count restarted: the
+	// first failure would be retried at once, but the hint says 30 s.
+	clk.waitTimers(t, 1)
+	clk.Advance(29 * time.Second)
+	ss.expectNoConn(t)
+	clk.Advance(time.Second)
+	fs2 := ss.next(t)
+	fs2.write(t, seNotify("S1", "A"))
+	recvNotification(t, sc, "S1", "A")
+}
+
+// Add and Remove while running take effect by reconnecting with the new
+// id set; an empty set leaves the connection idle.
+func TestStreamingConnection_AddRemove(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1")
+	fs := ss.next(t)
+	if err := sc.Add("S2"); err != nil {
+		t.Fatal(err)
+	}
+	<-fs.gone
+	fs2 := ss.next(t)
+	if !slices.Equal(fs2.ids, []string{"S1", "S2"}) {
+		t.Fatalf("ids %v", fs2.ids)
+	}
+	sc.Remove("S1", "unknown")
+	<-fs2.gone
+	fs3 := ss.next(t)
+	if !slices.Equal(fs3.ids, []string{"S2"}) {
+		t.Fatalf("ids %v", fs3.ids)
+	}
+	fs3.write(t, seNotify("S2", "X"))
+	recvNotification(t, sc, "S2", "X")
+	sc.Remove("S2")
+	<-fs3.gone
+	ss.expectNoConn(t)
+	// Reconfiguration is not a failure: no error events.
+	select {
+	case ev := <-sc.Events():
+		t.Fatalf("unexpected event %+v", ev)
+	default:
+	}
+}
+
+func TestStreamingConnection_Close(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	sc, err := c.NewStreamingConnection(&StreamingOptions{Clock: newTestClock(), Buffer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Add("S1")
+	if err := sc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Start(context.Background()); err == nil {
+		t.Fatal("second Start succeeded")
+	}
+	fs := ss.next(t)
+	// The consumer does not read: the reader blocks on the second
+	// notification. Close must still return.
+	fs.write(t, seNotify("S1", "A", "S1", "B"))
+	if err := sc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-fs.gone
+	var n int
+	for range sc.Events() {
+		n++
+	}
+	if n > 1 {
+		t.Fatalf("%d events after Close, buffer is 1", n)
+	}
+	if err := sc.Close(); !errors.Is(err, ErrConnectionClosed) {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := sc.Add("S2"); !errors.Is(err, ErrConnectionClosed) {
+		t.Fatalf("Add after Close: %v", err)
+	}
+	if err := sc.Start(context.Background()); !errors.Is(err, ErrConnectionClosed) {
+		t.Fatalf("Start after Close: %v", err)
+	}
+}
+
+// The hanging request runs on a connection of its own: a sync call of the
+// same client goes through while it is open, over another TCP connection.
+func TestStreamingConnection_OwnHTTPConnection(t *testing.T) {
+	var getEventsAddr string
+	ss := newStreamServer(t, func(op string, _ *etree.Element, w http.ResponseWriter, r *http.Request) {
+		getEventsAddr = r.RemoteAddr
+		w.Write(ntfGolden(t, "getevents_response.xml"))
+	})
+	c, err := New(ss.URL, &Options{Retry: RetryPolicy{MaxAttempts: 1}, MaxConnections: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1")
+	fs := ss.next(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.GetEvents(ctx, "f6bc657d-dde1-4f94-952d-143b95d6483d", "AAAAAMAGAAAAAAAAAQ==", nil); err != nil {
+		t.Fatalf("GetEvents while streaming: %v", err)
+	}
+	if getEventsAddr == fs.remoteAddr {
+		t.Fatalf("GetEvents shared the streaming connection %s", fs.remoteAddr)
+	}
+	fs.write(t, seNotify("S1", "A"))
+	recvNotification(t, sc, "S1", "A")
+}
+
+func TestStreamingOptions_Validate(t *testing.T) {
+	bad := []StreamingOptions{
+		{ConnectionTimeout: 31 * time.Minute},
+		{ConnectionTimeout: 90 * time.Second},
+		{ConnectionTimeout: time.Second},
+		{ReadTimeout: -1},
+		{Buffer: -1},
+	}
+	for _, o := range bad {
+		if err := o.Validate(); err == nil {
+			t.Errorf("%+v: no error", o)
+		}
+	}
+	good := []*StreamingOptions{nil, {}, {ConnectionTimeout: time.Minute}, {ConnectionTimeout: 30 * time.Minute}}
+	for _, o := range good {
+		if err := o.Validate(); err != nil {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+	c := newNtfClient(t, "http://127.0.0.1:1/EWS/Exchange.asmx")
+	if _, err := c.NewStreamingConnection(&StreamingOptions{Group: &AffinityGroup{Name: "g", Anchor: "a@example.com",
+		Members: make([]string, MaxStreamingSubscriptions+1)}}); !errors.Is(err, ErrTooManySubscriptions) {
+		t.Fatalf("oversized group: %v", err)
+	}
+}
