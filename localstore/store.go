@@ -79,6 +79,7 @@ func (o Options) withDefaults() Options {
 // Store; reads run in bbolt read transactions and never wait for it.
 type Store struct {
 	db   *bolt.DB
+	path string
 	opts Options
 	log  *slog.Logger
 
@@ -179,6 +180,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	s := &Store{
 		db:   db,
+		path: path,
 		opts: o,
 		log:  o.Logger.With(logKeyStore, path),
 		reqs: make(chan *request, o.QueueLength),
@@ -195,7 +197,7 @@ func Open(path string, opts *Options) (*Store, error) {
 }
 
 // Path returns the file the store was opened from.
-func (s *Store) Path() string { return s.db.Path() }
+func (s *Store) Path() string { return s.path }
 
 // Close waits for queued Apply calls to finish, stops the writer, ends every
 // Watcher and closes the file. A second Close returns ErrClosed.
