@@ -100,9 +100,9 @@ func (a *ntlmAuth) String() string { return "NTLM" }
 // authenticated request share one connection that nobody else uses
 // meanwhile.
 func (a *ntlmAuth) transport(base http.RoundTripper, lanes int) http.RoundTripper {
-	p := &ntlmPool{auth: a, lanes: make(chan http.RoundTripper, lanes)}
+	p := &ntlmPool{auth: a, sem: make(chan struct{}, lanes)}
 	for range lanes {
-		p.lanes <- singleConn(base)
+		p.idle = append(p.idle, singleConn(base))
 	}
 	return p
 }
@@ -123,25 +123,47 @@ func singleConn(base http.RoundTripper) http.RoundTripper {
 	return t
 }
 
+// ntlmPool hands out lanes last-in first-out, so that an idle client keeps
+// reusing its most recently authenticated connection.
 type ntlmPool struct {
-	auth  *ntlmAuth
-	lanes chan http.RoundTripper
+	auth *ntlmAuth
+	sem  chan struct{}
+	mu   sync.Mutex
+	idle []http.RoundTripper
+}
+
+func (p *ntlmPool) acquire(ctx context.Context) (http.RoundTripper, error) {
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lane := p.idle[len(p.idle)-1]
+	p.idle = p.idle[:len(p.idle)-1]
+	return lane, nil
+}
+
+func (p *ntlmPool) release(lane http.RoundTripper) {
+	p.mu.Lock()
+	p.idle = append(p.idle, lane)
+	p.mu.Unlock()
+	<-p.sem
 }
 
 func (p *ntlmPool) RoundTrip(req *http.Request) (*http.Response, error) {
-	var lane http.RoundTripper
-	select {
-	case lane = <-p.lanes:
-	case <-req.Context().Done():
+	lane, err := p.acquire(req.Context())
+	if err != nil {
 		closeBody(req)
-		return nil, req.Context().Err()
+		return nil, err
 	}
 	resp, err := roundTripNTLM(lane, p.auth, req)
 	if err != nil {
-		p.lanes <- lane
+		p.release(lane)
 		return nil, err
 	}
-	resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { p.lanes <- lane }}
+	resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { p.release(lane) }}
 	return resp, nil
 }
 
