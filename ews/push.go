@@ -410,6 +410,15 @@ func (l *PushListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return
 	}
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		// Shutting down: make the server retry later rather than end
+		// subscriptions a restarted listener may resume.
+		http.Error(w, "listener closed", http.StatusServiceUnavailable)
+		return
+	}
 	msgs, err := DecodeSendNotification(body)
 	if err != nil {
 		l.log.Debug("rejected push post", "err", err)

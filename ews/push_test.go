@@ -1,0 +1,406 @@
+package ews
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+const pushSubID = "hKJETtoAdi9PPW0tZDQ4MThmMDoVYB"
+
+func newTestListener(t testing.TB, opts *PushListenerOptions) (*PushListener, *testClock) {
+	t.Helper()
+	clk := newTestClock()
+	var o PushListenerOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.Clock = clk
+	l, err := NewPushListener(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, clk
+}
+
+// post sends body to the listener and returns the response.
+func post(t testing.TB, l http.Handler, path, contentType string, body []byte) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
+	w := httptest.NewRecorder()
+	l.ServeHTTP(w, r)
+	return w
+}
+
+const xmlCT = "text/xml; charset=utf-8"
+
+// pushNotification renders a SendNotification POST (S8 shape) for sub
+// continuing from prev with one CreatedEvent per watermark.
+func pushNotification(sub, prev string, watermarks ...string) []byte {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" ` +
+		`xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">` +
+		`<soap:Header><t:RequestServerVersion Version="Exchange2016"/></soap:Header><soap:Body><m:SendNotification><m:ResponseMessages>` +
+		`<m:SendNotificationResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Notification>` +
+		`<t:SubscriptionId>` + sub + `</t:SubscriptionId><t:PreviousWatermark>` + prev + `</t:PreviousWatermark><t:MoreEvents>false</t:MoreEvents>`)
+	for _, wm := range watermarks {
+		b.WriteString(`<t:CreatedEvent><t:Watermark>` + wm + `</t:Watermark><t:TimeStamp>2024-05-01T10:00:00Z</t:TimeStamp>` +
+			`<t:ItemId Id="I-` + wm + `"/><t:ParentFolderId Id="INBOX"/></t:CreatedEvent>`)
+	}
+	if len(watermarks) == 0 {
+		b.WriteString(`<t:StatusEvent><t:Watermark>` + prev + `</t:Watermark></t:StatusEvent>`)
+	}
+	b.WriteString(`</m:Notification></m:SendNotificationResponseMessage></m:ResponseMessages></m:SendNotification></soap:Body></soap:Envelope>`)
+	return []byte(b.String())
+}
+
+func expectReply(t testing.TB, w *httptest.ResponseRecorder, golden string) {
+	t.Helper()
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d (%s), want 200", w.Code, w.Body.String())
+	}
+	if ct := w.Header().Get("Content-Type"); ct != xmlCT {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if want := ntfGolden(t, golden); !bytes.Equal(w.Body.Bytes(), want) {
+		t.Fatalf("reply\n%s\nwant\n%s", w.Body.Bytes(), want)
+	}
+}
+
+func noPushEvent(t testing.TB, l *PushListener) {
+	t.Helper()
+	select {
+	case ev := <-l.Events():
+		t.Fatalf("unexpected event %+v", ev)
+	default:
+	}
+}
+
+func recvPush(t testing.TB, l *PushListener) PushEvent {
+	t.Helper()
+	select {
+	case ev := <-l.Events():
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no push event")
+		return PushEvent{}
+	}
+}
+
+func TestPushListener_Golden(t *testing.T) {
+	l, _ := newTestListener(t, nil)
+	if err := l.Register(pushSubID, 5*time.Minute, "ygwAAAAAAAA="); err != nil {
+		t.Fatal(err)
+	}
+	expectReply(t, post(t, l, "/ews/push", xmlCT, ntfGolden(t, "sendnotification_modified.xml")), "sendnotification_result_ok.xml")
+	ev := recvPush(t, l)
+	if ev.Err != nil || ev.Gap || ev.Notification == nil || ev.SubscriptionID != pushSubID {
+		t.Fatalf("event %+v", ev)
+	}
+	e := ev.Notification.Events[0]
+	if e.Type != EventModified || !e.Folder || e.ID.ID != "AAB2L089bS1kNDgxOGYwOGE5OTQ0=" || e.Watermark != "ywwAAAAAAAA=" {
+		t.Fatalf("event %+v", e)
+	}
+	if wm, _ := l.Watermark(pushSubID); wm != "ywwAAAAAAAA=" {
+		t.Fatalf("watermark %q", wm)
+	}
+	// The idle StatusEvent repeats the watermark: continuous, delivered.
+	expectReply(t, post(t, l, "/ews/push", "text/xml", ntfGolden(t, "sendnotification_status.xml")), "sendnotification_result_ok.xml")
+	ev = recvPush(t, l)
+	if ev.Err != nil || !ev.Notification.StatusOnly() {
+		t.Fatalf("status event %+v", ev)
+	}
+}
+
+// A notification for a subscription the listener does not know is answered
+// Unsubscribe, with nothing delivered and no state change.
+func TestPushListener_UnknownSubscription(t *testing.T) {
+	l, _ := newTestListener(t, nil)
+	l.Register("OTHER", time.Minute, "W0")
+	expectReply(t, post(t, l, "/", xmlCT, ntfGolden(t, "sendnotification_modified.xml")), "sendnotification_result_unsubscribe.xml")
+	noPushEvent(t, l)
+	if _, ok := l.Watermark(pushSubID); ok {
+		t.Fatal("unknown id was registered")
+	}
+	if wm, _ := l.Watermark("OTHER"); wm != "W0" {
+		t.Fatalf("other subscription touched: %q", wm)
+	}
+	// Unregistered ids are unknown too.
+	l.Unregister("OTHER")
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("OTHER", "W0", "W1")), "sendnotification_result_unsubscribe.xml")
+	noPushEvent(t, l)
+}
+
+// Forged and malformed posts are refused with no effect on state: no
+// event, no watermark change, and no liveness credit.
+func TestPushListener_RejectsBadPosts(t *testing.T) {
+	l, clk := newTestListener(t, &PushListenerOptions{Token: "s3cret", MaxBodyBytes: 4096, LivenessSlack: 30 * time.Second})
+	l.Register("S1", time.Minute, "W0")
+	good := pushNotification("S1", "W0", "W1")
+	cases := []struct {
+		name   string
+		method string
+		path   string
+		ct     string
+		body   []byte
+		want   int
+	}{
+		{"wrong token", http.MethodPost, "/ews/push/guess", xmlCT, good, http.StatusNotFound},
+		{"no token", http.MethodPost, "/ews/push", xmlCT, good, http.StatusNotFound},
+		{"GET", http.MethodGet, "/ews/push/s3cret", xmlCT, nil, http.StatusMethodNotAllowed},
+		{"json", http.MethodPost, "/ews/push/s3cret", "application/json", good, http.StatusUnsupportedMediaType},
+		{"no content type", http.MethodPost, "/ews/push/s3cret", "", good, http.StatusUnsupportedMediaType},
+		{"oversized", http.MethodPost, "/ews/push/s3cret", xmlCT, append(good, bytes.Repeat([]byte(" "), 4096)...), http.StatusRequestEntityTooLarge},
+		{"not xml", http.MethodPost, "/ews/push/s3cret", xmlCT, []byte("hello"), http.StatusBadRequest},
+		{"truncated", http.MethodPost, "/ews/push/s3cret", xmlCT, good[:len(good)/2], http.StatusBadRequest},
+		{"other operation", http.MethodPost, "/ews/push/s3cret", xmlCT, ntfGolden(t, "getevents_response.xml"), http.StatusBadRequest},
+		{"bad event", http.MethodPost, "/ews/push/s3cret", xmlCT, bytes.Replace(good, []byte("2024-05-01T10:00:00Z"), []byte("never"), 1), http.StatusBadRequest},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(tc.method, tc.path, bytes.NewReader(tc.body))
+			if tc.ct != "" {
+				r.Header.Set("Content-Type", tc.ct)
+			}
+			w := httptest.NewRecorder()
+			l.ServeHTTP(w, r)
+			if w.Code != tc.want {
+				t.Fatalf("status %d, want %d", w.Code, tc.want)
+			}
+			noPushEvent(t, l)
+			if wm, ok := l.Watermark("S1"); !ok || wm != "W0" {
+				t.Fatalf("state changed: %q %v", wm, ok)
+			}
+		})
+	}
+	// Oversized without Content-Length (chunked) is refused too.
+	r := httptest.NewRequest(http.MethodPost, "/ews/push/s3cret", io.MultiReader(bytes.NewReader(good), strings.NewReader(strings.Repeat(" ", 5000))))
+	r.ContentLength = -1
+	r.Header.Set("Content-Type", xmlCT)
+	w := httptest.NewRecorder()
+	l.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked oversized: %d", w.Code)
+	}
+	// None of the rejected posts counted as a sign of life: the
+	// subscription is lost at exactly 2 × 1 min + 30 s after Register.
+	clk.Advance(2*time.Minute + 29*time.Second)
+	noPushEvent(t, l)
+	clk.Advance(time.Second)
+	if ev := recvPush(t, l); ev.SubscriptionID != "S1" || !errors.Is(ev.Err, ErrSubscriptionLost) {
+		t.Fatalf("event %+v", ev)
+	}
+	// The right token works (and, the subscription being lost, gets
+	// Unsubscribe).
+	expectReply(t, post(t, l, "/ews/push/s3cret", xmlCT, good), "sendnotification_result_unsubscribe.xml")
+}
+
+func TestPushListener_WatermarkContinuity(t *testing.T) {
+	l, _ := newTestListener(t, nil)
+	l.Register("S1", time.Minute, "W0")
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1", "W2")), "sendnotification_result_ok.xml")
+	if ev := recvPush(t, l); ev.Gap || ev.Err != nil {
+		t.Fatalf("continuous notification flagged %+v", ev)
+	}
+	// The server resends the same notification (our answer was lost):
+	// acknowledged, not delivered twice, not a gap.
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1", "W2")), "sendnotification_result_ok.xml")
+	noPushEvent(t, l)
+	// Events between W2 and W5 never arrived.
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W5", "W6")), "sendnotification_result_ok.xml")
+	ev := recvPush(t, l)
+	if !ev.Gap || !errors.Is(ev.Err, ErrWatermarkGap) || ev.Notification == nil || ev.Notification.Events[0].Watermark != "W6" {
+		t.Fatalf("gap event %+v", ev)
+	}
+	// The chain continues from the new watermark.
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W6")), "sendnotification_result_ok.xml")
+	if ev := recvPush(t, l); ev.Gap || !ev.Notification.StatusOnly() {
+		t.Fatalf("status after gap %+v", ev)
+	}
+	if wm, _ := l.Watermark("S1"); wm != "W6" {
+		t.Fatalf("watermark %q", wm)
+	}
+}
+
+// When the consumer falls behind, a POST is refused with 503 (so Exchange
+// retries it) without blocking and without recording anything.
+func TestPushListener_NonBlockingHandoff(t *testing.T) {
+	l, _ := newTestListener(t, &PushListenerOptions{Buffer: 1})
+	l.Register("S1", time.Minute, "W0")
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1")), "sendnotification_result_ok.xml")
+	w := post(t, l, "/", xmlCT, pushNotification("S1", "W1", "W2"))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("full buffer: status %d", w.Code)
+	}
+	if l.Dropped() != 1 {
+		t.Fatalf("Dropped = %d", l.Dropped())
+	}
+	if wm, _ := l.Watermark("S1"); wm != "W1" {
+		t.Fatalf("refused post changed the watermark to %q", wm)
+	}
+	if ev := recvPush(t, l); ev.Notification.Events[0].Watermark != "W1" {
+		t.Fatalf("first event %+v", ev)
+	}
+	// The retry goes through and chains without a gap.
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W1", "W2")), "sendnotification_result_ok.xml")
+	if ev := recvPush(t, l); ev.Gap || ev.Notification.Events[0].Watermark != "W2" {
+		t.Fatalf("retried event %+v", ev)
+	}
+}
+
+// A subscription that sends nothing within 2 × StatusFrequency plus slack
+// is reported lost; each notification or StatusEvent moves the deadline.
+func TestPushListener_Liveness(t *testing.T) {
+	l, clk := newTestListener(t, &PushListenerOptions{LivenessSlack: 30 * time.Second})
+	l.Register("S1", time.Minute, "W0")
+	l.Register("S2", 10*time.Minute, "V0")
+	clk.Advance(2 * time.Minute)
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0")), "sendnotification_result_ok.xml")
+	recvPush(t, l)
+	clk.Advance(2*time.Minute + 29*time.Second)
+	noPushEvent(t, l)
+	clk.Advance(time.Second)
+	ev := recvPush(t, l)
+	if ev.SubscriptionID != "S1" || !errors.Is(ev.Err, ErrSubscriptionLost) || ev.Notification != nil {
+		t.Fatalf("event %+v", ev)
+	}
+	// S2 has a longer StatusFrequency and is still alive.
+	if _, ok := l.Watermark("S2"); !ok {
+		t.Fatal("S2 dropped")
+	}
+	noPushEvent(t, l)
+	// A late POST for the lost subscription ends it on the server.
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0")), "sendnotification_result_unsubscribe.xml")
+	clk.Advance(20 * time.Minute)
+	if ev := recvPush(t, l); ev.SubscriptionID != "S2" || !errors.Is(ev.Err, ErrSubscriptionLost) {
+		t.Fatalf("S2 event %+v", ev)
+	}
+}
+
+// Lost reports are never dropped, even when the channel is full.
+func TestPushListener_LostReportsQueue(t *testing.T) {
+	l, clk := newTestListener(t, &PushListenerOptions{Buffer: 1})
+	l.Register("S1", time.Minute, "W0")
+	l.Register("S2", time.Minute, "W0")
+	l.Register("S3", time.Minute, "W0")
+	clk.Advance(time.Hour)
+	seen := map[string]bool{}
+	for range 3 {
+		ev := recvPush(t, l)
+		if !errors.Is(ev.Err, ErrSubscriptionLost) {
+			t.Fatalf("event %+v", ev)
+		}
+		seen[ev.SubscriptionID] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("lost reports %v", seen)
+	}
+}
+
+// Exchange may POST the first notification before the Subscribe response
+// arrives: with Expect outstanding, the POST waits for Register.
+func TestPushListener_Expect(t *testing.T) {
+	l, clk := newTestListener(t, nil)
+	release := l.Expect()
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- post(t, l, "/", xmlCT, pushNotification("NEW", "W0", "W1")) }()
+	clk.waitTimers(t, 1) // the POST is waiting (its PendingWait timer is set)
+	if err := l.Register("NEW", time.Minute, "W0"); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	expectReply(t, <-done, "sendnotification_result_ok.xml")
+	if ev := recvPush(t, l); ev.SubscriptionID != "NEW" || ev.Notification == nil {
+		t.Fatalf("event %+v", ev)
+	}
+	release() // idempotent
+
+	// Released without Register (Subscribe failed): Unsubscribe.
+	release = l.Expect()
+	go func() { done <- post(t, l, "/", xmlCT, pushNotification("GHOST", "W0", "W1")) }()
+	clk.waitTimers(t, 2)
+	release()
+	expectReply(t, <-done, "sendnotification_result_unsubscribe.xml")
+
+	// Never released: PendingWait bounds the wait.
+	release = l.Expect()
+	defer release()
+	go func() { done <- post(t, l, "/", xmlCT, pushNotification("GHOST", "W0", "W1")) }()
+	clk.waitTimers(t, 2)
+	clk.Advance(DefaultPushPendingWait)
+	expectReply(t, <-done, "sendnotification_result_unsubscribe.xml")
+	noPushEvent(t, l)
+}
+
+func TestPushListener_ServerErrorMessage(t *testing.T) {
+	l, _ := newTestListener(t, nil)
+	l.Register("S1", time.Minute, "W0")
+	body := strings.Replace(string(pushNotification("S1", "W0", "W1")),
+		`<m:SendNotificationResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>`,
+		`<m:SendNotificationResponseMessage ResponseClass="Error"><m:MessageText>missed</m:MessageText><m:ResponseCode>ErrorMissedNotificationEvents</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>`, 1)
+	expectReply(t, post(t, l, "/", xmlCT, []byte(body)), "sendnotification_result_ok.xml")
+	ev := recvPush(t, l)
+	if ev.SubscriptionID != "S1" || !errors.Is(ev.Err, ErrMissedNotificationEvents) || ev.Notification != nil {
+		t.Fatalf("event %+v", ev)
+	}
+}
+
+func TestPushListener_CloseAndOptions(t *testing.T) {
+	l, _ := newTestListener(t, nil)
+	l.Register("S1", time.Minute, "W0")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := <-l.Events(); ok {
+		t.Fatal("events channel open after Close")
+	}
+	if err := l.Close(); !errors.Is(err, ErrConnectionClosed) {
+		t.Fatalf("second Close: %v", err)
+	}
+	w := post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1"))
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("post after Close: %d", w.Code)
+	}
+	if err := l.Register("S2", time.Minute, ""); !errors.Is(err, ErrConnectionClosed) {
+		t.Fatalf("Register after Close: %v", err)
+	}
+	for _, o := range []PushListenerOptions{{Token: "a/b"}, {MaxBodyBytes: -1}, {Buffer: -1}} {
+		if _, err := NewPushListener(&o); !errors.Is(err, ErrInvalidOptions) {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+	l2, _ := newTestListener(t, nil)
+	for _, f := range []time.Duration{0, 30 * time.Second, 1441 * time.Minute} {
+		if err := l2.Register("S", f, ""); !errors.Is(err, ErrInvalidSubscribeRequest) {
+			t.Errorf("StatusFrequency %v: %v", f, err)
+		}
+	}
+	if err := l2.Register("", time.Minute, ""); !errors.Is(err, ErrInvalidSubscribeRequest) {
+		t.Errorf("empty id: %v", err)
+	}
+}
+
+func TestDecodeSendNotification_Golden(t *testing.T) {
+	msgs, err := DecodeSendNotification(ntfGolden(t, "sendnotification_status.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].SubscriptionID != pushSubID || msgs[0].Notification.PreviousWatermark != "ywwAAAAAAAA=" ||
+		!msgs[0].Notification.StatusOnly() || msgs[0].Notification.LastWatermark() != "ywwAAAAAAAA=" {
+		t.Fatalf("%+v", msgs)
+	}
+	// Notification in the types namespace is accepted as well.
+	alt := strings.ReplaceAll(string(ntfGolden(t, "sendnotification_status.xml")), "m:Notification", "t:Notification")
+	if msgs, err := DecodeSendNotification([]byte(alt)); err != nil || msgs[0].SubscriptionID != pushSubID {
+		t.Fatalf("t:Notification: %v %+v", err, msgs)
+	}
+}
