@@ -69,11 +69,8 @@ func Parse(r io.Reader, opts ParseOptions) (*etree.Document, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
-	root := doc.Root()
-	if root == nil {
-		return nil, ErrNoRoot
-	}
 	// Character data or a second element at top level is not a document.
+	root := doc.Root()
 	for _, tok := range doc.Child {
 		switch t := tok.(type) {
 		case *etree.Element:
@@ -85,6 +82,9 @@ func Parse(r io.Reader, opts ParseOptions) (*etree.Document, error) {
 				return nil, fmt.Errorf("%w: text outside the root element", ErrSyntax)
 			}
 		}
+	}
+	if root == nil {
+		return nil, ErrNoRoot
 	}
 	if err := resolve(root, make([]binding, 0, 16)); err != nil {
 		return nil, err
@@ -112,6 +112,9 @@ func resolve(e *etree.Element, scope []binding) error {
 		case a.Space == "" && a.Key == "xmlns":
 			scope = append(scope, binding{"", a.Value})
 		}
+	}
+	if strings.IndexByte(e.Tag, ':') >= 0 || e.Tag == "" {
+		return fmt.Errorf("%w: invalid element name %q", ErrSyntax, e.Space+":"+e.Tag)
 	}
 	uri, ok := lookup(scope, e.Space)
 	if !ok {
