@@ -304,6 +304,12 @@ func (m *modelMbox) listing(folder FolderID, q Query) []Item {
 		}
 		return strings.Compare(string(a.ID), string(b.ID))
 	})
+	return page(out, q)
+}
+
+// page applies q's cursor and limit to a full newest-first listing.
+func page(sorted []Item, q Query) []Item {
+	out := sorted
 	if !q.After.IsZero() {
 		cut := 0
 		for cut < len(out) {
@@ -426,19 +432,21 @@ func compareMailbox(t testing.TB, s *Store, mb Mailbox, m *modelMbox, rng *rand.
 			eq(t, fmt.Sprintf("items of %s unread=%v", f.ID, unread), got, all)
 			// Page through with a random limit and the cursor.
 			limit := 1 + rng.IntN(7)
+			if len(all) > 60 {
+				limit = 20 + rng.IntN(100)
+			}
 			var paged []Item
 			q := Query{Limit: limit, UnreadOnly: unread}
 			for {
-				page := collect(t, s.Items(ctx, mb, f.ID, q))
-				if want := m.listing(f.ID, q); !(len(page) == 0 && len(want) == 0) {
-					eq(t, fmt.Sprintf("page of %s after %v", f.ID, q.After), page, want)
+				got := collect(t, s.Items(ctx, mb, f.ID, q))
+				if want := page(all, q); !(len(got) == 0 && len(want) == 0) {
+					eq(t, fmt.Sprintf("page of %s after %v", f.ID, q.After), got, want)
 				}
-				if len(page) < limit {
-					paged = append(paged, page...)
+				paged = append(paged, got...)
+				if len(got) < limit {
 					break
 				}
-				paged = append(paged, page...)
-				q.After = page[len(page)-1].Cursor()
+				q.After = got[len(got)-1].Cursor()
 			}
 			if len(paged) == 0 {
 				paged = all
@@ -736,7 +744,7 @@ func runModel(t *testing.T, s *Store, seed uint64, mailboxes []Mailbox, n, every
 }
 
 func TestStore_Model(t *testing.T) {
-	for _, seed := range []uint64{1, 2, 3} {
+	for _, seed := range []uint64{1, 2} {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			s := MustOpenStore(t)
 			ops := runModel(t, s, seed, []Mailbox{"alice@example.com", "bob@example.com"}, 400, 4)
