@@ -109,7 +109,7 @@ func (s *Server) serveSOAP(rw http.ResponseWriter, hr *http.Request) {
 	if errors.As(err, &f) {
 		r.writeFault(f)
 	} else if err != nil {
-		r.writeFault(&Fault{Code: "ErrorInternalServerError", Message: err.Error()})
+		r.writeFault(toFault(err))
 	} else {
 		r.writeEnvelope()
 	}

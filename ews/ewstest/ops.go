@@ -1,0 +1,190 @@
+package ewstest
+
+import (
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/beevik/etree"
+)
+
+// respBegin opens m:<Op>Response and m:ResponseMessages.
+func (r *request) respBegin() {
+	r.w.open("m:"+r.op+"Response", "xmlns:m", nsM, "xmlns:t", nsT)
+	r.w.open("m:ResponseMessages")
+}
+
+func (r *request) respEnd() {
+	r.w.close("m:ResponseMessages")
+	r.w.close("m:" + r.op + "Response")
+}
+
+// msgOK opens a Success response message; close it with msgClose.
+func (r *request) msgOK() {
+	r.w.open("m:"+r.op+"ResponseMessage", "ResponseClass", "Success")
+	r.w.elem("m:ResponseCode", "NoError")
+}
+
+func (r *request) msgClose() { r.w.close("m:" + r.op + "ResponseMessage") }
+
+// msgError writes a complete Error response message for err, followed by
+// the empty payload containers Exchange includes (e.g. "m:Items").
+func (r *request) msgError(err error, empty ...string) {
+	code := ResponseCode(err)
+	text := messageText(code)
+	var re *responseError
+	if errors.As(err, &re) && re.msg != "" {
+		text = re.msg
+	}
+	r.w.open("m:"+r.op+"ResponseMessage", "ResponseClass", "Error")
+	r.w.elem("m:MessageText", text)
+	r.w.elem("m:ResponseCode", code)
+	r.w.elem("m:DescriptiveLinkKey", "0")
+	var f *Fault
+	if errors.As(err, &f) && f.BackOff > 0 {
+		r.w.raw(`<m:MessageXml><t:Value Name="BackOffMilliseconds">` + itoa(f.BackOff.Milliseconds()) + `</t:Value></m:MessageXml>`)
+	}
+	for _, e := range empty {
+		r.w.empty(e)
+	}
+	r.msgClose()
+}
+
+// mailboxByID finds the mailbox an Exchange-shaped id belongs to.
+func (s *Server) mailboxByID(id string) (*Mailbox, error) {
+	b, err := base64.StdEncoding.DecodeString(id)
+	if err != nil || len(b) < 50 || b[0] != 0x00 || b[1] != 0x03 || b[2] != 0x24 {
+		return nil, codeErr("ErrorInvalidIdMalformed", "Id is malformed.")
+	}
+	guid := string(b[4:40])
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, m := range s.mailboxes {
+		if m.guid == guid {
+			return m, nil
+		}
+	}
+	return nil, codeErr("ErrorItemNotFound", "The specified object was not found in the store.")
+}
+
+// distinguishedNames are the DistinguishedFolderId values the schema
+// allows; those the fake does not model give ErrorFolderNotFound.
+var distinguishedNames = map[string]bool{}
+
+func init() {
+	for _, n := range strings.Fields(`calendar contacts deleteditems drafts inbox journal notes outbox sentitems tasks
+		msgfolderroot publicfoldersroot root junkemail searchfolders voicemail recoverableitemsroot
+		recoverableitemsdeletions recoverableitemsversions recoverableitemspurges archiveroot archivemsgfolderroot
+		archivedeleteditems archiveinbox archiverecoverableitemsroot archiverecoverableitemsdeletions
+		archiverecoverableitemsversions archiverecoverableitemspurges syncissues conflicts localfailures
+		serverfailures recipientcache quickcontacts conversationhistory adminauditlogs todosearch mycontacts
+		directory imcontactlist peopleconnect favorites mecontact personmetadata teamspaceactivity
+		teamspacemessaging teamspaceworkingset teamspacestorage orionnotes conversationhistory archive
+		dlpsharedsearchfolder allitems allcategorizeditems allcontacts allpersonmetadata allpeople allstoredobjects
+		alltodos companycontacts connectors externalcontacts fromfavoritesenders galcontacts organizationalcontacts
+		peoplecentricconversationbuddies recoverableitemsdiscoveryholds recoverableitemsmigratedmessages
+		recoverableitemssubstrateholds relevantcontacts sharepointnotifications shortnotes sentitemsandtodos
+		tempsharepointfolder usercuratedcontacts userspocontacts`) {
+		distinguishedNames[n] = true
+	}
+}
+
+// resolveFolder resolves a t:FolderId or t:DistinguishedFolderId element
+// to a mailbox and a folder key for lookupFolder.
+func (r *request) resolveFolder(el *etree.Element) (*Mailbox, string, error) {
+	if el.NamespaceURI() != nsT {
+		return nil, "", schemaFault("unexpected element %s", el.Tag)
+	}
+	switch el.Tag {
+	case "FolderId":
+		id := attr(el, "Id")
+		if id == "" {
+			return nil, "", schemaFault("the required attribute 'Id' is missing")
+		}
+		m, err := r.s.mailboxByID(id)
+		if err != nil {
+			if ResponseCode(err) == "ErrorItemNotFound" {
+				return nil, "", codeErr("ErrorFolderNotFound", "The specified folder could not be found in the store.")
+			}
+			return nil, "", err
+		}
+		if !r.mayAccess(m) {
+			return nil, "", codeErr("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+		}
+		return m, id, nil
+	case "DistinguishedFolderId":
+		id := attr(el, "Id")
+		if !distinguishedNames[id] {
+			return nil, "", schemaFault("the value %q is invalid for DistinguishedFolderId", id)
+		}
+		m := r.mb
+		if mbEl := childT(el, "Mailbox"); mbEl != nil {
+			addr := textOf(childT(mbEl, "EmailAddress"))
+			if addr == "" {
+				return nil, "", codeErr("ErrorMissingEmailAddress", "The e-mail address is missing.")
+			}
+			if m = r.s.Mailbox(addr); m == nil {
+				return nil, "", codeErr("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.")
+			}
+			if !r.mayAccess(m) {
+				return nil, "", codeErr("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+			}
+		}
+		if _, ok := m.dist[id]; !ok {
+			return nil, "", codeErr("ErrorFolderNotFound", "The specified folder could not be found in the store.")
+		}
+		return m, id, nil
+	}
+	return nil, "", schemaFault("unexpected element %s where a folder id was expected", el.Tag)
+}
+
+// resolveItem resolves a t:ItemId element to its mailbox and id.
+func (r *request) resolveItem(el *etree.Element) (*Mailbox, string, error) {
+	if el.NamespaceURI() != nsT || (el.Tag != "ItemId" && el.Tag != "OccurrenceItemId" && el.Tag != "RecurringMasterItemId") {
+		return nil, "", schemaFault("unexpected element %s where an item id was expected", el.Tag)
+	}
+	if el.Tag != "ItemId" {
+		return nil, "", codeErr("ErrorItemNotFound", "The specified object was not found in the store.")
+	}
+	id := attr(el, "Id")
+	if id == "" {
+		return nil, "", schemaFault("the required attribute 'Id' is missing")
+	}
+	m, err := r.s.mailboxByID(id)
+	if err != nil {
+		return nil, "", err
+	}
+	if !r.mayAccess(m) {
+		return nil, "", codeErr("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+	}
+	return m, id, nil
+}
+
+// folderIDList returns the children of a FolderIds-like element after
+// checking there is at least one.
+func folderIDList(el *etree.Element, name string) ([]*etree.Element, error) {
+	if el == nil {
+		return nil, schemaFault("the required element %s is missing", name)
+	}
+	ids := el.ChildElements()
+	if len(ids) == 0 {
+		return nil, schemaFault("the element %s has no ids", name)
+	}
+	return ids, nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// toFault turns err into a request-wide fault with its response code.
+func toFault(err error) *Fault {
+	if f, ok := asFault(err); ok {
+		return f
+	}
+	var re *responseError
+	msg := ""
+	if errors.As(err, &re) {
+		msg = re.msg
+	}
+	return &Fault{Code: ResponseCode(err), Message: msg}
+}

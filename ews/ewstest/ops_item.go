@@ -1,0 +1,953 @@
+package ewstest
+
+import (
+	"encoding/base64"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/beevik/etree"
+)
+
+func init() {
+	registerOp("GetItem", opGetItem)
+	registerOp("FindItem", opFindItem)
+	registerOp("CreateItem", opCreateItem)
+	registerOp("UpdateItem", opUpdateItem)
+	registerOp("DeleteItem", opDeleteItem)
+	registerOp("MoveItem", func(r *request) error { return opMoveCopyItem(r, false) })
+	registerOp("CopyItem", func(r *request) error { return opMoveCopyItem(r, true) })
+	registerOp("SyncFolderItems", opSyncFolderItems)
+}
+
+func itemIDList(el *etree.Element, name string) ([]*etree.Element, error) {
+	if el == nil {
+		return nil, schemaFault("the required element %s is missing", name)
+	}
+	ids := el.ChildElements()
+	if len(ids) == 0 {
+		return nil, schemaFault("the element %s has no ids", name)
+	}
+	return ids, nil
+}
+
+func opGetItem(r *request) error {
+	sh, err := parseShape(childM(r.body, "ItemShape"))
+	if err != nil {
+		return err
+	}
+	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
+	if err != nil {
+		return err
+	}
+	r.respBegin()
+	for _, el := range ids {
+		m, id, err := r.resolveItem(el)
+		if f, ok := asFault(err); ok {
+			return f
+		}
+		if err != nil {
+			r.msgError(err, "m:Items")
+			continue
+		}
+		m.mu.Lock()
+		it, err := m.lookupItem(id)
+		if err != nil {
+			m.mu.Unlock()
+			r.msgError(err, "m:Items")
+			continue
+		}
+		r.msgOK()
+		r.w.open("m:Items")
+		m.writeItem(r.w, it, sh, true)
+		r.w.close("m:Items")
+		r.msgClose()
+		m.mu.Unlock()
+	}
+	r.respEnd()
+	return nil
+}
+
+// Restrictions.
+
+type itemPred func(*item) bool
+
+// restrictionValue returns the comparable value of a supported path.
+func restrictionValue(name string) (func(*item) any, bool) {
+	switch name {
+	case "Subject":
+		return func(it *item) any { return it.msg.Subject }, true
+	case "ItemClass":
+		return func(it *item) any { return it.msg.ItemClass }, true
+	case "Importance":
+		return func(it *item) any { return it.msg.Importance }, true
+	case "InternetMessageId":
+		return func(it *item) any { return it.msg.InternetMessageID }, true
+	case "IsRead":
+		return func(it *item) any { return it.msg.IsRead }, true
+	case "HasAttachments":
+		return func(it *item) any { return len(it.msg.Attachments) > 0 }, true
+	case "DateTimeReceived":
+		return func(it *item) any { return it.msg.DateTimeReceived }, true
+	case "DateTimeSent":
+		return func(it *item) any { return it.msg.DateTimeSent }, true
+	case "DateTimeCreated":
+		return func(it *item) any { return it.created }, true
+	case "LastModifiedTime":
+		return func(it *item) any { return it.modified }, true
+	}
+	return nil, false
+}
+
+// compare orders a stored value against a constant text: -1, 0 or 1.
+func compareConst(v any, c string) (int, error) {
+	switch x := v.(type) {
+	case string:
+		return strings.Compare(strings.ToLower(x), strings.ToLower(c)), nil
+	case bool:
+		b, err := parseBool(c)
+		if err != nil {
+			return 0, err
+		}
+		if x == b {
+			return 0, nil
+		}
+		if !x {
+			return -1, nil
+		}
+		return 1, nil
+	case time.Time:
+		t, err := time.Parse(time.RFC3339, c)
+		if err != nil {
+			return 0, schemaFault("%q is not a valid xs:dateTime", c)
+		}
+		return x.Compare(t.UTC()), nil
+	}
+	return 0, codeErr("ErrorInvalidRestriction", "The restriction is invalid.")
+}
+
+func restrictionPath(el *etree.Element) (func(*item) any, error) {
+	for _, c := range el.ChildElements() {
+		switch c.Tag {
+		case "FieldURI":
+			name, err := fieldName(attr(c, "FieldURI"))
+			if err != nil {
+				return nil, err
+			}
+			f, ok := restrictionValue(name)
+			if !ok {
+				return nil, codeErr("ErrorUnsupportedPathForQuery", "The property path %s is not supported for queries by this server.", attr(c, "FieldURI"))
+			}
+			return f, nil
+		case "IndexedFieldURI", "ExtendedFieldURI":
+			return nil, codeErr("ErrorUnsupportedPathForQuery", "The property path is not supported for queries by this server.")
+		}
+	}
+	return nil, schemaFault("%s needs a property path", el.Tag)
+}
+
+func compileRestriction(el *etree.Element) (itemPred, error) {
+	switch el.Tag {
+	case "And", "Or":
+		var subs []itemPred
+		for _, c := range el.ChildElements() {
+			p, err := compileRestriction(c)
+			if err != nil {
+				return nil, err
+			}
+			subs = append(subs, p)
+		}
+		if len(subs) == 0 {
+			return nil, schemaFault("%s needs at least one expression", el.Tag)
+		}
+		if el.Tag == "And" {
+			return func(it *item) bool {
+				for _, p := range subs {
+					if !p(it) {
+						return false
+					}
+				}
+				return true
+			}, nil
+		}
+		return func(it *item) bool {
+			for _, p := range subs {
+				if p(it) {
+					return true
+				}
+			}
+			return false
+		}, nil
+	case "Not":
+		cs := el.ChildElements()
+		if len(cs) != 1 {
+			return nil, schemaFault("Not needs one expression")
+		}
+		p, err := compileRestriction(cs[0])
+		if err != nil {
+			return nil, err
+		}
+		return func(it *item) bool { return !p(it) }, nil
+	case "Exists":
+		if _, err := restrictionPath(el); err != nil {
+			return nil, err
+		}
+		return func(*item) bool { return true }, nil
+	case "IsEqualTo", "IsNotEqualTo", "IsGreaterThan", "IsGreaterThanOrEqualTo", "IsLessThan", "IsLessThanOrEqualTo":
+		get, err := restrictionPath(el)
+		if err != nil {
+			return nil, err
+		}
+		cst := childT(childT(el, "FieldURIOrConstant"), "Constant")
+		if cst == nil {
+			return nil, codeErr("ErrorInvalidRestriction", "Only comparisons with a constant are supported by this server.")
+		}
+		val := attr(cst, "Value")
+		op := el.Tag
+		// Validate the constant once.
+		var probe item
+		probe.msg.DateTimeReceived = time.Unix(0, 0)
+		if _, err := compareConst(get(&probe), val); err != nil {
+			return nil, err
+		}
+		return func(it *item) bool {
+			c, _ := compareConst(get(it), val)
+			switch op {
+			case "IsEqualTo":
+				return c == 0
+			case "IsNotEqualTo":
+				return c != 0
+			case "IsGreaterThan":
+				return c > 0
+			case "IsGreaterThanOrEqualTo":
+				return c >= 0
+			case "IsLessThan":
+				return c < 0
+			}
+			return c <= 0
+		}, nil
+	case "Contains":
+		get, err := restrictionPath(el)
+		if err != nil {
+			return nil, err
+		}
+		val := attr(childT(el, "Constant"), "Value")
+		mode := attr(el, "ContainmentMode")
+		ignoreCase := strings.Contains(attr(el, "ContainmentComparison"), "IgnoreCase")
+		return func(it *item) bool {
+			s, ok := get(it).(string)
+			if !ok {
+				return false
+			}
+			v := val
+			if ignoreCase {
+				s, v = strings.ToLower(s), strings.ToLower(v)
+			}
+			switch mode {
+			case "FullString":
+				return s == v
+			case "Prefixed":
+				return strings.HasPrefix(s, v)
+			}
+			return strings.Contains(s, v)
+		}, nil
+	}
+	return nil, codeErr("ErrorInvalidRestriction", "The restriction element %s is not supported by this server.", el.Tag)
+}
+
+type sortKey struct {
+	get  func(*item) any
+	desc bool
+}
+
+func parseSortOrder(el *etree.Element) ([]sortKey, error) {
+	var keys []sortKey
+	for _, fo := range el.ChildElements() {
+		get, err := restrictionPath(fo)
+		if err != nil {
+			return nil, codeErr("ErrorUnsupportedPathForSortGroup", "The property path is not supported for sorting by this server.")
+		}
+		keys = append(keys, sortKey{get: get, desc: attr(fo, "Order") == "Descending"})
+	}
+	return keys, nil
+}
+
+func less(a, b any) int {
+	switch x := a.(type) {
+	case string:
+		return strings.Compare(strings.ToLower(x), strings.ToLower(b.(string)))
+	case bool:
+		y := b.(bool)
+		switch {
+		case x == y:
+			return 0
+		case !x:
+			return -1
+		}
+		return 1
+	case time.Time:
+		return x.Compare(b.(time.Time))
+	}
+	return 0
+}
+
+func opFindItem(r *request) error {
+	trav := attr(r.body, "Traversal")
+	switch trav {
+	case "Shallow", "SoftDeleted", "Associated":
+	default:
+		return schemaFault("the Traversal attribute is missing or invalid")
+	}
+	sh, err := parseShape(childM(r.body, "ItemShape"))
+	if err != nil {
+		return err
+	}
+	var view pageView
+	var pred itemPred
+	var keys []sortKey
+	for _, c := range r.body.ChildElements() {
+		switch c.Tag {
+		case "IndexedPageItemView", "FractionalPageItemView", "SeekToConditionPageItemView":
+			if view, err = parsePageView(c); err != nil {
+				return err
+			}
+		case "CalendarView", "ContactsView", "GroupBy", "DistinguishedGroupBy", "QueryString":
+			return &Fault{Code: "ErrorInvalidRequest", Message: "The request is invalid: " + c.Tag + " is not supported by this server."}
+		case "Restriction":
+			cs := c.ChildElements()
+			if len(cs) != 1 {
+				return schemaFault("Restriction needs one expression")
+			}
+			if pred, err = compileRestriction(cs[0]); err != nil {
+				return toFault(err)
+			}
+		case "SortOrder":
+			if keys, err = parseSortOrder(c); err != nil {
+				return toFault(err)
+			}
+		}
+	}
+	ids, err := folderIDList(childM(r.body, "ParentFolderIds"), "ParentFolderIds")
+	if err != nil {
+		return err
+	}
+	r.respBegin()
+	for _, el := range ids {
+		m, key, err := r.resolveFolder(el)
+		if f, ok := asFault(err); ok {
+			return f
+		}
+		if err != nil {
+			r.msgError(err)
+			continue
+		}
+		m.mu.Lock()
+		f, err := m.lookupFolder(key)
+		if err != nil {
+			m.mu.Unlock()
+			r.msgError(err)
+			continue
+		}
+		var list []*item
+		if trav == "Shallow" {
+			list = make([]*item, 0, f.live)
+			for i := len(f.entries) - 1; i >= 0; i-- {
+				if it := f.entries[i]; !it.deleted && (pred == nil || pred(it)) {
+					list = append(list, it)
+				}
+			}
+		}
+		if len(keys) == 0 {
+			sort.SliceStable(list, func(i, j int) bool {
+				return list[i].msg.DateTimeReceived.After(list[j].msg.DateTimeReceived)
+			})
+		} else {
+			sort.SliceStable(list, func(i, j int) bool {
+				for _, k := range keys {
+					c := less(k.get(list[i]), k.get(list[j]))
+					if k.desc {
+						c = -c
+					}
+					if c != 0 {
+						return c < 0
+					}
+				}
+				return false
+			})
+		}
+		lo, hi, next := view.window(len(list))
+		r.msgOK()
+		r.w.open("m:RootFolder", "IndexedPagingOffset", strconv.Itoa(next), "TotalItemsInView", strconv.Itoa(len(list)),
+			"IncludesLastItemInRange", strconv.FormatBool(hi == len(list) && !view.fromEnd || view.fromEnd && lo == 0))
+		r.w.open("t:Items")
+		for _, it := range list[lo:hi] {
+			m.writeItem(r.w, it, sh, false)
+		}
+		r.w.close("t:Items")
+		r.w.close("m:RootFolder")
+		r.msgClose()
+		m.mu.Unlock()
+	}
+	r.respEnd()
+	return nil
+}
+
+// Item payload parsing (CreateItem, UpdateItem).
+
+var itemElements = map[string]bool{"Message": true, "Item": true, "PostItem": true, "MeetingRequest": true,
+	"CalendarItem": true, "Contact": true, "Task": true, "DistributionList": true, "MeetingMessage": true,
+	"MeetingResponse": true, "MeetingCancellation": true}
+
+func parseMailboxEl(el *etree.Element) Address {
+	mb := childT(el, "Mailbox")
+	if mb == nil {
+		mb = el
+	}
+	return Address{Name: textOf(childT(mb, "Name")), Email: textOf(childT(mb, "EmailAddress"))}
+}
+
+func parseRecipients(el *etree.Element) []Address {
+	var out []Address
+	for _, mb := range childrenNS(el, nsT, "Mailbox") {
+		out = append(out, parseMailboxEl(mb))
+	}
+	return out
+}
+
+func parseStrings(el *etree.Element) []string {
+	var out []string
+	for _, s := range childrenNS(el, nsT, "String") {
+		out = append(out, textOf(s))
+	}
+	return out
+}
+
+// parseItemPayload reads a t:Message (or other item element) into a
+// Message; set lists the property names present.
+func parseItemPayload(el *etree.Element) (Message, map[string]bool, error) {
+	var msg Message
+	set := map[string]bool{}
+	if mc := childT(el, "MimeContent"); mc != nil {
+		raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(mc.Text()), ""))
+		if err != nil {
+			return msg, nil, codeErr("ErrorMimeContentInvalidBase64String", "The MIME content is not a valid Base64 string.")
+		}
+		if msg, err = parseMIME(raw); err != nil {
+			return msg, nil, codeErr("ErrorMimeContentConversionFailed", "The MIME content could not be converted.")
+		}
+		set["MimeContent"] = true
+	}
+	for _, c := range el.ChildElements() {
+		set[c.Tag] = true
+		switch c.Tag {
+		case "ItemClass":
+			msg.ItemClass = textOf(c)
+		case "Subject":
+			msg.Subject = c.Text()
+		case "Sensitivity":
+			msg.Sensitivity = textOf(c)
+		case "Body":
+			msg.Body = c.Text()
+			msg.BodyType = attr(c, "BodyType")
+			if msg.BodyType != "HTML" && msg.BodyType != "Text" {
+				return msg, nil, schemaFault("the BodyType attribute is missing or invalid")
+			}
+		case "Categories":
+			msg.Categories = parseStrings(c)
+		case "Importance":
+			msg.Importance = textOf(c)
+			if msg.Importance != "Low" && msg.Importance != "Normal" && msg.Importance != "High" {
+				return msg, nil, schemaFault("the value %q is invalid for Importance", msg.Importance)
+			}
+		case "IsRead":
+			v, err := parseBool(textOf(c))
+			if err != nil {
+				return msg, nil, err
+			}
+			msg.IsRead = v
+		case "From":
+			msg.From = parseMailboxEl(c)
+		case "Sender":
+			msg.Sender = parseMailboxEl(c)
+		case "ToRecipients":
+			msg.To = parseRecipients(c)
+		case "CcRecipients":
+			msg.Cc = parseRecipients(c)
+		case "BccRecipients":
+			msg.Bcc = parseRecipients(c)
+		case "InternetMessageId":
+			msg.InternetMessageID = textOf(c)
+		case "Flag":
+			msg.FlagStatus = textOf(childT(c, "FlagStatus"))
+			switch msg.FlagStatus {
+			case FlagNotFlagged, FlagFlagged, FlagComplete:
+			default:
+				return msg, nil, schemaFault("the value %q is invalid for FlagStatus", msg.FlagStatus)
+			}
+		case "DateTimeSent", "DateTimeReceived":
+			// Read-only on Exchange for new items; ignored.
+		}
+	}
+	return msg, set, nil
+}
+
+func opCreateItem(r *request) error {
+	disp := attr(r.body, "MessageDisposition")
+	switch disp {
+	case "", "SaveOnly", "SendOnly", "SendAndSaveCopy":
+	default:
+		return schemaFault("the MessageDisposition attribute is invalid")
+	}
+	itemsEl := childM(r.body, "Items")
+	if itemsEl == nil || len(itemsEl.ChildElements()) == 0 {
+		return schemaFault("Items must hold at least one item")
+	}
+	target, targetKey := r.mb, ""
+	if sf := childM(r.body, "SavedItemFolderId"); sf != nil {
+		if len(sf.ChildElements()) != 1 {
+			return schemaFault("SavedItemFolderId must hold one folder id")
+		}
+		m, key, err := r.resolveFolder(sf.ChildElements()[0])
+		if f, ok := asFault(err); ok {
+			return f
+		}
+		if err != nil {
+			r.respBegin()
+			for range itemsEl.ChildElements() {
+				r.msgError(err, "m:Items")
+			}
+			r.respEnd()
+			return nil
+		}
+		target, targetKey = m, key
+	}
+	type parsed struct {
+		msg Message
+		err error
+	}
+	var items []parsed
+	for _, el := range itemsEl.ChildElements() {
+		if !itemElements[el.Tag] || el.NamespaceURI() != nsT {
+			return schemaFault("unexpected element %s in Items", el.Tag)
+		}
+		msg, _, err := parseItemPayload(el)
+		if f, ok := asFault(err); ok {
+			return f
+		}
+		if el.Tag == "Message" && disp == "" {
+			return codeErr("ErrorMessageDispositionRequired", "MessageDisposition is required for messages.")
+		}
+		items = append(items, parsed{msg, err})
+	}
+	r.respBegin()
+	for _, p := range items {
+		if p.err != nil {
+			r.msgError(p.err, "m:Items")
+			continue
+		}
+		msg := p.msg
+		if msg.From.Email == "" && disp != "SaveOnly" && disp != "" {
+			msg.From = Address{Name: target.user, Email: target.address}
+		}
+		if disp == "SaveOnly" || disp == "" {
+			key := targetKey
+			if key == "" {
+				key = "drafts"
+			}
+			msg.IsDraft = true
+			target.mu.Lock()
+			f, err := target.lookupFolder(key)
+			if err != nil {
+				target.mu.Unlock()
+				r.msgError(err, "m:Items")
+				continue
+			}
+			target.mu.Unlock()
+			info, err := target.create(f.id, msg, false)
+			if err != nil {
+				r.msgError(err, "m:Items")
+				continue
+			}
+			r.msgOK()
+			r.w.open("m:Items")
+			r.w.open(itemElement(info.Message.ItemClass))
+			r.w.empty("t:ItemId", "Id", info.ID, "ChangeKey", info.ChangeKey)
+			r.w.close(itemElement(info.Message.ItemClass))
+			r.w.close("m:Items")
+			r.msgClose()
+			continue
+		}
+		// Send: deliver to local recipients, keep a copy if asked.
+		if disp == "SendAndSaveCopy" {
+			key := targetKey
+			if key == "" {
+				key = "sentitems"
+			}
+			cp := msg
+			cp.IsRead = true
+			if _, err := target.create(key, cp, false); err != nil {
+				r.msgError(err, "m:Items")
+				continue
+			}
+		}
+		msg.IsRead = false
+		for _, rcpt := range slices.Concat(msg.To, msg.Cc, msg.Bcc) {
+			if rm := r.s.Mailbox(rcpt.Email); rm != nil {
+				in := msg
+				in.Bcc = nil
+				in.DateTimeReceived = time.Time{}
+				rm.Deliver("inbox", in)
+			}
+		}
+		r.msgOK()
+		r.w.empty("m:Items")
+		r.msgClose()
+	}
+	r.respEnd()
+	return nil
+}
+
+func opUpdateItem(r *request) error {
+	conflict := attr(r.body, "ConflictResolution")
+	switch conflict {
+	case "":
+		conflict = "AutoResolve"
+	case "NeverOverwrite", "AutoResolve", "AlwaysOverwrite":
+	default:
+		return schemaFault("the ConflictResolution attribute is invalid")
+	}
+	chs := childM(r.body, "ItemChanges")
+	if chs == nil || len(chs.ChildElements()) == 0 {
+		return schemaFault("ItemChanges must hold at least one ItemChange")
+	}
+	type change struct {
+		idEl *etree.Element
+		u    ItemUpdate
+	}
+	var list []change
+	for _, ch := range chs.ChildElements() {
+		var c change
+		var upd *etree.Element
+		for _, e := range ch.ChildElements() {
+			switch e.Tag {
+			case "ItemId", "OccurrenceItemId", "RecurringMasterItemId":
+				c.idEl = e
+			case "Updates":
+				upd = e
+			}
+		}
+		if c.idEl == nil || upd == nil {
+			return schemaFault("ItemChange needs an item id and Updates")
+		}
+		c.u.ChangeKey = attr(c.idEl, "ChangeKey")
+		c.u.Overwrite = conflict == "AlwaysOverwrite"
+		for _, u := range upd.ChildElements() {
+			var path *etree.Element
+			var payload *etree.Element
+			for _, e := range u.ChildElements() {
+				switch {
+				case e.Tag == "FieldURI" || e.Tag == "IndexedFieldURI" || e.Tag == "ExtendedFieldURI":
+					path = e
+				case itemElements[e.Tag]:
+					payload = e
+				}
+			}
+			if path == nil {
+				return schemaFault("%s needs a property path", u.Tag)
+			}
+			if path.Tag != "FieldURI" {
+				continue // extended and indexed properties are accepted and not stored
+			}
+			name, err := fieldName(attr(path, "FieldURI"))
+			if err != nil {
+				return err
+			}
+			switch u.Tag {
+			case "SetItemField", "AppendToItemField":
+				if payload == nil {
+					return schemaFault("%s needs an item element", u.Tag)
+				}
+				msg, set, err := parseItemPayload(payload)
+				if err != nil {
+					return toFault(err)
+				}
+				applySet(&c.u, name, msg, set)
+			case "DeleteItemField":
+				applyDelete(&c.u, name)
+			default:
+				return schemaFault("unexpected element %s in Updates", u.Tag)
+			}
+		}
+		list = append(list, c)
+	}
+	r.respBegin()
+	for _, c := range list {
+		m, id, err := r.resolveItem(c.idEl)
+		if f, ok := asFault(err); ok {
+			return f
+		}
+		if err != nil {
+			r.msgError(err, "m:Items")
+			continue
+		}
+		m.mu.Lock()
+		it, err := m.lookupItem(id)
+		if err == nil {
+			err = m.updateLocked(it, c.u)
+		}
+		if err != nil {
+			m.mu.Unlock()
+			r.msgError(err, "m:Items")
+			continue
+		}
+		r.msgOK()
+		r.w.open("m:Items")
+		el := itemElement(it.msg.ItemClass)
+		r.w.open(el)
+		m.writeItemID(r.w, "t:ItemId", it)
+		r.w.close(el)
+		r.w.close("m:Items")
+		r.w.open("m:ConflictResults")
+		r.w.elem("t:Count", "0")
+		r.w.close("m:ConflictResults")
+		r.msgClose()
+		m.mu.Unlock()
+	}
+	r.respEnd()
+	return nil
+}
+
+func applySet(u *ItemUpdate, name string, msg Message, set map[string]bool) {
+	switch name {
+	case "IsRead":
+		if set["IsRead"] {
+			v := msg.IsRead
+			u.IsRead = &v
+		}
+	case "Subject":
+		if set["Subject"] {
+			v := msg.Subject
+			u.Subject = &v
+		}
+	case "Categories":
+		v := msg.Categories
+		u.Categories = &v
+	case "Flag":
+		if set["Flag"] {
+			v := msg.FlagStatus
+			u.FlagStatus = &v
+		}
+	case "Importance":
+		if set["Importance"] {
+			v := msg.Importance
+			u.Importance = &v
+		}
+	case "Body":
+		if set["Body"] {
+			v := msg.Body
+			u.Body = &v
+		}
+	}
+}
+
+func applyDelete(u *ItemUpdate, name string) {
+	switch name {
+	case "Categories":
+		v := []string{}
+		u.Categories = &v
+	case "Flag":
+		v := FlagNotFlagged
+		u.FlagStatus = &v
+	case "Subject":
+		v := ""
+		u.Subject = &v
+	case "Body":
+		v := ""
+		u.Body = &v
+	}
+}
+
+func opDeleteItem(r *request) error {
+	mode, ok := parseDeleteMode(attr(r.body, "DeleteType"))
+	if !ok {
+		return schemaFault("the DeleteType attribute is missing or invalid")
+	}
+	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
+	if err != nil {
+		return err
+	}
+	r.respBegin()
+	for _, el := range ids {
+		m, id, err := r.resolveItem(el)
+		if f, ok := asFault(err); ok {
+			return f
+		}
+		if err == nil {
+			err = m.DeleteItem(id, mode)
+		}
+		if err != nil {
+			r.msgError(err)
+			continue
+		}
+		r.msgOK()
+		r.msgClose()
+	}
+	r.respEnd()
+	return nil
+}
+
+func opMoveCopyItem(r *request, copyItem bool) error {
+	to := childM(r.body, "ToFolderId")
+	if to == nil || len(to.ChildElements()) != 1 {
+		return schemaFault("ToFolderId must hold one folder id")
+	}
+	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
+	if err != nil {
+		return err
+	}
+	returnIDs := true
+	if v := attr(r.body, "ReturnNewItemIds"); v != "" {
+		if returnIDs, err = parseBool(v); err != nil {
+			return err
+		}
+	}
+	tm, tkey, terr := r.resolveFolder(to.ChildElements()[0])
+	if f, ok := asFault(terr); ok {
+		return f
+	}
+	r.respBegin()
+	for _, el := range ids {
+		m, id, err := r.resolveItem(el)
+		if f, ok := asFault(err); ok {
+			return f
+		}
+		if err == nil && terr != nil {
+			err = terr
+		}
+		if err == nil && m != tm {
+			err = codeErr("ErrorMoveCopyFailed", "Items cannot be moved or copied between mailboxes by this server.")
+		}
+		var info ItemInfo
+		if err == nil {
+			if copyItem {
+				info, err = m.CopyItem(id, tkey)
+			} else {
+				info, err = m.MoveItem(id, tkey)
+			}
+		}
+		if err != nil {
+			r.msgError(err, "m:Items")
+			continue
+		}
+		r.msgOK()
+		if returnIDs {
+			r.w.open("m:Items")
+			el := itemElement(info.Message.ItemClass)
+			r.w.open(el)
+			r.w.empty("t:ItemId", "Id", info.ID, "ChangeKey", info.ChangeKey)
+			r.w.close(el)
+			r.w.close("m:Items")
+		} else {
+			r.w.empty("m:Items")
+		}
+		r.msgClose()
+	}
+	r.respEnd()
+	return nil
+}
+
+func opSyncFolderItems(r *request) error {
+	sh, err := parseShape(childM(r.body, "ItemShape"))
+	if err != nil {
+		return err
+	}
+	sf := childM(r.body, "SyncFolderId")
+	if sf == nil || len(sf.ChildElements()) != 1 {
+		return schemaFault("SyncFolderId must hold one folder id")
+	}
+	mcr := childM(r.body, "MaxChangesReturned")
+	if mcr == nil {
+		return schemaFault("MaxChangesReturned is required")
+	}
+	maxChanges, err := strconv.Atoi(textOf(mcr))
+	if err != nil || maxChanges < 1 || maxChanges > 512 {
+		return schemaFault("MaxChangesReturned must be between 1 and 512")
+	}
+	if sc := childM(r.body, "SyncScope"); sc != nil {
+		switch textOf(sc) {
+		case "NormalItems", "NormalAndAssociatedItems":
+		default:
+			return schemaFault("the value %q is invalid for SyncScope", textOf(sc))
+		}
+	}
+	var ignore map[string]bool
+	if ig := childM(r.body, "Ignore"); ig != nil {
+		ignore = map[string]bool{}
+		for _, e := range childrenNS(ig, nsT, "ItemId") {
+			ignore[attr(e, "Id")] = true
+		}
+	}
+	m, key, err := r.resolveFolder(sf.ChildElements()[0])
+	if f, ok := asFault(err); ok {
+		return f
+	}
+	if err != nil {
+		if ResponseCode(err) == "ErrorFolderNotFound" {
+			err = codeErr("ErrorSyncFolderNotFound", "The specified folder could not be found in the store.")
+		}
+		r.syncHierarchyError(err)
+		return nil
+	}
+	state := textOf(childM(r.body, "SyncState"))
+	if r.s.faults.takeInvalidSync() {
+		r.syncHierarchyError(ErrInvalidSyncState)
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, err := m.lookupFolder(key)
+	if err != nil {
+		r.syncHierarchyError(codeErr("ErrorSyncFolderNotFound", "The specified folder could not be found in the store."))
+		return nil
+	}
+	st, err := m.itemState(f, state)
+	if err != nil {
+		r.syncHierarchyError(err)
+		return nil
+	}
+	changes, last := m.syncItemsLocked(f, st, ignore, maxChanges)
+	r.respBegin()
+	r.msgOK()
+	r.w.elem("m:SyncState", st.encode())
+	r.w.elemBool("m:IncludesLastItemInRange", last)
+	r.writeItemChanges(m, changes, sh)
+	r.msgClose()
+	r.respEnd()
+	return nil
+}
+
+// writeItemChanges renders m:Changes. Caller holds m.mu.
+func (r *request) writeItemChanges(m *Mailbox, changes []itemChange, sh *shape) {
+	r.w.open("m:Changes")
+	for _, c := range changes {
+		switch c.kind {
+		case changeDelete:
+			r.w.open("t:Delete")
+			r.w.empty("t:ItemId", "Id", c.it.id)
+			r.w.close("t:Delete")
+		case changeReadFlag:
+			r.w.open("t:ReadFlagChange")
+			m.writeItemID(r.w, "t:ItemId", c.it)
+			r.w.elemBool("t:IsRead", c.it.msg.IsRead)
+			r.w.close("t:ReadFlagChange")
+		default:
+			tag := "t:" + c.kind.String()
+			r.w.open(tag)
+			m.writeItem(r.w, c.it, sh, false)
+			r.w.close(tag)
+		}
+	}
+	r.w.close("m:Changes")
+}
