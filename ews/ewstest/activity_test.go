@@ -3,6 +3,7 @@ package ewstest
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ import (
 func newActivityServer(t *testing.T) (*Server, *fakeclock.Fake) {
 	t.Helper()
 	clock := fakeclock.New(seedEpoch)
-	s := NewUnstartedServer(Options{Clock: clock, Users: []User{
+	s := NewUnstartedServer(Options{Clock: clock, Logger: slog.New(slog.DiscardHandler), Users: []User{
 		{Name: "alice", Password: "secret", Address: "alice@example.com"},
 		{Name: "bob", Password: "secret", Address: "bob@example.com"},
 	}})
