@@ -1,0 +1,164 @@
+package ewstest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// interopPython is Debian's interpreter, which sees the python3-exchangelib
+// package (a pyenv python3 earlier on PATH does not).
+const interopPython = "/usr/bin/python3"
+
+// requireInterop reports whether CI demands the interop test run.
+func requireInterop() bool { return os.Getenv("MAILSYNC_REQUIRE_INTEROP") == "1" }
+
+func skipOrFailInterop(t *testing.T, why string) {
+	t.Helper()
+	if requireInterop() {
+		t.Fatalf("interop test required (MAILSYNC_REQUIRE_INTEROP=1) but %s; install it with: apt-get install -y python3-exchangelib", why)
+	}
+	t.Skipf("skipping exchangelib interop: %s (apt-get install -y python3-exchangelib; set MAILSYNC_REQUIRE_INTEROP=1 to make this a failure)", why)
+}
+
+// TestInterop_Exchangelib drives the fake with exchangelib, a real EWS
+// client nobody here wrote: folder tree, counts, reading items with MIME,
+// sync_hierarchy and sync_items to completion, then creates, updates,
+// moves and deletes and checks sync_items reports exactly those changes.
+func TestInterop_Exchangelib(t *testing.T) {
+	if testing.Short() {
+		t.Skip("interop test skipped in -short mode")
+	}
+	if _, err := os.Stat(interopPython); err != nil {
+		skipOrFailInterop(t, interopPython+" is missing")
+	}
+	if err := exec.Command(interopPython, "-c", "import exchangelib").Run(); err != nil {
+		skipOrFailInterop(t, "python3-exchangelib is not installed")
+	}
+	for _, fixed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fixedVersion=%v", fixed), func(t *testing.T) {
+			runExchangelib(t, fixed)
+		})
+	}
+}
+
+func runExchangelib(t *testing.T, fixedVersion bool) {
+	srv := NewServer(Options{Users: []User{{Name: "alice", Password: "secret", Address: "alice@example.com"}}})
+	defer srv.Close()
+	m := srv.Mailbox("alice@example.com")
+	base := time.Now().UTC().Add(-48 * time.Hour)
+	var subjects []string
+	for i := range 12 {
+		msg := testMessage(fmt.Sprintf("message %02d", i))
+		msg.DateTimeReceived = base.Add(time.Duration(i) * time.Hour)
+		msg.IsRead = i%3 == 0
+		if i == 4 {
+			msg.Attachments = []Attachment{{Name: "notes.txt", ContentType: "text/plain", Content: []byte("attached")}}
+		}
+		mustDeliver(t, m, "inbox", msg)
+		subjects = append(subjects, msg.Subject)
+	}
+	if _, err := m.CreateFolder("msgfolderroot", "Archive 2025", ""); err != nil {
+		t.Fatal(err)
+	}
+
+	script := filepath.Join("testdata", "interop", "exchangelib_interop.py")
+	cmd := exec.Command(interopPython, script, srv.URL, "alice", "secret", "alice@example.com", "basic")
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	if fixedVersion {
+		cmd.Env = append(cmd.Env, "EWSTEST_INTEROP_FIXED_VERSION=1")
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("exchangelib script failed: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
+	}
+	var out struct {
+		Version                      string   `json:"version"`
+		Tree                         []string `json:"tree"`
+		RootChildren                 []string `json:"root_children"`
+		InboxTotal                   int      `json:"inbox_total_count"`
+		InboxUnread                  int      `json:"inbox_unread_count"`
+		InboxQueryCount              int      `json:"inbox_query_count"`
+		InboxSubjects                []string `json:"inbox_subjects"`
+		FirstSubject                 string   `json:"first_subject"`
+		FirstSender                  string   `json:"first_sender"`
+		FirstMIMEStarts              string   `json:"first_mime_starts"`
+		FirstSizeMatchesMIME         bool     `json:"first_size_matches_mime"`
+		FirstBodyNonEmpty            bool     `json:"first_body_nonempty"`
+		PagedCount                   int      `json:"paged_count"`
+		HierarchyChanges             int      `json:"hierarchy_changes"`
+		HierarchyCreatesIncludeInbox bool     `json:"hierarchy_creates_include_inbox"`
+		HierarchySecond              int      `json:"hierarchy_second"`
+		InitialSyncCreates           int      `json:"initial_sync_creates"`
+		InitialSyncOther             int      `json:"initial_sync_other"`
+		InitialSyncIDsUnique         bool     `json:"initial_sync_ids_unique"`
+		SecondSync                   int      `json:"second_sync"`
+		CreatedFolder                string   `json:"created_folder"`
+		Changes                      []string `json:"changes"`
+		DeletedIDsMatch              bool     `json:"deleted_ids_match"`
+		ReadFlagIDMatches            bool     `json:"read_flag_id_matches"`
+		ThirdSync                    int      `json:"third_sync"`
+		MovedFolderCreates           []string `json:"moved_folder_creates"`
+		HierarchyAfter               []string `json:"hierarchy_after"`
+		GarbageState                 string   `json:"garbage_state"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("script output is not JSON: %v\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	t.Logf("exchangelib saw: %s", stdout.String())
+
+	for _, want := range []string{"Inbox", "Drafts", "Sent Items", "Deleted Items", "Junk Email", "Outbox", "Archive 2025"} {
+		if !slices.Contains(out.Tree, want) {
+			t.Errorf("folder tree lacks %q: %v", want, out.Tree)
+		}
+	}
+	if out.InboxTotal != 12 || out.InboxQueryCount != 12 || out.InboxUnread != 8 {
+		t.Errorf("inbox counts total=%d query=%d unread=%d, want 12 12 8", out.InboxTotal, out.InboxQueryCount, out.InboxUnread)
+	}
+	if len(out.InboxSubjects) != 12 || out.InboxSubjects[0] != "message 11" || out.InboxSubjects[11] != "message 00" {
+		t.Errorf("inbox subjects newest first = %v", out.InboxSubjects)
+	}
+	if out.FirstSubject != "message 11" || out.FirstSender != "ann@example.org" || !out.FirstSizeMatchesMIME || !out.FirstBodyNonEmpty {
+		t.Errorf("GetItem: subject=%q sender=%q sizeMatchesMIME=%v body=%v", out.FirstSubject, out.FirstSender, out.FirstSizeMatchesMIME, out.FirstBodyNonEmpty)
+	}
+	if out.PagedCount != 7 {
+		t.Errorf("sliced query returned %d items, want 7", out.PagedCount)
+	}
+	if !out.HierarchyCreatesIncludeInbox || out.HierarchyChanges < 14 || out.HierarchySecond != 0 {
+		t.Errorf("sync_hierarchy: changes=%d includesInbox=%v second=%d", out.HierarchyChanges, out.HierarchyCreatesIncludeInbox, out.HierarchySecond)
+	}
+	if out.InitialSyncCreates != 12 || out.InitialSyncOther != 0 || !out.InitialSyncIDsUnique || out.SecondSync != 0 {
+		t.Errorf("sync_items: creates=%d other=%d unique=%v second=%d", out.InitialSyncCreates, out.InitialSyncOther, out.InitialSyncIDsUnique, out.SecondSync)
+	}
+	wantChanges := []string{"create:created by exchangelib", "delete:", "delete:", "read_flag_change:", "update:renamed by exchangelib"}
+	if !slices.Equal(out.Changes, wantChanges) {
+		t.Errorf("changes after edits = %v, want %v", out.Changes, wantChanges)
+	}
+	if !out.DeletedIDsMatch || !out.ReadFlagIDMatches || out.ThirdSync != 0 {
+		t.Errorf("deletedIDsMatch=%v readFlagIDMatches=%v thirdSync=%d", out.DeletedIDsMatch, out.ReadFlagIDMatches, out.ThirdSync)
+	}
+	if len(out.MovedFolderCreates) != 1 || out.MovedFolderCreates[0] != "message 09" {
+		t.Errorf("moved folder creates = %v, want [message 09]", out.MovedFolderCreates)
+	}
+	if !slices.Contains(out.HierarchyAfter, "create:Projects renamed") {
+		t.Errorf("sync_hierarchy after folder create+rename = %v", out.HierarchyAfter)
+	}
+	if out.GarbageState != "ErrorInvalidSyncStateData" {
+		t.Errorf("garbage sync state gave %q", out.GarbageState)
+	}
+	// The server's own view agrees with what exchangelib did.
+	fi, err := m.Folder("inbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.TotalCount != 11 { // 12 - deleted - moved + created
+		t.Errorf("inbox TotalCount = %d, want 11", fi.TotalCount)
+	}
+}

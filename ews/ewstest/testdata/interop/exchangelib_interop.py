@@ -1,0 +1,163 @@
+"""Drive the ewstest fake Exchange server with exchangelib.
+
+Usage: exchangelib_interop.py URL USER PASSWORD ADDRESS AUTH
+
+Prints one JSON object with what exchangelib saw; the Go test
+(interop_test.go) asserts on it. Exits non-zero on any exception.
+"""
+
+import json
+import logging
+import os
+import sys
+import traceback
+
+from exchangelib import (
+    BASIC,
+    DELEGATE,
+    NTLM,
+    Account,
+    Build,
+    Configuration,
+    Credentials,
+    Mailbox,
+    Message,
+    Version,
+)
+from exchangelib.protocol import BaseProtocol
+
+if os.environ.get("EWSTEST_INTEROP_DEBUG"):
+    logging.basicConfig(level=logging.DEBUG)
+
+
+def drain_items(folder, state=None, page=None):
+    """Run sync_items to completion; return (changes, new state)."""
+    changes = []
+    kwargs = {"sync_state": state}
+    if page:
+        kwargs["max_changes_returned"] = page
+    for change_type, item in folder.sync_items(**kwargs):
+        if change_type == "delete":
+            changes.append([change_type, item.id])
+        elif change_type == "read_flag_change":
+            item_id, is_read = item
+            changes.append([change_type, item_id.id])
+        else:
+            changes.append([change_type, item.id, item.subject])
+    return changes, folder.item_sync_state
+
+
+def main():
+    url, user, password, address, auth = sys.argv[1:6]
+    BaseProtocol.TIMEOUT = 30
+    auth_type = {"basic": BASIC, "ntlm": NTLM}[auth]
+    version = None
+    if os.environ.get("EWSTEST_INTEROP_FIXED_VERSION"):
+        version = Version(build=Build(15, 1, 2507, 6))
+    config = Configuration(
+        service_endpoint=url,
+        credentials=Credentials(user, password),
+        auth_type=auth_type,
+        version=version,
+        max_connections=2,
+    )
+    account = Account(primary_smtp_address=address, config=config, autodiscover=False, access_type=DELEGATE)
+    out = {"version": str(account.version.build)}
+
+    # 1. The folder tree.
+    out["tree"] = sorted(f.name for f in account.msg_folder_root.walk())
+    out["root_children"] = sorted(f.name for f in account.root.children)
+
+    # 2. Counts and reading.
+    inbox = account.inbox
+    inbox.refresh()
+    out["inbox_total_count"] = inbox.total_count
+    out["inbox_unread_count"] = inbox.unread_count
+    out["inbox_query_count"] = inbox.all().count()
+    items = list(inbox.all().order_by("-datetime_received").only("subject", "is_read", "datetime_received", "sender", "size"))
+    out["inbox_subjects"] = [i.subject for i in items]
+    first = inbox.get(id=items[0].id, changekey=items[0].changekey)
+    out["first_subject"] = first.subject
+    out["first_sender"] = first.sender.email_address if first.sender else None
+    out["first_mime_starts"] = first.mime_content[:5].decode() if first.mime_content else None
+    out["first_size_matches_mime"] = first.size == len(first.mime_content)
+    out["first_body_nonempty"] = bool(first.body)
+    out["paged_count"] = len(list(inbox.all().only("subject")[0:7]))
+
+    # 3. sync_hierarchy to completion.
+    hier = [(c, f.name) for c, f in account.msg_folder_root.sync_hierarchy()]
+    out["hierarchy_changes"] = len(hier)
+    out["hierarchy_creates_include_inbox"] = any(c == "create" and n == "Inbox" for c, n in hier)
+    hstate = account.msg_folder_root.folder_sync_state
+    again = list(account.msg_folder_root.sync_hierarchy(sync_state=hstate))
+    out["hierarchy_second"] = len(again)
+
+    # 4. sync_items to completion, paged small, then a second sync is empty.
+    initial, state = drain_items(inbox, page=3)
+    out["initial_sync_creates"] = sum(1 for c in initial if c[0] == "create")
+    out["initial_sync_other"] = sum(1 for c in initial if c[0] != "create")
+    out["initial_sync_ids_unique"] = len({c[1] for c in initial}) == len(initial)
+    second, state = drain_items(inbox, state)
+    out["second_sync"] = len(second)
+
+    # 5. Changes through exchangelib, then see exactly them in sync_items.
+    folder = inbox / "Projects" if any(f.name == "Projects" for f in inbox.children) else None
+    if folder is None:
+        from exchangelib import Folder
+
+        folder = Folder(parent=inbox, name="Projects")
+        folder.save()
+    out["created_folder"] = folder.name
+
+    new = Message(
+        account=account,
+        folder=inbox,
+        subject="created by exchangelib",
+        body="hello from python",
+        to_recipients=[Mailbox(email_address=address)],
+    )
+    new.save()
+    victim = items[1]
+    mover = items[2]
+    reader = items[3]
+    victim_id, mover_id, reader_id = victim.id, mover.id, reader.id
+    first.subject = "renamed by exchangelib"
+    first.save(update_fields=["subject"])
+    reader.is_read = not reader.is_read
+    reader.save(update_fields=["is_read"])
+    moved = mover.move(folder)
+    victim.delete()
+
+    changes, state = drain_items(inbox, state)
+    summary = sorted(c[0] + ":" + (c[2] if len(c) > 2 else "") for c in changes)
+    out["changes"] = summary
+    ids = {c[0]: c[1] for c in changes}
+    out["deleted_ids_match"] = sorted(c[1] for c in changes if c[0] == "delete") == sorted([victim_id, mover_id])
+    out["read_flag_id_matches"] = ids.get("read_flag_change") == reader_id
+    out["third_sync"] = len(drain_items(inbox, state)[0])
+
+    moved_changes, _ = drain_items(folder)
+    out["moved_folder_creates"] = [c[2] for c in moved_changes if c[0] == "create"]
+
+    # 6. Folder changes through sync_hierarchy.
+    folder.name = "Projects renamed"
+    folder.save(update_fields=["name"])
+    hier2 = [(c, f.name) for c, f in account.msg_folder_root.sync_hierarchy(sync_state=hstate)]
+    out["hierarchy_after"] = sorted(c + ":" + (n or "") for c, n in hier2)
+
+    # 7. A garbage sync state is refused the way Exchange refuses it.
+    try:
+        list(inbox.sync_items(sync_state="bm90IGEgc3luYyBzdGF0ZQ=="))
+        out["garbage_state"] = "accepted"
+    except Exception as e:  # exchangelib raises ErrorInvalidSyncStateData
+        out["garbage_state"] = type(e).__name__
+
+    print(json.dumps(out, sort_keys=True))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)
