@@ -91,6 +91,11 @@ type Store struct {
 	feed     feed
 	arena    arena
 	writerSt writerStats
+
+	// testHookFill, when set before the first Apply, runs on the writer
+	// after it took a group's first request and before it collects the
+	// rest; tests use it to build a group deterministically.
+	testHookFill func()
 }
 
 // request is one Apply or RemoveMailbox call waiting for the writer.
@@ -311,6 +316,9 @@ func (s *Store) writer() {
 					return
 				}
 			}
+		}
+		if s.testHookFill != nil {
+			s.testHookFill()
 		}
 		group = append(group[:0], first)
 		ops := first.ops()
