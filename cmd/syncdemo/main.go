@@ -1,14 +1,3 @@
-// Command syncdemo shows mailsync working end to end, and serves the
-// ewstest fake Exchange server for tests in any language.
-//
-// Usage:
-//
-//	syncdemo                 run the demo (for now: start a seeded fake server
-//	                         in-process, print its URL and folder counts, exit)
-//	syncdemo serve [flags]   serve the fake Exchange server until SIGINT/SIGTERM
-//	syncdemo help            print this help
-//
-// See "syncdemo serve -h" for the server's flags.
 package main
 
 import (
