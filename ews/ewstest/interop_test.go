@@ -41,15 +41,24 @@ func TestInterop_Exchangelib(t *testing.T) {
 	if err := exec.Command(interopPython, "-c", "import exchangelib").Run(); err != nil {
 		skipOrFailInterop(t, "python3-exchangelib is not installed")
 	}
-	for _, fixed := range []bool{false, true} {
-		t.Run(fmt.Sprintf("fixedVersion=%v", fixed), func(t *testing.T) {
-			runExchangelib(t, fixed)
+	for _, tc := range []struct {
+		auth  string
+		fixed bool
+	}{{AuthBasic, false}, {AuthNTLM, true}} {
+		t.Run(fmt.Sprintf("auth=%s,fixedVersion=%v", tc.auth, tc.fixed), func(t *testing.T) {
+			runExchangelib(t, tc.auth, tc.fixed)
 		})
 	}
 }
 
-func runExchangelib(t *testing.T, fixedVersion bool) {
-	srv := NewServer(Options{Users: []User{{Name: "alice", Password: "secret", Address: "alice@example.com"}}})
+func runExchangelib(t *testing.T, auth string, fixedVersion bool) {
+	srv := NewServer(Options{
+		Users: []User{
+			{Name: "alice", Password: "secret", Address: "alice@example.com"},
+			{Name: "bob", Password: "hunter2", Address: "bob@example.com"},
+		},
+		Auth: AuthOptions{Mode: auth},
+	})
 	defer srv.Close()
 	m := srv.Mailbox("alice@example.com")
 	base := time.Now().UTC().Add(-48 * time.Hour)
@@ -69,7 +78,7 @@ func runExchangelib(t *testing.T, fixedVersion bool) {
 	}
 
 	script := filepath.Join("testdata", "interop", "exchangelib_interop.py")
-	cmd := exec.Command(interopPython, script, srv.URL, "alice", "secret", "alice@example.com", "basic")
+	cmd := exec.Command(interopPython, script, srv.URL, "alice", "secret", "alice@example.com", auth)
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	if fixedVersion {
 		cmd.Env = append(cmd.Env, "EWSTEST_INTEROP_FIXED_VERSION=1")
