@@ -152,6 +152,18 @@ func (p *ntlmPool) release(lane http.RoundTripper) {
 	<-p.sem
 }
 
+// CloseIdleConnections closes the idle connections of the lanes not in
+// use; http.Client.CloseIdleConnections calls it.
+func (p *ntlmPool) CloseIdleConnections() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.idle {
+		if t, ok := l.(interface{ CloseIdleConnections() }); ok {
+			t.CloseIdleConnections()
+		}
+	}
+}
+
 func (p *ntlmPool) RoundTrip(req *http.Request) (*http.Response, error) {
 	lane, err := p.acquire(req.Context())
 	if err != nil {

@@ -1,6 +1,6 @@
 // Issuing a call from another file of package ews
 //
-// Every operation follows the same three steps; see getfolder.go for a
+// Every operation follows the same three steps; see folder.go (GetFolder) for a
 // complete example.
 //
 //  1. Build the operation element with newOp("GetFolder") (it carries the
@@ -50,6 +50,7 @@ package ews
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -210,12 +211,18 @@ func (c *Client) call(ctx context.Context, r *callRequest) (*soapResponse, error
 	if err != nil {
 		return nil, err
 	}
+	reqID := newRequestID()
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		resp, err := c.roundTrip(ctx, r, payload)
+		resp, err := c.roundTrip(ctx, r, payload, reqID)
 		busy, hint := retryable(resp, err)
+		serverID := ""
+		if resp != nil {
+			serverID = resp.Header.Get("request-id")
+		}
 		c.log.LogAttrs(ctx, slog.LevelDebug, "ews call",
 			slog.String(LogKeyOp, r.Op), slog.Int(LogKeyAttempt, attempt),
+			slog.String(LogKeyClientRequestID, reqID), slog.String(LogKeyRequestID, serverID),
 			slog.Duration(LogKeyDuration, time.Since(start)), slog.Any(LogKeyError, err))
 		if !busy || r.NoRetry || attempt >= c.retry.MaxAttempts {
 			return resp, err
@@ -238,7 +245,7 @@ func (c *Client) call(ctx context.Context, r *callRequest) (*soapResponse, error
 func retryable(resp *soapResponse, err error) (bool, time.Duration) {
 	if err != nil {
 		var he *HTTPError
-		if errors.As(err, &he) && he.StatusCode == http.StatusServiceUnavailable {
+		if errors.As(err, &he) && (he.StatusCode == http.StatusServiceUnavailable || he.StatusCode == http.StatusTooManyRequests) {
 			return true, he.RetryAfter
 		}
 		var fe *FaultError
@@ -338,11 +345,13 @@ func (c *Client) newHTTPRequest(ctx context.Context, r *callRequest, payload []b
 }
 
 // roundTrip performs one attempt.
-func (c *Client) roundTrip(ctx context.Context, r *callRequest, payload []byte) (*soapResponse, error) {
+func (c *Client) roundTrip(ctx context.Context, r *callRequest, payload []byte, reqID string) (*soapResponse, error) {
 	req, err := c.newHTTPRequest(ctx, r, payload)
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("client-request-id", reqID)
+	req.Header.Set("return-client-request-id", "true")
 	c.dumpRequest(req, payload)
 	resp, err := c.httpc.Do(req)
 	if err != nil {
@@ -537,6 +546,26 @@ func (c *Client) captureCookie(group string, resp *http.Response) {
 		} else {
 			c.setBackEndCookie(group, ck.Value)
 		}
+	}
+}
+
+// newRequestID returns a random client-request-id in GUID form, which
+// Exchange logs and echoes so that a call can be traced on the server.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// CloseIdleConnections closes the idle connections of the client's own
+// transports (with NTLM, every lane), e.g. at shutdown. The client stays
+// usable; later calls open new connections.
+func (c *Client) CloseIdleConnections() {
+	c.httpc.CloseIdleConnections()
+	if t, ok := c.base.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
 	}
 }
 

@@ -291,3 +291,68 @@ func TestClient_ContextCancelledBeforeSend(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestClient_ImpersonationHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		im   Impersonation
+		want string
+	}{
+		{Impersonation{SMTPAddress: "a@contoso.com"}, "<t:SmtpAddress>a@contoso.com</t:SmtpAddress>"},
+		{Impersonation{PrimarySMTPAddress: "b@contoso.com"}, "<t:PrimarySmtpAddress>b@contoso.com</t:PrimarySmtpAddress>"},
+		{Impersonation{PrincipalName: "c@contoso.local"}, "<t:PrincipalName>c@contoso.local</t:PrincipalName>"},
+		{Impersonation{SID: "S-1-5-21-1"}, "<t:SID>S-1-5-21-1</t:SID>"},
+	} {
+		rs := newReplayServer(t, 200, readTestdata(t, "getfolder", "legacy.response.xml"))
+		c, _ := New(rs.URL, &Options{Impersonation: &tc.im, ServerVersion: "Exchange2010_SP1"})
+		if err := getTwoFolders(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		req := string(rs.requests[0])
+		want := `<soap:Header><t:RequestServerVersion Version="Exchange2010_SP1"/><t:ExchangeImpersonation><t:ConnectingSID>` + tc.want + `</t:ConnectingSID></t:ExchangeImpersonation></soap:Header>`
+		if !strings.Contains(req, want) {
+			t.Errorf("request lacks %s:\n%s", want, req)
+		}
+		h := rs.headers[0]
+		if tc.im.PrincipalName == "" && tc.im.SID == "" && h.Get("X-AnchorMailbox") == "" {
+			t.Errorf("no anchor for an SMTP impersonation")
+		}
+		if h.Get("client-request-id") == "" || h.Get("return-client-request-id") != "true" {
+			t.Errorf("no client-request-id: %v", h)
+		}
+	}
+}
+
+func TestClient_UnlistedItemAndFolderKinds(t *testing.T) {
+	body := strings.NewReplacer("<t:MeetingRequest>", "<t:Task>", "</t:MeetingRequest>", "</t:Task>").
+		Replace(string(readTestdata(t, "syncfolderitems", "changes.response.xml")))
+	srv := httptest.NewServer(&scripted{steps: []step{{status: 200, body: []byte(body)}}})
+	defer srv.Close()
+	c, _ := New(srv.URL, nil)
+	r, err := c.SyncFolderItems(context.Background(), SyncFolderItemsRequest{Folder: DistinguishedFolder("inbox")})
+	if err != nil || r.Changes[2].Item.Kind != "Task" || r.Changes[2].Item.Subject != "Budget Q3" {
+		t.Fatalf("err %v, change %+v", err, r.Changes[2])
+	}
+}
+
+func TestClient_CloseIdleConnections(t *testing.T) {
+	ns := newNTLMServer("mara", "CONTOSO", "pw", soapOK(t))
+	srv := httptest.NewServer(ns)
+	defer srv.Close()
+	c, _ := New(srv.URL, &Options{Auth: NTLM(`CONTOSO\mara`, "pw")})
+	for range 2 {
+		if err := getTwoFolders(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		c.CloseIdleConnections()
+	}
+	// Closing forces a new connection, which must authenticate again.
+	auths := 0
+	for _, l := range ns.snapshot() {
+		if l.kind == 3 && l.code == 200 {
+			auths++
+		}
+	}
+	if auths != 2 {
+		t.Fatalf("%d handshakes, want 2", auths)
+	}
+}

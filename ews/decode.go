@@ -47,15 +47,6 @@ func decodeItemID(e *etree.Element) (ItemID, error) {
 	return ItemID{ID: id, ChangeKey: ck}, nil
 }
 
-// isFolderElement reports whether a t: element name is a folder kind.
-func isFolderElement(tag string) bool {
-	switch tag {
-	case "Folder", "CalendarFolder", "ContactsFolder", "SearchFolder", "TasksFolder":
-		return true
-	}
-	return false
-}
-
 // decodeFolder reads a t:Folder (or another folder kind).
 func decodeFolder(e *etree.Element) (Folder, error) {
 	f := Folder{Kind: e.Tag, TotalCount: -1, UnreadCount: -1, ChildFolderCount: -1, DeletedCountTotal: -1}
@@ -162,16 +153,6 @@ func decodeExtendedProperty(e *etree.Element) (ExtendedProperty, error) {
 		return p, fmt.Errorf("ExtendedProperty without ExtendedFieldURI")
 	}
 	return p, nil
-}
-
-// isItemElement reports whether a t: element name is an item kind.
-func isItemElement(tag string) bool {
-	switch tag {
-	case "Item", "Message", "CalendarItem", "Contact", "DistributionList", "MeetingMessage",
-		"MeetingRequest", "MeetingResponse", "MeetingCancellation", "Task", "PostItem":
-		return true
-	}
-	return false
 }
 
 // decodeItem reads an item element (t:Message, t:Item, ...).

@@ -96,7 +96,7 @@ func decodeFolders(e *etree.Element) ([]Folder, error) {
 	var out []Folder
 	for _, tok := range e.Child {
 		c, ok := tok.(*etree.Element)
-		if !ok || c.Space != nsT || !isFolderElement(c.Tag) {
+		if !ok || c.Space != nsT { // Folder, CalendarFolder, SearchFolder, ...
 			continue
 		}
 		f, err := decodeFolder(c)

@@ -69,7 +69,7 @@ func decodeGetItem(resp *soapResponse, want int) ([]ItemResult, error) {
 			}
 			for _, tok := range c.Child {
 				g, ok := tok.(*etree.Element)
-				if !ok || g.Space != nsT || !isItemElement(g.Tag) {
+				if !ok || g.Space != nsT { // Message, Item, CalendarItem, ...
 					continue
 				}
 				it, err := decodeItem(g)

@@ -8,4 +8,8 @@ const (
 	LogKeyDuration = "duration"
 	LogKeyBackOff  = "backoff"
 	LogKeyError    = "error"
+	// LogKeyClientRequestID is the client-request-id sent with a call.
+	LogKeyClientRequestID = "client_request_id"
+	// LogKeyRequestID is the request-id header Exchange answers with.
+	LogKeyRequestID = "request_id"
 )

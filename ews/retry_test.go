@@ -199,3 +199,15 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestRetry_TooManyRequests(t *testing.T) {
+	fs := &fakeSleeper{}
+	h := http.Header{"Retry-After": {"3"}}
+	okBody := readTestdata(t, "getitem", "batch.response.xml")
+	sc := &scripted{steps: []step{{status: 429, header: h}, {status: 200, body: okBody}}}
+	c := newRetryClient(t, sc, fs, 4)
+	rs, err := c.GetItem(context.Background(), GetItemRequest{Items: []ItemID{{ID: "a"}, {ID: "b"}, {ID: "c"}}})
+	if err != nil || len(rs) != 3 || len(fs.delays) != 1 || fs.delays[0] != 3*time.Second {
+		t.Fatalf("err %v, delays %v", err, fs.delays)
+	}
+}

@@ -122,7 +122,7 @@ func decodeFolderChanges(e *etree.Element) ([]FolderChange, error) {
 				ch.Folder.ID, err = decodeFolderID(g)
 				ch.Folder.TotalCount, ch.Folder.UnreadCount, ch.Folder.ChildFolderCount, ch.Folder.DeletedCountTotal = -1, -1, -1, -1
 				found = true
-			case kind != ChangeDelete && isFolderElement(g.Tag):
+			case kind != ChangeDelete && !found: // Folder, CalendarFolder, ...
 				ch.Folder, err = decodeFolder(g)
 				found = true
 			}
@@ -317,7 +317,7 @@ func decodeItemChanges(e *etree.Element) ([]ItemChange, error) {
 			case kind == ChangeReadFlag && g.Tag == "IsRead":
 				ch.IsRead, err = parseBool(g.Text())
 				seenRead = true
-			case (kind == ChangeCreate || kind == ChangeUpdate) && isItemElement(g.Tag):
+			case (kind == ChangeCreate || kind == ChangeUpdate) && !found: // Message, MeetingRequest, ...
 				ch.Item, err = decodeItem(g)
 				found = true
 			}
