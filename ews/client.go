@@ -481,21 +481,26 @@ func (c *Client) openStream(ctx context.Context, r *callRequest) (*http.Response
 		rt = c.opts.Auth.transport(base, 1)
 	}
 	hc := &http.Client{Transport: rt, Jar: c.jar, CheckRedirect: noRedirect}
+	// closeConns drops the stream's dedicated connection; a transport the
+	// caller supplied that is not an *http.Transport is shared and left
+	// alone.
+	closeConns := func() {
+		if own != nil {
+			hc.CloseIdleConnections()
+			own.CloseIdleConnections()
+		}
+	}
 	c.dumpRequest(req, payload)
 	resp, err := hc.Do(req)
 	if err != nil {
-		if own != nil {
-			own.CloseIdleConnections()
-		}
+		closeConns()
 		return nil, fmt.Errorf("ews: %s: %w", r.Op, err)
 	}
 	c.captureCookie(r.Group, resp)
 	if resp.StatusCode != http.StatusOK {
 		defer func() {
 			resp.Body.Close()
-			if own != nil {
-				own.CloseIdleConnections()
-			}
+			closeConns()
 		}()
 		body, rerr := readLimited(resp.Body, c.opts.MaxResponseBytes)
 		c.dumpResponse(resp, body)
@@ -509,9 +514,7 @@ func (c *Client) openStream(ctx context.Context, r *callRequest) (*http.Response
 		return nil, err
 	}
 	c.dumpResponse(resp, nil)
-	if own != nil {
-		resp.Body = &releaseBody{ReadCloser: resp.Body, release: own.CloseIdleConnections}
-	}
+	resp.Body = &releaseBody{ReadCloser: resp.Body, release: closeConns}
 	return resp, nil
 }
 

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mailsync/mailsync/ews/internal/ewsxml"
 )
@@ -126,14 +128,25 @@ func TestClient_AffinityHeadersAndCookie(t *testing.T) {
 func TestClient_OpenStreamIsUnbufferedAndSeparate(t *testing.T) {
 	release := make(chan struct{})
 	first := "<first-envelope/>\n"
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	closed := make(chan struct{}, 4)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 		w.WriteHeader(200)
 		io.WriteString(w, first)
 		w.(http.Flusher).Flush()
-		<-release
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
 		io.WriteString(w, "<second-envelope/>\n")
 	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	srv.Start()
 	defer srv.Close()
 	defer close(release)
 	c, _ := New(srv.URL, &Options{MaxResponseBytes: 8})
@@ -142,12 +155,18 @@ func TestClient_OpenStreamIsUnbufferedAndSeparate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
 	// The first envelope is readable while the server still holds the
 	// response open, and MaxResponseBytes does not apply.
 	line, err := bufio.NewReader(resp.Body).ReadString('\n')
 	if err != nil || line != first {
 		t.Fatalf("read %q, %v", line, err)
+	}
+	// Closing the body drops the dedicated connection.
+	resp.Body.Close()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream connection not closed after Body.Close")
 	}
 }
 
