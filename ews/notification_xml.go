@@ -27,6 +27,9 @@ const (
 	// per notification and up to 200 notifications per streaming envelope
 	// stay far below it.
 	ntfMaxNodes = 200_000
+	// ntfMaxMessageBytes bounds the encoded size of one SOAP envelope (or
+	// one push body). Exchange puts at most 50 events in a notification.
+	ntfMaxMessageBytes = 32 << 20
 )
 
 // xnode is a minimal element tree built from encoding/xml tokens, with
@@ -123,6 +126,7 @@ func newNtfDecoder(r io.Reader) *xml.Decoder {
 // including its end tag, and returns it as a tree.
 func (b *ntfBuilder) build(start xml.StartElement) (*xnode, error) {
 	b.nodes = 0
+	start0 := b.dec.InputOffset()
 	root := &xnode{space: start.Name.Space, local: start.Name.Local, attrs: start.Attr}
 	stack := make([]*xnode, 1, 16)
 	stack[0] = root
@@ -135,6 +139,9 @@ func (b *ntfBuilder) build(start xml.StartElement) (*xnode, error) {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, err
+		}
+		if b.dec.InputOffset()-start0 > ntfMaxMessageBytes {
+			return nil, fmt.Errorf("message larger than %d bytes", ntfMaxMessageBytes)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:

@@ -60,12 +60,36 @@ type StreamError struct {
 //
 // A StreamReader is not safe for concurrent use.
 type StreamReader struct {
-	b ntfBuilder
+	lr *ntfLimitReader
+	b  ntfBuilder
 }
 
-// NewStreamReader returns a reader of the envelopes in r.
+// NewStreamReader returns a reader of the envelopes in r. Each envelope
+// may be at most 32 MiB; a larger one is an error matching
+// ErrMalformedNotification (Exchange's envelopes hold at most 50 events).
 func NewStreamReader(r io.Reader) *StreamReader {
-	return &StreamReader{b: ntfBuilder{dec: newNtfDecoder(r)}}
+	lr := &ntfLimitReader{r: r, left: ntfMaxMessageBytes}
+	return &StreamReader{lr: lr, b: ntfBuilder{dec: newNtfDecoder(lr)}}
+}
+
+// ntfLimitReader fails reads once more than a budget of bytes has been
+// read since the last reset, so that one endless token cannot exhaust
+// memory.
+type ntfLimitReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *ntfLimitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, fmt.Errorf("%w: envelope larger than %d bytes", ErrMalformedNotification, ntfMaxMessageBytes)
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
 
 // Next blocks until the next complete envelope has been read and returns
@@ -74,6 +98,8 @@ func NewStreamReader(r io.Reader) *StreamReader {
 // error matching ErrMalformedNotification. After an error the reader is
 // unusable.
 func (s *StreamReader) Next() (*StreamMessage, error) {
+	// The decoder reads ahead a little, so the budget is approximate.
+	s.lr.left = ntfMaxMessageBytes
 	for {
 		tok, err := s.b.dec.Token()
 		if err != nil {

@@ -234,3 +234,31 @@ func TestStreamReader_ErrorEnvelopes(t *testing.T) {
 		}
 	})
 }
+
+// endless yields the same byte forever.
+type endless byte
+
+func (e endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(e)
+	}
+	return len(p), nil
+}
+
+// An envelope that never ends (one endless text node) is cut at the
+// per-envelope budget instead of exhausting memory.
+func TestStreamReader_EnvelopeSizeLimit(t *testing.T) {
+	prefix := seHead + `<m:GetStreamingEventsResponseMessage ResponseClass="Success"><m:ResponseCode>`
+	sr := NewStreamReader(io.MultiReader(strings.NewReader(prefix), endless('a')))
+	if _, err := sr.Next(); !errors.Is(err, ErrMalformedNotification) {
+		t.Fatalf("err = %v", err)
+	}
+	// The budget is per envelope: a long stream of small envelopes is fine.
+	var b strings.Builder
+	for range 2000 {
+		b.WriteString(seStatus("OK"))
+	}
+	if n := len(readAllMessages(t, strings.NewReader(b.String()))); n != 2000 {
+		t.Fatalf("%d envelopes", n)
+	}
+}
