@@ -5,28 +5,40 @@
 //
 // # Basics
 //
-// New builds a Client from an endpoint URL and *Options without any I/O.
-// Every operation is a method taking a context.Context first:
-// GetFolder, FindFolder, SyncFolderHierarchy, SyncFolderItems and GetItem.
-// Batch operations (GetFolder, GetItem) return one result per requested id,
-// in request order, each with its own Err, so one missing item does not
-// fail the others; the returned error is reserved for failures of the whole
-// request.
+// New builds a Client from an endpoint URL and *Options without any I/O;
+// a nil *Options means defaults (RequestServerVersion Exchange2013, no
+// credentials, slog.Default()). Every operation is a method taking a
+// context.Context first: GetFolder, FindFolder (and the AllFolders
+// iterator), SyncFolderHierarchy, SyncFolderItems and GetItem. A Client is
+// safe for concurrent use.
 //
-// Errors are typed. A ResponseMessage with ResponseClass Error becomes a
-// *ResponseError, a SOAP Fault a *FaultError, an unexpected HTTP status an
-// *HTTPError; each matches the Code constants (ErrServerBusy,
-// ErrInvalidSyncStateData, ErrItemNotFound, ...) with errors.Is, and
-// anything any EWS code with errors.Is(err, ews.Code("ErrorX")). A
-// response that is not what the operation expects wraps
-// ErrMalformedResponse.
+// Batch operations (GetFolder, GetItem) return one result per requested
+// id, in request order, each with its own Err, so one missing item does
+// not fail the others; the returned error is reserved for failures of the
+// whole request.
 //
-// ErrorServerBusy (as a fault, in a response message, or inside
-// ErrorInternalServerError) and HTTP 503 are retried after the server's
-// hint, or a capped exponential back-off with jitter, a bounded number of
-// times (Options.Retry); waiting stops when the context is done.
+// Errors are typed. A ResponseMessage with ResponseClass Error (or Warning
+// with a code) becomes a *ResponseError, a SOAP Fault a *FaultError, an
+// unexpected HTTP status an *HTTPError. Each matches the Code constants
+// (ErrServerBusy, ErrInvalidSyncStateData, ErrItemNotFound, ...) with
+// errors.Is, and any other EWS code with errors.Is(err, ews.Code("ErrorX")).
+// Methods on the errors classify them for recovery: IsTransient,
+// NeedsResync, SubscriptionLost. A response that is not what the operation
+// expects (truncated, not XML, wrong namespace, nested too deeply) wraps
+// ErrMalformedResponse; one longer than Options.MaxResponseBytes is
+// ErrResponseTooLarge. Responses are decoded by namespace URI, never by
+// prefix.
 //
-// Responses are decoded by namespace URI, never by prefix.
+// ErrorServerBusy (as a fault, in a response message, or as the inner code
+// of ErrorInternalServerError), HTTP 503 and HTTP 429 are retried after the
+// server's hint (BackOffMilliseconds, Retry-After), or a capped exponential
+// back-off with jitter, a bounded number of times (Options.Retry); waiting
+// stops when the context is done.
+//
+// Every request carries RequestServerVersion, the ExchangeImpersonation
+// header when Options.Impersonation is set, X-AnchorMailbox (the anchor,
+// else the impersonated SMTP address), X-PreferServerAffinity when asked,
+// and the X-BackEndOverrideCookie captured from an earlier response.
 //
 // # Caveats
 //
@@ -34,12 +46,17 @@
 // DebugWriter does show SOAP bodies, which hold mailbox data.
 //
 // With NTLM, each request holds one of Options.MaxConnections dedicated
-// connections for its whole handshake and response body; NTLM pins
-// connections only when the base transport is an *http.Transport (the
-// default). Response bodies are read whole and bounded by
-// Options.MaxResponseBytes, so GetItem with MIME content should be
-// batched small.
+// keep-alive connections for its whole handshake and response body, because
+// NTLM authenticates the connection; this works only when the base
+// transport is an *http.Transport (the default). Request bodies are
+// buffered so each handshake leg can resend them.
 //
-// EWS ids and sync states are opaque strings; the client never inspects
-// them.
+// Response bodies are read whole and bounded by Options.MaxResponseBytes,
+// so GetItem with MIME content should be batched small. A decoded Item's
+// MimeContent is a []byte held in memory.
+//
+// EWS ids, change keys and sync states are opaque strings; the client never
+// inspects them. SyncFolderItems and SyncFolderHierarchy return one page:
+// the caller stores SyncState with the applied changes and calls again
+// while IncludesLastItemInRange (IncludesLastFolderInRange) is false.
 package ews

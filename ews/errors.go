@@ -22,46 +22,85 @@ func (c Code) Error() string { return "ews: " + string(c) }
 // sync, folder and item codes). Match with errors.Is.
 const (
 	// Notifications (EWS-PROTOCOL.md §4.1).
-	ErrMissedNotificationEvents               Code = "ErrorMissedNotificationEvents"
-	ErrInvalidSubscription                    Code = "ErrorInvalidSubscription"
-	ErrSubscriptionNotFound                   Code = "ErrorSubscriptionNotFound"
-	ErrExpiredSubscription                    Code = "ErrorExpiredSubscription"
-	ErrProxiedSubscriptionCallFailure         Code = "ErrorProxiedSubscriptionCallFailure"
-	ErrSubscriptionUnsubscribed               Code = "ErrorSubscriptionUnsubscribed"
-	ErrNewEventStreamConnectionOpened         Code = "ErrorNewEventStreamConnectionOpened"
-	ErrMailboxMoveInProgress                  Code = "ErrorMailboxMoveInProgress"
-	ErrInvalidWatermark                       Code = "ErrorInvalidWatermark"
-	ErrReadEventsFailed                       Code = "ErrorReadEventsFailed"
-	ErrServerBusy                             Code = "ErrorServerBusy"
-	ErrExceededConnectionCount                Code = "ErrorExceededConnectionCount"
-	ErrExceededSubscriptionCount              Code = "ErrorExceededSubscriptionCount"
-	ErrTooManyObjectsOpened                   Code = "ErrorTooManyObjectsOpened"
-	ErrSubscriptionAccessDenied               Code = "ErrorSubscriptionAccessDenied"
-	ErrInvalidPullSubscriptionID              Code = "ErrorInvalidPullSubscriptionId"
-	ErrInvalidPushSubscriptionURL             Code = "ErrorInvalidPushSubscriptionUrl"
-	ErrInvalidSubscriptionRequest             Code = "ErrorInvalidSubscriptionRequest"
+
+	// ErrMissedNotificationEvents: events were lost; resync changed folders.
+	ErrMissedNotificationEvents Code = "ErrorMissedNotificationEvents"
+	// ErrInvalidSubscription: the subscription is invalid (server restart, expiry).
+	ErrInvalidSubscription Code = "ErrorInvalidSubscription"
+	// ErrSubscriptionNotFound: unknown subscription (expired, restart, lost affinity).
+	ErrSubscriptionNotFound Code = "ErrorSubscriptionNotFound"
+	// ErrExpiredSubscription: the subscription expired.
+	ErrExpiredSubscription Code = "ErrorExpiredSubscription"
+	// ErrProxiedSubscriptionCallFailure: the proxy to the hosting server failed.
+	ErrProxiedSubscriptionCallFailure Code = "ErrorProxiedSubscriptionCallFailure"
+	// ErrSubscriptionUnsubscribed: the subscription was unsubscribed while streaming.
+	ErrSubscriptionUnsubscribed Code = "ErrorSubscriptionUnsubscribed"
+	// ErrNewEventStreamConnectionOpened: another connection took the subscription.
+	ErrNewEventStreamConnectionOpened Code = "ErrorNewEventStreamConnectionOpened"
+	// ErrMailboxMoveInProgress: the mailbox is moving or lives elsewhere.
+	ErrMailboxMoveInProgress Code = "ErrorMailboxMoveInProgress"
+	// ErrInvalidWatermark: the watermark is unknown to the server.
+	ErrInvalidWatermark Code = "ErrorInvalidWatermark"
+	// ErrReadEventsFailed: reading events failed and the subscription was deleted.
+	ErrReadEventsFailed Code = "ErrorReadEventsFailed"
+	// ErrServerBusy: throttled; wait BackOff (retried by the client).
+	ErrServerBusy Code = "ErrorServerBusy"
+	// ErrExceededConnectionCount: too many concurrent or hanging connections.
+	ErrExceededConnectionCount Code = "ErrorExceededConnectionCount"
+	// ErrExceededSubscriptionCount: too many live subscriptions.
+	ErrExceededSubscriptionCount Code = "ErrorExceededSubscriptionCount"
+	// ErrTooManyObjectsOpened: the store's open-object limit was hit.
+	ErrTooManyObjectsOpened Code = "ErrorTooManyObjectsOpened"
+	// ErrSubscriptionAccessDenied: the caller does not own the subscription.
+	ErrSubscriptionAccessDenied Code = "ErrorSubscriptionAccessDenied"
+	// ErrInvalidPullSubscriptionID: GetEvents or Unsubscribe on a non-pull id.
+	ErrInvalidPullSubscriptionID Code = "ErrorInvalidPullSubscriptionId"
+	// ErrInvalidPushSubscriptionURL: the push URL is not acceptable.
+	ErrInvalidPushSubscriptionURL Code = "ErrorInvalidPushSubscriptionUrl"
+	// ErrInvalidSubscriptionRequest: the Subscribe request is invalid.
+	ErrInvalidSubscriptionRequest Code = "ErrorInvalidSubscriptionRequest"
+	// ErrSubscriptionDelegateAccessNotSupported: delegates cannot subscribe.
 	ErrSubscriptionDelegateAccessNotSupported Code = "ErrorSubscriptionDelegateAccessNotSupported"
 
 	// Synchronisation, folders and items.
-	ErrInvalidSyncStateData   Code = "ErrorInvalidSyncStateData"
-	ErrSyncFolderNotFound     Code = "ErrorSyncFolderNotFound"
-	ErrItemNotFound           Code = "ErrorItemNotFound"
-	ErrFolderNotFound         Code = "ErrorFolderNotFound"
-	ErrAccessDenied           Code = "ErrorAccessDenied"
-	ErrInvalidChangeKey       Code = "ErrorInvalidChangeKey"
-	ErrIrresolvableConflict   Code = "ErrorIrresolvableConflict"
-	ErrInvalidIDMalformed     Code = "ErrorInvalidIdMalformed"
-	ErrInvalidIDEmpty         Code = "ErrorInvalidIdEmpty"
-	ErrNonExistentMailbox     Code = "ErrorNonExistentMailbox"
-	ErrInternalServerError    Code = "ErrorInternalServerError"
+
+	// ErrInvalidSyncStateData: bad sync state; drop it and resync the folder.
+	ErrInvalidSyncStateData Code = "ErrorInvalidSyncStateData"
+	// ErrSyncFolderNotFound: the synced folder is gone.
+	ErrSyncFolderNotFound Code = "ErrorSyncFolderNotFound"
+	// ErrItemNotFound: the item is gone or not accessible.
+	ErrItemNotFound Code = "ErrorItemNotFound"
+	// ErrFolderNotFound: the folder is gone or not accessible.
+	ErrFolderNotFound Code = "ErrorFolderNotFound"
+	// ErrAccessDenied: the caller lacks permission.
+	ErrAccessDenied Code = "ErrorAccessDenied"
+	// ErrInvalidChangeKey: the change key is malformed.
+	ErrInvalidChangeKey Code = "ErrorInvalidChangeKey"
+	// ErrIrresolvableConflict: the item changed since its change key.
+	ErrIrresolvableConflict Code = "ErrorIrresolvableConflict"
+	// ErrInvalidIDMalformed: the id is malformed.
+	ErrInvalidIDMalformed Code = "ErrorInvalidIdMalformed"
+	// ErrInvalidIDEmpty: the id is empty.
+	ErrInvalidIDEmpty Code = "ErrorInvalidIdEmpty"
+	// ErrNonExistentMailbox: the mailbox does not exist.
+	ErrNonExistentMailbox Code = "ErrorNonExistentMailbox"
+	// ErrInternalServerError: server failure; see ResponseError.InnerCode.
+	ErrInternalServerError Code = "ErrorInternalServerError"
+	// ErrBatchProcessingStopped: an earlier error stopped the batch.
 	ErrBatchProcessingStopped Code = "ErrorBatchProcessingStopped"
 
 	// Request-wide: version, schema, impersonation.
-	ErrInvalidServerVersion                  Code = "ErrorInvalidServerVersion"
+
+	// ErrInvalidServerVersion: RequestServerVersion is not supported.
+	ErrInvalidServerVersion Code = "ErrorInvalidServerVersion"
+	// ErrInvalidSchemaVersionForMailboxVersion: the version is too new for the mailbox.
 	ErrInvalidSchemaVersionForMailboxVersion Code = "ErrorInvalidSchemaVersionForMailboxVersion"
-	ErrSchemaValidation                      Code = "ErrorSchemaValidation"
-	ErrImpersonateUserDenied                 Code = "ErrorImpersonateUserDenied"
-	ErrInvalidExchangeImpersonationHeader    Code = "ErrorInvalidExchangeImpersonationHeaderData"
+	// ErrSchemaValidation: the request failed schema validation.
+	ErrSchemaValidation Code = "ErrorSchemaValidation"
+	// ErrImpersonateUserDenied: the account may not impersonate that user.
+	ErrImpersonateUserDenied Code = "ErrorImpersonateUserDenied"
+	// ErrInvalidExchangeImpersonationHeader: the impersonation header is invalid.
+	ErrInvalidExchangeImpersonationHeader Code = "ErrorInvalidExchangeImpersonationHeaderData"
 )
 
 // IsTransient reports whether a request failing with this code may succeed
