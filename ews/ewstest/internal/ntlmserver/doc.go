@@ -21,8 +21,9 @@
 //
 // Only NTLMv2 is accepted: NTLMv1 and LM responses, and anonymous
 // AUTHENTICATE messages, are refused. Each challenge can be answered once.
-// The MIC and the session key are not checked (the fake does no signing or
-// sealing), the NTLMv2 blob's timestamp is not checked against the clock,
+// A MIC is verified when the client announces one (MsvAvFlags); the fake
+// does no signing or sealing with the session key, the NTLMv2 blob's
+// timestamp is not checked against the clock,
 // and SPNEGO-wrapped Kerberos/NTLM tokens under Negotiate are refused. MD4
 // is implemented here for NTOWF only.
 package ntlmserver

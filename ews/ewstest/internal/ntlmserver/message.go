@@ -48,6 +48,7 @@ const (
 	avNbDomainName    = 2
 	avDNSComputerName = 3
 	avDNSDomainName   = 4
+	avFlags           = 6
 	avTimestamp       = 7
 )
 
@@ -97,11 +98,13 @@ func field(msg []byte, off int) ([]byte, error) {
 
 // authenticate is the parsed AUTHENTICATE message.
 type authenticate struct {
-	lm, nt      []byte
-	domain      string
-	user        string
-	workstation string
-	flags       uint32
+	lm, nt []byte
+	// encryptedSessionKey is EncryptedRandomSessionKey (with KEY_EXCH).
+	encryptedSessionKey []byte
+	domain              string
+	user                string
+	workstation         string
+	flags               uint32
 }
 
 func parseAuthenticate(msg []byte) (authenticate, error) {
@@ -121,6 +124,9 @@ func parseAuthenticate(msg []byte) (authenticate, error) {
 		return a, err
 	}
 	if a.nt, err = field(msg, 20); err != nil {
+		return a, err
+	}
+	if a.encryptedSessionKey, err = field(msg, 52); err != nil {
 		return a, err
 	}
 	var raw [3][]byte

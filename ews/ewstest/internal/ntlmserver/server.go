@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/rc4"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"strings"
@@ -63,6 +65,8 @@ type Challenge struct {
 	Message []byte
 	// ServerChallenge is its random 8-byte nonce.
 	ServerChallenge [8]byte
+	// negotiate is the NEGOTIATE message it answers (for the MIC).
+	negotiate []byte
 }
 
 // Challenge parses a NEGOTIATE message and returns the CHALLENGE to send.
@@ -71,7 +75,7 @@ func (s *Server) Challenge(negotiateMsg []byte) (*Challenge, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch := &Challenge{}
+	ch := &Challenge{negotiate: append([]byte(nil), negotiateMsg...)}
 	if _, err := io.ReadFull(s.cfg.Rand, ch.ServerChallenge[:]); err != nil {
 		return nil, fmt.Errorf("ntlmserver: server challenge: %w", err)
 	}
@@ -117,7 +121,73 @@ func (s *Server) Verify(ch *Challenge, authenticateMsg []byte) (string, error) {
 	if !hmac.Equal(m.Sum(nil), proof) {
 		return "", fmt.Errorf("%w: wrong password for %q", ErrBadCredentials, a.user)
 	}
+	if err := checkMIC(ch, authenticateMsg, a, key, proof, blob); err != nil {
+		return "", err
+	}
 	return canon, nil
+}
+
+// checkMIC verifies the AUTHENTICATE message's MIC when the client says it
+// sent one (MsvAvFlags bit 0x2 in the NTLMv2 blob's AV pairs), as MS-NLMP
+// 3.2.5.1.2 requires: HMAC-MD5 keyed with the exported session key over
+// the NEGOTIATE, CHALLENGE and AUTHENTICATE messages (MIC zeroed).
+func checkMIC(ch *Challenge, msg []byte, a authenticate, responseKey, proof, blob []byte) error {
+	flags, ok := blobAVFlags(blob)
+	if !ok || flags&avFlagMIC == 0 {
+		return nil
+	}
+	if len(msg) < micOffset+16 {
+		return fmt.Errorf("%w: MIC announced but missing", ErrMalformed)
+	}
+	m := hmac.New(md5.New, responseKey)
+	m.Write(proof)
+	sessionBaseKey := m.Sum(nil) // = KeyExchangeKey for NTLMv2
+	exported := sessionBaseKey
+	if a.flags&flagKeyExch != 0 && len(a.encryptedSessionKey) == 16 {
+		c, err := rc4.NewCipher(sessionBaseKey)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		exported = make([]byte, 16)
+		c.XORKeyStream(exported, a.encryptedSessionKey)
+	}
+	zeroed := append([]byte(nil), msg...)
+	clear(zeroed[micOffset : micOffset+16])
+	mac := hmac.New(md5.New, exported)
+	mac.Write(ch.negotiate)
+	mac.Write(ch.Message)
+	mac.Write(zeroed)
+	if !hmac.Equal(mac.Sum(nil), msg[micOffset:micOffset+16]) {
+		return fmt.Errorf("%w: MIC does not match", ErrBadCredentials)
+	}
+	return nil
+}
+
+// micOffset is where the MIC sits in an AUTHENTICATE message (after the
+// 64-byte fixed part and the 8-byte Version).
+const micOffset = 72
+
+// avFlagMIC is the MsvAvFlags bit saying the message carries a MIC.
+const avFlagMIC = 0x00000002
+
+// blobAVFlags returns the MsvAvFlags value of an NTLMv2 client blob
+// (NTLMv2_CLIENT_CHALLENGE: AV pairs start at offset 28).
+func blobAVFlags(blob []byte) (uint32, bool) {
+	if len(blob) < 28 {
+		return 0, false
+	}
+	av := blob[28:]
+	for len(av) >= 4 {
+		id, n := binary.LittleEndian.Uint16(av), int(binary.LittleEndian.Uint16(av[2:]))
+		if id == avEOL || 4+n > len(av) {
+			return 0, false
+		}
+		if id == avFlags && n == 4 {
+			return binary.LittleEndian.Uint32(av[4:]), true
+		}
+		av = av[4+n:]
+	}
+	return 0, false
 }
 
 // ntowfv2 is MS-NLMP's NTOWFv2(password, user, domain).
