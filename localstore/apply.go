@@ -3,6 +3,7 @@ package localstore
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,7 +19,15 @@ type mbox struct {
 	stateDirty                          bool
 	cache                               map[FolderID]*folderEntry
 	a                                   *arena
+	// pending holds the index keys of the Items phase (value: unread),
+	// put in key order at its end: bbolt inserts into a node's sorted
+	// slice, so many keys put in descending order (mail listed oldest
+	// first is newest-first keys descending) would cost quadratic time.
+	pending map[string]bool
 }
+
+// fillPercent is the page fill target for the item and index buckets.
+const fillPercent = 0.9
 
 type folderEntry struct {
 	f       Folder
@@ -70,6 +79,12 @@ func openMbox(tx *bolt.Tx, a *arena, mb Mailbox, create bool) (*mbox, error) {
 	if m.folders == nil || m.items == nil || m.index == nil || m.unread == nil || m.mime == nil {
 		return nil, m.corrupt("mailbox", []byte(mb), "missing sub-bucket")
 	}
+	// Mail mostly arrives in order (index keys) and ids are close to
+	// ordered: pack pages fuller than bbolt's default half, which leaves
+	// append-mostly buckets half empty.
+	m.items.FillPercent = fillPercent
+	m.index.FillPercent = fillPercent
+	m.unread.FillPercent = fillPercent
 	return m, nil
 }
 
@@ -113,8 +128,22 @@ func (m *mbox) wouldCycle(id, p FolderID) (bool, error) {
 	return false, nil
 }
 
-func (m *mbox) indexKey(f FolderID, h *Item) []byte {
-	return m.a.end(appendIndexKey(m.a.begin(2+len(f)+timeKeyLen+len(h.ID)), f, h.Received, h.ID))
+// putPending writes the Items phase's index keys in ascending order.
+func (m *mbox) putPending() error {
+	keys := slices.Sorted(maps.Keys(m.pending))
+	for _, k := range keys {
+		key := m.a.end(append(m.a.begin(len(k)), k...))
+		if err := m.index.Put(key, nil); err != nil {
+			return err
+		}
+		if m.pending[k] {
+			if err := m.unread.Put(key, nil); err != nil {
+				return err
+			}
+		}
+	}
+	m.pending = nil
+	return nil
 }
 
 // unlinkItem removes the index entries of the stored item id (head h) and
@@ -128,14 +157,20 @@ func (m *mbox) unlinkItem(id ItemID, h itemHead) error {
 		return m.corrupt("items", []byte(id), "item in a missing folder")
 	}
 	key := m.a.end(appendIndexKey(m.a.begin(2+len(h.folder)+timeKeyLen+len(id)), h.folder, h.received, id))
-	if err := m.index.Delete(key); err != nil {
-		return err
+	if _, ok := m.pending[string(key)]; ok {
+		delete(m.pending, string(key))
+	} else {
+		if err := m.index.Delete(key); err != nil {
+			return err
+		}
+		if h.flags&flagRead == 0 {
+			if err := m.unread.Delete(key); err != nil {
+				return err
+			}
+		}
 	}
 	e.f.LocalItems--
 	if h.flags&flagRead == 0 {
-		if err := m.unread.Delete(key); err != nil {
-			return err
-		}
 		e.f.LocalUnread--
 	}
 	if e.f.LocalItems < 0 || e.f.LocalUnread < 0 || e.f.LocalUnread > e.f.LocalItems {
@@ -269,6 +304,9 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 		add(Change{Kind: FolderMoved, Folder: mv.ID, OldFolder: old})
 	}
 
+	if len(b.Items) > 0 {
+		m.pending = make(map[string]bool, len(b.Items))
+	}
 	for i := range b.Items {
 		it := &b.Items[i]
 		e, err := m.folder(it.FolderID)
@@ -297,19 +335,16 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 		if err := m.items.Put(k, v); err != nil {
 			return fail("Items", i, string(it.ID), err)
 		}
-		key := m.indexKey(it.FolderID, it)
-		if err := m.index.Put(key, nil); err != nil {
-			return fail("Items", i, string(it.ID), err)
-		}
+		m.pending[string(appendIndexKey(nil, it.FolderID, it.Received, it.ID))] = !it.IsRead
 		e.f.LocalItems++
 		if !it.IsRead {
-			if err := m.unread.Put(key, nil); err != nil {
-				return fail("Items", i, string(it.ID), err)
-			}
 			e.f.LocalUnread++
 		}
 		e.dirty = true
 		add(Change{Kind: kind, Folder: it.FolderID, Item: it.ID, OldFolder: oldFolder})
+	}
+	if err := m.putPending(); err != nil {
+		return fail("Items", 0, "", err)
 	}
 
 	for i, mm := range b.MIME {

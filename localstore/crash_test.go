@@ -25,7 +25,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(crashChildEnv); path != "" {
 		os.Exit(crashChild(path))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	closeBigFolder()
+	os.Exit(code)
 }
 
 const (

@@ -1,0 +1,235 @@
+package localstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// benchItems returns n items numbered from first, spread over time.
+func benchItems(folder FolderID, first, n int) []Item {
+	items := make([]Item, n)
+	for i := range items {
+		items[i] = testItem(folder, first+i)
+	}
+	return items
+}
+
+func openBench(b *testing.B, o *Options) *Store {
+	b.Helper()
+	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// BenchmarkApply measures Apply of batches of n new items, with fsync (the
+// default) and without. One op is one batch, one commit.
+func BenchmarkApply(b *testing.B) {
+	for _, sync := range []bool{true, false} {
+		for _, n := range []int{1, 100, 10_000} {
+			b.Run(fmt.Sprintf("fsync=%v/items=%d", sync, n), func(b *testing.B) {
+				s := openBench(b, &Options{NoSync: !sync})
+				mb := Mailbox("bench@example.com")
+				mustApply(b, s, Batch{Mailbox: mb, Folders: []FolderInfo{{ID: "inbox"}}})
+				next := 0
+				b.ResetTimer()
+				for b.Loop() {
+					b.StopTimer()
+					batch := Batch{Mailbox: mb, Items: benchItems("inbox", next, n)}
+					next += n
+					b.StartTimer()
+					if err := s.Apply(context.Background(), batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				sec := b.Elapsed().Seconds()
+				b.ReportMetric(float64(b.N*n)/sec, "items/s")
+				b.ReportMetric(float64(b.N)/sec, "commits/s")
+			})
+		}
+	}
+}
+
+// bigFolder is a store with 100,000 items in one folder, built once per test
+// binary run and shared by the query benchmarks.
+var bigFolder struct {
+	once sync.Once
+	dir  string
+	s    *Store
+	size int64
+	err  error
+}
+
+const bigFolderItems = 100_000
+
+func openBigFolder(b *testing.B) *Store {
+	bigFolder.once.Do(func() {
+		bigFolder.dir, bigFolder.err = os.MkdirTemp("", "localstore-bench-")
+		if bigFolder.err != nil {
+			return
+		}
+		path := filepath.Join(bigFolder.dir, "big.db")
+		s, err := Open(path, &Options{NoSync: true})
+		if err != nil {
+			bigFolder.err = err
+			return
+		}
+		mb := Mailbox("big@example.com")
+		ctx := context.Background()
+		if err := s.Apply(ctx, Batch{Mailbox: mb, Folders: []FolderInfo{{ID: "inbox"}}}); err != nil {
+			bigFolder.err = err
+			return
+		}
+		for i := 0; i < bigFolderItems; i += 10_000 {
+			if err := s.Apply(ctx, Batch{Mailbox: mb, Items: benchItems("inbox", i, 10_000)}); err != nil {
+				bigFolder.err = err
+				return
+			}
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			bigFolder.err = err
+			return
+		}
+		bigFolder.s, bigFolder.size = s, fi.Size()
+	})
+	if bigFolder.err != nil {
+		b.Fatal(bigFolder.err)
+	}
+	return bigFolder.s
+}
+
+func closeBigFolder() {
+	if bigFolder.s != nil {
+		bigFolder.s.Close()
+	}
+	if bigFolder.dir != "" {
+		os.RemoveAll(bigFolder.dir)
+	}
+}
+
+// BenchmarkNewest50 reads the newest 50 items (and variants) of a
+// 100,000-item folder. It also reports the file size for those items.
+func BenchmarkNewest50(b *testing.B) {
+	s := openBigFolder(b)
+	mb := Mailbox("big@example.com")
+	ctx := context.Background()
+	mid := testItem("inbox", bigFolderItems/2).Cursor()
+	for _, tc := range []struct {
+		name string
+		q    Query
+	}{
+		{"newest", Query{Limit: 50}},
+		{"unread", Query{Limit: 50, UnreadOnly: true}},
+		{"cursor-middle", Query{Limit: 50, After: mid}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				n := 0
+				for _, err := range s.Items(ctx, mb, "inbox", tc.q) {
+					if err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+				if n != 50 {
+					b.Fatalf("%d items", n)
+				}
+			}
+			b.ReportMetric(float64(bigFolder.size), "file-bytes/100k-items")
+		})
+	}
+	b.Run("item-by-id", func(b *testing.B) {
+		id := testItem("", 12345).ID
+		for b.Loop() {
+			if _, err := s.Item(ctx, mb, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkGroupCommit has 100 mailboxes apply 10-item batches at once, with
+// fsync, through group commit and with one commit per batch. One op is one
+// batch.
+func BenchmarkGroupCommit(b *testing.B) {
+	const mailboxes = 100
+	for _, tc := range []struct {
+		name     string
+		maxGroup int
+	}{{"grouped", 0}, {"one-per-commit", 1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := openBench(b, &Options{MaxGroupBatches: tc.maxGroup})
+			ctx := context.Background()
+			for m := range mailboxes {
+				mustApply(b, s, Batch{Mailbox: Mailbox(fmt.Sprintf("m%03d@example.com", m)), Folders: []FolderInfo{{ID: "inbox"}}})
+			}
+			before := s.WriterStats()
+			var next atomic.Int64
+			total := int64(b.N)
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for m := range mailboxes {
+				mb := Mailbox(fmt.Sprintf("m%03d@example.com", m))
+				wg.Go(func() {
+					for {
+						i := next.Add(1) - 1
+						if i >= total {
+							return
+						}
+						if err := s.Apply(ctx, Batch{Mailbox: mb, Items: benchItems("inbox", int(i)*10, 10)}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			st := s.WriterStats()
+			commits := st.Commits - before.Commits
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "batches/s")
+			b.ReportMetric(float64(st.Batches-before.Batches)/float64(max(commits, 1)), "batches/commit")
+		})
+	}
+}
+
+// BenchmarkCodec compares the item record codec with encoding/json.
+func BenchmarkCodec(b *testing.B) {
+	it := testItem("AAMkADc3MWUyMGQ0LTQ2NTctNGI0OS04NmQ4LTFlZWE3ZDQ0YzcwNAAuAAAAAAB", 7)
+	it.Cc = []Address{{Name: "Carol", Email: "carol@example.com"}}
+	it.Categories = []string{"Red category"}
+	b.Run("binary", func(b *testing.B) {
+		var buf []byte
+		for b.Loop() {
+			buf = appendItem(buf[:0], &it)
+			if _, ok := decodeItem(it.ID, buf); !ok {
+				b.Fatal("decode")
+			}
+		}
+		b.ReportMetric(float64(len(buf)), "record-bytes")
+	})
+	b.Run("json", func(b *testing.B) {
+		var n int
+		for b.Loop() {
+			buf, err := json.Marshal(&it)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var out Item
+			if err := json.Unmarshal(buf, &out); err != nil {
+				b.Fatal(err)
+			}
+			n = len(buf)
+		}
+		b.ReportMetric(float64(n), "record-bytes")
+	})
+}
