@@ -32,7 +32,7 @@ func TestDecode_PrefixIndependence(t *testing.T) {
 		}
 		orig := string(readTestdata(t, filepath.Base(filepath.Dir(p)), filepath.Base(p)))
 		want := decodeForCompare(t, op, orig)
-		if strings.Contains(want, "malformed") {
+		if strings.Contains(want, ErrMalformedResponse.Error()) {
 			t.Errorf("%s does not decode: %s", p, want)
 		}
 		for i, r := range renames {
