@@ -262,3 +262,13 @@ func TestStreamReader_EnvelopeSizeLimit(t *testing.T) {
 		t.Fatalf("%d envelopes", n)
 	}
 }
+
+// Some servers start each envelope with an XML declaration.
+func TestStreamReader_DeclarationPerEnvelope(t *testing.T) {
+	const decl = `<?xml version="1.0" encoding="utf-8"?>` + "\r\n"
+	body := decl + seNotify("S1", "A") + "\r\n" + decl + seStatus("OK") + decl + seStatus("Closed")
+	msgs := readAllMessages(t, &chunkReader{data: []byte(body), n: 5})
+	if len(msgs) != 3 || len(msgs[0].Notifications) != 1 || msgs[2].Status != ConnectionClosed {
+		t.Fatalf("%+v", msgs)
+	}
+}

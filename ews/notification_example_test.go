@@ -1,0 +1,153 @@
+package ews_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mailsync/mailsync/ews"
+)
+
+// A streaming subscription delivered over a StreamingConnection: the
+// connection reconnects by itself; the application reads one channel.
+func ExampleClient_NewStreamingConnection() {
+	ctx := context.Background()
+	c, err := ews.New("https://mail.example.com/EWS/Exchange.asmx", &ews.Options{Auth: ews.NTLM(`EXAMPLE\sync`, "secret")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, AllFolders: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sc, err := c.NewStreamingConnection(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sc.Close()
+	if err := sc.Add(sub.ID); err != nil {
+		log.Fatal(err)
+	}
+	if err := sc.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	for ev := range sc.Events() {
+		switch {
+		case ev.Notification != nil:
+			for _, e := range ev.Notification.Events {
+				fmt.Println(e.Type, e.ID.ID, "in", e.ParentFolderID.ID)
+			}
+		case ev.SubscriptionID != "":
+			// This subscription is gone (or missed events): open a fresh
+			// one and reconcile the folders.
+			fmt.Println("subscription", ev.SubscriptionID, "failed:", ev.Err)
+		default:
+			fmt.Println("connection trouble, reconnecting:", ev.Err)
+		}
+	}
+}
+
+// Pulling events: AllEvents pages through MoreEvents and checks that the
+// watermarks chain.
+func ExampleClient_AllEvents() {
+	ctx := context.Background()
+	c, err := ews.New("https://mail.example.com/EWS/Exchange.asmx", &ews.Options{Auth: ews.Basic("sync", "secret")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Pull, DistinguishedFolders: []string{"inbox"}, Timeout: 30 * time.Minute})
+	if err != nil {
+		log.Fatal(err)
+	}
+	watermark := sub.Watermark
+	for n, err := range c.AllEvents(ctx, sub.ID, watermark, nil) {
+		if errors.Is(err, ews.ErrWatermarkGap) || errors.Is(err, ews.ErrExpiredSubscription) {
+			// Events were lost: resubscribe without a watermark and reconcile.
+			break
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		watermark = n.LastWatermark() // persist with the changes it covers
+	}
+}
+
+// A push listener mounted on the application's HTTP server.
+func ExamplePushListener() {
+	ctx := context.Background()
+	c, err := ews.New("https://mail.example.com/EWS/Exchange.asmx", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	l, err := ews.NewPushListener(&ews.PushListenerOptions{Token: "k9Vq2xT4"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	http.Handle("/ews/push/", l)
+	go http.ListenAndServe(":8443", nil)
+
+	release := l.Expect() // the first POST may beat the Subscribe response
+	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Push, AllFolders: true,
+		StatusFrequency: 5 * time.Minute, URL: "https://listener.example.com:8443/ews/push/k9Vq2xT4"})
+	if err == nil {
+		err = l.Register(sub.ID, 5*time.Minute, sub.Watermark)
+	}
+	release()
+	if err != nil {
+		log.Fatal(err)
+	}
+	for ev := range l.Events() {
+		if ev.Err != nil {
+			fmt.Println(ev.SubscriptionID, ev.Err) // lost, gap or server error
+			continue
+		}
+		fmt.Println(len(ev.Notification.Events), "events")
+	}
+}
+
+// Reading a GetStreamingEvents body envelope by envelope.
+func ExampleNewStreamReader() {
+	body := `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>` +
+		`<m:GetStreamingEventsResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">` +
+		`<m:ResponseMessages><m:GetStreamingEventsResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>` +
+		`<m:Notifications><m:Notification><t:SubscriptionId>SSUB1</t:SubscriptionId><t:NewMailEvent><t:TimeStamp>2024-05-01T10:00:00Z</t:TimeStamp>` +
+		`<t:ItemId Id="I1" ChangeKey="C1"/><t:ParentFolderId Id="INBOX"/></t:NewMailEvent></m:Notification></m:Notifications>` +
+		`</m:GetStreamingEventsResponseMessage></m:ResponseMessages></m:GetStreamingEventsResponse></s:Body></s:Envelope>` +
+		`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>` +
+		`<m:GetStreamingEventsResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">` +
+		`<m:ResponseMessages><m:GetStreamingEventsResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>` +
+		`<m:ConnectionStatus>Closed</m:ConnectionStatus></m:GetStreamingEventsResponseMessage></m:ResponseMessages></m:GetStreamingEventsResponse></s:Body></s:Envelope>`
+	r := ews.NewStreamReader(strings.NewReader(body))
+	for {
+		m, err := r.Next()
+		if err != nil {
+			break
+		}
+		for _, n := range m.Notifications {
+			for _, e := range n.Events {
+				fmt.Println(n.SubscriptionID, e.Type, e.ID.ID)
+			}
+		}
+		if m.Status != "" {
+			fmt.Println("status", m.Status)
+		}
+	}
+	// Output:
+	// SSUB1 NewMailEvent I1
+	// status Closed
+}
+
+// Splitting mailboxes into affinity groups of at most 200.
+func ExampleGroupMailboxes() {
+	groups := ews.GroupMailboxes("db7", []string{"zoe@example.com", "adam@example.com", "mia@example.com"})
+	for _, g := range groups {
+		fmt.Println(g.Name, g.Anchor, len(g.Members))
+	}
+	// Output:
+	// db7-0 adam@example.com 3
+}
