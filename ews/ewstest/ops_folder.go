@@ -1,6 +1,7 @@
 package ewstest
 
 import (
+	"encoding/base64"
 	"errors"
 	"strconv"
 
@@ -42,14 +43,14 @@ func opGetFolder(r *request) error {
 			return f
 		}
 		if err != nil {
-			r.msgError(err)
+			r.msgError(err, "m:Folders")
 			continue
 		}
 		m.mu.Lock()
 		f, err := m.lookupFolder(key)
 		if err != nil {
 			m.mu.Unlock()
-			r.msgError(err)
+			r.msgError(err, "m:Folders")
 			continue
 		}
 		r.msgOK()
@@ -302,6 +303,11 @@ func opUpdateFolder(r *request) error {
 		if f, ok := asFault(err); ok {
 			return f
 		}
+		if err == nil && !validFolderChangeKey(attr(idEl, "ChangeKey")) {
+			// Microsoft's UpdateFolder reference: an invalid ChangeKey
+			// gives ErrorInvalidChangeKey.
+			err = codeErr("ErrorInvalidChangeKey", "The change key is invalid.")
+		}
 		if err != nil {
 			r.msgError(err, "m:Folders")
 			continue
@@ -352,6 +358,11 @@ func opDeleteFolder(r *request) error {
 				err = m.deleteFolderLocked(f, mode)
 			}
 			m.mu.Unlock()
+		}
+		if ResponseCode(err) == "ErrorFolderNotFound" {
+			// Microsoft's DeleteFolder reference shows ErrorItemNotFound
+			// for a folder that is not in the mailbox.
+			err = codeErr("ErrorItemNotFound", "The specified object was not found in the store.")
 		}
 		if err != nil {
 			r.msgError(err)
@@ -508,4 +519,14 @@ func (r *request) syncHierarchyError(err error) {
 	}
 	r.msgClose()
 	r.respEnd()
+}
+
+// validFolderChangeKey reports whether ck is absent or has the form of a
+// folder ChangeKey this server issues.
+func validFolderChangeKey(ck string) bool {
+	if ck == "" {
+		return true
+	}
+	b, err := base64.StdEncoding.DecodeString(ck)
+	return err == nil && len(b) == 24 && b[0] == 0x01
 }

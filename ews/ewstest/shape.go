@@ -138,6 +138,18 @@ func (sh *shape) want(name string, inDefault bool) bool {
 	return false
 }
 
+// wantDetail is want for the body, the attachments and the recipient
+// lists, which FindItem and SyncFolderItems (full false) do not return
+// even for AllProperties (Microsoft's FindItem and SyncFolderItems
+// references); only an explicit AdditionalProperties path asks for them
+// there.
+func (sh *shape) wantDetail(name string, full itemShapeFull) bool {
+	if !full {
+		return sh.props[name]
+	}
+	return sh.want(name, true)
+}
+
 // Folder rendering.
 
 func folderElement(class string) string {
@@ -314,7 +326,7 @@ func (m *Mailbox) writeItem(w *xw, it *item, sh *shape, full itemShapeFull) {
 	if sh.want("Sensitivity", true) {
 		w.elem("t:Sensitivity", msg.Sensitivity)
 	}
-	if sh.want("Body", bool(full)) {
+	if sh.wantDetail("Body", full) {
 		bt, body := msg.BodyType, msg.Body
 		switch {
 		case sh.bodyType == "HTML" && bt == "Text":
@@ -326,7 +338,7 @@ func (m *Mailbox) writeItem(w *xw, it *item, sh *shape, full itemShapeFull) {
 		w.raw(escapeText(body))
 		w.close("t:Body")
 	}
-	if len(msg.Attachments) > 0 && sh.want("Attachments", bool(full)) {
+	if len(msg.Attachments) > 0 && sh.wantDetail("Attachments", full) {
 		w.open("t:Attachments")
 		for i, a := range msg.Attachments {
 			w.open("t:FileAttachment")
@@ -384,6 +396,15 @@ func (m *Mailbox) writeItem(w *xw, it *item, sh *shape, full itemShapeFull) {
 	if sh.want("DateTimeCreated", true) {
 		w.elemTime("t:DateTimeCreated", it.created)
 	}
+	if isMsg && sh.wantDetail("ResponseObjects", full) {
+		// GetItem returns the response objects a message allows
+		// (Microsoft's GetItem (email message) example).
+		w.open("t:ResponseObjects")
+		w.empty("t:ReplyToItem")
+		w.empty("t:ReplyAllToItem")
+		w.empty("t:ForwardItem")
+		w.close("t:ResponseObjects")
+	}
 	if sh.want("ReminderIsSet", false) {
 		w.elemBool("t:ReminderIsSet", false)
 	}
@@ -407,9 +428,10 @@ func (m *Mailbox) writeItem(w *xw, it *item, sh *shape, full itemShapeFull) {
 	}
 	if sh.want("EffectiveRights", true) {
 		w.open("t:EffectiveRights")
-		for _, n := range []string{"CreateAssociated", "CreateContents", "CreateHierarchy", "Delete", "Modify", "Read"} {
+		// As in Microsoft's SyncFolderItems example (EffectiveRightsType).
+		for _, n := range []string{"CreateAssociated", "CreateContents", "CreateHierarchy", "Delete", "Modify", "Read", "ViewPrivateItems"} {
 			v := "false"
-			if n == "Delete" || n == "Modify" || n == "Read" {
+			if n == "Delete" || n == "Modify" || n == "Read" || n == "ViewPrivateItems" {
 				v = "true"
 			}
 			w.elem("t:"+n, v)
@@ -460,13 +482,13 @@ func (m *Mailbox) writeMessageProps(w *xw, it *item, sh *shape, full itemShapeFu
 	if s := msg.sender(); s.Email != "" && sh.want("Sender", true) {
 		m.writeMailbox(w, "t:Sender", s)
 	}
-	if sh.want("ToRecipients", bool(full)) {
+	if sh.wantDetail("ToRecipients", full) {
 		m.writeRecipients(w, "t:ToRecipients", msg.To)
 	}
-	if sh.want("CcRecipients", bool(full)) {
+	if sh.wantDetail("CcRecipients", full) {
 		m.writeRecipients(w, "t:CcRecipients", msg.Cc)
 	}
-	if sh.want("BccRecipients", bool(full)) {
+	if sh.wantDetail("BccRecipients", full) {
 		m.writeRecipients(w, "t:BccRecipients", msg.Bcc)
 	}
 	if sh.want("IsReadReceiptRequested", true) {

@@ -1,0 +1,210 @@
+package ewstest
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/beevik/etree"
+)
+
+// This file holds the structural comparator of the Microsoft-documented
+// conformance suite (msdocs_test.go): it compares a response of the fake
+// with Microsoft's documented response example by element local names,
+// namespace URIs and order, ignoring prefixes, ids, values, attributes and
+// whitespace.
+
+// qname is an element's identity: namespace URI and local name.
+type qname struct{ ns, local string }
+
+func (q qname) String() string {
+	switch q.ns {
+	case nsM:
+		return "m:" + q.local
+	case nsT:
+		return "t:" + q.local
+	case nsSOAP11, nsSOAP12:
+		return "soap:" + q.local
+	case "":
+		return q.local
+	}
+	return "{" + q.ns + "}" + q.local
+}
+
+func qnameOf(el *etree.Element) qname { return qname{ns: el.NamespaceURI(), local: el.Tag} }
+
+// parseQName reads "m:Name", "t:Name" or "soap:Name".
+func parseQName(s string) qname {
+	p, local, ok := strings.Cut(s, ":")
+	if !ok {
+		return qname{local: s}
+	}
+	switch p {
+	case "m":
+		return qname{nsM, local}
+	case "t":
+		return qname{nsT, local}
+	case "soap":
+		return qname{nsSOAP11, local}
+	}
+	return qname{p, local}
+}
+
+// shapeRules say which parts of a comparison depend on data.
+type shapeRules struct {
+	// mayDiffer names elements whose presence depends on the data (or on
+	// the server version): they are dropped from both sides wherever they
+	// appear.
+	mayDiffer map[qname]bool
+	// emptyOK names collection containers that may be empty in the
+	// response although the example shows members.
+	emptyOK map[qname]bool
+}
+
+func newShapeRules(mayDiffer, emptyOK []string) shapeRules {
+	r := shapeRules{mayDiffer: map[qname]bool{}, emptyOK: map[qname]bool{}}
+	for _, s := range mayDiffer {
+		r.mayDiffer[parseQName(s)] = true
+	}
+	for _, s := range emptyOK {
+		r.emptyOK[parseQName(s)] = true
+	}
+	return r
+}
+
+// opaque elements carry content (HTML bodies, MIME) that is not EWS
+// structure: their children are not compared. Microsoft's GetItem example
+// shows an HTML body as raw markup, which real Exchange escapes.
+var opaque = map[qname]bool{
+	{nsT, "Body"}: true, {nsT, "MimeContent"}: true, {nsT, "UniqueBody"}: true, {nsT, "TextBody"}: true,
+}
+
+// collections hold members whose kind and number depend on the data
+// (items of several classes, change kinds): every member of the response
+// must match a member of the same name in the example, in any order.
+var collections = map[qname]bool{
+	{nsM, "Changes"}: true, {nsM, "Items"}: true, {nsT, "Items"}: true, {nsM, "Folders"}: true, {nsT, "Folders"}: true,
+}
+
+// compareShape compares the element trees want (Microsoft's example) and
+// got (the fake's response) and returns the differences as readable
+// paths; nil means the same structure.
+func compareShape(want, got *etree.Element, rules shapeRules) []string {
+	var diffs []string
+	compareEl(want, got, qnameOf(want).String(), rules, &diffs)
+	return diffs
+}
+
+func compareEl(want, got *etree.Element, path string, rules shapeRules, diffs *[]string) {
+	wq, gq := qnameOf(want), qnameOf(got)
+	if wq != gq {
+		*diffs = append(*diffs, fmt.Sprintf("%s: want element %s, got %s", path, wq, gq))
+		return
+	}
+	if opaque[wq] {
+		return
+	}
+	wk := keptChildren(want, rules)
+	gk := keptChildren(got, rules)
+	if collections[wq] {
+		compareCollection(wk, gk, path, rules, diffs)
+		return
+	}
+	wr, gr := runs(wk), runs(gk)
+	n := min(len(wr), len(gr))
+	for i := 0; i < n; i++ {
+		if qnameOf(wr[i][0]) != qnameOf(gr[i][0]) {
+			*diffs = append(*diffs, fmt.Sprintf("%s: child %d: want %s, got %s (want children %s; got %s)",
+				path, i, qnameOf(wr[i][0]), qnameOf(gr[i][0]), runNames(wr), runNames(gr)))
+			return
+		}
+		for _, g := range gr[i] {
+			compareEl(wr[i][0], g, path+"/"+qnameOf(g).String(), rules, diffs)
+		}
+	}
+	if len(wr) != len(gr) {
+		*diffs = append(*diffs, fmt.Sprintf("%s: want children %s; got %s", path, runNames(wr), runNames(gr)))
+	}
+}
+
+func compareCollection(want, got []*etree.Element, path string, rules shapeRules, diffs *[]string) {
+	if len(want) > 0 && len(got) == 0 && !rules.emptyOK[qnameOf(want[0].Parent())] {
+		*diffs = append(*diffs, fmt.Sprintf("%s: empty, want members like %s", path, qnameOf(want[0])))
+		return
+	}
+	for _, g := range got {
+		var tmpl *etree.Element
+		for _, w := range want {
+			if qnameOf(w) == qnameOf(g) {
+				tmpl = w
+				break
+			}
+		}
+		if tmpl == nil {
+			*diffs = append(*diffs, fmt.Sprintf("%s: member %s is not in the example (example members: %s)",
+				path, qnameOf(g), runNames(runs(want))))
+			continue
+		}
+		compareEl(tmpl, g, path+"/"+qnameOf(g).String(), rules, diffs)
+	}
+}
+
+func keptChildren(el *etree.Element, rules shapeRules) []*etree.Element {
+	var out []*etree.Element
+	for _, c := range el.ChildElements() {
+		if !rules.mayDiffer[qnameOf(c)] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// runs groups consecutive siblings of the same name: a repeated element
+// (two messages in the example, five in the response) is one position.
+func runs(els []*etree.Element) [][]*etree.Element {
+	var out [][]*etree.Element
+	for _, e := range els {
+		if n := len(out); n > 0 && qnameOf(out[n-1][0]) == qnameOf(e) {
+			out[n-1] = append(out[n-1], e)
+			continue
+		}
+		out = append(out, []*etree.Element{e})
+	}
+	return out
+}
+
+func runNames(rs [][]*etree.Element) string {
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = qnameOf(r[0]).String()
+		if len(r) > 1 {
+			names[i] += "+"
+		}
+	}
+	return "[" + strings.Join(names, " ") + "]"
+}
+
+// findAll returns the descendants of el (el included) with the given
+// namespace and local name, in document order.
+func findAll(el *etree.Element, ns, local string) []*etree.Element {
+	var out []*etree.Element
+	var walk func(e *etree.Element)
+	walk = func(e *etree.Element) {
+		if e.Tag == local && e.NamespaceURI() == ns {
+			out = append(out, e)
+		}
+		for _, c := range e.ChildElements() {
+			walk(c)
+		}
+	}
+	walk(el)
+	return out
+}
+
+// firstText returns the trimmed text of the first descendant named
+// ns/local, or "".
+func firstText(el *etree.Element, ns, local string) string {
+	if all := findAll(el, ns, local); len(all) > 0 {
+		return strings.TrimSpace(all[0].Text())
+	}
+	return ""
+}
