@@ -5,8 +5,8 @@
 //
 //  1. Build the operation element with newOp("GetFolder") (it carries the
 //     m: prefix; the envelope binds m: and t:) and add children with the m:
-//     and t: prefixes, using the helpers in xmlbuild.go (folderRefs,
-//     itemIDs, ...).
+//     and t: prefixes, using the helpers in xmlbuild.go (addFolderRef,
+//     addItemID, addFolderShape, addItemShape, ...).
 //
 //  2. Call c.call(ctx, &callRequest{Op: "GetFolder", Body: el}). Optional
 //     fields: Anchor (X-AnchorMailbox for this call, overriding
@@ -18,7 +18,7 @@
 //     NoRetry (no back-off retries, e.g. for non-idempotent calls).
 //     call builds the envelope (RequestServerVersion and
 //     ExchangeImpersonation headers), POSTs it with the affinity headers
-//     and cookie, retries on ErrorServerBusy/503 as Options.Retry says,
+//     and cookie, retries on ErrorServerBusy/503/429 as Options.Retry says,
 //     reads a size-limited body and decodes it. A request-wide failure
 //     (transport, HTTP status, SOAP fault, malformed body) is returned as
 //     the error: *HTTPError, *FaultError, or an error wrapping
@@ -29,7 +29,8 @@
 //     Class its ResponseClass and Err a *ResponseError when the class is
 //     Error (or Warning with a code). Decode each payload from Elem,
 //     skipping the status children (MessageText, ResponseCode,
-//     DescriptiveLinkKey, MessageXml).
+//     DescriptiveLinkKey, MessageXml) — payloadChildren does that — and
+//     wrap payload errors with malformed(op, err).
 //
 //  3. Streaming: c.openStream(ctx, &callRequest{...}) POSTs the same kind
 //     of envelope on a transport of its own (a dedicated connection, which
