@@ -1,0 +1,79 @@
+package ewstest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkSyncFolderItemsPage measures the fake's SyncFolderItems page
+// computation and encoding (512 creates per page, IdOnly and Default
+// shapes) without HTTP, so its cost can be told apart from a client's.
+// items/s is reported.
+func BenchmarkSyncFolderItemsPage(b *testing.B) {
+	for _, base := range []string{"IdOnly", "Default"} {
+		b.Run(base, func(b *testing.B) {
+			srv := NewUnstartedServer(Options{Users: []User{{Name: "alice", Address: "alice@example.com"}}})
+			m := srv.Mailbox("alice@example.com")
+			msgs := make([]Message, 20000)
+			for i := range msgs {
+				msgs[i] = testMessage(fmt.Sprintf("bench %d", i))
+				msgs[i].DateTimeReceived = time.Unix(1_700_000_000+int64(i), 0)
+			}
+			if _, err := m.DeliverBatch("inbox", msgs); err != nil {
+				b.Fatal(err)
+			}
+			sh := &shape{base: base, props: map[string]bool{}, bodyType: "Best"}
+			m.mu.Lock()
+			f := m.dist["inbox"]
+			m.mu.Unlock()
+			state := ""
+			items := 0
+			b.ResetTimer()
+			for b.Loop() {
+				m.mu.Lock()
+				st, err := m.itemState(f, state)
+				if err != nil {
+					m.mu.Unlock()
+					b.Fatal(err)
+				}
+				chs, last := m.syncItemsLocked(f, st, nil, 512)
+				r := &request{s: srv, op: "SyncFolderItems", w: newXW()}
+				r.respBegin()
+				r.msgOK()
+				r.w.elem("m:SyncState", st.encode())
+				r.w.elemBool("m:IncludesLastItemInRange", last)
+				r.writeItemChanges(m, chs, sh)
+				r.msgClose()
+				r.respEnd()
+				_ = r.envelope(r.w.String())
+				m.mu.Unlock()
+				items += len(chs)
+				state = st.encode()
+				if last {
+					state = ""
+				}
+			}
+			b.ReportMetric(float64(items)/b.Elapsed().Seconds(), "items/s")
+		})
+	}
+}
+
+// BenchmarkDeliverBatch measures bulk seeding: messages stored per second.
+func BenchmarkDeliverBatch(b *testing.B) {
+	msgs := make([]Message, 10000)
+	for i := range msgs {
+		msgs[i] = testMessage("seed " + strings.Repeat("x", i%20))
+	}
+	srv := NewUnstartedServer(Options{Users: []User{{Name: "alice", Address: "alice@example.com"}}})
+	m := srv.Mailbox("alice@example.com")
+	n := 0
+	for b.Loop() {
+		if _, err := m.DeliverBatch("inbox", msgs); err != nil {
+			b.Fatal(err)
+		}
+		n += len(msgs)
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+}
