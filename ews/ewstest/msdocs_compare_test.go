@@ -3,6 +3,7 @@ package ewstest
 import (
 	"fmt"
 	"strings"
+	"testing"
 
 	"github.com/beevik/etree"
 )
@@ -207,4 +208,46 @@ func firstText(el *etree.Element, ns, local string) string {
 		return strings.TrimSpace(all[0].Text())
 	}
 	return ""
+}
+
+// TestCompareShape checks the comparator on small documents: it ignores
+// prefixes, values and whitespace, and reports order, missing, extra and
+// unknown members.
+func TestCompareShape(t *testing.T) {
+	const want = `<m:R xmlns:m="` + nsM + `" xmlns:t="` + nsT + `"><m:Code>x</m:Code><m:Items><t:Message><t:ItemId Id="1"/><t:Subject>s</t:Subject></t:Message><t:Message><t:ItemId Id="2"/><t:Subject/></t:Message></m:Items><t:Body><b>html</b></t:Body></m:R>`
+	cases := []struct {
+		name, got string
+		mayDiffer []string
+		wantDiff  string // substring of the first difference; "" for none
+	}{
+		{"same with other prefixes and values", `<a:R xmlns:a="` + nsM + `" xmlns:b="` + nsT + `">
+			<a:Code>y</a:Code><a:Items><b:Message><b:ItemId Id="9"/><b:Subject>z</b:Subject></b:Message></a:Items><b:Body>escaped</b:Body></a:R>`, nil, ""},
+		{"more repeated members", `<R xmlns="` + nsM + `"><Code/><Items><Message xmlns="` + nsT + `"><ItemId/><Subject/></Message><Message xmlns="` + nsT + `"><ItemId/><Subject/></Message><Message xmlns="` + nsT + `"><ItemId/><Subject/></Message></Items><Body xmlns="` + nsT + `"/></R>`, nil, ""},
+		{"swapped order", `<m:R xmlns:m="` + nsM + `" xmlns:t="` + nsT + `"><m:Code/><m:Items><t:Message><t:Subject/><t:ItemId/></t:Message></m:Items><t:Body/></m:R>`, nil, "want t:ItemId, got t:Subject"},
+		{"missing element", `<m:R xmlns:m="` + nsM + `" xmlns:t="` + nsT + `"><m:Code/><m:Items><t:Message><t:ItemId/></t:Message></m:Items><t:Body/></m:R>`, nil, "want children [t:ItemId t:Subject]"},
+		{"extra element", `<m:R xmlns:m="` + nsM + `" xmlns:t="` + nsT + `"><m:Code/><m:Items><t:Message><t:ItemId/><t:Subject/><t:Size/></t:Message></m:Items><t:Body/></m:R>`, nil, "got [t:ItemId t:Subject t:Size]"},
+		{"extra element allowed", `<m:R xmlns:m="` + nsM + `" xmlns:t="` + nsT + `"><m:Code/><m:Items><t:Message><t:ItemId/><t:Size/><t:Subject/></t:Message></m:Items><t:Body/></m:R>`, []string{"t:Size"}, ""},
+		{"wrong namespace", `<m:R xmlns:m="` + nsM + `" xmlns:t="` + nsT + `"><t:Code/><m:Items/><t:Body/></m:R>`, nil, "want m:Code, got t:Code"},
+		{"unknown collection member", `<m:R xmlns:m="` + nsM + `" xmlns:t="` + nsT + `"><m:Code/><m:Items><t:Contact><t:ItemId/></t:Contact></m:Items><t:Body/></m:R>`, nil, "member t:Contact is not in the example"},
+		{"empty collection", `<m:R xmlns:m="` + nsM + `" xmlns:t="` + nsT + `"><m:Code/><m:Items/><t:Body/></m:R>`, nil, "empty, want members like t:Message"},
+	}
+	w := etree.NewDocument()
+	if err := w.ReadFromString(want); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := etree.NewDocument()
+			if err := g.ReadFromString(c.got); err != nil {
+				t.Fatal(err)
+			}
+			diffs := compareShape(w.Root(), g.Root(), newShapeRules(c.mayDiffer, nil))
+			switch {
+			case c.wantDiff == "" && len(diffs) > 0:
+				t.Errorf("unexpected differences: %v", diffs)
+			case c.wantDiff != "" && (len(diffs) == 0 || !strings.Contains(diffs[0], c.wantDiff)):
+				t.Errorf("differences %v, want one containing %q", diffs, c.wantDiff)
+			}
+		})
+	}
 }
