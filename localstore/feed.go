@@ -47,6 +47,21 @@ type Change struct {
 	OldFolder FolderID // ItemMoved: previous folder; FolderMoved: previous parent
 }
 
+// String formats c as "Kind mailbox folder [item] [from old]".
+func (c Change) String() string {
+	s := c.Kind.String() + " " + string(c.Mailbox)
+	if c.Folder != "" {
+		s += " " + string(c.Folder)
+	}
+	if c.Item != "" {
+		s += " " + string(c.Item)
+	}
+	if c.OldFolder != "" {
+		s += " from " + string(c.OldFolder)
+	}
+	return s
+}
+
 // Event is what a Watcher receives: the changes of one commit, in the order
 // applied; or, when the watcher fell behind, a Resync.
 type Event struct {
