@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -195,7 +196,7 @@ func (s *ntfServer) requests() []ntfRequest {
 
 func newNtfClient(t testing.TB, url string) *Client {
 	t.Helper()
-	c, err := New(url, &Options{Retry: RetryPolicy{MaxAttempts: 1}})
+	c, err := New(url, &Options{Retry: RetryPolicy{MaxAttempts: 1}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

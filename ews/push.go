@@ -184,7 +184,7 @@ func NewPushListener(opts *PushListenerOptions) (*PushListener, error) {
 	}
 	l := &PushListener{
 		opts:    o,
-		log:     o.Logger.With("component", "ews.push"),
+		log:     o.Logger.With(LogKeyComponent, "ews.push"),
 		events:  make(chan PushEvent, o.Buffer),
 		subs:    make(map[string]*pushSub),
 		settled: make(chan struct{}),
@@ -326,7 +326,7 @@ func (l *PushListener) checkLiveness(s *pushSub) {
 	}
 	s.gone = true
 	delete(l.subs, s.id)
-	l.log.Warn("push subscription lost", "silent_for", idle)
+	l.log.Warn("push subscription lost", LogKeySubscription, s.id, LogKeySilentFor, idle)
 	l.lost = append(l.lost, PushEvent{
 		SubscriptionID: s.id,
 		Err:            fmt.Errorf("%w: %s silent for %v", ErrSubscriptionLost, s.id, idle),
@@ -421,7 +421,7 @@ func (l *PushListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	msgs, err := DecodeSendNotification(body)
 	if err != nil {
-		l.log.Debug("rejected push post", "err", err)
+		l.log.Debug("rejected push post", LogKeyError, err)
 		http.Error(w, "not a SendNotification message", http.StatusBadRequest)
 		return
 	}

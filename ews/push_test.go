@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +22,9 @@ func newTestListener(t testing.TB, opts *PushListenerOptions) (*PushListener, *t
 		o = *opts
 	}
 	o.Clock = clk
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	l, err := NewPushListener(&o)
 	if err != nil {
 		t.Fatal(err)

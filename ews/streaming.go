@@ -59,8 +59,8 @@ type StreamingOptions struct {
 	// Clock drives the read timeout and the back-off; nil means the wall
 	// clock.
 	Clock NotificationClock
-	// Logger receives connection-level diagnostics; nil means
-	// slog.Default().
+	// Logger receives connection-level diagnostics; nil means the
+	// client's logger.
 	Logger *slog.Logger
 }
 
@@ -188,7 +188,7 @@ func newStreamingConnection(open streamOpenFunc, opts *StreamingOptions) *Stream
 	return &StreamingConnection{
 		open:     open,
 		opts:     o,
-		log:      o.Logger.With("component", "ews.streaming"),
+		log:      o.Logger.With(LogKeyComponent, "ews.streaming"),
 		events:   make(chan StreamEvent, o.Buffer),
 		changed:  make(chan struct{}),
 		finished: make(chan struct{}),
@@ -356,7 +356,7 @@ func (sc *StreamingConnection) run(ctx context.Context) {
 			// Closed by the server, or the id set changed: reopen at once.
 			continue
 		}
-		sc.log.Warn("streaming connection failed", "subscriptions", len(ids), "err", err)
+		sc.log.Warn("streaming connection failed", LogKeySubscriptions, len(ids), LogKeyError, err)
 		if !sc.deliver(ctx, StreamEvent{Err: err}) {
 			return
 		}
@@ -488,7 +488,7 @@ func (sc *StreamingConnection) handle(ctx context.Context, msg *StreamMessage, i
 	for i := range msg.Notifications {
 		n := &msg.Notifications[i]
 		if !known[n.SubscriptionID] {
-			sc.log.Debug("notification for a subscription not on this connection", "subscription", n.SubscriptionID)
+			sc.log.Debug("notification for a subscription not on this connection", LogKeySubscription, n.SubscriptionID)
 		}
 		if !sc.deliver(ctx, StreamEvent{Notification: n}) {
 			return false, false, nil

@@ -482,7 +482,14 @@ func (c *Client) NewStreamingConnection(opts *StreamingOptions) (*StreamingConne
 		}
 		return resp.Body, nil
 	}
-	return newStreamingConnection(open, opts), nil
+	o := StreamingOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = c.log
+	}
+	return newStreamingConnection(open, &o), nil
 }
 
 // xnodeFromEtree converts an element of a tree parsed by ewsxml (whose
