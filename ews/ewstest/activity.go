@@ -227,6 +227,14 @@ func (a *Activity) Counts() map[ActivityKind]int64 {
 	return out
 }
 
+// Errors returns how many changes failed (a timer-driven generator skips
+// them; Step returns the error).
+func (a *Activity) Errors() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.errs
+}
+
 // Total returns the number of changes made.
 func (a *Activity) Total() int64 {
 	a.mu.Lock()
@@ -254,7 +262,7 @@ func (a *Activity) stepLocked() (ActivityChange, error) {
 	}
 	if err != nil {
 		a.errs++
-		return ch, err
+		return ch, fmt.Errorf("ewstest: activity %s on %s: %w", ch.Kind, m.Address(), err)
 	}
 	a.counts[ch.Kind]++
 	if a.opts.OnChange != nil {
@@ -383,7 +391,12 @@ func (a *Activity) apply(m *Mailbox, kind ActivityKind) (ActivityChange, error) 
 		}
 		f := leaves[r.IntN(len(leaves))]
 		ch.FolderID = f.ID
-		return ch, m.DeleteFolder(f.ID, MoveToDeletedItems)
+		err := m.DeleteFolder(f.ID, MoveToDeletedItems)
+		if err != nil && isFolderExists(err) {
+			// Deleted Items already holds a folder of that name.
+			err = m.DeleteFolder(f.ID, SoftDelete)
+		}
+		return ch, err
 	}
 	return ch, fmt.Errorf("%w: activity kind %q", ErrInvalidArgument, kind)
 }

@@ -196,3 +196,23 @@ func TestActivity_Invalid(t *testing.T) {
 		t.Errorf("no mailboxes: %v", err)
 	}
 }
+
+// BenchmarkActivityStep measures one generated change on a mailbox of
+// 100,000 messages in 50 folders.
+func BenchmarkActivityStep(b *testing.B) {
+	s := NewUnstartedServer(Options{Clock: fakeclock.New(seedEpoch), Logger: slog.New(slog.DiscardHandler),
+		Users: []User{{Name: "alice", Password: "secret", Address: "alice@example.com"}}})
+	if _, err := Seed(s.Mailbox("alice@example.com"), SeedOptions{Messages: 100_000, Folders: 50, Seed: 1}); err != nil {
+		b.Fatal(err)
+	}
+	a, err := s.NewActivity(ActivityOptions{Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := a.Step(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "changes/s")
+}
