@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
@@ -115,11 +116,24 @@ func singleConn(base http.RoundTripper) http.RoundTripper {
 	if !ok {
 		return base
 	}
+	return http1Only(t)
+}
+
+// http1Only returns a clone of t limited to one HTTP/1.1 connection: no
+// "h2" in ALPN, no HTTP/2 upgrade.
+func http1Only(t *http.Transport) *http.Transport {
 	t = t.Clone()
 	t.MaxConnsPerHost = 1
 	t.MaxIdleConnsPerHost = 1
 	t.ForceAttemptHTTP2 = false
 	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	var p http.Protocols
+	p.SetHTTP1(true)
+	t.Protocols = &p
+	if t.TLSClientConfig != nil {
+		t.TLSClientConfig = t.TLSClientConfig.Clone()
+		t.TLSClientConfig.NextProtos = slices.DeleteFunc(t.TLSClientConfig.NextProtos, func(p string) bool { return p != "http/1.1" })
+	}
 	return t
 }
 

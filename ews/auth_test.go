@@ -186,3 +186,24 @@ func TestDebugWriter_RedactsAuthorization(t *testing.T) {
 		t.Fatalf("dump = %q", b.String())
 	}
 }
+
+func TestAuth_NTLMOverTLSWithHTTP2Offered(t *testing.T) {
+	ns := newNTLMServer("mara", "CONTOSO", "pw", soapOK(t))
+	srv := httptest.NewUnstartedServer(ns)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	c, err := New(srv.URL, &Options{HTTPClient: srv.Client(), Auth: NTLM(`CONTOSO\mara`, "pw")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := getTwoFolders(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	legs := ns.snapshot()
+	if len(legs) != 4 || legs[2].kind != 3 || legs[3].conn != legs[0].conn {
+		t.Fatalf("legs = %+v", legs)
+	}
+}
