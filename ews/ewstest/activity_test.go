@@ -216,3 +216,42 @@ func BenchmarkActivityStep(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "changes/s")
 }
+
+func TestActivity_LongRunNeverFails(t *testing.T) {
+	s, _ := newActivityServer(t)
+	// A folder-heavy mix stresses name clashes, deleted parents and empty
+	// folders.
+	mix := map[ActivityKind]int{ActNewMail: 10, ActMove: 10, ActDelete: 10, ActMarkRead: 5,
+		ActCreateFolder: 10, ActRenameFolder: 10, ActDeleteFolder: 10, ActFlag: 5, ActMarkUnread: 5}
+	a, err := s.NewActivity(ActivityOptions{Seed: 11, Mix: mix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 {
+		if _, err := a.Step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	for _, u := range []string{"alice@example.com", "bob@example.com"} {
+		total := 0
+		for _, f := range s.Mailbox(u).Folders() {
+			items, err := s.Mailbox(u).Items(f.ID)
+			if err != nil || len(items) != f.TotalCount {
+				t.Fatalf("%s %s: %d items listed, TotalCount %d, %v", u, f.DisplayName, len(items), f.TotalCount, err)
+			}
+			unread := 0
+			for _, it := range items {
+				if !it.Message.IsRead {
+					unread++
+				}
+			}
+			if unread != f.UnreadCount {
+				t.Fatalf("%s %s: %d unread listed, UnreadCount %d", u, f.DisplayName, unread, f.UnreadCount)
+			}
+			total += f.TotalCount
+		}
+		if total == 0 {
+			t.Fatalf("%s: empty after the run", u)
+		}
+	}
+}
