@@ -57,6 +57,23 @@
 // Server.Faults injects ErrorServerBusy with BackOffMilliseconds,
 // ErrorInvalidSyncStateData, dropped connections and latency at run time.
 //
+// Options.Auth selects authentication (auth.go): none, Basic against the
+// users' passwords, Bearer against configured tokens, or NTLM with a real
+// server side (challenge with target info, NTLMv2 and MIC verification,
+// one handshake per TCP connection). Wrong credentials get 401 and
+// nothing else happens. Options.Throttle adds a per-user concurrent-request
+// limit answered with ErrorServerBusy and BackOffMilliseconds
+// (GetStreamingEvents exempt) and a real per-request latency;
+// Server.Throttle changes them at run time.
+//
+// Seed fills a mailbox with deterministic, realistic folders and messages
+// (100,000 messages in a fraction of a second). Server.StartActivity runs
+// a deterministic activity generator (new mail, read/unread, flags, moves,
+// deletes, folder create/rename/delete) on the server's clock through the
+// same Mailbox methods the SOAP operations use. NewControl serves a
+// token-protected JSON control endpoint for tests in other languages
+// (syncdemo serve -control).
+//
 // # Caveats
 //
 // The fake models mail items (IPM.Note and other classes stored as
