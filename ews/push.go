@@ -106,9 +106,10 @@ type PushEvent struct {
 //
 // Notifications are handed to the Events channel without blocking, from
 // the goroutine serving the POST. When the channel is full the POST is
-// answered 503 and counted in Dropped: nothing is recorded, and Exchange
-// retries the same notification later (its retry schedule), so no event is
-// lost silently. Lost-subscription reports are queued and sent by the
+// answered 503 and counted in Dropped: nothing is recorded but the sign of
+// life (the subscription's liveness deadline moves), and Exchange retries
+// the same notification later (its retry schedule), so no event is lost
+// silently. Lost-subscription reports are queued and sent by the
 // listener's own goroutine, blocking, so they are never dropped. The
 // channel is closed by Close.
 //
@@ -529,11 +530,16 @@ func (l *PushListener) accept(ctx context.Context, msgs []SendNotificationMessag
 			sends++
 		}
 	}
+	now := l.opts.Clock.Now()
 	if cap(l.events)-len(l.events)-l.inflight < sends {
 		l.dropped.Add(1)
+		// The server is alive and will retry: credit liveness, but
+		// record nothing else.
+		for _, p := range out {
+			p.sub.lastSeen = now
+		}
 		return pushOK, http.StatusServiceUnavailable
 	}
-	now := l.opts.Clock.Now()
 	for _, p := range out {
 		p.sub.lastSeen = now
 		if p.ev.Notification != nil || p.dup {

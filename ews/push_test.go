@@ -238,9 +238,10 @@ func TestPushListener_WatermarkContinuity(t *testing.T) {
 // When the consumer falls behind, a POST is refused with 503 (so Exchange
 // retries it) without blocking and without recording anything.
 func TestPushListener_NonBlockingHandoff(t *testing.T) {
-	l, _ := newTestListener(t, &PushListenerOptions{Buffer: 1})
+	l, clk := newTestListener(t, &PushListenerOptions{Buffer: 1, LivenessSlack: time.Minute})
 	l.Register("S1", time.Minute, "W0")
 	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1")), "sendnotification_result_ok.xml")
+	clk.Advance(2 * time.Minute)
 	w := post(t, l, "/", xmlCT, pushNotification("S1", "W1", "W2"))
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("full buffer: status %d", w.Code)
@@ -251,9 +252,13 @@ func TestPushListener_NonBlockingHandoff(t *testing.T) {
 	if wm, _ := l.Watermark("S1"); wm != "W1" {
 		t.Fatalf("refused post changed the watermark to %q", wm)
 	}
-	if ev := recvPush(t, l); ev.Notification.Events[0].Watermark != "W1" {
+	// The refused POST still proved the subscription alive: 2 min
+	// after it (4 min after the last accepted one) it is not lost.
+	clk.Advance(2 * time.Minute)
+	if ev := recvPush(t, l); ev.Notification == nil || ev.Notification.Events[0].Watermark != "W1" {
 		t.Fatalf("first event %+v", ev)
 	}
+	noPushEvent(t, l)
 	// The retry goes through and chains without a gap.
 	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W1", "W2")), "sendnotification_result_ok.xml")
 	if ev := recvPush(t, l); ev.Gap || ev.Notification.Events[0].Watermark != "W2" {

@@ -631,3 +631,32 @@ func TestStreamingOptions_Validate(t *testing.T) {
 		t.Fatalf("oversized group: %v", err)
 	}
 }
+
+// Over NTLM each hanging request authenticates a TCP connection of its
+// own, and so does each reconnect.
+func TestStreamingConnection_NTLM(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	ns := newNTLMServer("mara", "CONTOSO", "pw", ss.Config.Handler)
+	ss.Config.Handler = ns
+	c, err := New(ss.URL, &Options{Auth: NTLM(`CONTOSO\mara`, "pw"), Retry: RetryPolicy{MaxAttempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1")
+	fs := ss.next(t)
+	fs.write(t, seNotify("S1", "A"), seStatus("Closed"))
+	fs.finish()
+	recvNotification(t, sc, "S1", "A")
+	fs2 := ss.next(t)
+	fs2.write(t, seNotify("S1", "B"))
+	recvNotification(t, sc, "S1", "B")
+	authed := map[string]bool{}
+	for _, l := range ns.snapshot() {
+		if l.kind == 3 && l.code == 200 {
+			authed[l.conn] = true
+		}
+	}
+	if len(authed) != 2 || !authed[fs.remoteAddr] || !authed[fs2.remoteAddr] || fs.remoteAddr == fs2.remoteAddr {
+		t.Fatalf("authenticated connections %v; streams on %s and %s", authed, fs.remoteAddr, fs2.remoteAddr)
+	}
+}
