@@ -255,6 +255,9 @@ func TestPushListener_NonBlockingHandoff(t *testing.T) {
 	// The refused POST still proved the subscription alive: 2 min
 	// after it (4 min after the last accepted one) it is not lost.
 	clk.Advance(2 * time.Minute)
+	if _, ok := l.Watermark("S1"); !ok {
+		t.Fatal("subscription reported lost although its POST was only refused")
+	}
 	if ev := recvPush(t, l); ev.Notification == nil || ev.Notification.Events[0].Watermark != "W1" {
 		t.Fatalf("first event %+v", ev)
 	}
