@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -43,7 +44,7 @@ func TestClient_callRetriesBusyFault(t *testing.T) {
 	}))
 	defer srv.Close()
 	var slept []time.Duration
-	c, err := New(srv.URL, &Options{Retry: RetryPolicy{Sleep: func(ctx context.Context, d time.Duration) error {
+	c, err := New(srv.URL, &Options{Logger: slog.New(slog.DiscardHandler), Retry: RetryPolicy{Sleep: func(ctx context.Context, d time.Duration) error {
 		slept = append(slept, d)
 		return nil
 	}}})

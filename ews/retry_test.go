@@ -3,6 +3,7 @@ package ews
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -63,7 +64,7 @@ func (f *fakeSleeper) sleep(ctx context.Context, d time.Duration) error {
 func newRetryClient(t *testing.T, h http.Handler, fs *fakeSleeper, attempts int) *Client {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	c, err := New(srv.URL, &Options{Retry: RetryPolicy{
+	c, err := New(srv.URL, &Options{Logger: slog.New(slog.DiscardHandler), Retry: RetryPolicy{
 		MaxAttempts: attempts, Sleep: fs.sleep,
 		Jitter: func(d time.Duration) time.Duration { return d }, // deterministic
 	}})
