@@ -209,18 +209,6 @@ type Stats struct {
 	ReplayWalked uint64
 }
 
-// Faults are injected failures for the notification operations. The SOAP
-// layer consults them through TakeFault.
-type Faults struct {
-	// Busy is the number of upcoming notification requests to answer with
-	// ErrorServerBusy.
-	Busy int
-	// BusyBackOff is the BackOffMilliseconds hint sent with it.
-	BusyBackOff time.Duration
-	// Latency delays every notification request by this much clock time.
-	Latency time.Duration
-}
-
 type mailboxInfo struct {
 	addr, db, backend string
 }
@@ -244,11 +232,24 @@ type Broker struct {
 	conns     map[string]int
 	streams   map[*Stream]struct{}
 	walked    uint64
-	faults    Faults
 
 	pushCtx    context.Context
 	pushCancel context.CancelFunc
 	pushWG     sync.WaitGroup
+}
+
+// Configure replaces the tunable options (everything but Clock) of a
+// running broker. Timers already armed keep their old durations. A nil
+// Clock in o is ignored.
+func (b *Broker) Configure(o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	o.Clock = b.clock
+	b.opts = o.withDefaults()
+	return nil
 }
 
 // New returns a Broker. A nil opts means the zero Options.
@@ -287,6 +288,16 @@ func (b *Broker) AddMailbox(addr, db, backend string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.addMailboxLocked(addr, db, backend)
+}
+
+// EnsureMailbox places a mailbox as AddMailbox does unless it is already
+// known (a mailbox moved by MoveMailbox stays where it was moved).
+func (b *Broker) EnsureMailbox(addr, db, backend string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.mailboxes[key(addr)] == nil {
+		b.addMailboxLocked(addr, db, backend)
+	}
 }
 
 func (b *Broker) addMailboxLocked(addr, db, backend string) *mailboxInfo {
@@ -348,27 +359,6 @@ func (b *Broker) Stats() Stats {
 		open += n
 	}
 	return Stats{Subscriptions: len(b.subs), OpenStreams: open, ReplayWalked: b.walked}
-}
-
-// SetFaults replaces the injected faults.
-func (b *Broker) SetFaults(f Faults) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.faults = f
-}
-
-// TakeFault consumes one injected fault for a notification request: busy
-// reports that it must be answered with ErrorServerBusy and backOff hint,
-// latency is how long to delay it (clock time).
-func (b *Broker) TakeFault() (busy bool, backOff, latency time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	latency = b.faults.Latency
-	if b.faults.Busy > 0 {
-		b.faults.Busy--
-		return true, b.faults.BusyBackOff, latency
-	}
-	return false, 0, latency
 }
 
 // Publish appends events raised by one user action in a mailbox to its

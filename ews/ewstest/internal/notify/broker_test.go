@@ -352,17 +352,6 @@ func TestRestart_KeepsWatermarks(t *testing.T) {
 	}
 }
 
-func TestFaults(t *testing.T) {
-	b, _ := newTestBroker(t, nil)
-	b.SetFaults(Faults{Busy: 2, BusyBackOff: 5 * time.Second, Latency: time.Second})
-	for i := range 3 {
-		busy, back, lat := b.TakeFault()
-		if busy != (i < 2) || lat != time.Second || (busy && back != 5*time.Second) {
-			t.Fatalf("take %d: %v %v %v", i, busy, back, lat)
-		}
-	}
-}
-
 func TestClose(t *testing.T) {
 	b, _ := newTestBroker(t, nil)
 	if err := b.Close(); err != nil {
@@ -371,4 +360,42 @@ func TestClose(t *testing.T) {
 	wantErr(t, b.Close(), ErrClosed)
 	_, err := b.Subscribe(context.Background(), pullReq(alice))
 	wantErr(t, err, ErrClosed)
+}
+
+func TestAffinityCookie(t *testing.T) {
+	c := AffinityCookie("mbx02.example.com")
+	if be, ok := CookieBackend(c); !ok || be != "mbx02.example.com" {
+		t.Fatalf("CookieBackend(%q) = %q, %v", c, be, ok)
+	}
+	for _, bad := range []string{"", "~", "mbx02.example.com", "mbx02.example.com~1", "~" + c, c + "0"} {
+		if _, ok := CookieBackend(bad); ok {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestBroker_ConfigureAndEnsureMailbox(t *testing.T) {
+	b, _ := newTestBroker(t, nil)
+	if err := b.Configure(Options{HangingConnectionLimit: 1, KeepAliveInterval: time.Minute}); err == nil {
+		t.Fatal("keep-alive of a minute accepted")
+	}
+	if err := b.Configure(Options{HangingConnectionLimit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s1 := mustSubscribe(t, b, streamReq(alice))
+	s2 := mustSubscribe(t, b, streamReq(alice))
+	if _, err := b.OpenStream(context.Background(), StreamRequest{Principal: alice, SubscriptionIDs: []string{s1.ID}, ConnectionTimeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.OpenStream(context.Background(), StreamRequest{Principal: alice, SubscriptionIDs: []string{s2.ID}, ConnectionTimeout: time.Minute})
+	wantErr(t, err, ErrExceededConnectionCount)
+	// Charged to Account when given.
+	if _, err := b.OpenStream(context.Background(), StreamRequest{Principal: alice, Account: bob, SubscriptionIDs: []string{s2.ID}, ConnectionTimeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	b.EnsureMailbox(bob, "MDB07", "mbx07")
+	b.EnsureMailbox(bob, "MDB08", "mbx08")
+	if b.MailboxDatabase(bob) != "MDB07" || b.MailboxBackend(bob) != "mbx07" {
+		t.Fatalf("EnsureMailbox replaced a placement: %s %s", b.MailboxDatabase(bob), b.MailboxBackend(bob))
+	}
 }

@@ -98,19 +98,19 @@ func (b *Broker) sendPushLocked(s *subscription) {
 	body := AppendPushEnvelope(nil, n, b.opts.RequestServerVersion)
 	p.inflight = true
 	gen, qgen := p.gen, s.qgen
-	ctx := b.pushCtx
+	ctx, client, timeout := b.pushCtx, b.opts.HTTPClient, b.opts.PushTimeout
 	b.pushWG.Add(1)
 	go func() {
 		defer b.pushWG.Done()
-		status, err := b.post(ctx, p.url, body)
+		status, err := post(ctx, client, timeout, p.url, body)
 		b.pushDone(s, gen, qgen, k, status, err)
 	}()
 }
 
 // post sends one SendNotification and returns the SubscriptionStatus of
 // the answer.
-func (b *Broker) post(ctx context.Context, url string, body []byte) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.opts.PushTimeout)
+func post(ctx context.Context, client *http.Client, timeout time.Duration, url string, body []byte) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -118,7 +118,7 @@ func (b *Broker) post(ctx context.Context, url string, body []byte) (string, err
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
 	req.Header.Set("SOAPAction", NSMessages+"/SendNotification")
-	resp, err := b.opts.HTTPClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -164,10 +164,11 @@ func (b *Broker) pushDone(s *subscription, gen, qgen uint64, sent int, status st
 	res := PushResult{SubscriptionID: s.id, Events: sent, Status: status, Err: err}
 	b.mu.Lock()
 	p := s.push
+	onPush := b.opts.OnPush
 	if s.deleted || p.gen != gen || b.closed {
 		b.mu.Unlock()
 		res.Deleted = true
-		b.observe(res)
+		observe(onPush, res)
 		return
 	}
 	p.inflight = false
@@ -211,7 +212,7 @@ func (b *Broker) pushDone(s *subscription, gen, qgen uint64, sent int, status st
 		})
 	}
 	b.mu.Unlock()
-	b.observe(res)
+	observe(onPush, res)
 }
 
 func (b *Broker) armStatusTimerLocked(s *subscription) {
@@ -229,8 +230,8 @@ func (b *Broker) armStatusTimerLocked(s *subscription) {
 	})
 }
 
-func (b *Broker) observe(r PushResult) {
-	if b.opts.OnPush != nil {
-		b.opts.OnPush(r)
+func observe(onPush func(PushResult), r PushResult) {
+	if onPush != nil {
+		onPush(r)
 	}
 }

@@ -11,9 +11,13 @@ import (
 
 // StreamRequest is one GetStreamingEvents operation.
 type StreamRequest struct {
-	// Principal is the account whose hanging-connection budget the
-	// connection uses and who must own every subscription.
+	// Principal is the authenticated account; it must own every
+	// subscription (empty skips the check, for unauthenticated servers).
 	Principal string
+	// Account is the account whose hanging-connection budget the
+	// connection uses (the impersonated one when impersonating); empty
+	// means Principal.
+	Account string
 	// Backend is the server the request was routed to; subscriptions
 	// hosted elsewhere are not found there.
 	Backend string
@@ -67,7 +71,10 @@ func (b *Broker) OpenStream(ctx context.Context, r StreamRequest) (*Stream, erro
 	if b.closed {
 		return nil, ErrClosed
 	}
-	p := key(r.Principal)
+	p := key(r.Account)
+	if p == "" {
+		p = key(r.Principal)
+	}
 	if b.conns[p] >= b.opts.HangingConnectionLimit {
 		return nil, ErrExceededConnectionCount
 	}
