@@ -30,7 +30,9 @@
 //
 // The default command is an interim demo: it starts the fake in-process
 // with a seeded mailbox, prints its URL and folder counts, and exits. The
-// fake's state lives in memory and is lost when serve exits. Bearer tokens
+// fake's state lives in memory and is lost when serve exits. With -auth
+// none requests are anonymous: they act on the mailbox named by
+// ExchangeImpersonation or X-AnchorMailbox (or on the only mailbox). Bearer tokens
 // are random per run. On SIGINT/SIGTERM serve stops accepting, gives open
 // requests (hanging GetStreamingEvents included) two seconds, then closes
 // them.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -400,4 +401,47 @@ func FuzzVerify(f *testing.F) {
 		s.Verify(ch, msg)
 		s.Challenge(msg)
 	})
+}
+
+func TestServer_ParallelConnections(t *testing.T) {
+	h := newHarness(t)
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := ntlmClient()
+			pass := "secret"
+			if g%4 == 3 {
+				pass = "wrong"
+			}
+			for i := range 5 {
+				req, _ := http.NewRequest("POST", h.URL, strings.NewReader("x"))
+				req.SetBasicAuth("alice", pass)
+				resp, err := c.Do(req)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				want := 200
+				if pass == "wrong" {
+					want = 401
+				}
+				if resp.StatusCode != want {
+					errs <- fmt.Sprintf("client %d request %d: %d, want %d", g, i, resp.StatusCode, want)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if got := h.calls.Load(); got != 6*5 {
+		t.Fatalf("handler ran %d times, want 30", got)
+	}
 }
