@@ -52,6 +52,9 @@ type ThrottleOptions struct {
 	// whatever the server's clock). Faults.SetLatency is the fake-clock
 	// counterpart.
 	Latency time.Duration
+	// Sleep performs the Latency wait; it returns early with ctx's error
+	// when the request is abandoned. Nil means a real timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 func init() {
@@ -79,7 +82,8 @@ func installAuthAndThrottle(s *Server) {
 		}
 	}
 	t := s.opts.Throttle
-	lim, err := throttle.New(throttle.Config{MaxConcurrent: t.MaxConcurrentRequests, BackOff: t.BackOff, Latency: t.Latency}, nil)
+	lim, err := throttle.New(throttle.Config{MaxConcurrent: t.MaxConcurrentRequests, BackOff: t.BackOff,
+		Latency: t.Latency, Sleep: t.Sleep}, nil)
 	if err != nil {
 		s.log.Error("ewstest: throttling misconfigured; ignored", "err", err)
 		return

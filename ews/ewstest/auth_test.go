@@ -1,6 +1,7 @@
 package ewstest
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -149,5 +150,21 @@ func TestServer_ThrottleConcurrentRequests(t *testing.T) {
 	}
 	if s.Throttle().Refused() != 1 || s.Throttle().InFlight("alice") != 0 {
 		t.Fatalf("refused %d, in flight %d", s.Throttle().Refused(), s.Throttle().InFlight("alice"))
+	}
+}
+
+func TestServer_ThrottleLatency(t *testing.T) {
+	var slept []time.Duration
+	s := newWhoAmIServer(Options{Users: authUsers, Auth: AuthOptions{Mode: AuthBasic}, Throttle: ThrottleOptions{
+		Latency: 150 * time.Millisecond,
+		Sleep:   func(ctx context.Context, d time.Duration) error { slept = append(slept, d); return nil },
+	}})
+	defer s.Close()
+	basic := func(r *http.Request) { r.SetBasicAuth("alice", "secret") }
+	postEWS(t, s.Client(), s.URL, basic)
+	s.Throttle().SetLatency(0)
+	postEWS(t, s.Client(), s.URL, basic)
+	if len(slept) != 1 || slept[0] != 150*time.Millisecond {
+		t.Fatalf("slept %v", slept)
 	}
 }
