@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -658,5 +659,90 @@ func TestStreamingConnection_NTLM(t *testing.T) {
 	}
 	if len(authed) != 2 || !authed[fs.remoteAddr] || !authed[fs2.remoteAddr] || fs.remoteAddr == fs2.remoteAddr {
 		t.Fatalf("authenticated connections %v; streams on %s and %s", authed, fs.remoteAddr, fs2.remoteAddr)
+	}
+}
+
+// A body that ends without ConnectionStatus Closed, or that turns to
+// garbage, is a connection error; the connection reopens at once.
+func TestStreamingConnection_CutAndMalformedStreams(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1")
+
+	fs := ss.next(t)
+	fs.write(t, seNotify("S1", "A"))
+	fs.finish()
+	recvNotification(t, sc, "S1", "A")
+	if ev := recv(t, sc); !errors.Is(ev.Err, ErrStreamEnded) || ev.SubscriptionID != "" {
+		t.Fatalf("got %+v, want ErrStreamEnded", ev)
+	}
+	fs2 := ss.next(t)
+	half := seNotify("S1", "B")
+	fs2.write(t, half[:len(half)/2])
+	fs2.finish()
+	if ev := recv(t, sc); !errors.Is(ev.Err, io.ErrUnexpectedEOF) {
+		t.Fatalf("got %+v, want io.ErrUnexpectedEOF", ev)
+	}
+	// Nothing of the cut envelope was delivered.
+	select {
+	case ev := <-sc.Events():
+		t.Fatalf("unexpected event %+v", ev)
+	default:
+	}
+}
+
+// How each error code of an ErrorSubscriptionIds message is handled.
+func TestStreamingConnection_ErrorClassification(t *testing.T) {
+	cases := []struct {
+		code    string
+		ids     []string
+		onConn  int // subscriptions on the connection
+		perSub  bool
+		removed bool
+	}{
+		{"ErrorSubscriptionNotFound", []string{"S1"}, 2, true, true},
+		{"ErrorExpiredSubscription", []string{"S1"}, 2, true, true},
+		{"ErrorInvalidSubscription", []string{"S1"}, 2, true, true},
+		{"ErrorNewEventStreamConnectionOpened", []string{"S1"}, 2, true, true},
+		{"ErrorSubscriptionUnsubscribed", []string{"S1"}, 2, true, true},
+		{"ErrorMissedNotificationEvents", []string{"S1"}, 2, true, false},
+		{"ErrorMissedNotificationEvents", nil, 1, true, false},
+		{"ErrorReadEventsFailed", nil, 1, true, true},
+		{"ErrorExceededConnectionCount", nil, 2, false, false},
+		{"ErrorExceededConnectionCount", nil, 1, false, false},
+		{"ErrorSubscriptionNotFound", nil, 2, false, false},
+		{"ErrorProxiedSubscriptionCallFailure", nil, 1, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s/%v/%d", tc.code, tc.ids, tc.onConn), func(t *testing.T) {
+			sc := newStreamingConnection(nil, &StreamingOptions{Buffer: 8, Clock: newTestClock()})
+			ids := []string{"S1", "S2"}[:tc.onConn]
+			sc.Add(ids...)
+			known := map[string]bool{"S1": true, "S2": true}
+			msg, err := NewStreamReader(strings.NewReader(seError(tc.code, "OK", tc.ids...))).Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok, reconnect, connErr := sc.handle(context.Background(), msg, ids, known)
+			if !ok {
+				t.Fatal("delivery failed")
+			}
+			if tc.perSub {
+				if connErr != nil {
+					t.Fatalf("connection error %v for a per-subscription code", connErr)
+				}
+				ev := <-sc.events
+				if ev.SubscriptionID != "S1" || !errors.Is(ev.Err, Code(tc.code)) || ev.Removed != tc.removed {
+					t.Fatalf("event %+v", ev)
+				}
+				if reconnect != tc.removed || slices.Contains(sc.Subscriptions(), "S1") == tc.removed {
+					t.Fatalf("reconnect %v, subscriptions %v", reconnect, sc.Subscriptions())
+				}
+				return
+			}
+			if !errors.Is(connErr, Code(tc.code)) || len(sc.events) != 0 || reconnect {
+				t.Fatalf("want connection error %s, got %v (events %d, reconnect %v)", tc.code, connErr, len(sc.events), reconnect)
+			}
+		})
 	}
 }
