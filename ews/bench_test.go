@@ -24,7 +24,7 @@ func syncPage512() []byte {
 }
 
 func TestSyncPage512Decodes(t *testing.T) {
-	sr, err := decodeEnvelope("SyncFolderItems", syncPage512())
+	sr, err := decodeEnvelope("SyncFolderItems", syncPage512(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func BenchmarkDecodeSyncFolderItems512(b *testing.B) {
 	b.SetBytes(int64(len(page)))
 	b.ReportAllocs()
 	for b.Loop() {
-		sr, err := decodeEnvelope("SyncFolderItems", page)
+		sr, err := decodeEnvelope("SyncFolderItems", page, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -89,7 +89,7 @@ func BenchmarkDecodeOverEtree(b *testing.B) {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		sr, err := decodeEnvelope("SyncFolderItems", page)
+		sr, err := decodeEnvelope("SyncFolderItems", page, 0)
 		if err != nil {
 			b.Fatal(err)
 		}

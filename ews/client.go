@@ -138,6 +138,9 @@ func New(endpoint string, opts *Options) (*Client, error) {
 	if o.MaxConnections == 0 {
 		o.MaxConnections = DefaultMaxConnections
 	}
+	if o.MaxResponseTags == 0 {
+		o.MaxResponseTags = DefaultMaxResponseTags
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -375,7 +378,7 @@ func (c *Client) roundTrip(ctx context.Context, r *callRequest, payload []byte, 
 func (c *Client) decodeHTTP(op string, resp *http.Response, body []byte) (*soapResponse, error) {
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusInternalServerError:
-		sr, err := decodeEnvelope(op, body)
+		sr, err := decodeEnvelope(op, body, c.opts.MaxResponseTags)
 		if err != nil {
 			var fe *FaultError
 			if errors.As(err, &fe) {
@@ -400,7 +403,7 @@ func (c *Client) decodeHTTP(op string, resp *http.Response, body []byte) (*soapR
 	}
 	if looksLikeXML(body) {
 		// Some proxies and servers answer faults with other statuses.
-		if _, err := decodeEnvelope(op, body); err != nil {
+		if _, err := decodeEnvelope(op, body, c.opts.MaxResponseTags); err != nil {
 			var fe *FaultError
 			if errors.As(err, &fe) {
 				fe.StatusCode = resp.StatusCode

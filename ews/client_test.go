@@ -247,6 +247,7 @@ func TestClient_MalformedResponses(t *testing.T) {
 		{"undeclared prefix", 200, strings.Replace(valid, `xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"`, "", 1), ewsxml.ErrUndeclaredPrefix},
 		{"deeply nested", 200, deep, ewsxml.ErrTooDeep},
 		{"too large", 200, valid + strings.Repeat(" ", 70000), ErrResponseTooLarge},
+		{"too many tags", 200, strings.Replace(valid, "<m:Folders />", strings.Repeat("<x/>", 9000), 1), ewsxml.ErrTooManyTags},
 		{"wrong operation", 200, strings.ReplaceAll(valid, "GetFolderResponse>", "GetItemResponse>"), ErrMalformedResponse},
 		{"bad class", 200, strings.Replace(valid, `ResponseClass="Success"`, `ResponseClass="Fine"`, 1), ErrMalformedResponse},
 		{"one message for two ids", 200, valid[:strings.Index(valid, `<m:GetFolderResponseMessage ResponseClass="Error">`)] + "</m:ResponseMessages></GetFolderResponse></soap:Body></soap:Envelope>", ErrMalformedResponse},
@@ -261,7 +262,7 @@ func TestClient_MalformedResponses(t *testing.T) {
 			sc := &scripted{steps: []step{{status: tc.status, header: h, body: []byte(tc.body)}}}
 			srv := httptest.NewServer(sc)
 			defer srv.Close()
-			c, _ := New(srv.URL, &Options{MaxResponseBytes: 64 << 10, Retry: noRetry()})
+			c, _ := New(srv.URL, &Options{MaxResponseBytes: 64 << 10, MaxResponseTags: 8000, Retry: noRetry()})
 			rs, err := c.GetFolder(context.Background(), GetFolderRequest{Folders: []FolderRef{DistinguishedFolder("inbox"), {ID: "x"}}})
 			if err == nil {
 				t.Fatalf("no error; results %+v", rs)
@@ -275,7 +276,7 @@ func TestClient_MalformedResponses(t *testing.T) {
 					t.Fatalf("err = %v, want *HTTPError %d", err, tc.status)
 				}
 			}
-			if tc.want == ewsxml.ErrTooDeep || tc.want == ewsxml.ErrUndeclaredPrefix {
+			if tc.want == ewsxml.ErrTooDeep || tc.want == ewsxml.ErrUndeclaredPrefix || tc.want == ewsxml.ErrTooManyTags {
 				if !errors.Is(err, ErrMalformedResponse) {
 					t.Fatalf("err = %v, want it to wrap ErrMalformedResponse too", err)
 				}

@@ -39,7 +39,7 @@ func checkDecodeErr(t *testing.T, err error) {
 func FuzzDecodeEnvelope(f *testing.F) {
 	addSeeds(f, "fault", "getfolder", "getitem")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sr, err := decodeEnvelope("GetItem", b)
+		sr, err := decodeEnvelope("GetItem", b, 0)
 		checkDecodeErr(t, err)
 		if err == nil {
 			for _, m := range sr.Messages {
@@ -54,7 +54,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 func FuzzDecodeGetFolder(f *testing.F) {
 	addSeeds(f, "getfolder")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sr, err := decodeEnvelope("GetFolder", b)
+		sr, err := decodeEnvelope("GetFolder", b, 0)
 		checkDecodeErr(t, err)
 		if err != nil {
 			return
@@ -72,7 +72,7 @@ func FuzzDecodeGetFolder(f *testing.F) {
 func FuzzDecodeFindFolder(f *testing.F) {
 	addSeeds(f, "findfolder")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sr, err := decodeEnvelope("FindFolder", b)
+		sr, err := decodeEnvelope("FindFolder", b, 0)
 		checkDecodeErr(t, err)
 		if err == nil {
 			_, err = decodeFindFolder(sr)
@@ -84,7 +84,7 @@ func FuzzDecodeFindFolder(f *testing.F) {
 func FuzzDecodeSyncFolderHierarchy(f *testing.F) {
 	addSeeds(f, "syncfolderhierarchy")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sr, err := decodeEnvelope("SyncFolderHierarchy", b)
+		sr, err := decodeEnvelope("SyncFolderHierarchy", b, 0)
 		checkDecodeErr(t, err)
 		if err != nil {
 			return
@@ -100,7 +100,7 @@ func FuzzDecodeSyncFolderHierarchy(f *testing.F) {
 func FuzzDecodeSyncFolderItems(f *testing.F) {
 	addSeeds(f, "syncfolderitems")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sr, err := decodeEnvelope("SyncFolderItems", b)
+		sr, err := decodeEnvelope("SyncFolderItems", b, 0)
 		checkDecodeErr(t, err)
 		if err != nil {
 			return
@@ -121,7 +121,7 @@ func FuzzDecodeSyncFolderItems(f *testing.F) {
 func FuzzDecodeGetItem(f *testing.F) {
 	addSeeds(f, "getitem")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sr, err := decodeEnvelope("GetItem", b)
+		sr, err := decodeEnvelope("GetItem", b, 0)
 		checkDecodeErr(t, err)
 		if err != nil {
 			return

@@ -19,6 +19,10 @@ const (
 	// DefaultMaxResponseBytes bounds a response body when
 	// Options.MaxResponseBytes is zero.
 	DefaultMaxResponseBytes = 64 << 20
+	// DefaultMaxResponseTags bounds the markup of a response when
+	// Options.MaxResponseTags is zero. A 512-change SyncFolderItems page
+	// with full message metadata has about 100,000 tags.
+	DefaultMaxResponseTags = 2 << 20
 	// DefaultMaxConnections bounds concurrent NTLM connections when
 	// Options.MaxConnections is zero.
 	DefaultMaxConnections = 8
@@ -71,6 +75,12 @@ type Options struct {
 	// Streaming responses are bounded per envelope by their reader, not
 	// here.
 	MaxResponseBytes int64
+
+	// MaxResponseTags bounds the number of '<' characters (start and end
+	// tags, comments) in a response, so that a hostile body within
+	// MaxResponseBytes cannot make the parsed tree take gigabytes; more
+	// fails with ErrMalformedResponse. Default DefaultMaxResponseTags.
+	MaxResponseTags int
 
 	// MaxConnections bounds concurrent requests when Auth is NTLM: each
 	// request holds one of MaxConnections dedicated keep-alive
@@ -217,6 +227,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxResponseBytes < 0 {
 		return fmt.Errorf("%w: negative MaxResponseBytes", ErrInvalidOptions)
+	}
+	if o.MaxResponseTags < 0 {
+		return fmt.Errorf("%w: negative MaxResponseTags", ErrInvalidOptions)
 	}
 	if o.MaxConnections < 0 {
 		return fmt.Errorf("%w: negative MaxConnections", ErrInvalidOptions)

@@ -17,12 +17,13 @@ const (
 	nsT = ewsxml.NSTypes
 )
 
-// decodeEnvelope parses a response body for op. A SOAP Fault is returned as
+// decodeEnvelope parses a response body for op, with at most maxTags '<'
+// characters (0: no limit). A SOAP Fault is returned as
 // a *FaultError; anything that is not the expected envelope as an error
 // wrapping ErrMalformedResponse. Response messages with an error class get
 // a *ResponseError in their Err field.
-func decodeEnvelope(op string, body []byte) (*soapResponse, error) {
-	doc, err := ewsxml.ParseBytes(body, ewsxml.ParseOptions{})
+func decodeEnvelope(op string, body []byte, maxTags int) (*soapResponse, error) {
+	doc, err := ewsxml.ParseBytes(body, ewsxml.ParseOptions{MaxTags: maxTags})
 	if err != nil {
 		return nil, malformed(op, err)
 	}

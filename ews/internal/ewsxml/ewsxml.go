@@ -42,6 +42,8 @@ var (
 	ErrUndeclaredPrefix = errors.New("ewsxml: undeclared namespace prefix")
 	// ErrNoRoot reports a document without a root element.
 	ErrNoRoot = errors.New("ewsxml: document has no root element")
+	// ErrTooManyTags reports input with more markup than allowed.
+	ErrTooManyTags = errors.New("ewsxml: too many tags")
 )
 
 // ParseOptions tunes Parse. The zero value is ready to use.
@@ -49,14 +51,29 @@ type ParseOptions struct {
 	// MaxDepth is the deepest element nesting accepted. Zero means
 	// DefaultMaxDepth.
 	MaxDepth int
+	// MaxTags bounds the number of '<' characters (start and end tags,
+	// comments, ...) in the input, which bounds the memory the tree takes
+	// whatever the input's shape. Zero means no limit.
+	MaxTags int
 }
 
 // Parse reads one XML document from r and resolves every element's
 // namespace: on return, each element's Space holds the namespace URI it is
 // bound to ("" for none) instead of its prefix. The document must have a
-// root element. Errors wrap ErrSyntax, ErrTooDeep, ErrUndeclaredPrefix or
-// ErrNoRoot.
+// root element. Errors wrap ErrSyntax, ErrTooDeep, ErrTooManyTags,
+// ErrUndeclaredPrefix or ErrNoRoot; read errors are returned as they are.
 func Parse(r io.Reader, opts ParseOptions) (*etree.Document, error) {
+	if opts.MaxTags > 0 {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return nil, err
+		}
+		return ParseBytes(b, opts)
+	}
+	return parse(r, opts)
+}
+
+func parse(r io.Reader, opts ParseOptions) (*etree.Document, error) {
 	depth := opts.MaxDepth
 	if depth <= 0 {
 		depth = DefaultMaxDepth
@@ -94,7 +111,12 @@ func Parse(r io.Reader, opts ParseOptions) (*etree.Document, error) {
 
 // ParseBytes is Parse over a byte slice.
 func ParseBytes(b []byte, opts ParseOptions) (*etree.Document, error) {
-	return Parse(bytes.NewReader(b), opts)
+	if opts.MaxTags > 0 {
+		if n := bytes.Count(b, []byte{'<'}); n > opts.MaxTags {
+			return nil, fmt.Errorf("%w: %d tags, limit %d", ErrTooManyTags, n, opts.MaxTags)
+		}
+	}
+	return parse(bytes.NewReader(b), opts)
 }
 
 type binding struct {

@@ -58,8 +58,13 @@ func TestParse_Errors(t *testing.T) {
 		{`<a xmlns:p="u"/><p:b/>`, ParseOptions{}, ErrSyntax},
 		{strings.Repeat("<a>", 10) + strings.Repeat("</a>", 10), ParseOptions{MaxDepth: 5}, ErrTooDeep},
 		{strings.Repeat("<a>", 200) + strings.Repeat("</a>", 200), ParseOptions{}, ErrTooDeep},
+		{"<a>" + strings.Repeat("<b/>", 100) + "</a>", ParseOptions{MaxTags: 100}, ErrTooManyTags},
 	} {
 		_, err := ParseBytes([]byte(tc.in), tc.opts)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("ParseBytes(%.40q) err = %v, want %v", tc.in, err, tc.want)
+		}
+		_, err = Parse(strings.NewReader(tc.in), tc.opts)
 		if !errors.Is(err, tc.want) {
 			t.Errorf("Parse(%.40q) err = %v, want %v", tc.in, err, tc.want)
 		}
