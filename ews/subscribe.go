@@ -247,7 +247,10 @@ func (c *Client) Subscribe(ctx context.Context, req *SubscribeRequest) (*Subscri
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	cr := &callRequest{Op: "Subscribe", Body: buildSubscribe(req), Impersonation: req.Impersonation, NoRetry: true}
+	// Retries (Options.Retry) happen only after ErrorServerBusy, 503 or
+	// 429, when the server did not create anything, so they cannot
+	// leave a duplicate subscription behind.
+	cr := &callRequest{Op: "Subscribe", Body: buildSubscribe(req), Impersonation: req.Impersonation}
 	req.Group.apply(cr)
 	resp, err := c.call(ctx, cr)
 	if err != nil {

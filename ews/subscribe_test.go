@@ -441,3 +441,39 @@ func TestGroupMailboxes_Split(t *testing.T) {
 		}
 	}
 }
+
+// Throttled Subscribe calls are retried after the server's hint.
+func TestSubscribe_RetriedWhenBusy(t *testing.T) {
+	busy := `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>` +
+		`<faultcode xmlns:a="http://schemas.microsoft.com/exchange/services/2006/types">a:ErrorServerBusy</faultcode>` +
+		`<faultstring xml:lang="en-US">The server cannot service this request right now. Try again later.</faultstring><detail>` +
+		`<e:ResponseCode xmlns:e="http://schemas.microsoft.com/exchange/services/2006/errors">ErrorServerBusy</e:ResponseCode>` +
+		`<e:Message xmlns:e="http://schemas.microsoft.com/exchange/services/2006/errors">The server cannot service this request right now. Try again later.</e:Message>` +
+		`<t:MessageXml xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><t:Value Name="BackOffMilliseconds">4000</t:Value></t:MessageXml>` +
+		`</detail></s:Fault></s:Body></s:Envelope>`
+	calls := 0
+	srv := newNtfServer(t, func(op string, _ *etree.Element, w http.ResponseWriter, _ *http.Request) {
+		calls++
+		if calls == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write([]byte(busy))
+			return
+		}
+		w.Write(ntfGolden(t, "subscribe_streaming_response.xml"))
+	})
+	var slept []time.Duration
+	c, err := New(srv.URL, &Options{Retry: RetryPolicy{MaxAttempts: 3, Sleep: func(_ context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		return nil
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := c.Subscribe(context.Background(), &SubscribeRequest{Kind: Streaming, AllFolders: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.ID == "" || calls != 2 || len(slept) != 1 || slept[0] != 4*time.Second {
+		t.Fatalf("sub %+v, calls %d, slept %v", sub, calls, slept)
+	}
+}
