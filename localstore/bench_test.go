@@ -11,11 +11,21 @@ import (
 	"testing"
 )
 
-// benchItems returns n items numbered from first, spread over time.
+// Exchange ids are long: an ItemId is about 150 base64 characters, a
+// FolderId about 120. The benchmarks use ids of those lengths.
+const (
+	exItemPrefix   = "AAMkADc3MWUyMGQ0LTQ2NTctNGI0OS04NmQ4LTFlZWE3ZDQ0YzcwNABGAAAAAAC6jrbFcQ1hRpRoA0SvrS5YBwC3ywTDfLBNQ74sbVHMx0VwAAAAAAEMAAC3ywTDfLBNQ74sbVHMx0VwAAB"
+	benchFolderID  = FolderID("AAMkADc3MWUyMGQ0LTQ2NTctNGI0OS04NmQ4LTFlZWE3ZDQ0YzcwNAAuAAAAAAC6jrbFcQ1hRpRoA0SvrS5YAQC3ywTDfLBNQ74sbVHMx0VwAAAAAAEMAAA=")
+	benchItemIDLen = len(exItemPrefix) + 8
+)
+
+// benchItems returns n items numbered from first, spread over time, with
+// Exchange-length ids.
 func benchItems(folder FolderID, first, n int) []Item {
 	items := make([]Item, n)
 	for i := range items {
 		items[i] = testItem(folder, first+i)
+		items[i].ID = ItemID(fmt.Sprintf("%s%08d", exItemPrefix, first+i))
 	}
 	return items
 }
@@ -38,12 +48,12 @@ func BenchmarkApply(b *testing.B) {
 			b.Run(fmt.Sprintf("fsync=%v/items=%d", sync, n), func(b *testing.B) {
 				s := openBench(b, &Options{NoSync: !sync})
 				mb := Mailbox("bench@example.com")
-				mustApply(b, s, Batch{Mailbox: mb, Folders: []FolderInfo{{ID: "inbox"}}})
+				mustApply(b, s, Batch{Mailbox: mb, Folders: []FolderInfo{{ID: benchFolderID}}})
 				next := 0
 				b.ResetTimer()
 				for b.Loop() {
 					b.StopTimer()
-					batch := Batch{Mailbox: mb, Items: benchItems("inbox", next, n)}
+					batch := Batch{Mailbox: mb, Items: benchItems(benchFolderID, next, n)}
 					next += n
 					b.StartTimer()
 					if err := s.Apply(context.Background(), batch); err != nil {
@@ -84,12 +94,12 @@ func openBigFolder(b *testing.B) *Store {
 		}
 		mb := Mailbox("big@example.com")
 		ctx := context.Background()
-		if err := s.Apply(ctx, Batch{Mailbox: mb, Folders: []FolderInfo{{ID: "inbox"}}}); err != nil {
+		if err := s.Apply(ctx, Batch{Mailbox: mb, Folders: []FolderInfo{{ID: benchFolderID}}}); err != nil {
 			bigFolder.err = err
 			return
 		}
 		for i := 0; i < bigFolderItems; i += 10_000 {
-			if err := s.Apply(ctx, Batch{Mailbox: mb, Items: benchItems("inbox", i, 10_000)}); err != nil {
+			if err := s.Apply(ctx, Batch{Mailbox: mb, Items: benchItems(benchFolderID, i, 10_000)}); err != nil {
 				bigFolder.err = err
 				return
 			}
@@ -117,12 +127,12 @@ func closeBigFolder() {
 }
 
 // BenchmarkNewest50 reads the newest 50 items (and variants) of a
-// 100,000-item folder. It also reports the file size for those items.
+// 100,000-item folder.
 func BenchmarkNewest50(b *testing.B) {
 	s := openBigFolder(b)
 	mb := Mailbox("big@example.com")
 	ctx := context.Background()
-	mid := testItem("inbox", bigFolderItems/2).Cursor()
+	mid := benchItems(benchFolderID, bigFolderItems/2, 1)[0].Cursor()
 	for _, tc := range []struct {
 		name string
 		q    Query
@@ -134,7 +144,7 @@ func BenchmarkNewest50(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
 				n := 0
-				for _, err := range s.Items(ctx, mb, "inbox", tc.q) {
+				for _, err := range s.Items(ctx, mb, benchFolderID, tc.q) {
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -144,11 +154,10 @@ func BenchmarkNewest50(b *testing.B) {
 					b.Fatalf("%d items", n)
 				}
 			}
-			b.ReportMetric(float64(bigFolder.size), "file-bytes/100k-items")
 		})
 	}
 	b.Run("item-by-id", func(b *testing.B) {
-		id := testItem("", 12345).ID
+		id := benchItems("", 12345, 1)[0].ID
 		for b.Loop() {
 			if _, err := s.Item(ctx, mb, id); err != nil {
 				b.Fatal(err)
@@ -170,7 +179,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 			s := openBench(b, &Options{MaxGroupBatches: tc.maxGroup})
 			ctx := context.Background()
 			for m := range mailboxes {
-				mustApply(b, s, Batch{Mailbox: Mailbox(fmt.Sprintf("m%03d@example.com", m)), Folders: []FolderInfo{{ID: "inbox"}}})
+				mustApply(b, s, Batch{Mailbox: Mailbox(fmt.Sprintf("m%03d@example.com", m)), Folders: []FolderInfo{{ID: benchFolderID}}})
 			}
 			before := s.WriterStats()
 			var next atomic.Int64
@@ -185,7 +194,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 						if i >= total {
 							return
 						}
-						if err := s.Apply(ctx, Batch{Mailbox: mb, Items: benchItems("inbox", int(i)*10, 10)}); err != nil {
+						if err := s.Apply(ctx, Batch{Mailbox: mb, Items: benchItems(benchFolderID, int(i)*10, 10)}); err != nil {
 							b.Error(err)
 							return
 						}
@@ -198,6 +207,43 @@ func BenchmarkGroupCommit(b *testing.B) {
 			commits := st.Commits - before.Commits
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "batches/s")
 			b.ReportMetric(float64(st.Batches-before.Batches)/float64(max(commits, 1)), "batches/commit")
+		})
+	}
+}
+
+// BenchmarkFileSize reports the file size for 100,000 items in one folder,
+// written in batches of 10,000 (run with -benchtime 1x), with Exchange-length
+// ids and with short ones.
+func BenchmarkFileSize(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		folder FolderID
+		id     func(int) ItemID
+	}{
+		{"exchange-ids", benchFolderID, func(i int) ItemID { return ItemID(fmt.Sprintf("%s%08d", exItemPrefix, i)) }},
+		{"short-ids", "inbox", func(i int) ItemID { return ItemID(fmt.Sprintf("i%08d", i)) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var size int64
+			for b.Loop() {
+				s := openBench(b, &Options{NoSync: true})
+				mb := Mailbox("size@example.com")
+				mustApply(b, s, Batch{Mailbox: mb, Folders: []FolderInfo{{ID: tc.folder}}})
+				for i := 0; i < bigFolderItems; i += 10_000 {
+					items := benchItems(tc.folder, i, 10_000)
+					for j := range items {
+						items[j].ID = tc.id(i + j)
+					}
+					mustApply(b, s, Batch{Mailbox: mb, Items: items})
+				}
+				fi, err := os.Stat(s.Path())
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = fi.Size()
+			}
+			b.ReportMetric(float64(size)/bigFolderItems, "file-bytes/item")
+			b.ReportMetric(float64(size)/(1<<20), "MiB/100k-items")
 		})
 	}
 }
