@@ -38,7 +38,7 @@ const ControlPath = "/ewstest/control/"
 //	POST watermarks/overrun       {"mailbox":A} push the mailbox's event log past its size limit     [1]
 //	POST activity/start           {"rate":R,"seed":S} start the activity generator (R changes/s)
 //	POST activity/stop            stop it
-//	POST activity/step            {"count":N,"seed":S} make N changes now (a stopped generator is made if none)
+//	POST activity/step            {"count":N,"seed":S} make N (≤ 10000) changes now (a stopped generator is made if none)
 //	GET  activity                 {"running":b,"total":n,"counts":{kind:n}}
 //	GET  mailbox?address=A[&items=false]  the mailbox's folders (and items) as JSON
 //
@@ -414,10 +414,16 @@ func (c *Control) activityStop(*http.Request, *controlRequest) (any, error) {
 	return c.activityState(nil, nil)
 }
 
+// maxSteps bounds one activity/step call.
+const maxSteps = 10_000
+
 func (c *Control) activityStep(_ *http.Request, req *controlRequest) (any, error) {
 	n, err := count(req)
 	if err != nil {
 		return nil, err
+	}
+	if n > maxSteps {
+		return nil, ctlErr(http.StatusBadRequest, "count above %d", maxSteps)
 	}
 	c.mu.Lock()
 	if c.act == nil {

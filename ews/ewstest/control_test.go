@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -228,4 +229,45 @@ func TestControl_DumpMailbox(t *testing.T) {
 			t.Fatal("items=false still dumped items")
 		}
 	}
+}
+
+func FuzzControl(f *testing.F) {
+	s := NewUnstartedServer(Options{Logger: slog.New(slog.DiscardHandler),
+		Users: []User{{Name: "alice", Password: "x", Address: "alice@example.com"}}})
+	ctl, err := NewControl(s, "t")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(ctl.StopActivity)
+	f.Add("POST", "busy", `{"count":1}`)
+	f.Add("POST", "activity/step", `{"count":3,"seed":2}`)
+	f.Add("GET", "mailbox?address=alice@example.com&items=false", "")
+	f.Add("POST", "throttle", `{"maxConcurrent":1e99}`)
+	f.Fuzz(func(t *testing.T, method, path, body string) {
+		if len(body) > 4096 {
+			return
+		}
+		switch method {
+		case "GET", "POST", "PUT":
+		default:
+			return
+		}
+		req, err := http.NewRequest(method, "http://x"+ControlPath+path, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer t")
+		rec := httptest.NewRecorder()
+		ctl.ServeHTTP(rec, req)
+		ctl.StopActivity()
+		switch rec.Code {
+		case 200, 400, 404, 405, 501:
+		default:
+			t.Fatalf("%s %s %q: status %d %s", method, path, body, rec.Code, rec.Body)
+		}
+		var v any
+		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+			t.Fatalf("non-JSON answer %q", rec.Body)
+		}
+	})
 }
