@@ -49,7 +49,7 @@ func BenchmarkDecodeSyncFolderItems512(b *testing.B) {
 	b.SetBytes(int64(len(page)))
 	b.ReportAllocs()
 	for b.Loop() {
-		sr, err := decodeEnvelope("SyncFolderItems", page, 0)
+		sr, err := decodeEnvelope("SyncFolderItems", page, DefaultMaxResponseTags)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -89,7 +89,7 @@ func BenchmarkDecodeOverEtree(b *testing.B) {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		sr, err := decodeEnvelope("SyncFolderItems", page, 0)
+		sr, err := decodeEnvelope("SyncFolderItems", page, DefaultMaxResponseTags)
 		if err != nil {
 			b.Fatal(err)
 		}
