@@ -144,7 +144,9 @@ type FindFolderPage struct {
 	TotalItemsInView int
 	// IncludesLastItemInRange is true on the last page.
 	IncludesLastItemInRange bool
-	// NextOffset is where the next page starts (IndexedPagingOffset).
+	// NextOffset is where the next page starts: IndexedPagingOffset, or
+	// the request's Offset plus the folders returned when the server
+	// omits it.
 	NextOffset int
 }
 
@@ -183,10 +185,10 @@ func (c *Client) FindFolder(ctx context.Context, req FindFolderRequest) (*FindFo
 	if err != nil {
 		return nil, err
 	}
-	return decodeFindFolder(resp)
+	return decodeFindFolder(resp, req.Offset)
 }
 
-func decodeFindFolder(resp *soapResponse) (*FindFolderPage, error) {
+func decodeFindFolder(resp *soapResponse, offset int) (*FindFolderPage, error) {
 	const op = "FindFolder"
 	if len(resp.Messages) != 1 {
 		return nil, malformedf(op, "%d response messages, want 1", len(resp.Messages))
@@ -199,7 +201,7 @@ func decodeFindFolder(resp *soapResponse) (*FindFolderPage, error) {
 	if root == nil {
 		return nil, malformedf(op, "no RootFolder")
 	}
-	p := &FindFolderPage{}
+	p := &FindFolderPage{NextOffset: -1}
 	var err error
 	for _, a := range root.Attr {
 		switch a.Key {
@@ -207,6 +209,9 @@ func decodeFindFolder(resp *soapResponse) (*FindFolderPage, error) {
 			p.TotalItemsInView, err = strconv.Atoi(a.Value)
 		case "IndexedPagingOffset":
 			p.NextOffset, err = strconv.Atoi(a.Value)
+			if err == nil && p.NextOffset < 0 {
+				err = errorString("negative offset")
+			}
 		case "IncludesLastItemInRange":
 			p.IncludesLastItemInRange, err = parseBool(a.Value)
 		}
@@ -219,8 +224,8 @@ func decodeFindFolder(resp *soapResponse) (*FindFolderPage, error) {
 			return nil, malformed(op, err)
 		}
 	}
-	if p.NextOffset == 0 {
-		p.NextOffset = len(p.Folders)
+	if p.NextOffset < 0 { // not sent: the page follows the request's offset
+		p.NextOffset = offset + len(p.Folders)
 	}
 	return p, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -94,5 +95,16 @@ func TestClient_FindFolderError(t *testing.T) {
 	_, err := c.FindFolder(context.Background(), FindFolderRequest{Parent: FolderRef{ID: "bad"}})
 	if !errors.Is(err, ErrInvalidIDMalformed) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestClient_FindFolderOffsetWithoutPagingAttribute(t *testing.T) {
+	body := strings.Replace(findFolderPage(5, 0, 9, false, "A", "B"), `IndexedPagingOffset="0" `, "", 1)
+	srv := httptest.NewServer(&scripted{steps: []step{{status: 200, body: []byte(body)}}})
+	defer srv.Close()
+	c, _ := New(srv.URL, nil)
+	p, err := c.FindFolder(context.Background(), FindFolderRequest{Parent: DistinguishedFolder("root"), Offset: 5, MaxEntries: 2})
+	if err != nil || p.NextOffset != 7 || len(p.Folders) != 2 {
+		t.Fatalf("page %+v, err %v", p, err)
 	}
 }

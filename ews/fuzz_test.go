@@ -75,7 +75,7 @@ func FuzzDecodeFindFolder(f *testing.F) {
 		sr, err := decodeEnvelope("FindFolder", b, 0)
 		checkDecodeErr(t, err)
 		if err == nil {
-			_, err = decodeFindFolder(sr)
+			_, err = decodeFindFolder(sr, 0)
 			checkDecodeErr(t, err)
 		}
 	})
