@@ -117,7 +117,11 @@ func (o *StreamingOptions) withDefaults() StreamingOptions {
 //   - SubscriptionID == "" and Err != nil: the connection failed (transport
 //     error, HTTP error, connection-wide response code, ErrStreamTimeout,
 //     ErrStreamEnded). The connection reconnects by itself after a
-//     back-off; the subscriptions stay.
+//     back-off; the subscriptions stay. On a connection with several
+//     subscriptions, a connection-wide code that means a lost
+//     subscription (the *ResponseError's SubscriptionLost) may concern
+//     any of them; on a connection with one subscription it is reported
+//     as that subscription's error instead.
 type StreamEvent struct {
 	// Notification is a received notification.
 	Notification *Notification
@@ -387,22 +391,18 @@ func (sc *StreamingConnection) backoff(failures int, err error) time.Duration {
 	return d
 }
 
-// wait sleeps d on the connection's clock. It returns early (true) when the
-// id set changes, and false when ctx ends.
+// wait sleeps d on the connection's clock and reports false when ctx ends
+// first. Changes of the id set do not cut the wait short, so a burst of
+// Add calls cannot defeat the server's back-off hint; they apply on the
+// next attempt.
 func (sc *StreamingConnection) wait(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	sc.mu.Lock()
-	changed := sc.changed
-	sc.mu.Unlock()
 	fired := make(chan struct{})
 	stop := sc.opts.Clock.AfterFunc(d, func() { close(fired) })
 	select {
 	case <-fired:
-		return true
-	case <-changed:
-		stop()
 		return true
 	case <-ctx.Done():
 		stop()
@@ -432,6 +432,19 @@ func (sc *StreamingConnection) serve(ctx context.Context, cancel context.CancelF
 	if err != nil {
 		if wd.expired() {
 			return false, ErrStreamTimeout
+		}
+		if len(ids) == 1 && ntfIsSubscriptionLoss(err) {
+			// A request-wide failure of a one-subscription request
+			// (a SOAP fault such as ErrorInvalidSubscription) is that
+			// subscription's.
+			msg := &StreamMessage{Errors: []StreamError{{SubscriptionIDs: ids, Err: err}}}
+			ok, reconnect, _ := sc.handle(ctx, msg, ids, map[string]bool{ids[0]: true})
+			if !ok {
+				return false, ctx.Err()
+			}
+			if reconnect {
+				return false, errStreamReconnect
+			}
 		}
 		return false, err
 	}

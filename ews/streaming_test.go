@@ -746,3 +746,44 @@ func TestStreamingConnection_ErrorClassification(t *testing.T) {
 		})
 	}
 }
+
+// A SOAP fault answering a one-subscription request is that
+// subscription's error.
+func TestStreamingConnection_OpenFaultSingleSubscription(t *testing.T) {
+	fault := `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>` +
+		`<faultcode xmlns:a="http://schemas.microsoft.com/exchange/services/2006/types">a:ErrorSubscriptionNotFound</faultcode>` +
+		`<faultstring xml:lang="en-US">The specified subscription was not found.</faultstring><detail>` +
+		`<e:ResponseCode xmlns:e="http://schemas.microsoft.com/exchange/services/2006/errors">ErrorSubscriptionNotFound</e:ResponseCode>` +
+		`</detail></s:Fault></s:Body></s:Envelope>`
+	ss := newStreamServer(t, nil)
+	inner := ss.Config.Handler
+	var mu sync.Mutex
+	faults := 1
+	ss.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		f := faults > 0
+		faults--
+		mu.Unlock()
+		if f {
+			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, fault)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	c := newNtfClient(t, ss.URL)
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1")
+	ev := recv(t, sc)
+	var fe *FaultError
+	if ev.SubscriptionID != "S1" || !ev.Removed || !errors.As(ev.Err, &fe) || fe.Code != ErrSubscriptionNotFound {
+		t.Fatalf("got %+v", ev)
+	}
+	if len(sc.Subscriptions()) != 0 {
+		t.Fatalf("subscriptions %v", sc.Subscriptions())
+	}
+	sc.Add("S2")
+	if fs := ss.next(t); !slices.Equal(fs.ids, []string{"S2"}) {
+		t.Fatalf("ids %v", fs.ids)
+	}
+}
