@@ -83,6 +83,37 @@ type Options struct {
 	Middleware []func(http.Handler) http.Handler
 }
 
+// Validate checks the options: every user needs a logon name and an SMTP
+// address, names and addresses must be unique, and durations must not be
+// negative. NewUnstartedServer logs and skips users that fail these checks.
+func (o *Options) Validate() error {
+	names, addrs := map[string]bool{}, map[string]bool{}
+	for _, u := range o.Users {
+		if err := u.validate(); err != nil {
+			return err
+		}
+		n, a := strings.ToLower(u.Name), strings.ToLower(u.Address)
+		if names[n] || addrs[a] {
+			return fmt.Errorf("%w: duplicate user %q or address %q", ErrInvalidArgument, u.Name, u.Address)
+		}
+		names[n], addrs[a] = true, true
+	}
+	if o.TombstoneRetention < 0 {
+		return fmt.Errorf("%w: negative TombstoneRetention", ErrInvalidArgument)
+	}
+	return nil
+}
+
+func (u User) validate() error {
+	if u.Name == "" || strings.ContainsAny(u.Name, ":\\") {
+		return fmt.Errorf("%w: user name %q is empty or has ':' or '\\'", ErrInvalidArgument, u.Name)
+	}
+	if at := strings.IndexByte(u.Address, '@'); at <= 0 || at == len(u.Address)-1 || strings.ContainsAny(u.Address, " <>") {
+		return fmt.Errorf("%w: %q is not an SMTP address", ErrInvalidArgument, u.Address)
+	}
+	return nil
+}
+
 // eventSink receives the events each mailbox mutation raises. Publish is
 // called with the mailbox lock held, in the order the actions happened; it
 // must not call back into the Mailbox.
@@ -191,8 +222,8 @@ func (s *Server) Clock() fakeclock.Clock { return s.clock }
 // AddUser adds a user and creates the user's mailbox with the distinguished
 // folders.
 func (s *Server) AddUser(u User) error {
-	if u.Name == "" || !strings.Contains(u.Address, "@") {
-		return fmt.Errorf("%w: user needs a name and an SMTP address", ErrInvalidArgument)
+	if err := u.validate(); err != nil {
+		return err
 	}
 	if u.Database == "" {
 		u.Database = "DB01"
@@ -202,6 +233,9 @@ func (s *Server) AddUser(u User) error {
 	addr := strings.ToLower(u.Address)
 	if _, ok := s.mailboxes[addr]; ok {
 		return fmt.Errorf("%w: mailbox %s exists", ErrInvalidArgument, addr)
+	}
+	if _, ok := s.users[strings.ToLower(u.Name)]; ok {
+		return fmt.Errorf("%w: user %s exists", ErrInvalidArgument, u.Name)
 	}
 	s.users[strings.ToLower(u.Name)] = u
 	s.mailboxes[addr] = newMailbox(s, u)

@@ -1,6 +1,8 @@
 package ewstest
 
 import (
+	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -35,5 +37,44 @@ func TestServer_GetFolderBasics(t *testing.T) {
 	}
 	if first(t, doc, "ServerVersionInfo").SelectAttrValue("MajorVersion", "") != "15" {
 		t.Error("no ServerVersionInfo header")
+	}
+}
+
+func TestOptions_Validate(t *testing.T) {
+	for name, o := range map[string]Options{
+		"no name":     {Users: []User{{Address: "a@example.com"}}},
+		"bad address": {Users: []User{{Name: "a", Address: "nobody"}}},
+		"dup name":    {Users: []User{{Name: "a", Address: "a@example.com"}, {Name: "A", Address: "b@example.com"}}},
+		"dup address": {Users: []User{{Name: "a", Address: "a@example.com"}, {Name: "b", Address: "A@example.com"}}},
+		"retention":   {TombstoneRetention: -1},
+	} {
+		if err := o.Validate(); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: Validate = %v", name, err)
+		}
+	}
+	ok := Options{Users: []User{{Name: "a", Address: "a@example.com"}}}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServer_CrossMailboxAccess(t *testing.T) {
+	srv, _ := newTestServer(t, func(o *Options) { o.Auth = AuthOptions{Mode: AuthBasic} })
+	op := envStart + `<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds>
+		<t:DistinguishedFolderId Id="inbox"><t:Mailbox><t:EmailAddress>bob@example.com</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId>
+		<t:DistinguishedFolderId Id="inbox"><t:Mailbox><t:EmailAddress>nobody@example.com</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId>
+		<t:DistinguishedFolderId Id="inbox"><t:Mailbox><t:EmailAddress>alice@example.com</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId>
+		</m:FolderIds></m:GetFolder>` + envEnd
+	auth := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:secret"))}
+	_, doc := post(t, srv, op, auth)
+	if got := codes(doc); len(got) != 3 || got[0] != "ErrorAccessDenied" || got[1] != "ErrorNonExistentMailbox" || got[2] != "NoError" {
+		t.Errorf("codes = %v", got)
+	}
+	// An id of bob's folder is refused to alice too.
+	bobInbox := mustFolderID(t, srv.Mailbox("bob@example.com"), "inbox")
+	_, doc = post(t, srv, envStart+`<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds>
+		<t:FolderId Id="`+bobInbox+`"/></m:FolderIds></m:GetFolder>`+envEnd, auth)
+	if got := codes(doc); got[0] != "ErrorAccessDenied" {
+		t.Errorf("bob's folder id: %v", got)
 	}
 }
