@@ -536,13 +536,19 @@ func (l *PushListener) accept(ctx context.Context, msgs []SendNotificationMessag
 		// The server is alive and will retry: credit liveness, but
 		// record nothing else.
 		for _, p := range out {
-			p.sub.lastSeen = now
+			if p.sub != nil {
+				p.sub.lastSeen = now
+			}
 		}
 		return pushOK, http.StatusServiceUnavailable
 	}
 	for _, p := range out {
-		p.sub.lastSeen = now
-		if p.ev.Notification != nil || p.dup {
+		// p.sub is nil for an error message that names no
+		// subscription, beside others that do.
+		if p.sub != nil {
+			p.sub.lastSeen = now
+		}
+		if p.sub != nil && (p.ev.Notification != nil || p.dup) {
 			p.sub.watermark, p.sub.prevOfLst = p.watermark, p.prev
 		}
 		if !p.dup {

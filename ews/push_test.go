@@ -416,3 +416,27 @@ func TestDecodeSendNotification_Golden(t *testing.T) {
 		t.Fatalf("t:Notification: %v %+v", err, msgs)
 	}
 }
+
+// A POST mixing a notification with an error message that names no
+// subscription is applied without trouble; the error is delivered too.
+func TestPushListener_MixedMessages(t *testing.T) {
+	l, _ := newTestListener(t, nil)
+	l.Register("S1", time.Minute, "W0")
+	errMsg := `<m:SendNotificationResponseMessage ResponseClass="Error"><m:MessageText>oops</m:MessageText>` +
+		`<m:ResponseCode>ErrorInternalServerError</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey></m:SendNotificationResponseMessage>`
+	body := strings.Replace(string(pushNotification("S1", "W0", "W1")), "</m:ResponseMessages>", errMsg+"</m:ResponseMessages>", 1)
+	expectReply(t, post(t, l, "/", xmlCT, []byte(body)), "sendnotification_result_ok.xml")
+	if ev := recvPush(t, l); ev.Notification == nil || ev.SubscriptionID != "S1" {
+		t.Fatalf("first event %+v", ev)
+	}
+	if ev := recvPush(t, l); !errors.Is(ev.Err, ErrInternalServerError) || ev.SubscriptionID != "" {
+		t.Fatalf("second event %+v", ev)
+	}
+	// An error alone, naming nobody, is refused.
+	w := post(t, l, "/", xmlCT, []byte(`<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">`+
+		`<soap:Body><m:SendNotification><m:ResponseMessages>`+errMsg+`</m:ResponseMessages></m:SendNotification></soap:Body></soap:Envelope>`))
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("anonymous error: %d", w.Code)
+	}
+	noPushEvent(t, l)
+}
