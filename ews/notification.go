@@ -24,11 +24,14 @@ const (
 	EventStatus          EventType = "StatusEvent"
 )
 
-// AllEventTypes lists every event type a subscription can request, in the
-// order Exchange's own examples list them. StatusEvent is not among them.
-var AllEventTypes = []EventType{
-	EventNewMail, EventCreated, EventDeleted, EventModified,
-	EventMoved, EventCopied, EventFreeBusyChanged,
+// AllEventTypes returns every event type a subscription can request, in
+// the order Exchange's own examples list them. StatusEvent is not among
+// them.
+func AllEventTypes() []EventType {
+	return []EventType{
+		EventNewMail, EventCreated, EventDeleted, EventModified,
+		EventMoved, EventCopied, EventFreeBusyChanged,
+	}
 }
 
 // valid reports whether t is an event type Subscribe may request.

@@ -134,7 +134,7 @@ type SubscribeRequest struct {
 	// Mailbox, when set, is added to each DistinguishedFolderId to name
 	// another mailbox.
 	Mailbox string
-	// EventTypes are the events to receive; empty means AllEventTypes.
+	// EventTypes are the events to receive; empty means AllEventTypes().
 	// StatusEvent cannot be requested.
 	EventTypes []EventType
 	// Watermark resumes a pull or push subscription from a bookmark.
@@ -306,7 +306,7 @@ func buildSubscribe(req *SubscribeRequest) *etree.Element {
 	}
 	types := req.EventTypes
 	if len(types) == 0 {
-		types = AllEventTypes
+		types = AllEventTypes()
 	}
 	ets := sr.CreateElement("t:EventTypes")
 	for _, t := range types {
