@@ -236,6 +236,12 @@ func opCreateFolder(r *request) error {
 		if err == nil {
 			f, err = m.createFolderLocked(p, textOf(childT(fe, "DisplayName")), class)
 		}
+		if err == nil && class == "" {
+			// A generic t:Folder created without FolderClass has none on
+			// Exchange (exchangelib's Folder(...).save() then refresh()
+			// relies on it: an IPF.Note folder comes back as Messages).
+			f.class = ""
+		}
 		if err != nil {
 			m.mu.Unlock()
 			r.msgError(err, "m:Folders")
