@@ -117,6 +117,15 @@ func runExchangelib(t *testing.T, auth string, fixedVersion bool) {
 		MovedFolderCreates           []string `json:"moved_folder_creates"`
 		HierarchyAfter               []string `json:"hierarchy_after"`
 		GarbageState                 string   `json:"garbage_state"`
+		UnreadFilterN                int      `json:"unread_filter"`
+		SubjectFilter                []string `json:"subject_filter"`
+		CategoriesRoundtrip          []string `json:"categories_roundtrip"`
+		FetchKinds                   []string `json:"fetch_kinds"`
+		BulkDeleteResults            []any    `json:"bulk_delete_results"`
+		Round2Changes                []string `json:"round2_changes"`
+		TrashHasMoved                bool     `json:"trash_has_moved"`
+		HierarchyMove                []string `json:"hierarchy_move"`
+		HierarchyDelete              []string `json:"hierarchy_delete"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
 		t.Fatalf("script output is not JSON: %v\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
@@ -162,12 +171,32 @@ func runExchangelib(t *testing.T, auth string, fixedVersion bool) {
 	if out.GarbageState != "ErrorInvalidSyncStateData" {
 		t.Errorf("garbage sync state gave %q", out.GarbageState)
 	}
+	// Second round: restrictions, batch calls with per-item errors, copy,
+	// soft delete, move to trash, categories, folder move and delete.
+	if out.UnreadFilterN != 7 || len(out.SubjectFilter) != 9 || out.SubjectFilter[0] != "message 00" {
+		t.Errorf("restrictions: unread=%d subjects=%v", out.UnreadFilterN, out.SubjectFilter)
+	}
+	if !slices.Equal(out.CategoriesRoundtrip, []string{"Red", "Blue"}) {
+		t.Errorf("categories = %v", out.CategoriesRoundtrip)
+	}
+	if !slices.Equal(out.FetchKinds, []string{"Message", "ErrorItemNotFound"}) {
+		t.Errorf("batch GetItem with a deleted id = %v", out.FetchKinds)
+	}
+	if fmt.Sprint(out.BulkDeleteResults) != "[ErrorItemNotFound true]" {
+		t.Errorf("batch DeleteItem = %v", out.BulkDeleteResults)
+	}
+	if !slices.Equal(out.Round2Changes, []string{"delete", "delete", "delete", "update"}) || !out.TrashHasMoved {
+		t.Errorf("round 2 changes = %v, trash has moved item = %v", out.Round2Changes, out.TrashHasMoved)
+	}
+	if !slices.Equal(out.HierarchyMove, []string{"update:Projects renamed"}) || !slices.Equal(out.HierarchyDelete, []string{"delete"}) {
+		t.Errorf("hierarchy after folder move = %v, after delete = %v", out.HierarchyMove, out.HierarchyDelete)
+	}
 	// The server's own view agrees with what exchangelib did.
 	fi, err := m.Folder("inbox")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.TotalCount != 11 { // 12 - deleted - moved + created
-		t.Errorf("inbox TotalCount = %d, want 11", fi.TotalCount)
+	if fi.TotalCount != 8 { // 12 - deleted - moved + created, then 3 more deleted
+		t.Errorf("inbox TotalCount = %d, want 8", fi.TotalCount)
 	}
 }

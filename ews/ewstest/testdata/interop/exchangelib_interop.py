@@ -152,7 +152,47 @@ def main():
     except Exception as e:  # exchangelib raises ErrorInvalidSyncStateData
         out["garbage_state"] = type(e).__name__
 
+    more(account, inbox, folder, out)
     print(json.dumps(out, sort_keys=True))
+
+
+def more(account, inbox, folder, out):
+    """Second round: restrictions, batch calls with per-item errors, copy,
+    soft delete, move to trash, categories, folder move and delete."""
+    out["unread_filter"] = inbox.filter(is_read=False).count()
+    out["subject_filter"] = sorted(i.subject for i in inbox.filter(subject__contains="message 0").only("subject"))
+    _, state = drain_items(inbox)
+    items = list(inbox.all().order_by("datetime_received").only("subject", "categories"))
+    a, b, c, d = items[0], items[1], items[2], items[3]
+    a_id, b_id, c_id = a.id, b.id, c.id
+    a.categories = ["Red", "Blue"]
+    a.save(update_fields=["categories"])
+    out["categories_roundtrip"] = inbox.get(id=a_id).categories
+    copied = b.copy(to_folder=folder)
+    c.soft_delete()
+    d.move_to_trash()
+    fetched = list(account.fetch(ids=[(a_id, None), (c_id, None)]))
+    out["fetch_kinds"] = [type(x).__name__ for x in fetched]
+    deleted = account.bulk_delete(ids=[(c_id, None), (b_id, None)])
+    out["bulk_delete_results"] = [r if r is True else type(r).__name__ for r in deleted]
+    changes, state = drain_items(inbox, state)
+    out["round2_changes"] = sorted(ch[0] for ch in changes)
+    trash_subjects = [i.subject for i in account.trash.all().only("subject")]
+    out["trash_has_moved"] = d.subject in trash_subjects
+    out["copy_in_folder"] = copied is not None
+    # Folder move and delete; the hierarchy sync sees both.
+    account.msg_folder_root.refresh()
+    _ = [x for x in account.msg_folder_root.sync_hierarchy()]
+    hstate = account.msg_folder_root.folder_sync_state
+    folder.move(to_folder=account.msg_folder_root)
+    moved_parent = account.msg_folder_root.get_folder(folder) if hasattr(account.msg_folder_root, "get_folder") else None
+    hmove = [(ch, f.name) for ch, f in account.msg_folder_root.sync_hierarchy(sync_state=hstate)]
+    out["hierarchy_move"] = sorted(ch + ":" + (n or "") for ch, n in hmove)
+    hstate = account.msg_folder_root.folder_sync_state
+    folder.delete()
+    hdel = [ch for ch, f in account.msg_folder_root.sync_hierarchy(sync_state=hstate)]
+    out["hierarchy_delete"] = hdel
+    del moved_parent
 
 
 if __name__ == "__main__":
