@@ -89,43 +89,44 @@ func runExchangelib(t *testing.T, auth string, fixedVersion bool) {
 		t.Fatalf("exchangelib script failed: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
 	}
 	var out struct {
-		Version                      string   `json:"version"`
-		Tree                         []string `json:"tree"`
-		RootChildren                 []string `json:"root_children"`
-		InboxTotal                   int      `json:"inbox_total_count"`
-		InboxUnread                  int      `json:"inbox_unread_count"`
-		InboxQueryCount              int      `json:"inbox_query_count"`
-		InboxSubjects                []string `json:"inbox_subjects"`
-		FirstSubject                 string   `json:"first_subject"`
-		FirstSender                  string   `json:"first_sender"`
-		FirstMIMEStarts              string   `json:"first_mime_starts"`
-		FirstSizeMatchesMIME         bool     `json:"first_size_matches_mime"`
-		FirstBodyNonEmpty            bool     `json:"first_body_nonempty"`
-		PagedCount                   int      `json:"paged_count"`
-		HierarchyChanges             int      `json:"hierarchy_changes"`
-		HierarchyCreatesIncludeInbox bool     `json:"hierarchy_creates_include_inbox"`
-		HierarchySecond              int      `json:"hierarchy_second"`
-		InitialSyncCreates           int      `json:"initial_sync_creates"`
-		InitialSyncOther             int      `json:"initial_sync_other"`
-		InitialSyncIDsUnique         bool     `json:"initial_sync_ids_unique"`
-		SecondSync                   int      `json:"second_sync"`
-		CreatedFolder                string   `json:"created_folder"`
-		Changes                      []string `json:"changes"`
-		DeletedIDsMatch              bool     `json:"deleted_ids_match"`
-		ReadFlagIDMatches            bool     `json:"read_flag_id_matches"`
-		ThirdSync                    int      `json:"third_sync"`
-		MovedFolderCreates           []string `json:"moved_folder_creates"`
-		HierarchyAfter               []string `json:"hierarchy_after"`
-		GarbageState                 string   `json:"garbage_state"`
-		UnreadFilterN                int      `json:"unread_filter"`
-		SubjectFilter                []string `json:"subject_filter"`
-		CategoriesRoundtrip          []string `json:"categories_roundtrip"`
-		FetchKinds                   []string `json:"fetch_kinds"`
-		BulkDeleteResults            []any    `json:"bulk_delete_results"`
-		Round2Changes                []string `json:"round2_changes"`
-		TrashHasMoved                bool     `json:"trash_has_moved"`
-		HierarchyMove                []string `json:"hierarchy_move"`
-		HierarchyDelete              []string `json:"hierarchy_delete"`
+		Version                      string     `json:"version"`
+		Tree                         []string   `json:"tree"`
+		RootChildren                 []string   `json:"root_children"`
+		InboxTotal                   int        `json:"inbox_total_count"`
+		InboxUnread                  int        `json:"inbox_unread_count"`
+		InboxQueryCount              int        `json:"inbox_query_count"`
+		InboxSubjects                []string   `json:"inbox_subjects"`
+		FirstSubject                 string     `json:"first_subject"`
+		FirstSender                  string     `json:"first_sender"`
+		FirstMIMEStarts              string     `json:"first_mime_starts"`
+		FirstSizeMatchesMIME         bool       `json:"first_size_matches_mime"`
+		FirstBodyNonEmpty            bool       `json:"first_body_nonempty"`
+		PagedCount                   int        `json:"paged_count"`
+		HierarchyChanges             int        `json:"hierarchy_changes"`
+		HierarchyCreatesIncludeInbox bool       `json:"hierarchy_creates_include_inbox"`
+		HierarchySecond              int        `json:"hierarchy_second"`
+		InitialSyncCreates           int        `json:"initial_sync_creates"`
+		InitialSyncOther             int        `json:"initial_sync_other"`
+		InitialSyncIDsUnique         bool       `json:"initial_sync_ids_unique"`
+		SecondSync                   int        `json:"second_sync"`
+		CreatedFolder                string     `json:"created_folder"`
+		Changes                      []string   `json:"changes"`
+		DeletedIDsMatch              bool       `json:"deleted_ids_match"`
+		ReadFlagIDMatches            bool       `json:"read_flag_id_matches"`
+		ThirdSync                    int        `json:"third_sync"`
+		MovedFolderCreates           []string   `json:"moved_folder_creates"`
+		HierarchyAfter               []string   `json:"hierarchy_after"`
+		GarbageState                 string     `json:"garbage_state"`
+		Attachment                   [][]string `json:"attachment"`
+		UnreadFilterN                int        `json:"unread_filter"`
+		SubjectFilter                []string   `json:"subject_filter"`
+		CategoriesRoundtrip          []string   `json:"categories_roundtrip"`
+		FetchKinds                   []string   `json:"fetch_kinds"`
+		BulkDeleteResults            []any      `json:"bulk_delete_results"`
+		Round2Changes                []string   `json:"round2_changes"`
+		TrashHasMoved                bool       `json:"trash_has_moved"`
+		HierarchyMove                []string   `json:"hierarchy_move"`
+		HierarchyDelete              []string   `json:"hierarchy_delete"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
 		t.Fatalf("script output is not JSON: %v\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
@@ -145,6 +146,9 @@ func runExchangelib(t *testing.T, auth string, fixedVersion bool) {
 	}
 	if out.FirstSubject != "message 11" || out.FirstSender != "ann@example.org" || !out.FirstSizeMatchesMIME || !out.FirstBodyNonEmpty {
 		t.Errorf("GetItem: subject=%q sender=%q sizeMatchesMIME=%v body=%v", out.FirstSubject, out.FirstSender, out.FirstSizeMatchesMIME, out.FirstBodyNonEmpty)
+	}
+	if fmt.Sprint(out.Attachment) != "[[notes.txt attached]]" {
+		t.Errorf("attachment via GetAttachment = %v", out.Attachment)
 	}
 	if out.PagedCount != 7 {
 		t.Errorf("sliced query returned %d items, want 7", out.PagedCount)

@@ -489,3 +489,29 @@ func TestMailbox_ReadFlagMovesCommitTimeOption(t *testing.T) {
 		t.Errorf("sub-second change moved commit time to %v", f.LocalCommitTimeMax)
 	}
 }
+
+func TestOps_GetAttachment(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	msg := testMessage("with attachment")
+	msg.Attachments = []Attachment{{Name: "a.bin", Content: []byte{1, 2, 3}}}
+	it := mustDeliver(t, m, "inbox", msg)
+	doc := call(t, srv, `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>
+		<t:FieldURI FieldURI="item:Attachments"/></t:AdditionalProperties></m:ItemShape>
+		<m:ItemIds><t:ItemId Id="`+it.ID+`"/></m:ItemIds></m:GetItem>`)
+	aid := first(t, doc, "AttachmentId").SelectAttrValue("Id", "")
+	doc = call(t, srv, `<m:GetAttachment><m:AttachmentIds><t:AttachmentId Id="`+aid+`"/><t:AttachmentId Id="eA=="/></m:AttachmentIds></m:GetAttachment>`)
+	if got := codes(doc); len(got) != 2 || got[0] != "NoError" || got[1] != "ErrorInvalidIdMalformed" {
+		t.Fatalf("codes = %v", got)
+	}
+	if first(t, doc, "Content").Text() != "AQID" || first(t, doc, "ContentType").Text() != "application/octet-stream" {
+		t.Error("attachment content or type wrong")
+	}
+	// FindItem is summary-only: no body, attachments or MIME even if asked.
+	doc = call(t, srv, `<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape>
+		<t:IncludeMimeContent>true</t:IncludeMimeContent></m:ItemShape>
+		<m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>`)
+	if len(find(doc, "MimeContent"))+len(find(doc, "Attachments"))+len(find(doc, "Message/Body")) != 0 {
+		t.Error("FindItem returned non-summary properties")
+	}
+}

@@ -308,7 +308,9 @@ func (m *Mailbox) writeItem(w *xw, it *item, sh *shape, full itemShapeFull) {
 	el := itemElement(msg.ItemClass)
 	isMsg := el == "t:Message" || el == "t:MeetingRequest" || el == "t:PostItem"
 	w.open(el)
-	if sh.includeMIME || sh.props["MimeContent"] {
+	// FindItem and SyncFolderItems return summary properties only: no
+	// MIME, body or attachments (GetItem has them).
+	if bool(full) && (sh.includeMIME || sh.props["MimeContent"]) {
 		w.open("t:MimeContent", "CharacterSet", "UTF-8")
 		w.raw(base64.StdEncoding.EncodeToString(msg.renderMIME()))
 		w.close("t:MimeContent")
@@ -546,8 +548,19 @@ func (m *Mailbox) writeItemExt(w *xw, it *item, e extProp) {
 	}
 }
 
+// attachmentID names attachment i of an item: base64 of the item id, a
+// zero byte and the 16-bit index.
 func attachmentID(itemID string, i int) string {
 	return base64.StdEncoding.EncodeToString(append([]byte(itemID), 0x00, byte(i>>8), byte(i)))
+}
+
+// parseAttachmentID reverses attachmentID.
+func parseAttachmentID(id string) (string, int, bool) {
+	b, err := base64.StdEncoding.DecodeString(id)
+	if err != nil || len(b) < 4 || b[len(b)-3] != 0x00 {
+		return "", 0, false
+	}
+	return string(b[:len(b)-3]), int(b[len(b)-2])<<8 | int(b[len(b)-1]), true
 }
 
 // stripTags removes markup from HTML for a Text body.

@@ -82,6 +82,10 @@ def main():
     out["first_mime_starts"] = first.mime_content[:5].decode() if first.mime_content else None
     out["first_size_matches_mime"] = first.size == len(first.mime_content)
     out["first_body_nonempty"] = bool(first.body)
+    with_att = inbox.get(subject="message 04")
+    out["attachment"] = [
+        [a.name, a.content.decode() if a.content else None] for a in with_att.attachments
+    ]
     out["paged_count"] = len(list(inbox.all().only("subject")[0:7]))
 
     # 3. sync_hierarchy to completion.
