@@ -116,9 +116,14 @@ func New(endpoint string, opts *Options) (*Client, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if o.Impersonation != nil { // copy: the caller may reuse its value
+		im := *o.Impersonation
+		o.Impersonation = &im
+	}
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("%w: endpoint: %v", ErrInvalidOptions, err)
+		// The parse error quotes the input, which may hold credentials.
+		return nil, fmt.Errorf("%w: endpoint is not a valid URL", ErrInvalidOptions)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("%w: endpoint %q is not an http(s) URL", ErrInvalidOptions, u.Redacted())

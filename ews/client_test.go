@@ -25,6 +25,7 @@ func TestNew_Validation(t *testing.T) {
 		{"https:///EWS/Exchange.asmx", nil},
 		{"https://user:pw@mail.example.com/EWS/Exchange.asmx", nil},
 		{"://bad", nil},
+		{"https://user:pw@mail.example.com:badport/EWS", nil},
 		{"https://mail.example.com/EWS/Exchange.asmx", &Options{Impersonation: &Impersonation{}}},
 		{"https://mail.example.com/EWS/Exchange.asmx", &Options{Impersonation: &Impersonation{SMTPAddress: "a@b", SID: "S-1"}}},
 		{"https://mail.example.com/EWS/Exchange.asmx", &Options{ServerVersion: `Exchange2013"/><x`}},
