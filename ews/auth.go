@@ -12,9 +12,10 @@ import (
 	ntlmssp "github.com/Azure/go-ntlmssp"
 )
 
-// Auth authenticates requests. Construct one with NTLM, Basic or Bearer.
-// Credentials held by an Auth never appear in logs, errors or the
-// DebugWriter.
+// Auth authenticates requests. Construct one with NTLM, Basic or Bearer;
+// for another scheme, leave Options.Auth nil and authenticate in
+// Options.HTTPClient's transport. Credentials held by an Auth never appear
+// in logs, errors or the DebugWriter.
 type Auth interface {
 	// transport wraps base so that it authenticates requests. lanes is
 	// the number of concurrent connections allowed (NTLM only); base
