@@ -48,10 +48,13 @@
 // DescriptiveLinkKey, and SOAP faults (HTTP 500) for request-wide errors
 // such as ErrorSchemaValidation, ErrorInvalidServerVersion and
 // ErrorServerBusy. Operations: GetFolder, FindFolder, CreateFolder,
-// UpdateFolder, DeleteFolder, MoveFolder, GetItem, FindItem, CreateItem,
-// UpdateItem, DeleteItem, MoveItem, CopyItem, SyncFolderHierarchy and
-// SyncFolderItems (plus the notification operations registered by the
-// notification code). Any other EWS operation gets ErrorInvalidRequest; an
+// UpdateFolder, DeleteFolder, MoveFolder, GetItem, FindItem, CreateItem
+// (SaveOnly, and SendOnly/SendAndSaveCopy delivering to local
+// recipients), UpdateItem, DeleteItem, MoveItem, CopyItem, GetAttachment,
+// ConvertId, SyncFolderHierarchy and SyncFolderItems, plus the
+// notification operations registered by the notification code. FindItem
+// and SyncFolderItems return summary properties only (no body,
+// attachments or MIME), as on Exchange. Any other EWS operation gets ErrorInvalidRequest; an
 // element that is not an EWS operation gets ErrorSchemaValidation.
 //
 // Server.Faults injects ErrorServerBusy with BackOffMilliseconds,
@@ -84,8 +87,12 @@
 // time, item class); anything else is ErrorUnsupportedPathForQuery or
 // ErrorInvalidRestriction. SyncFolderHierarchy returns all changes in one
 // response. A moved item gets a new ItemId, as on Exchange. Sync states
-// grow with the number of pages of the last pass (a few bytes per page,
-// bounded). Without the authentication middleware requests are
+// grow with the number of pages of the last pass (a few bytes per page);
+// past 256 pages in one pass neighbouring pages are merged, which can make
+// the next sync repeat an Update or Delete (never lose one). Soft delete
+// and move to Deleted Items are published as MovedEvent (what a folder
+// subscription sees on Exchange 2013+); the notification broker shapes
+// what an all-folders subscription sees. Without the authentication middleware requests are
 // unauthenticated and act on the impersonated mailbox, the X-AnchorMailbox
 // or the only mailbox.
 package ewstest

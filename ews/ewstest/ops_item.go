@@ -876,6 +876,9 @@ func opSyncFolderItems(r *request) error {
 		return schemaFault("MaxChangesReturned must be between 1 and 512")
 	}
 	if sc := childM(r.body, "SyncScope"); sc != nil {
+		if !r.versionAtLeast("Exchange2010") {
+			return schemaFault("SyncScope is not valid before Exchange2010 (RequestServerVersion %s)", r.version)
+		}
 		switch textOf(sc) {
 		case "NormalItems", "NormalAndAssociatedItems":
 		default:
