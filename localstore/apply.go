@@ -15,9 +15,11 @@ type mbox struct {
 	name                                Mailbox
 	root                                *bolt.Bucket
 	folders, items, index, unread, mime *bolt.Bucket
+	fnums                               *bolt.Bucket // folder number -> folder id
 	state                               stateRecord
 	stateDirty                          bool
 	cache                               map[FolderID]*folderEntry
+	byNum                               map[uint32]FolderID
 	a                                   *arena
 	// pending holds the index keys of the Items phase (value: unread),
 	// put in key order at its end: bbolt inserts into a node's sorted
@@ -31,6 +33,7 @@ const fillPercent = 0.9
 
 type folderEntry struct {
 	f       Folder
+	num     uint32
 	dirty   bool
 	deleted bool
 }
@@ -46,7 +49,7 @@ func openMbox(tx *bolt.Tx, a *arena, mb Mailbox, create bool) (*mbox, error) {
 	if root == nil {
 		return nil, &CorruptError{Mailbox: mb, Bucket: "mailboxes", Reason: "missing"}
 	}
-	m := &mbox{name: mb, a: a, cache: map[FolderID]*folderEntry{}}
+	m := &mbox{name: mb, a: a, cache: map[FolderID]*folderEntry{}, byNum: map[uint32]FolderID{}}
 	m.root = root.Bucket([]byte(mb))
 	if m.root == nil {
 		if !create {
@@ -56,7 +59,7 @@ func openMbox(tx *bolt.Tx, a *arena, mb Mailbox, create bool) (*mbox, error) {
 		if m.root, err = root.CreateBucket([]byte(mb)); err != nil {
 			return nil, err
 		}
-		for _, name := range [][]byte{bucketFolders, bucketItems, bucketIndex, bucketUnread, bucketMIME} {
+		for _, name := range [][]byte{bucketFolders, bucketFolderNums, bucketItems, bucketIndex, bucketUnread, bucketMIME} {
 			if _, err := m.root.CreateBucket(name); err != nil {
 				return nil, err
 			}
@@ -72,11 +75,12 @@ func openMbox(tx *bolt.Tx, a *arena, mb Mailbox, create bool) (*mbox, error) {
 		m.state = st
 	}
 	m.folders = m.root.Bucket(bucketFolders)
+	m.fnums = m.root.Bucket(bucketFolderNums)
 	m.items = m.root.Bucket(bucketItems)
 	m.index = m.root.Bucket(bucketIndex)
 	m.unread = m.root.Bucket(bucketUnread)
 	m.mime = m.root.Bucket(bucketMIME)
-	if m.folders == nil || m.items == nil || m.index == nil || m.unread == nil || m.mime == nil {
+	if m.folders == nil || m.fnums == nil || m.items == nil || m.index == nil || m.unread == nil || m.mime == nil {
 		return nil, m.corrupt("mailbox", []byte(mb), "missing sub-bucket")
 	}
 	// Mail mostly arrives in order (index keys) and ids are close to
@@ -100,12 +104,52 @@ func (m *mbox) folder(id FolderID) (*folderEntry, error) {
 	if v == nil {
 		return nil, nil
 	}
-	f, ok := decodeFolder(id, v)
-	if !ok {
+	f, num, ok := decodeFolder(id, v)
+	if !ok || num == 0 {
 		return nil, m.corrupt("folders", []byte(id), "undecodable folder")
 	}
-	e := &folderEntry{f: f}
+	e := &folderEntry{f: f, num: num}
 	m.cache[id] = e
+	m.byNum[num] = id
+	return e, nil
+}
+
+// folderByNum returns the folder numbered num; a missing one is corruption,
+// as only items refer to folders by number.
+func (m *mbox) folderByNum(num uint32) (*folderEntry, error) {
+	id, ok := m.byNum[num]
+	if !ok {
+		k := appendFolderKey(nil, num)
+		v := m.fnums.Get(k)
+		if v == nil {
+			return nil, m.corrupt("fnums", k, "item refers to a missing folder number")
+		}
+		id = FolderID(v)
+	}
+	e, err := m.folder(id)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil || e.num != num {
+		return nil, m.corrupt("fnums", []byte(id), "folder number maps to a missing folder")
+	}
+	return e, nil
+}
+
+// newFolder numbers and registers a folder created by this batch.
+func (m *mbox) newFolder(id FolderID) (*folderEntry, error) {
+	if m.state.LastFolder == maxFolderNum {
+		return nil, m.corrupt("state", keyState, "folder numbers exhausted")
+	}
+	m.state.LastFolder++
+	m.stateDirty = true
+	e := &folderEntry{num: m.state.LastFolder, dirty: true}
+	e.f.ID = id
+	if err := m.fnums.Put(m.a.end(appendFolderKey(m.a.begin(folderKeyLen), e.num)), []byte(id)); err != nil {
+		return nil, err
+	}
+	m.cache[id] = e
+	m.byNum[e.num] = id
 	return e, nil
 }
 
@@ -149,14 +193,11 @@ func (m *mbox) putPending() error {
 // unlinkItem removes the index entries of the stored item id (head h) and
 // its counts; the record itself stays.
 func (m *mbox) unlinkItem(id ItemID, h itemHead) error {
-	e, err := m.folder(h.folder)
+	e, err := m.folderByNum(h.fnum)
 	if err != nil {
 		return err
 	}
-	if e == nil {
-		return m.corrupt("items", []byte(id), "item in a missing folder")
-	}
-	key := m.a.end(appendIndexKey(m.a.begin(2+len(h.folder)+timeKeyLen+len(id)), h.folder, h.received, id))
+	key := m.a.end(appendIndexKey(m.a.begin(folderKeyLen+timeKeyLen+len(id)), h.fnum, h.received, id))
 	if _, ok := m.pending[string(key)]; ok {
 		delete(m.pending, string(key))
 	} else {
@@ -174,7 +215,7 @@ func (m *mbox) unlinkItem(id ItemID, h itemHead) error {
 		e.f.LocalUnread--
 	}
 	if e.f.LocalItems < 0 || e.f.LocalUnread < 0 || e.f.LocalUnread > e.f.LocalItems {
-		return m.corrupt("folders", []byte(h.folder), "counters out of range")
+		return m.corrupt("folders", []byte(e.f.ID), "counters out of range")
 	}
 	e.dirty = true
 	return nil
@@ -217,7 +258,7 @@ func (m *mbox) flush() error {
 			continue
 		}
 		v := m.a.end(appendFolder(m.a.begin(128+len(e.f.ChangeKey)+len(e.f.ParentID)+len(e.f.DisplayName)+
-			len(e.f.FolderClass)+len(e.f.SyncState)), &e.f, folderFormat))
+			len(e.f.FolderClass)+len(e.f.SyncState)), &e.f, e.num))
 		if err := m.folders.Put([]byte(id), v); err != nil {
 			return err
 		}
@@ -269,8 +310,9 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 		}
 		kind := FolderUpdated
 		if e == nil {
-			e = &folderEntry{}
-			m.cache[fi.ID] = e
+			if e, err = m.newFolder(fi.ID); err != nil {
+				return fail("Folders", i, string(fi.ID), err)
+			}
 			kind = FolderCreated
 		} else if e.f.ParentID != fi.ParentID {
 			kind = FolderMoved
@@ -327,15 +369,19 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 				return fail("Items", i, string(it.ID), err)
 			}
 			kind = ItemUpdated
-			if h.folder != it.FolderID {
-				kind, oldFolder = ItemMoved, h.folder
+			if h.fnum != e.num {
+				old, err := m.folderByNum(h.fnum)
+				if err != nil {
+					return fail("Items", i, string(it.ID), err)
+				}
+				kind, oldFolder = ItemMoved, old.f.ID
 			}
 		}
-		v := m.a.end(appendItem(m.a.begin(itemSizeHint(it)), it))
+		v := m.a.end(appendItem(m.a.begin(itemSizeHint(it)), it, e.num))
 		if err := m.items.Put(k, v); err != nil {
 			return fail("Items", i, string(it.ID), err)
 		}
-		m.pending[string(appendIndexKey(nil, it.FolderID, it.Received, it.ID))] = !it.IsRead
+		m.pending[string(appendIndexKey(nil, e.num, it.Received, it.ID))] = !it.IsRead
 		e.f.LocalItems++
 		if !it.IsRead {
 			e.f.LocalUnread++
@@ -357,6 +403,10 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 		if !ok {
 			return fail("MIME", i, string(mm.ID), m.corrupt("items", k, "undecodable item"))
 		}
+		e, err := m.folderByNum(h.fnum)
+		if err != nil {
+			return fail("MIME", i, string(mm.ID), err)
+		}
 		if err := m.deleteMIME(k); err != nil {
 			return fail("MIME", i, string(mm.ID), err)
 		}
@@ -370,7 +420,7 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 		m.state.MIMEItems++
 		m.state.MIMEBytes += int64(len(data))
 		m.stateDirty = true
-		add(Change{Kind: ItemMIMEStored, Folder: h.folder, Item: mm.ID})
+		add(Change{Kind: ItemMIMEStored, Folder: e.f.ID, Item: mm.ID})
 	}
 
 	for i, rf := range b.ReadFlags {
@@ -386,15 +436,12 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 		if (h.flags&flagRead != 0) == rf.IsRead {
 			continue
 		}
-		e, err := m.folder(h.folder)
-		if err != nil || e == nil {
-			if err == nil {
-				err = m.corrupt("items", k, "item in a missing folder")
-			}
+		e, err := m.folderByNum(h.fnum)
+		if err != nil {
 			return fail("ReadFlags", i, string(rf.ID), err)
 		}
 		nv := m.a.end(append(m.a.begin(len(v)), v...))
-		key := m.a.end(appendIndexKey(m.a.begin(2+len(h.folder)+timeKeyLen+len(k)), h.folder, h.received, rf.ID))
+		key := m.a.end(appendIndexKey(m.a.begin(folderKeyLen+timeKeyLen+len(k)), h.fnum, h.received, rf.ID))
 		if rf.IsRead {
 			nv[1] |= flagRead
 			err = m.unread.Delete(key)
@@ -411,7 +458,7 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 			return fail("ReadFlags", i, string(rf.ID), err)
 		}
 		e.dirty = true
-		add(Change{Kind: ItemReadChanged, Folder: h.folder, Item: rf.ID})
+		add(Change{Kind: ItemReadChanged, Folder: e.f.ID, Item: rf.ID})
 	}
 
 	for i, id := range b.ItemDeletes {
@@ -424,10 +471,14 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 		if !ok {
 			return fail("ItemDeletes", i, string(id), m.corrupt("items", k, "undecodable item"))
 		}
+		e, err := m.folderByNum(h.fnum)
+		if err != nil {
+			return fail("ItemDeletes", i, string(id), err)
+		}
 		if _, err := m.deleteItem(id); err != nil {
 			return fail("ItemDeletes", i, string(id), err)
 		}
-		add(Change{Kind: ItemDeleted, Folder: h.folder, Item: id})
+		add(Change{Kind: ItemDeleted, Folder: e.f.ID, Item: id})
 	}
 
 	for i := range b.Checkpoints {
@@ -498,7 +549,7 @@ func (m *mbox) deleteFolderTree(id FolderID) ([]FolderID, error) {
 		if _, ok := m.cache[fid]; ok {
 			return nil
 		}
-		f, ok := decodeFolder(fid, v)
+		f, _, ok := decodeFolder(fid, v)
 		if !ok {
 			return m.corrupt("folders", k, "undecodable folder")
 		}
@@ -527,7 +578,14 @@ func (m *mbox) deleteFolderTree(id FolderID) ([]FolderID, error) {
 		}
 	}
 	for _, fid := range tree {
-		prefix := appendFolderPrefix(nil, fid)
+		fe, err := m.folder(fid)
+		if err != nil || fe == nil {
+			if err == nil {
+				err = m.corrupt("folders", []byte(fid), "folder vanished during delete")
+			}
+			return nil, err
+		}
+		prefix := appendFolderKey(nil, fe.num)
 		var ids []ItemID
 		c := m.index.Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -556,6 +614,10 @@ func (m *mbox) deleteFolderTree(id FolderID) ([]FolderID, error) {
 		if err := m.folders.Delete([]byte(fid)); err != nil {
 			return nil, err
 		}
+		if err := m.fnums.Delete(prefix); err != nil {
+			return nil, err
+		}
+		delete(m.byNum, fe.num)
 		e.deleted, e.dirty = true, false
 	}
 	return tree, nil

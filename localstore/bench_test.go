@@ -256,8 +256,8 @@ func BenchmarkCodec(b *testing.B) {
 	b.Run("binary", func(b *testing.B) {
 		var buf []byte
 		for b.Loop() {
-			buf = appendItem(buf[:0], &it)
-			if _, ok := decodeItem(it.ID, buf); !ok {
+			buf = appendItem(buf[:0], &it, 1)
+			if _, _, ok := decodeItem(it.ID, buf); !ok {
 				b.Fatal("decode")
 			}
 		}

@@ -3,6 +3,7 @@ package localstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -54,19 +55,38 @@ func (s *Store) Check(ctx context.Context) error {
 
 func checkMailbox(m *mbox) error {
 	folders := map[FolderID]Folder{}
+	byNum := map[uint32]FolderID{}
 	err := m.folders.ForEach(func(k, v []byte) error {
-		f, ok := decodeFolder(FolderID(k), v)
-		if !ok {
+		f, num, ok := decodeFolder(FolderID(k), v)
+		if !ok || num == 0 {
 			return m.corrupt("folders", k, "undecodable folder")
 		}
 		if len(k) == 0 || f.ParentID == f.ID {
 			return m.corrupt("folders", k, "bad folder id or parent")
 		}
+		if _, dup := byNum[num]; dup || num > m.state.LastFolder {
+			return m.corrupt("folders", k, fmt.Sprintf("folder number %d reused or beyond the last one handed out", num))
+		}
 		folders[f.ID] = f
+		byNum[num] = f.ID
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	n := 0
+	err = m.fnums.ForEach(func(k, v []byte) error {
+		if len(k) != folderKeyLen || byNum[binary.BigEndian.Uint32(k)] != FolderID(v) {
+			return m.corrupt("fnums", k, "folder number without a matching folder")
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n != len(byNum) {
+		return m.corrupt("fnums", nil, fmt.Sprintf("%d folder numbers for %d folders", n, len(byNum)))
 	}
 	all := make([]Folder, 0, len(folders))
 	for _, f := range folders {
@@ -80,12 +100,12 @@ func checkMailbox(m *mbox) error {
 	var want [][]byte // expected index keys, in item order
 	var wantUnread [][]byte
 	err = m.items.ForEach(func(k, v []byte) error {
-		it, ok := decodeItem(ItemID(k), v)
+		it, fnum, ok := decodeItem(ItemID(k), v)
 		if !ok {
 			return m.corrupt("items", k, "undecodable item")
 		}
-		if _, ok := folders[it.FolderID]; !ok {
-			return m.corrupt("items", k, fmt.Sprintf("item in missing folder %q", it.FolderID))
+		if it.FolderID, ok = byNum[fnum]; !ok {
+			return m.corrupt("items", k, fmt.Sprintf("item in missing folder number %d", fnum))
 		}
 		c := got[it.FolderID]
 		if c == nil {
@@ -93,7 +113,7 @@ func checkMailbox(m *mbox) error {
 			got[it.FolderID] = c
 		}
 		c.items++
-		key := appendIndexKey(nil, it.FolderID, it.Received, it.ID)
+		key := appendIndexKey(nil, fnum, it.Received, it.ID)
 		want = append(want, key)
 		if !it.IsRead {
 			c.unread++

@@ -8,14 +8,20 @@ import (
 // Records are a format byte followed by fields in a fixed order. Integers are
 // varints, strings are a uvarint length and the bytes, times are a varint of
 // Unix seconds and a uvarint of nanoseconds. The item record puts the fields
-// that the indexes derive from (flags, Received, FolderID) first, so index
-// maintenance decodes only a prefix.
+// that the indexes derive from (flags, Received, folder number) first, so
+// index maintenance decodes only a prefix.
+//
+// Folders are numbered per mailbox (schema 3): item records and index keys
+// carry the 4-byte number instead of the ~120-byte Exchange FolderId.
 
 const (
-	itemFormat    = 1
+	itemFormat1   = 1 // schemas 1 and 2: folder id as a string
+	itemFormat    = 2 // schema 3: folder number
 	folderFormat1 = 1 // schema 1: no local counters
-	folderFormat  = 2
-	stateFormat   = 1
+	folderFormat2 = 2 // schema 2: local counters
+	folderFormat  = 3 // schema 3: folder number first
+	stateFormat1  = 1 // schemas 1 and 2
+	stateFormat   = 2 // schema 3: last assigned folder number
 )
 
 const (
@@ -106,11 +112,17 @@ func itemFlags(it *Item) byte {
 	return f
 }
 
-// appendItem encodes it without its id (the id is the key).
-func appendItem(b []byte, it *Item) []byte {
+// appendItem encodes it without its id (the id is the key) and with fnum,
+// the number of its folder, in place of its FolderID.
+func appendItem(b []byte, it *Item, fnum uint32) []byte {
 	b = append(b, itemFormat, itemFlags(it))
 	b = appendTime(b, it.Received)
-	b = appendString(b, string(it.FolderID))
+	b = binary.AppendUvarint(b, uint64(fnum))
+	b = appendItemTail(b, it)
+	return b
+}
+
+func appendItemTail(b []byte, it *Item) []byte {
 	b = append(b, byte(it.Importance))
 	b = appendString(b, it.ChangeKey)
 	b = appendString(b, it.ItemClass)
@@ -129,8 +141,14 @@ func appendItem(b []byte, it *Item) []byte {
 	return b
 }
 
-func appendFolder(b []byte, f *Folder, format byte) []byte {
-	b = append(b, format)
+// appendFolder encodes f (without its id, the key) with its number.
+func appendFolder(b []byte, f *Folder, num uint32) []byte {
+	b = append(b, folderFormat)
+	b = binary.AppendUvarint(b, uint64(num))
+	return appendFolderTail(b, f, true)
+}
+
+func appendFolderTail(b []byte, f *Folder, counters bool) []byte {
 	b = appendString(b, f.ChangeKey)
 	b = appendString(b, string(f.ParentID))
 	b = appendString(b, f.DisplayName)
@@ -142,22 +160,25 @@ func appendFolder(b []byte, f *Folder, format byte) []byte {
 	b = appendVarint(b, f.DeletedCountTotal)
 	b = appendString(b, f.SyncState)
 	b = appendTime(b, f.LastSynced)
-	if format >= folderFormat {
+	if counters {
 		b = appendVarint(b, f.LocalItems)
 		b = appendVarint(b, f.LocalUnread)
 	}
 	return b
 }
 
-// stateRecord is the per-mailbox record: MailboxState plus MIME totals.
+// stateRecord is the per-mailbox record: MailboxState plus MIME totals and
+// the last folder number handed out.
 type stateRecord struct {
 	MailboxState
-	MIMEItems int64
-	MIMEBytes int64
+	MIMEItems  int64
+	MIMEBytes  int64
+	LastFolder uint32
 }
 
 func appendState(b []byte, s *stateRecord) []byte {
 	b = append(b, stateFormat)
+	b = binary.AppendUvarint(b, uint64(s.LastFolder))
 	b = binary.AppendUvarint(b, s.Seq)
 	b = appendString(b, s.HierarchySyncState)
 	b = append(b, byte(s.Subscription.Kind))
@@ -287,7 +308,7 @@ func (d *decoder) done() bool { return !d.bad && d.off == len(d.s) }
 type itemHead struct {
 	flags    byte
 	received time.Time
-	folder   FolderID
+	fnum     uint32
 }
 
 // decodeItemHead decodes the index fields of an item record without copying
@@ -312,24 +333,49 @@ func decodeItemHead(v []byte) (itemHead, bool) {
 	if !(sec == zeroSec && nsec == 0) {
 		h.received = time.Unix(sec, int64(nsec)).UTC()
 	}
-	l, n := binary.Uvarint(v[off:])
-	if n <= 0 || l == 0 || l > uint64(len(v)-off-n) {
+	fnum, n := binary.Uvarint(v[off:])
+	if n <= 0 || fnum == 0 || fnum > maxFolderNum {
 		return itemHead{}, false
 	}
-	off += n
-	h.folder = FolderID(v[off : off+int(l)])
+	h.fnum = uint32(fnum)
 	return h, true
 }
 
-func decodeItem(id ItemID, v []byte) (Item, bool) {
+const maxFolderNum = 1<<32 - 1
+
+// decodeItem decodes a schema-3 item record. The Item's FolderID is left
+// empty: the caller maps fnum to it.
+func decodeItem(id ItemID, v []byte) (it Item, fnum uint32, ok bool) {
 	d := newDecoder(v)
 	if d.byte1() != itemFormat {
+		return Item{}, 0, false
+	}
+	flags := d.byte1()
+	received := d.time()
+	n := d.uvarint()
+	if n == 0 || n > maxFolderNum {
+		return Item{}, 0, false
+	}
+	it, ok = d.itemTail(id, flags, received)
+	return it, uint32(n), ok
+}
+
+// decodeItemV1 decodes an item record of schemas 1 and 2, for migration.
+func decodeItemV1(id ItemID, v []byte) (Item, bool) {
+	d := newDecoder(v)
+	if d.byte1() != itemFormat1 {
 		return Item{}, false
 	}
 	flags := d.byte1()
-	it := Item{ID: id, IsRead: flags&flagRead != 0, HasAttachments: flags&flagAttachments != 0}
-	it.Received = d.time()
-	it.FolderID = FolderID(d.str())
+	received := d.time()
+	folder := FolderID(d.str())
+	it, ok := d.itemTail(id, flags, received)
+	it.FolderID = folder
+	return it, ok && folder != ""
+}
+
+func (d *decoder) itemTail(id ItemID, flags byte, received time.Time) (Item, bool) {
+	it := Item{ID: id, IsRead: flags&flagRead != 0, HasAttachments: flags&flagAttachments != 0, Received: received}
 	it.Importance = Importance(d.byte1())
 	it.ChangeKey = d.str()
 	it.ItemClass = d.str()
@@ -347,19 +393,27 @@ func decodeItem(id ItemID, v []byte) (Item, bool) {
 	}
 	it.InternetMessageID = d.str()
 	it.ConversationID = d.str()
-	if !d.done() || flags&^(flagRead|flagAttachments) != 0 || it.Importance > ImportanceHigh || it.FolderID == "" {
+	if !d.done() || flags&^(flagRead|flagAttachments) != 0 || it.Importance > ImportanceHigh {
 		return Item{}, false
 	}
 	return it, true
 }
 
-func decodeFolder(id FolderID, v []byte) (Folder, bool) {
+// decodeFolder decodes a folder record of any schema; num is 0 for the
+// formats before folder numbers.
+func decodeFolder(id FolderID, v []byte) (f Folder, num uint32, ok bool) {
 	d := newDecoder(v)
 	format := d.byte1()
-	if format != folderFormat && format != folderFormat1 {
-		return Folder{}, false
+	if format < folderFormat1 || format > folderFormat {
+		return Folder{}, 0, false
 	}
-	f := Folder{}
+	if format >= folderFormat {
+		n := d.uvarint()
+		if n == 0 || n > maxFolderNum {
+			return Folder{}, 0, false
+		}
+		num = uint32(n)
+	}
 	f.ID = id
 	f.ChangeKey = d.str()
 	f.ParentID = FolderID(d.str())
@@ -372,23 +426,32 @@ func decodeFolder(id FolderID, v []byte) (Folder, bool) {
 	f.DeletedCountTotal = d.nonNeg()
 	f.SyncState = d.str()
 	f.LastSynced = d.time()
-	if format >= folderFormat {
+	if format >= folderFormat2 {
 		f.LocalItems = d.nonNeg()
 		f.LocalUnread = d.nonNeg()
 	}
 	if !d.done() || f.LocalUnread > f.LocalItems {
-		return Folder{}, false
+		return Folder{}, 0, false
 	}
-	return f, true
+	return f, num, true
 }
 
+// decodeState decodes a mailbox state record of any schema.
 func decodeState(mb Mailbox, v []byte) (stateRecord, bool) {
 	d := newDecoder(v)
-	if d.byte1() != stateFormat {
+	format := d.byte1()
+	if format != stateFormat && format != stateFormat1 {
 		return stateRecord{}, false
 	}
 	var s stateRecord
 	s.Mailbox = mb
+	if format == stateFormat {
+		n := d.uvarint()
+		if n > maxFolderNum {
+			return stateRecord{}, false
+		}
+		s.LastFolder = uint32(n)
+	}
 	s.Seq = d.uvarint()
 	s.HierarchySyncState = d.str()
 	s.Subscription.Kind = SubscriptionKind(d.byte1())
@@ -403,11 +466,14 @@ func decodeState(mb Mailbox, v []byte) (stateRecord, bool) {
 	return s, true
 }
 
-// Index keys: uint16 length of the folder id, the folder id, the inverted
-// receive time (12 bytes), the item id. Ascending key order is newest first
-// within a folder, ties by item id ascending.
+// Index keys: the folder number (4 bytes big endian), the inverted receive
+// time (12 bytes), the item id. Ascending key order is newest first within a
+// folder, ties by item id ascending.
 
-const timeKeyLen = 12
+const (
+	folderKeyLen = 4
+	timeKeyLen   = 12
+)
 
 func appendTimeKey(b []byte, t time.Time) []byte {
 	var sec int64
@@ -421,25 +487,20 @@ func appendTimeKey(b []byte, t time.Time) []byte {
 	return binary.BigEndian.AppendUint32(b, ^nsec)
 }
 
-func appendFolderPrefix(b []byte, f FolderID) []byte {
-	b = binary.BigEndian.AppendUint16(b, uint16(len(f)))
-	return append(b, f...)
+func appendFolderKey(b []byte, fnum uint32) []byte {
+	return binary.BigEndian.AppendUint32(b, fnum)
 }
 
-func appendIndexKey(b []byte, f FolderID, t time.Time, id ItemID) []byte {
-	b = appendFolderPrefix(b, f)
+func appendIndexKey(b []byte, fnum uint32, t time.Time, id ItemID) []byte {
+	b = appendFolderKey(b, fnum)
 	b = appendTimeKey(b, t)
 	return append(b, id...)
 }
 
 // parseIndexKey splits an index key; ok is false for a malformed key.
-func parseIndexKey(k []byte) (folder []byte, timeKey []byte, id []byte, ok bool) {
-	if len(k) < 2 {
-		return nil, nil, nil, false
+func parseIndexKey(k []byte) (fnum uint32, timeKey []byte, id []byte, ok bool) {
+	if len(k) < folderKeyLen+timeKeyLen+1 {
+		return 0, nil, nil, false
 	}
-	n := int(binary.BigEndian.Uint16(k))
-	if len(k) < 2+n+timeKeyLen+1 {
-		return nil, nil, nil, false
-	}
-	return k[2 : 2+n], k[2+n : 2+n+timeKeyLen], k[2+n+timeKeyLen:], true
+	return binary.BigEndian.Uint32(k), k[folderKeyLen : folderKeyLen+timeKeyLen], k[folderKeyLen+timeKeyLen:], true
 }

@@ -89,7 +89,7 @@ func (s *Store) Stats(ctx context.Context, mb Mailbox) (Stats, error) {
 	err := s.view(mb, func(m *mbox) error {
 		st = Stats{MIMEItems: m.state.MIMEItems, MIMEBytes: m.state.MIMEBytes, Seq: m.state.Seq}
 		return m.folders.ForEach(func(k, v []byte) error {
-			f, ok := decodeFolder(FolderID(k), v)
+			f, _, ok := decodeFolder(FolderID(k), v)
 			if !ok {
 				return m.corrupt("folders", k, "undecodable folder")
 			}
@@ -134,7 +134,7 @@ func (s *Store) Folders(ctx context.Context, mb Mailbox) iter.Seq2[Folder, error
 		var all []Folder
 		err := s.view(mb, func(m *mbox) error {
 			return m.folders.ForEach(func(k, v []byte) error {
-				f, ok := decodeFolder(FolderID(k), v)
+				f, _, ok := decodeFolder(FolderID(k), v)
 				if !ok {
 					return m.corrupt("folders", k, "undecodable folder")
 				}
@@ -206,18 +206,14 @@ func folderTree(mb Mailbox, all []Folder) ([]Folder, error) {
 // between, like a cursor would. Stopping the loop early is fine.
 func (s *Store) Items(ctx context.Context, mb Mailbox, folder FolderID, q Query) iter.Seq2[Item, error] {
 	return func(yield func(Item, error) bool) {
-		prefix := appendFolderPrefix(nil, folder)
-		seek := prefix
-		skipExact := false
-		if !q.After.IsZero() {
-			seek = appendIndexKey(nil, folder, q.After.Received, q.After.ID)
-			skipExact = true
-		}
+		var (
+			num  uint32 // the folder's number, from the first page
+			next []byte // where the next page starts; nil on the first
+		)
 		left := q.Limit
 		if left <= 0 {
 			left = -1
 		}
-		first := true
 		for left != 0 {
 			if err := ctx.Err(); err != nil {
 				yield(Item{}, err)
@@ -228,47 +224,60 @@ func (s *Store) Items(ctx context.Context, mb Mailbox, folder FolderID, q Query)
 				n = left
 			}
 			var page []Item
-			var next []byte
+			more := false
 			err := s.view(mb, func(m *mbox) error {
-				if first {
-					if e, err := m.folder(folder); err != nil || e == nil {
-						if err == nil {
-							err = fmt.Errorf("%w: folder %q", ErrNotFound, folder)
-						}
-						return err
-					}
+				e, err := m.folder(folder)
+				if err != nil {
+					return err
 				}
+				if next == nil {
+					if e == nil {
+						return fmt.Errorf("%w: folder %q", ErrNotFound, folder)
+					}
+					num = e.num
+				} else if e == nil || e.num != num {
+					return nil // deleted since the last page: the listing ends
+				}
+				prefix := appendFolderKey(nil, num)
 				idx := m.index
 				if q.UnreadOnly {
 					idx = m.unread
 				}
 				c := idx.Cursor()
-				k, _ := c.Seek(seek)
-				if skipExact && k != nil && bytes.Equal(k, seek) {
-					k, _ = c.Next()
+				var k []byte
+				switch {
+				case next != nil:
+					k, _ = c.Seek(next)
+				case !q.After.IsZero():
+					seek := appendIndexKey(nil, num, q.After.Received, q.After.ID)
+					if k, _ = c.Seek(seek); k != nil && bytes.Equal(k, seek) {
+						k, _ = c.Next()
+					}
+				default:
+					k, _ = c.Seek(prefix)
 				}
 				for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 					if len(page) == n {
-						next = append([]byte(nil), k...)
+						next, more = append([]byte(nil), k...), true
 						return nil
 					}
 					_, _, id, ok := parseIndexKey(k)
-					if !ok || len(k)-len(id) != len(prefix)+timeKeyLen {
+					if !ok {
 						return m.corrupt("index", k, "malformed index key")
 					}
 					v := m.items.Get(id)
 					if v == nil {
 						return m.corrupt("index", k, "index entry without item")
 					}
-					it, ok := decodeItem(ItemID(id), v)
-					if !ok {
-						return m.corrupt("items", id, "undecodable item")
+					it, fnum, ok := decodeItem(ItemID(id), v)
+					if !ok || fnum != num {
+						return m.corrupt("items", id, "undecodable item or index in the wrong folder")
 					}
+					it.FolderID = folder
 					page = append(page, it)
 				}
 				return nil
 			})
-			first = false
 			if err != nil {
 				yield(Item{}, err)
 				return
@@ -281,10 +290,9 @@ func (s *Store) Items(ctx context.Context, mb Mailbox, folder FolderID, q Query)
 			if left > 0 {
 				left -= len(page)
 			}
-			if next == nil {
+			if !more {
 				return
 			}
-			seek, skipExact = next, false
 		}
 	}
 }
@@ -300,10 +308,18 @@ func (s *Store) Item(ctx context.Context, mb Mailbox, id ItemID) (Item, error) {
 		if v == nil {
 			return fmt.Errorf("%w: item %q", ErrNotFound, id)
 		}
-		var ok bool
-		if it, ok = decodeItem(id, v); !ok {
+		var (
+			fnum uint32
+			ok   bool
+		)
+		if it, fnum, ok = decodeItem(id, v); !ok {
 			return m.corrupt("items", []byte(id), "undecodable item")
 		}
+		e, err := m.folderByNum(fnum)
+		if err != nil {
+			return err
+		}
+		it.FolderID = e.f.ID
 		return nil
 	})
 	return it, err
@@ -398,10 +414,15 @@ func (s *Store) Search(ctx context.Context, mb Mailbox, q SearchQuery) iter.Seq2
 		var found []Item
 		err := s.view(mb, func(m *mbox) error {
 			match := func(k, v []byte) error {
-				it, ok := decodeItem(ItemID(k), v)
+				it, fnum, ok := decodeItem(ItemID(k), v)
 				if !ok {
 					return m.corrupt("items", k, "undecodable item")
 				}
+				e, err := m.folderByNum(fnum)
+				if err != nil {
+					return err
+				}
+				it.FolderID = e.f.ID
 				if containsFold(it.Subject, needle) || containsFold(it.From.Name, needle) || containsFold(it.From.Email, needle) {
 					found = append(found, it)
 				}
@@ -425,7 +446,7 @@ func (s *Store) Search(ctx context.Context, mb Mailbox, q SearchQuery) iter.Seq2
 				}
 				return err
 			}
-			prefix := appendFolderPrefix(nil, q.Folder)
+			prefix := appendFolderKey(nil, e.num)
 			c := m.index.Cursor()
 			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 				_, _, id, ok := parseIndexKey(k)

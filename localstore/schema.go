@@ -1,6 +1,7 @@
 package localstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -12,37 +13,52 @@ import (
 //
 // History:
 //
-//	1: folders, items, the newest-first index, MIME, mailbox state.
+//	1: folders, items, the newest-first index keyed by folder id, MIME,
+//	   mailbox state.
 //	2: adds the unread index and the per-folder LocalItems/LocalUnread
-//	   counters (folder record format 2); migrated by deriving both from
-//	   the items.
-const SchemaVersion uint32 = 2
+//	   counters.
+//	3: numbers folders per mailbox: item records and index keys carry the
+//	   4-byte number instead of the folder id (a quarter of the file with
+//	   Exchange-length ids); adds the fnums bucket.
+//
+// Files of schema 1 and 2 are migrated to 3 in one step that rewrites the
+// folder and item records and rebuilds both indexes from the items.
+const SchemaVersion uint32 = 3
 
-// Bucket layout:
+// Bucket layout (schema 3):
 //
 //	meta/schema                      uint32 big endian
 //	mailboxes/<mailbox>/state        stateRecord
-//	mailboxes/<mailbox>/folders/<id> folder record
-//	mailboxes/<mailbox>/items/<id>   item record
-//	mailboxes/<mailbox>/index/<key>  empty; key = folder|inverted time|item id
-//	mailboxes/<mailbox>/unread/<key> empty; same key, unread items only (schema 2)
+//	mailboxes/<mailbox>/folders/<id> folder record, with the folder's number
+//	mailboxes/<mailbox>/fnums/<num>  folder id; num is uint32 big endian
+//	mailboxes/<mailbox>/items/<id>   item record, with its folder's number
+//	mailboxes/<mailbox>/index/<key>  empty; key = folder num|inverted time|item id
+//	mailboxes/<mailbox>/unread/<key> empty; same key, unread items only
 //	mailboxes/<mailbox>/mime/<id>    MIME bytes
 var (
-	bucketMeta      = []byte("meta")
-	bucketMailboxes = []byte("mailboxes")
-	keySchema       = []byte("schema")
-	keyState        = []byte("state")
-	bucketFolders   = []byte("folders")
-	bucketItems     = []byte("items")
-	bucketIndex     = []byte("index")
-	bucketUnread    = []byte("unread")
-	bucketMIME      = []byte("mime")
+	bucketMeta       = []byte("meta")
+	bucketMailboxes  = []byte("mailboxes")
+	keySchema        = []byte("schema")
+	keyState         = []byte("state")
+	bucketFolders    = []byte("folders")
+	bucketFolderNums = []byte("fnums")
+	bucketItems      = []byte("items")
+	bucketIndex      = []byte("index")
+	bucketUnread     = []byte("unread")
+	bucketMIME       = []byte("mime")
 )
 
-// migrations[v] migrates a file from schema v to v+1 inside the given
+// migration moves a file from one schema to a later one inside the given
 // transaction.
-var migrations = map[uint32]func(tx *bolt.Tx) error{
-	1: migrate1to2,
+type migration struct {
+	to  uint32
+	run func(tx *bolt.Tx) error
+}
+
+// migrations maps a schema to its migration.
+var migrations = map[uint32]migration{
+	1: {to: 3, run: migrateToV3},
+	2: {to: 3, run: migrateToV3},
 }
 
 // readSchema returns the file's schema version, 0 for an empty file.
@@ -86,23 +102,27 @@ func prepareSchema(tx *bolt.Tx) error {
 	case v > SchemaVersion:
 		return &SchemaError{Found: v, Supported: SchemaVersion}
 	}
-	for ; v < SchemaVersion; v++ {
-		m := migrations[v]
-		if m == nil {
+	for v < SchemaVersion {
+		m, ok := migrations[v]
+		if !ok || m.to <= v {
 			return fmt.Errorf("localstore: no migration from schema %d", v)
 		}
-		if err := m(tx); err != nil {
-			return fmt.Errorf("localstore: migrate schema %d to %d: %w", v, v+1, err)
+		if err := m.run(tx); err != nil {
+			return fmt.Errorf("localstore: migrate schema %d to %d: %w", v, m.to, err)
 		}
-		if err := writeSchema(tx, v+1); err != nil {
+		if err := writeSchema(tx, m.to); err != nil {
 			return err
 		}
+		v = m.to
 	}
 	return nil
 }
 
-// migrate1to2 builds the unread index and the folder counters from the items.
-func migrate1to2(tx *bolt.Tx) error {
+// migrateToV3 rewrites a schema 1 or 2 file: it numbers the folders,
+// rewrites the folder, item and state records in their schema-3 formats and
+// rebuilds the newest-first and unread indexes and the folder counters from
+// the items. Items are rewritten in chunks, so memory stays bounded.
+func migrateToV3(tx *bolt.Tx) error {
 	root := tx.Bucket(bucketMailboxes)
 	if root == nil {
 		return ErrNotStore
@@ -114,62 +134,126 @@ func migrate1to2(tx *bolt.Tx) error {
 	}); err != nil {
 		return err
 	}
-	var a arena
 	for _, name := range names {
-		mb := Mailbox(name)
-		b := root.Bucket(name)
-		unread, err := b.CreateBucketIfNotExists(bucketUnread)
-		if err != nil {
+		if err := migrateMailboxToV3(root.Bucket(name), Mailbox(name)); err != nil {
 			return err
 		}
-		folders, items := b.Bucket(bucketFolders), b.Bucket(bucketItems)
-		if folders == nil || items == nil {
-			return &CorruptError{Mailbox: mb, Bucket: "mailbox", Reason: "missing folders or items bucket"}
+	}
+	return nil
+}
+
+func migrateMailboxToV3(b *bolt.Bucket, mb Mailbox) error {
+	var a arena
+	corrupt := func(bucket string, k []byte, reason string) error {
+		return &CorruptError{Mailbox: mb, Bucket: bucket, Key: string(k), Reason: reason}
+	}
+	st, ok := decodeState(mb, b.Get(keyState))
+	if !ok {
+		return corrupt("state", keyState, "undecodable mailbox state")
+	}
+	folders, items := b.Bucket(bucketFolders), b.Bucket(bucketItems)
+	if folders == nil || items == nil || b.Bucket(bucketMIME) == nil {
+		return corrupt("mailbox", nil, "missing folders, items or mime bucket")
+	}
+	// Number the folders in id order; counters are recounted below.
+	type entry struct {
+		f   Folder
+		num uint32
+	}
+	byID := map[FolderID]*entry{}
+	var order []FolderID
+	err := folders.ForEach(func(k, v []byte) error {
+		f, _, ok := decodeFolder(FolderID(k), v)
+		if !ok {
+			return corrupt("folders", k, "undecodable folder")
 		}
-		type counts struct{ items, unread int64 }
-		n := map[FolderID]*counts{}
-		err = items.ForEach(func(k, v []byte) error {
-			h, ok := decodeItemHead(v)
-			if !ok {
-				return &CorruptError{Mailbox: mb, Bucket: "items", Key: string(k), Reason: "undecodable item"}
-			}
-			c := n[h.folder]
-			if c == nil {
-				c = &counts{}
-				n[h.folder] = c
-			}
-			c.items++
-			if h.flags&flagRead == 0 {
-				c.unread++
-				key := a.end(appendIndexKey(a.begin(64+len(k)+len(h.folder)), h.folder, h.received, ItemID(k)))
-				return unread.Put(key, nil)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		var fs []Folder
-		err = folders.ForEach(func(k, v []byte) error {
-			f, ok := decodeFolder(FolderID(k), v)
-			if !ok {
-				return &CorruptError{Mailbox: mb, Bucket: "folders", Key: string(k), Reason: "undecodable folder"}
-			}
-			fs = append(fs, f)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, f := range fs {
-			if c := n[f.ID]; c != nil {
-				f.LocalItems, f.LocalUnread = c.items, c.unread
-			}
-			v := a.end(appendFolder(a.begin(256+len(f.SyncState)), &f, folderFormat))
-			if err := folders.Put([]byte(f.ID), v); err != nil {
+		st.LastFolder++
+		f.LocalItems, f.LocalUnread = 0, 0
+		byID[f.ID] = &entry{f: f, num: st.LastFolder}
+		order = append(order, f.ID)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, name := range [][]byte{bucketIndex, bucketUnread, bucketFolderNums} {
+		if b.Bucket(name) != nil {
+			if err := b.DeleteBucket(name); err != nil {
 				return err
 			}
 		}
 	}
-	return nil
+	fnums, err := b.CreateBucket(bucketFolderNums)
+	if err != nil {
+		return err
+	}
+	index, err := b.CreateBucket(bucketIndex)
+	if err != nil {
+		return err
+	}
+	unread, err := b.CreateBucket(bucketUnread)
+	if err != nil {
+		return err
+	}
+	for _, id := range order {
+		if err := fnums.Put(appendFolderKey(nil, byID[id].num), []byte(id)); err != nil {
+			return err
+		}
+	}
+	// Rewrite the items a chunk at a time: bbolt cursors must be
+	// repositioned after the bucket changes.
+	const chunk = 1024
+	var after []byte
+	for {
+		type rec struct {
+			id ItemID
+			it Item
+		}
+		var recs []rec
+		c := items.Cursor()
+		var k, v []byte
+		if after == nil {
+			k, v = c.First()
+		} else if k, v = c.Seek(after); bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
+		for ; k != nil && len(recs) < chunk; k, v = c.Next() {
+			it, ok := decodeItemV1(ItemID(k), v)
+			if !ok {
+				return corrupt("items", k, "undecodable item")
+			}
+			recs = append(recs, rec{id: ItemID(k), it: it})
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			e := byID[r.it.FolderID]
+			if e == nil {
+				return corrupt("items", []byte(r.id), "item in a missing folder")
+			}
+			key := a.end(appendIndexKey(a.begin(folderKeyLen+timeKeyLen+len(r.id)), e.num, r.it.Received, r.id))
+			if err := items.Put([]byte(r.id), a.end(appendItem(a.begin(itemSizeHint(&r.it)), &r.it, e.num))); err != nil {
+				return err
+			}
+			if err := index.Put(key, nil); err != nil {
+				return err
+			}
+			e.f.LocalItems++
+			if !r.it.IsRead {
+				e.f.LocalUnread++
+				if err := unread.Put(key, nil); err != nil {
+					return err
+				}
+			}
+		}
+		after = []byte(recs[len(recs)-1].id)
+	}
+	for _, id := range order {
+		e := byID[id]
+		if err := folders.Put([]byte(id), appendFolder(nil, &e.f, e.num)); err != nil {
+			return err
+		}
+	}
+	return b.Put(keyState, appendState(nil, &st))
 }

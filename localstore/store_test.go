@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -371,62 +372,129 @@ func TestOpen_NotStore(t *testing.T) {
 	}
 }
 
-// TestOpen_Migrate writes a schema-1 file (no unread index, folder records
-// without counters) and opens it.
-func TestOpen_Migrate(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, &Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mb := Mailbox("a@x")
-	b := Batch{Mailbox: mb, Folders: []FolderInfo{{ID: "inbox"}, {ID: "arch"}}}
-	for i := range 20 {
-		b.Items = append(b.Items, testItem([]FolderID{"inbox", "arch"}[i%2], i))
-	}
-	mustApply(t, s, b)
-	wantUnread := collect(t, s.Items(ctx0, mb, "inbox", Query{UnreadOnly: true}))
-	wantFolder, _ := s.Folder(ctx0, mb, "inbox")
-	s.Close()
+// writeLegacyFile writes a store file of schema 1 or 2 the way those
+// versions did, from the given mailbox content.
+func writeLegacyFile(t *testing.T, path string, schema uint32, mb Mailbox, st stateRecord, folders []Folder, items []Item, mime map[ItemID][]byte) {
+	t.Helper()
 	rawUpdate(t, path, func(tx *bolt.Tx) error {
-		m := tx.Bucket(bucketMailboxes).Bucket([]byte(mb))
-		if err := m.DeleteBucket(bucketUnread); err != nil {
+		if err := writeSchema(tx, schema); err != nil {
 			return err
 		}
-		fb := m.Bucket(bucketFolders)
-		var old []Folder
-		_ = fb.ForEach(func(k, v []byte) error {
-			f, _ := decodeFolder(FolderID(k), v)
-			old = append(old, f)
-			return nil
-		})
-		for _, f := range old {
-			if err := fb.Put([]byte(f.ID), appendFolder(nil, &f, folderFormat1)); err != nil {
+		root, err := tx.CreateBucket(bucketMailboxes)
+		if err != nil {
+			return err
+		}
+		m, err := root.CreateBucket([]byte(mb))
+		if err != nil {
+			return err
+		}
+		names := [][]byte{bucketFolders, bucketItems, bucketIndex, bucketMIME}
+		if schema == 2 {
+			names = append(names, bucketUnread)
+		}
+		for _, n := range names {
+			if _, err := m.CreateBucket(n); err != nil {
 				return err
 			}
 		}
-		return writeSchema(tx, 1)
-	})
-	if _, err := Open(path, &Options{ReadOnly: true}); !errors.Is(err, ErrNeedsMigration) {
-		t.Fatalf("read-only Open of schema 1: %v", err)
-	}
-	s, err = Open(path, &Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Check(ctx0); err != nil {
-		t.Fatal(err)
-	}
-	eq(t, "unread after migration", collect(t, s.Items(ctx0, mb, "inbox", Query{UnreadOnly: true})), wantUnread)
-	f, _ := s.Folder(ctx0, mb, "inbox")
-	eq(t, "folder after migration", f, wantFolder)
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		if v, _ := readSchema(tx); v != SchemaVersion {
-			t.Errorf("schema %d after migration", v)
+		if err := m.Put(keyState, appendStateV1(nil, &st)); err != nil {
+			return err
+		}
+		format := byte(folderFormat1)
+		if schema == 2 {
+			format = folderFormat2
+		}
+		for _, f := range folders {
+			if err := m.Bucket(bucketFolders).Put([]byte(f.ID), appendFolderLegacy(nil, &f, format)); err != nil {
+				return err
+			}
+		}
+		for _, it := range items {
+			if err := m.Bucket(bucketItems).Put([]byte(it.ID), appendItemV1(nil, &it)); err != nil {
+				return err
+			}
+			key := appendIndexKeyV1(nil, it.FolderID, it.Received, it.ID)
+			if err := m.Bucket(bucketIndex).Put(key, nil); err != nil {
+				return err
+			}
+			if schema == 2 && !it.IsRead {
+				if err := m.Bucket(bucketUnread).Put(key, nil); err != nil {
+					return err
+				}
+			}
+		}
+		for id, data := range mime {
+			if err := m.Bucket(bucketMIME).Put([]byte(id), data); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
+}
+
+// TestOpen_Migrate opens files of schemas 1 and 2 and compares every query
+// with a store that got the same content through Apply.
+func TestOpen_Migrate(t *testing.T) {
+	mb := Mailbox("a@x")
+	g := newGen(9)
+	g.nItems = 3000
+	b := Batch{Mailbox: mb, Seq: 7, Folders: []FolderInfo{{ID: "inbox", DisplayName: "Inbox"}, {ID: "arch", ParentID: "inbox", DisplayName: "Archive"}}}
+	for i := range 2500 { // more than one migration chunk
+		it := g.item(nil)
+		it.FolderID = []FolderID{"inbox", "arch"}[i%2]
+		b.Items = append(b.Items, it)
+	}
+	b.MIME = []MIME{{ID: b.Items[0].ID, Data: []byte("mime 0")}, {ID: b.Items[1].ID, Data: []byte("mime one")}}
+	b.Checkpoints = []Checkpoint{{Folder: "arch", FolderSync: FolderSync{SyncState: "ss", DeletedCountTotal: 4, LastSynced: baseTime}}}
+	h := "hier"
+	b.HierarchySyncState = &h
+	b.Subscription = &Subscription{Kind: Push, ID: "sub", Watermark: "wm"}
+	ref := MustOpenStore(t)
+	mustApply(t, ref, b)
+	md := newModel()
+	if err := md.apply(b); err != nil {
+		t.Fatal(err)
+	}
+	m := md.mbs[mb]
+
+	for _, schema := range []uint32{1, 2} {
+		t.Run(fmt.Sprint("schema", schema), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "old.db")
+			var folders []Folder
+			for id := range m.folders {
+				folders = append(folders, m.folder(id))
+			}
+			var items []Item
+			for _, it := range m.items {
+				items = append(items, it)
+			}
+			st := stateRecord{MailboxState: m.state, MIMEItems: 2, MIMEBytes: int64(len("mime 0") + len("mime one"))}
+			writeLegacyFile(t, path, schema, mb, st, folders, items, m.mime)
+			if _, err := Open(path, &Options{ReadOnly: true}); !errors.Is(err, ErrNeedsMigration) {
+				t.Fatalf("read-only Open of schema %d: %v", schema, err)
+			}
+			s, err := Open(path, &Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Check(ctx0); err != nil {
+				t.Fatal(err)
+			}
+			compare(t, s, md, rand.New(rand.NewPCG(1, 2)), g.words)
+			_ = s.db.View(func(tx *bolt.Tx) error {
+				if v, _ := readSchema(tx); v != SchemaVersion {
+					t.Errorf("schema %d after migration", v)
+				}
+				return nil
+			})
+			// The migrated store takes new batches like any other.
+			mustApply(t, s, Batch{Mailbox: mb, Folders: []FolderInfo{{ID: "new"}}, Items: []Item{testItem("new", 1)}})
+			if err := s.Check(ctx0); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
 
 func TestStore_Backup(t *testing.T) {
@@ -587,7 +655,7 @@ func TestStore_CheckFindsIndexDamage(t *testing.T) {
 	s.Close()
 	rawUpdate(t, path, func(tx *bolt.Tx) error {
 		it := testItem("inbox", 2)
-		return tx.Bucket(bucketMailboxes).Bucket([]byte(mb)).Bucket(bucketIndex).Delete(appendIndexKey(nil, "inbox", it.Received, it.ID))
+		return tx.Bucket(bucketMailboxes).Bucket([]byte(mb)).Bucket(bucketIndex).Delete(appendIndexKey(nil, 1, it.Received, it.ID)) // inbox is folder 1
 	})
 	s, err = Open(path, &Options{NoSync: true})
 	if err != nil {
