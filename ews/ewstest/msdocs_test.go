@@ -240,6 +240,8 @@ type msCase struct {
 	mayDiffer, emptyOK []string
 	// check makes further checks on the response and the mailbox.
 	check func(t *testing.T, f *msFixture, vars map[string]string, root *etree.Element)
+	// post sends the request; nil means msFixture.post.
+	post func(f *msFixture, body string) (int, string, *etree.Element)
 }
 
 func noVars(*msFixture) map[string]string { return nil }
@@ -580,7 +582,11 @@ func runMSCase(t *testing.T, c msCase) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			status, ctype, root := f.post(body)
+			post := c.post
+			if post == nil {
+				post = (*msFixture).post
+			}
+			status, ctype, root := post(f, body)
 			if status != http.StatusOK {
 				t.Fatalf("HTTP %d, want 200; response: %s\nrequest: %s", status, dump(root), body)
 			}

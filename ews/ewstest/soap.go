@@ -35,8 +35,14 @@ var requestVersions = map[string]int{
 	"V2016_10_10": 15, "V2017_01_07": 16, "V2017_04_14": 17, "V2017_07_11": 18,
 }
 
-// versionAtLeast reports whether the request's schema version is v or later.
+// versionAtLeast reports whether the request's schema version is v or
+// later. A request without RequestServerVersion asks for no particular
+// schema and may use every operation: Microsoft's own examples omit the
+// header, GetStreamingEvents (an Exchange 2010 SP1 operation) included.
 func (r *request) versionAtLeast(v string) bool {
+	if !r.versionSet {
+		return true
+	}
 	return requestVersions[r.version] >= requestVersions[v]
 }
 
@@ -61,8 +67,12 @@ type request struct {
 	rw      http.ResponseWriter
 	soap12  bool
 	version string
-	op      string
-	body    *etree.Element // the operation element
+	// versionSet says the request carried RequestServerVersion.
+	versionSet bool
+	// noNSOp says the operation element was in no namespace (see run).
+	noNSOp bool
+	op     string
+	body   *etree.Element // the operation element
 	// caller is the authenticated logon name, "" when unauthenticated.
 	caller string
 	// mb is the mailbox the request acts on (the caller's, or the
@@ -172,7 +182,15 @@ func (r *request) run() error {
 	}
 	r.body = ops[0]
 	r.op = r.body.Tag
-	if r.body.NamespaceURI() != nsM {
+	if r.body.NamespaceURI() == "" {
+		// Microsoft's push Subscribe example leaves the operation element
+		// in no namespace and declares the messages namespace on its
+		// child; accept such a request when its children are EWS ones.
+		if kids := r.body.ChildElements(); len(kids) > 0 && kids[0].NamespaceURI() == nsM {
+			r.noNSOp = true
+		}
+	}
+	if r.body.NamespaceURI() != nsM && !r.noNSOp {
 		return schemaFault("the element %s is not in the EWS messages namespace", r.op)
 	}
 	if err := r.parseHeader(header); err != nil {
@@ -216,6 +234,7 @@ func (r *request) parseHeader(header *etree.Element) error {
 					return &Fault{Code: "ErrorInvalidServerVersion"}
 				}
 				r.version = a.Value
+				r.versionSet = true
 			case "ExchangeImpersonation":
 				imp = c
 			}
