@@ -386,11 +386,14 @@ func (b *Broker) Publish(mailbox string, events ...Event) {
 			ev.Time = now
 		}
 		e := *l.append(info.addr, ev)
+		var se StampedEvent
 		for _, s := range subs {
 			if !s.matches(&e) {
 				continue
 			}
-			se := StampedEvent{Event: e.ev, Watermark: e.wm}
+			if se.Watermark == "" {
+				se = l.stamp(&e)
+			}
 			if s.conn != nil {
 				if live == nil {
 					live = map[*subscription][]StampedEvent{}
@@ -580,7 +583,7 @@ func (b *Broker) Subscribe(ctx context.Context, r SubscribeRequest) (Subscriptio
 			if e.seq <= start || !s.matches(e) {
 				continue
 			}
-			b.enqueueLocked(s, StampedEvent{Event: e.ev, Watermark: e.wm})
+			b.enqueueLocked(s, l.stamp(e))
 		}
 	}
 	b.subs[s.id] = s

@@ -45,7 +45,6 @@ type logEntry struct {
 	seq     uint64
 	mailbox string
 	ev      Event
-	wm      string
 }
 
 // eventLog is the event table of one mailbox database: every event of every
@@ -67,9 +66,15 @@ func newEventLog(name string) *eventLog {
 // subscription without a watermark starts from).
 func (l *eventLog) head() string { return encodeWatermark(l.token, l.last) }
 
+// stamp returns an entry's event with its watermark (computed on demand:
+// most events are never delivered to anyone).
+func (l *eventLog) stamp(e *logEntry) StampedEvent {
+	return StampedEvent{Event: e.ev, Watermark: encodeWatermark(l.token, e.seq)}
+}
+
 func (l *eventLog) append(mailbox string, ev Event) *logEntry {
 	l.last++
-	l.entries = append(l.entries, logEntry{seq: l.last, mailbox: mailbox, ev: ev, wm: encodeWatermark(l.token, l.last)})
+	l.entries = append(l.entries, logEntry{seq: l.last, mailbox: mailbox, ev: ev})
 	return &l.entries[len(l.entries)-1]
 }
 
