@@ -346,7 +346,8 @@ func (s *Store) MIMEBytes(ctx context.Context, mb Mailbox, id ItemID) ([]byte, e
 // MIME returns an item's MIME content as a reader. The reader holds a read
 // transaction open (a consistent view, no copy) until it is closed: close it
 // promptly, as an open read transaction keeps the file from reusing freed
-// pages and delays the writer's remapping of a growing file.
+// pages, delays the writer's remapping of a growing file, and makes
+// Store.Close wait. Use MIMEBytes for a copy that needs no closing.
 func (s *Store) MIME(ctx context.Context, mb Mailbox, id ItemID) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

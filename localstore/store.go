@@ -205,7 +205,8 @@ func Open(path string, opts *Options) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 // Close waits for queued Apply calls to finish, stops the writer, ends every
-// Watcher and closes the file. A second Close returns ErrClosed.
+// Watcher and closes the file; it also waits for open MIME readers and
+// running backups. A second Close returns ErrClosed.
 func (s *Store) Close() error {
 	s.closing.Lock()
 	if s.closed.Load() {
