@@ -286,7 +286,8 @@ func mailFolders(fs []FolderInfo) (all, user []FolderInfo) {
 			ok[f.ID] = true
 			continue
 		case "", "inbox", "sentitems", "archive":
-			ok[f.ID] = ok[f.ParentID] && f.FolderClass == "IPF.Note"
+			// A folder a client created without a class holds mail too.
+			ok[f.ID] = ok[f.ParentID] && (f.FolderClass == "IPF.Note" || f.FolderClass == "")
 		}
 		if !ok[f.ID] {
 			continue
@@ -360,7 +361,7 @@ func (a *Activity) apply(m *Mailbox, kind ActivityKind) (ActivityChange, error) 
 			parent = "inbox"
 		}
 		name := folderNames[r.IntN(len(folderNames))] + " " + strconv.Itoa(1000+r.IntN(9000))
-		fi, err := m.CreateFolder(parent, name, "")
+		fi, err := m.CreateFolder(parent, name, "IPF.Note")
 		if err != nil && isFolderExists(err) {
 			return ch, errImpossible
 		}

@@ -213,7 +213,7 @@ func (g *seedGen) folders(m *Mailbox, n int) ([]string, error) {
 		}
 		name := base
 		for k := 2; ; k++ {
-			fi, err := m.CreateFolder(parent, name, "")
+			fi, err := m.CreateFolder(parent, name, "IPF.Note")
 			if err == nil {
 				ids = append(ids, fi.ID)
 				depth = append(depth, d)
