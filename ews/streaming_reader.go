@@ -60,8 +60,9 @@ type StreamError struct {
 //
 // A StreamReader is not safe for concurrent use.
 type StreamReader struct {
-	lr *ntfLimitReader
-	b  ntfBuilder
+	lr  *ntfLimitReader
+	b   ntfBuilder
+	max int64 // per-envelope byte budget
 }
 
 // NewStreamReader returns a reader of the envelopes in r. Each envelope
@@ -69,7 +70,7 @@ type StreamReader struct {
 // ErrMalformedNotification (Exchange's envelopes hold at most 50 events).
 func NewStreamReader(r io.Reader) *StreamReader {
 	lr := &ntfLimitReader{r: r, left: ntfMaxMessageBytes}
-	return &StreamReader{lr: lr, b: ntfBuilder{dec: newNtfDecoder(lr)}}
+	return &StreamReader{lr: lr, b: ntfBuilder{dec: newNtfDecoder(lr)}, max: ntfMaxMessageBytes}
 }
 
 // ntfLimitReader fails reads once more than a budget of bytes has been
@@ -82,7 +83,7 @@ type ntfLimitReader struct {
 
 func (l *ntfLimitReader) Read(p []byte) (int, error) {
 	if l.left <= 0 {
-		return 0, fmt.Errorf("%w: envelope larger than %d bytes", ErrMalformedNotification, ntfMaxMessageBytes)
+		return 0, fmt.Errorf("%w: envelope over the size budget", ErrMalformedNotification)
 	}
 	if int64(len(p)) > l.left {
 		p = p[:l.left]
@@ -99,7 +100,7 @@ func (l *ntfLimitReader) Read(p []byte) (int, error) {
 // unusable.
 func (s *StreamReader) Next() (*StreamMessage, error) {
 	// The decoder reads ahead a little, so the budget is approximate.
-	s.lr.left = ntfMaxMessageBytes
+	s.lr.left = s.max
 	for {
 		tok, err := s.b.dec.Token()
 		if err != nil {
