@@ -2,8 +2,10 @@ package ewstest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +168,63 @@ func TestServer_ThrottleLatency(t *testing.T) {
 	postEWS(t, s.Client(), s.URL, basic)
 	if len(slept) != 1 || slept[0] != 150*time.Millisecond {
 		t.Fatalf("slept %v", slept)
+	}
+}
+
+const subscribeStreamingRequest = `<?xml version="1.0" encoding="utf-8"?>
+<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"
+ xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"
+ xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">
+<soap:Header><t:RequestServerVersion Version="Exchange2013"/></soap:Header>
+<soap:Body><m:Subscribe><m:StreamingSubscriptionRequest SubscribeToAllFolders="true">
+<t:EventTypes><t:EventType>CreatedEvent</t:EventType></t:EventTypes>
+</m:StreamingSubscriptionRequest></m:Subscribe></soap:Body></soap:Envelope>`
+
+const getStreamingEventsRequest = `<?xml version="1.0" encoding="utf-8"?>
+<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"
+ xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"
+ xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">
+<soap:Header><t:RequestServerVersion Version="Exchange2013"/></soap:Header>
+<soap:Body><m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>%s</t:SubscriptionId></m:SubscriptionIds>
+<m:ConnectionTimeout>1</m:ConnectionTimeout></m:GetStreamingEvents></soap:Body></soap:Envelope>`
+
+// TestServer_StreamingExemptFromConcurrencyLimit holds a GetStreamingEvents
+// connection open while the user, limited to one request at a time, makes
+// another request: the hanging connection does not count.
+func TestServer_StreamingExemptFromConcurrencyLimit(t *testing.T) {
+	s := NewServer(Options{Users: authUsers, Auth: AuthOptions{Mode: AuthBasic},
+		Throttle: ThrottleOptions{MaxConcurrentRequests: 1}})
+	defer s.Close()
+	soap := func(ctx context.Context, body string) *http.Response {
+		req, _ := http.NewRequestWithContext(ctx, "POST", s.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+		req.SetBasicAuth("alice", "secret")
+		resp, err := s.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := soap(context.Background(), subscribeStreamingRequest)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`<m:SubscriptionId>([^<]+)</m:SubscriptionId>`).FindSubmatch(b)
+	if resp.StatusCode != 200 || m == nil {
+		t.Fatalf("Subscribe: %d\n%s", resp.StatusCode, b)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream := soap(ctx, fmt.Sprintf(getStreamingEventsRequest, m[1]))
+	defer stream.Body.Close()
+	if stream.StatusCode != 200 {
+		t.Fatalf("GetStreamingEvents: %d", stream.StatusCode)
+	}
+	// The stream is open (its headers arrived); another request goes through.
+	code, body := postEWS(t, s.Client(), s.URL, func(r *http.Request) { r.SetBasicAuth("alice", "secret") })
+	if code != 200 || !strings.Contains(body, "NoError") {
+		t.Fatalf("GetFolder while streaming: %d\n%s", code, body)
+	}
+	if s.Throttle().Refused() != 0 {
+		t.Fatalf("%d requests refused", s.Throttle().Refused())
 	}
 }
