@@ -399,6 +399,18 @@ func (d *decoder) itemTail(id ItemID, flags byte, received time.Time) (Item, boo
 	return it, true
 }
 
+// decodeFolderNum reads only the number of a schema-3 folder record.
+func decodeFolderNum(v []byte) (uint32, bool) {
+	if len(v) < 2 || v[0] != folderFormat {
+		return 0, false
+	}
+	n, k := binary.Uvarint(v[1:])
+	if k <= 0 || n == 0 || n > maxFolderNum {
+		return 0, false
+	}
+	return uint32(n), true
+}
+
 // decodeFolder decodes a folder record of any schema; num is 0 for the
 // formats before folder numbers.
 func decodeFolder(id FolderID, v []byte) (f Folder, num uint32, ok bool) {

@@ -226,16 +226,16 @@ func (s *Store) Items(ctx context.Context, mb Mailbox, folder FolderID, q Query)
 			var page []Item
 			more := false
 			err := s.view(mb, func(m *mbox) error {
-				e, err := m.folder(folder)
+				fnum, found, err := m.folderNum(folder)
 				if err != nil {
 					return err
 				}
 				if next == nil {
-					if e == nil {
+					if !found {
 						return fmt.Errorf("%w: folder %q", ErrNotFound, folder)
 					}
-					num = e.num
-				} else if e == nil || e.num != num {
+					num = fnum
+				} else if !found || fnum != num {
 					return nil // deleted since the last page: the listing ends
 				}
 				prefix := appendFolderKey(nil, num)
@@ -315,11 +315,11 @@ func (s *Store) Item(ctx context.Context, mb Mailbox, id ItemID) (Item, error) {
 		if it, fnum, ok = decodeItem(id, v); !ok {
 			return m.corrupt("items", []byte(id), "undecodable item")
 		}
-		e, err := m.folderByNum(fnum)
-		if err != nil {
-			return err
+		f := m.fnums.Get(appendFolderKey(nil, fnum))
+		if f == nil {
+			return m.corrupt("items", []byte(id), "item refers to a missing folder number")
 		}
-		it.FolderID = e.f.ID
+		it.FolderID = FolderID(f)
 		return nil
 	})
 	return it, err
@@ -492,4 +492,17 @@ func compareNewest(a, b Item) int {
 // containsFold reports whether lower(s) contains needle (already lower case).
 func containsFold(s, needle string) bool {
 	return strings.Contains(strings.ToLower(s), needle)
+}
+
+// folderNum returns the number of folder id without decoding its record.
+func (m *mbox) folderNum(id FolderID) (num uint32, found bool, err error) {
+	v := m.folders.Get([]byte(id))
+	if v == nil {
+		return 0, false, nil
+	}
+	num, ok := decodeFolderNum(v)
+	if !ok {
+		return 0, false, m.corrupt("folders", []byte(id), "undecodable folder")
+	}
+	return num, true, nil
 }
