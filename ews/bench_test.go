@@ -2,6 +2,7 @@ package ews
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"testing"
 	"time"
@@ -100,4 +101,36 @@ func BenchmarkDecodeOverEtree(b *testing.B) {
 		decode += time.Since(t1)
 	}
 	b.ReportMetric(float64(decode)/float64(parse), "decode/etree")
+}
+
+// getItemMIMEBatch builds a GetItem response of n messages, each with
+// metadata and a MIME body of mimeSize bytes (base64 on the wire).
+func getItemMIMEBatch(n, mimeSize int) []byte {
+	mime := bytes.Repeat([]byte("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n"), mimeSize/58+1)[:mimeSize]
+	enc := base64.StdEncoding.EncodeToString(mime)
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:GetItemResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><m:ResponseMessages>`)
+	for i := range n {
+		fmt.Fprintf(&b, `<m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:Message><t:MimeContent CharacterSet="UTF-8">%s</t:MimeContent><t:ItemId Id="AAMkAGYzZjZmRiZTQ1AEYAAAAAAB4k%06d=" ChangeKey="CQAAABYAAAD3NsWUI7AUT6elp9Hm6tRhAAAB3wi5"/><t:Subject>Message %d</t:Subject><t:DateTimeReceived>2024-05-01T10:00:02Z</t:DateTimeReceived><t:Size>%d</t:Size><t:IsRead>false</t:IsRead></t:Message></m:Items></m:GetItemResponseMessage>`, enc, i, i, mimeSize)
+	}
+	b.WriteString(`</m:ResponseMessages></m:GetItemResponse></s:Body></s:Envelope>`)
+	return b.Bytes()
+}
+
+// BenchmarkDecodeGetItemMIME decodes a batch of 10 messages with 100 KB of
+// MIME each; MB/s counts response bytes.
+func BenchmarkDecodeGetItemMIME(b *testing.B) {
+	page := getItemMIMEBatch(10, 100<<10)
+	b.SetBytes(int64(len(page)))
+	b.ReportAllocs()
+	for b.Loop() {
+		sr, err := decodeEnvelope("GetItem", page, DefaultMaxResponseTags)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rs, err := decodeGetItem(sr, 10)
+		if err != nil || rs[9].Err != nil || len(rs[9].Item.MimeContent) != 100<<10 {
+			b.Fatal(err, rs[9].Err)
+		}
+	}
 }

@@ -201,6 +201,8 @@ type soapResponse struct {
 	Header        http.Header
 	ServerVersion *ServerVersionInfo
 	Messages      []responseMessage
+	// mime holds MimeContent texts lifted out before parsing (mime.go).
+	mime [][]byte
 }
 
 // responseMessage is one m:*ResponseMessage.

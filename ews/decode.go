@@ -155,8 +155,9 @@ func decodeExtendedProperty(e *etree.Element) (ExtendedProperty, error) {
 	return p, nil
 }
 
-// decodeItem reads an item element (t:Message, t:Item, ...).
-func decodeItem(e *etree.Element) (Item, error) {
+// decodeItem reads an item element (t:Message, t:Item, ...); lifted holds
+// MimeContent texts extractMIME took out of the body.
+func decodeItem(e *etree.Element, lifted [][]byte) (Item, error) {
 	it := Item{Kind: e.Tag}
 	var err error
 	for _, tok := range e.Child {
@@ -167,7 +168,7 @@ func decodeItem(e *etree.Element) (Item, error) {
 		switch c.Tag {
 		case "MimeContent":
 			it.MimeCharset = ewsxml.Attr(c, "CharacterSet")
-			it.MimeContent, err = decodeBase64(c.Text())
+			it.MimeContent, err = mimeText(strings.TrimSpace(c.Text()), lifted)
 		case "ItemId":
 			it.ID, err = decodeItemID(c)
 		case "ParentFolderId":

@@ -72,7 +72,7 @@ func decodeGetItem(resp *soapResponse, want int) ([]ItemResult, error) {
 				if !ok || g.Space != nsT { // Message, Item, CalendarItem, ...
 					continue
 				}
-				it, err := decodeItem(g)
+				it, err := decodeItem(g, resp.mime)
 				if err != nil {
 					return err
 				}

@@ -23,6 +23,7 @@ const (
 // wrapping ErrMalformedResponse. Response messages with an error class get
 // a *ResponseError in their Err field.
 func decodeEnvelope(op string, body []byte, maxTags int) (*soapResponse, error) {
+	body, lifted := extractMIME(body)
 	doc, err := ewsxml.ParseBytes(body, ewsxml.ParseOptions{MaxTags: maxTags})
 	if err != nil {
 		return nil, malformed(op, err)
@@ -31,7 +32,7 @@ func decodeEnvelope(op string, body []byte, maxTags int) (*soapResponse, error) 
 	if !ewsxml.Is(env, nsS, "Envelope") {
 		return nil, malformedf(op, "root element is {%s}%s, not a SOAP 1.1 Envelope", env.Space, env.Tag)
 	}
-	sr := &soapResponse{}
+	sr := &soapResponse{mime: lifted}
 	var bodyEl *etree.Element
 	for _, tok := range env.Child {
 		el, ok := tok.(*etree.Element)

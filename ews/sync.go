@@ -278,7 +278,7 @@ func decodeSyncFolderItems(resp *soapResponse) (*SyncFolderItemsResult, error) {
 			seenLast = true
 			r.IncludesLastItemInRange, err = parseBool(c.Text())
 		case "Changes":
-			r.Changes, err = decodeItemChanges(c)
+			r.Changes, err = decodeItemChanges(c, resp.mime)
 		}
 		return err
 	})
@@ -291,7 +291,7 @@ func decodeSyncFolderItems(resp *soapResponse) (*SyncFolderItemsResult, error) {
 	return r, nil
 }
 
-func decodeItemChanges(e *etree.Element) ([]ItemChange, error) {
+func decodeItemChanges(e *etree.Element, lifted [][]byte) ([]ItemChange, error) {
 	out := make([]ItemChange, 0, len(e.Child)/2)
 	for _, tok := range e.Child {
 		c, ok := tok.(*etree.Element)
@@ -318,7 +318,7 @@ func decodeItemChanges(e *etree.Element) ([]ItemChange, error) {
 				ch.IsRead, err = parseBool(g.Text())
 				seenRead = true
 			case (kind == ChangeCreate || kind == ChangeUpdate) && !found: // Message, MeetingRequest, ...
-				ch.Item, err = decodeItem(g)
+				ch.Item, err = decodeItem(g, lifted)
 				found = true
 			}
 			if err != nil {
