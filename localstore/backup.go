@@ -40,6 +40,7 @@ type ctxWriter struct {
 	w   io.Writer
 }
 
+// Write fails once ctx has ended.
 func (c ctxWriter) Write(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err

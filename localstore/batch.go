@@ -25,7 +25,10 @@ const MaxIDLen = 1024
 //     unknown folders are skipped.
 //  9. HierarchySyncState and Subscription, when not nil; then Seq.
 //
-// Applying the same batch twice leaves the mirror as applying it once.
+// Applying the same batch twice leaves the mirror as applying it once. (The
+// second Apply fails, writing nothing, if the batch deleted a folder that
+// its own items go into; give batches a Seq and a repeat is simply
+// skipped.)
 type Batch struct {
 	Mailbox Mailbox
 

@@ -394,6 +394,7 @@ func (r *mimeReader) Close() error {
 	return err
 }
 
+// Read reads the MIME content; it fails after Close.
 func (r *mimeReader) Read(p []byte) (int, error) {
 	if r.tx == nil {
 		return 0, ErrClosed
