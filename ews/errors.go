@@ -212,6 +212,15 @@ func (e *ResponseError) Is(target error) bool {
 	return ok && (c == e.Code || (e.InnerCode != "" && c == e.InnerCode))
 }
 
+// Unwrap returns Code (and InnerCode when set), so that errors.As can
+// extract the Code of a wrapped error.
+func (e *ResponseError) Unwrap() []error {
+	if e.InnerCode != "" {
+		return []error{e.Code, e.InnerCode}
+	}
+	return []error{e.Code}
+}
+
 // Value returns the MessageXML entry named name, or "".
 func (e *ResponseError) Value(name string) string {
 	for _, v := range e.MessageXML {
@@ -282,8 +291,17 @@ func (e *FaultError) Is(target error) bool {
 	return ok && c == e.Code
 }
 
+// Unwrap returns Code, so that errors.As can extract it.
+func (e *FaultError) Unwrap() error { return e.Code }
+
 // IsTransient reports whether retrying later may succeed.
 func (e *FaultError) IsTransient() bool { return e.Code.IsTransient() }
+
+// NeedsResync reports whether the folder's sync state must be dropped.
+func (e *FaultError) NeedsResync() bool { return e.Code.NeedsResync() }
+
+// SubscriptionLost reports whether the subscription must be replaced.
+func (e *FaultError) SubscriptionLost() bool { return e.Code.SubscriptionLost() }
 
 // HTTPError is a response whose HTTP status is not 200 and whose body is not
 // a SOAP fault. Status 401 matches ErrUnauthorized and 503 matches
