@@ -35,8 +35,10 @@ type Options struct {
 	// http.DefaultTransport. Its Transport must not add authentication
 	// of its own when Auth is set. The client never follows redirects
 	// (a redirect is returned as an *HTTPError). Timeouts come from the
-	// context of each call; HTTPClient.Timeout, if set, also applies to
-	// streaming requests.
+	// context of each call; HTTPClient.Timeout, if set, applies to every
+	// call except streaming requests. A Jar, if set, is used too, but it
+	// keeps one cookie set per host: leave it nil so that the client keeps
+	// X-BackEndOverrideCookie per affinity group.
 	HTTPClient *http.Client
 
 	// Auth authenticates requests: NTLM, Basic or Bearer. Nil sends no
