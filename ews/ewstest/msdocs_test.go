@@ -269,6 +269,50 @@ var msCases = []msCase{
 			}
 		}},
 	{request: "getfolder/malformed-id", setup: noVars, class: "Error", code: "ErrorInvalidIdMalformed"},
+	{request: "getfolder/extended-hidden",
+		setup: func(f *msFixture) map[string]string { return map[string]string{"FOLDER_ID": f.testFolder.ID} },
+		class: "Success", code: "NoError",
+		check: func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
+			uri := findAll(root, nsT, "ExtendedFieldURI")
+			if len(uri) != 1 || !strings.EqualFold(uri[0].SelectAttrValue("PropertyTag", ""), "0x10f4") ||
+				uri[0].SelectAttrValue("PropertyType", "") != "Boolean" || firstText(root, nsT, "Value") != "false" {
+				t.Errorf("want PidTagAttributeHidden (0x10f4, Boolean) false: %s", dump(root))
+			}
+		}},
+	{request: "getfolder/extended-mapi-props",
+		setup: func(f *msFixture) map[string]string {
+			// A delete in the Inbox so that PR_DELETED_COUNT_TOTAL is not 0.
+			if err := f.mb.DeleteItem(f.inboxItems[2].ID, HardDelete); err != nil {
+				f.t.Fatal(err)
+			}
+			return map[string]string{"FOLDER_ID": f.folderID("inbox")}
+		},
+		class: "Success", code: "NoError",
+		check: func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
+			folders := findAll(root, nsT, "Folder")
+			if len(folders) != 2 {
+				t.Fatalf("%d folders, want 2", len(folders))
+			}
+			for i, name := range []string{"inbox", "deleteditems"} {
+				fi, _ := f.mb.Folder(f.folderID(name))
+				props := findAll(folders[i], nsT, "ExtendedProperty")
+				if len(props) != 2 {
+					t.Errorf("%s: %d extended properties, want 2", name, len(props))
+					continue
+				}
+				tags := [2]string{props[0].FindElement("./ExtendedFieldURI").SelectAttrValue("PropertyTag", ""),
+					props[1].FindElement("./ExtendedFieldURI").SelectAttrValue("PropertyTag", "")}
+				if !strings.EqualFold(tags[0], "0x670a") || !strings.EqualFold(tags[1], "0x670b") {
+					t.Errorf("%s: PropertyTags %v, want 0x670a, 0x670b as Exchange writes them", name, tags)
+				}
+				if got, want := firstText(props[0], nsT, "Value"), fi.LocalCommitTimeMax.UTC().Format("2006-01-02T15:04:05Z"); got != want {
+					t.Errorf("%s: PR_LOCAL_COMMIT_TIME_MAX %q, want %q", name, got, want)
+				}
+				if got, want := firstText(props[1], nsT, "Value"), itoa(fi.DeletedCountTotal); got != want {
+					t.Errorf("%s: PR_DELETED_COUNT_TOTAL %q, want %q", name, got, want)
+				}
+			}
+		}},
 	{request: "findfolder/shallow-inbox", setup: noVars, class: "Success", code: "NoError",
 		check: func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
 			if got := firstText(root, nsT, "DisplayName"); got != "TestFolder" {
@@ -276,6 +320,15 @@ var msCases = []msCase{
 			}
 		}},
 	{request: "findfolder/malformed-id", setup: noVars, class: "Error", code: "ErrorInvalidIdMalformed"},
+	// No folder of the fake is hidden, so the Deep search with Microsoft's
+	// restriction on PidTagAttributeHidden finds none.
+	{request: "findfolder/deep-hidden", setup: noVars, class: "Success", code: "NoError", emptyOK: []string{"t:Folders"},
+		check: func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
+			rf := findAll(root, nsM, "RootFolder")
+			if len(rf) != 1 || rf[0].SelectAttrValue("TotalItemsInView", "") != "0" {
+				t.Errorf("want no hidden folder under msgfolderroot: %s", dump(root))
+			}
+		}},
 	{request: "finditem/idonly-deleteditems", setup: noVars, class: "Success", code: "NoError",
 		check: func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
 			if n := len(findAll(root, nsT, "ItemId")); n != len(f.deletedItems) {
@@ -402,6 +455,13 @@ var msCases = []msCase{
 				t.Errorf("ChangeKey %q: before %q, now %q", ck, f.testFolder.ChangeKey, fi.ChangeKey)
 			}
 		}},
+	// Microsoft shows no response for this request; the structure is that
+	// of the UpdateFolder reference's response.
+	{request: "updatefolder/extended-hidden", response: "updatefolder/rename",
+		setup: func(f *msFixture) map[string]string {
+			return map[string]string{"FOLDER_ID": f.testFolder.ID, "FOLDER_CK": f.testFolder.ChangeKey}
+		},
+		class: "Success", code: "NoError"},
 	{request: "updatefolder/invalid-changekey",
 		setup: func(f *msFixture) map[string]string { return map[string]string{"FOLDER_ID": f.testFolder.ID} },
 		class: "Error", code: "ErrorInvalidChangeKey"},
@@ -642,5 +702,40 @@ func TestMSDocsVariantsRoundTrip(t *testing.T) {
 				t.Errorf("other-prefixes did not rename the types prefix: %s", s)
 			}
 		})
+	}
+}
+
+// TestFindFolderRestriction checks FindFolder restrictions on folder
+// properties (Microsoft's FindFolder reference permits them) beyond the
+// documented example, which matches nothing in the fake's mailbox.
+func TestFindFolderRestriction(t *testing.T) {
+	f := newMSFixture(t)
+	find := func(restriction string) []string {
+		t.Helper()
+		root := f.mustSucceed(soapEnvelope(`<m:FindFolder Traversal="Deep"><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape>` +
+			`<m:Restriction>` + restriction + `</m:Restriction><m:ParentFolderIds><t:DistinguishedFolderId Id="msgfolderroot"/></m:ParentFolderIds></m:FindFolder>`))
+		var names []string
+		for _, d := range findAll(root, nsT, "DisplayName") {
+			names = append(names, d.Text())
+		}
+		return sortedCopy(names)
+	}
+	visible := len(find(`<t:IsEqualTo><t:ExtendedFieldURI PropertyTag="4340" PropertyType="Boolean"/><t:FieldURIOrConstant><t:Constant Value="false"/></t:FieldURIOrConstant></t:IsEqualTo>`))
+	all := len(find(`<t:Exists><t:FieldURI FieldURI="folder:DisplayName"/></t:Exists>`))
+	if visible == 0 || visible != all {
+		t.Errorf("%d folders with PidTagAttributeHidden false, want all %d under msgfolderroot", visible, all)
+	}
+	if got := find(`<t:Contains ContainmentMode="Substring" ContainmentComparison="IgnoreCase"><t:FieldURI FieldURI="folder:DisplayName"/><t:Constant Value="testf"/></t:Contains>`); strings.Join(got, ",") != "TestFolder" {
+		t.Errorf("DisplayName contains testf: %v, want [TestFolder]", got)
+	}
+	if got := find(`<t:And><t:IsGreaterThan><t:FieldURI FieldURI="folder:TotalCount"/><t:FieldURIOrConstant><t:Constant Value="1"/></t:FieldURIOrConstant></t:IsGreaterThan>` +
+		`<t:Not><t:IsEqualTo><t:FieldURI FieldURI="folder:DisplayName"/><t:FieldURIOrConstant><t:Constant Value="Deleted Items"/></t:FieldURIOrConstant></t:IsEqualTo></t:Not></t:And>`); strings.Join(got, ",") != "Inbox" {
+		t.Errorf("TotalCount > 1 and not Deleted Items: %v, want [Inbox]", got)
+	}
+	status, _, root := f.post(soapEnvelope(`<m:FindFolder Traversal="Shallow"><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>` +
+		`<m:Restriction><t:IsEqualTo><t:FieldURI FieldURI="folder:TotalCount"/><t:FieldURIOrConstant><t:Constant Value="many"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction>` +
+		`<m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindFolder>`))
+	if status != http.StatusInternalServerError || !strings.Contains(dump(root), "ErrorSchemaValidation") {
+		t.Errorf("a non-integer constant for TotalCount: HTTP %d %s, want an ErrorSchemaValidation fault", status, dump(root))
 	}
 }

@@ -1,9 +1,11 @@
 package ewstest
 
 import (
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/beevik/etree"
 )
@@ -134,6 +136,7 @@ func opFindFolder(r *request) error {
 		return err
 	}
 	var view pageView
+	var pred func(*folder) bool
 	for _, c := range r.body.ChildElements() {
 		switch c.Tag {
 		case "IndexedPageFolderView", "FractionalPageFolderView":
@@ -141,7 +144,16 @@ func opFindFolder(r *request) error {
 				return err
 			}
 		case "Restriction":
-			return codeErr("ErrorInvalidRestriction", "Restrictions on FindFolder are not supported by this server.")
+			// Microsoft's FindFolder reference: restrictions are permitted
+			// on folder properties (the hidden-folders how-to restricts on
+			// PidTagAttributeHidden).
+			cs := c.ChildElements()
+			if len(cs) != 1 {
+				return schemaFault("Restriction needs one search expression")
+			}
+			if pred, err = compileFolderRestriction(cs[0]); err != nil {
+				return toFault(err)
+			}
 		}
 	}
 	ids, err := folderIDList(childM(r.body, "ParentFolderIds"), "ParentFolderIds")
@@ -169,7 +181,9 @@ func opFindFolder(r *request) error {
 		var walk func(f *folder)
 		walk = func(f *folder) {
 			for _, c := range f.children {
-				list = append(list, c)
+				if pred == nil || pred(c) {
+					list = append(list, c)
+				}
 				if trav == "Deep" {
 					walk(c)
 				}
@@ -284,6 +298,12 @@ func opUpdateFolder(r *request) error {
 		for _, u := range upd.ChildElements() {
 			uri := childT(u, "FieldURI")
 			if uri == nil {
+				if childT(u, "ExtendedFieldURI") != nil || childT(u, "IndexedFieldURI") != nil {
+					// The schema allows any property path (Microsoft's
+					// hidden-folders how-to sets PidTagAttributeHidden);
+					// extended properties are accepted and not stored.
+					continue
+				}
 				return schemaFault("%s needs a FieldURI", u.Tag)
 			}
 			name, err := fieldName(attr(uri, "FieldURI"))
@@ -535,4 +555,163 @@ func validFolderChangeKey(ck string) bool {
 	}
 	b, err := base64.StdEncoding.DecodeString(ck)
 	return err == nil && len(b) == 24 && b[0] == 0x01
+}
+
+// folderRestrictionPath returns the value getter of the folder property a
+// FindFolder search expression names.
+func folderRestrictionPath(el *etree.Element) (func(*folder) any, error) {
+	for _, c := range el.ChildElements() {
+		switch c.Tag {
+		case "FieldURI":
+			name, err := fieldName(attr(c, "FieldURI"))
+			if err != nil {
+				return nil, err
+			}
+			switch name {
+			case "DisplayName":
+				return func(f *folder) any { return f.name }, nil
+			case "FolderClass":
+				return func(f *folder) any { return f.class }, nil
+			case "TotalCount":
+				return func(f *folder) any { return int64(f.live) }, nil
+			case "UnreadCount":
+				return func(f *folder) any { return int64(f.unread) }, nil
+			case "ChildFolderCount":
+				return func(f *folder) any { return int64(len(f.children)) }, nil
+			}
+		case "ExtendedFieldURI":
+			e, err := parseExtendedFieldURI(c)
+			if err != nil {
+				return nil, err
+			}
+			switch e.tag {
+			case 0x10F4: // PR_ATTR_HIDDEN
+				return func(f *folder) any { return f.hidden && f.dist != "root" }, nil
+			case 0x670A: // PR_LOCAL_COMMIT_TIME_MAX
+				return func(f *folder) any { return f.commitMax.UTC() }, nil
+			case 0x670B: // PR_DELETED_COUNT_TOTAL
+				return func(f *folder) any { return f.deleted }, nil
+			case 0x3001: // PR_DISPLAY_NAME
+				return func(f *folder) any { return f.name }, nil
+			case 0x3613: // PR_CONTAINER_CLASS
+				return func(f *folder) any { return f.class }, nil
+			}
+		case "IndexedFieldURI":
+		default:
+			continue
+		}
+		return nil, codeErr("ErrorUnsupportedPathForQuery", "The property path is not supported for folder queries by this server.")
+	}
+	return nil, schemaFault("%s needs a property path", el.Tag)
+}
+
+// compareFolderConst is compareConst for folder values, which include
+// integers.
+func compareFolderConst(v any, c string) (int, error) {
+	if n, ok := v.(int64); ok {
+		k, err := strconv.ParseInt(strings.TrimSpace(c), 10, 64)
+		if err != nil {
+			return 0, schemaFault("%q is not a valid integer", c)
+		}
+		return cmp.Compare(n, k), nil
+	}
+	return compareConst(v, c)
+}
+
+// compileFolderRestriction compiles a FindFolder search expression: And,
+// Or, Not, Exists, the comparisons with a constant and Contains.
+func compileFolderRestriction(el *etree.Element) (func(*folder) bool, error) {
+	switch el.Tag {
+	case "And", "Or":
+		var subs []func(*folder) bool
+		for _, c := range el.ChildElements() {
+			p, err := compileFolderRestriction(c)
+			if err != nil {
+				return nil, err
+			}
+			subs = append(subs, p)
+		}
+		if len(subs) == 0 {
+			return nil, schemaFault("%s needs at least one expression", el.Tag)
+		}
+		and := el.Tag == "And"
+		return func(f *folder) bool {
+			for _, p := range subs {
+				if p(f) != and {
+					return !and
+				}
+			}
+			return and
+		}, nil
+	case "Not":
+		cs := el.ChildElements()
+		if len(cs) != 1 {
+			return nil, schemaFault("Not needs one expression")
+		}
+		p, err := compileFolderRestriction(cs[0])
+		if err != nil {
+			return nil, err
+		}
+		return func(f *folder) bool { return !p(f) }, nil
+	case "Exists":
+		if _, err := folderRestrictionPath(el); err != nil {
+			return nil, err
+		}
+		return func(*folder) bool { return true }, nil
+	case "IsEqualTo", "IsNotEqualTo", "IsGreaterThan", "IsGreaterThanOrEqualTo", "IsLessThan", "IsLessThanOrEqualTo":
+		get, err := folderRestrictionPath(el)
+		if err != nil {
+			return nil, err
+		}
+		cst := childT(childT(el, "FieldURIOrConstant"), "Constant")
+		if cst == nil {
+			return nil, codeErr("ErrorInvalidRestriction", "Only comparisons with a constant are supported by this server.")
+		}
+		val, op := attr(cst, "Value"), el.Tag
+		if _, err := compareFolderConst(get(&folder{}), val); err != nil {
+			return nil, err
+		}
+		return func(f *folder) bool {
+			c, _ := compareFolderConst(get(f), val)
+			switch op {
+			case "IsEqualTo":
+				return c == 0
+			case "IsNotEqualTo":
+				return c != 0
+			case "IsGreaterThan":
+				return c > 0
+			case "IsGreaterThanOrEqualTo":
+				return c >= 0
+			case "IsLessThan":
+				return c < 0
+			}
+			return c <= 0
+		}, nil
+	case "Contains":
+		get, err := folderRestrictionPath(el)
+		if err != nil {
+			return nil, err
+		}
+		val := attr(childT(el, "Constant"), "Value")
+		mode := attr(el, "ContainmentMode")
+		ignoreCase := strings.Contains(attr(el, "ContainmentComparison"), "IgnoreCase")
+		return func(f *folder) bool {
+			s, ok := get(f).(string)
+			if !ok {
+				return false
+			}
+			v := val
+			if ignoreCase {
+				s, v = strings.ToLower(s), strings.ToLower(v)
+			}
+			switch mode {
+			case "FullString":
+				return s == v
+			case "Prefixed":
+				return strings.HasPrefix(s, v)
+			}
+			return strings.Contains(s, v)
+		}, nil
+	}
+	return nil, codeErr("ErrorInvalidRestriction", "The restriction element %s is not supported by this server.", el.Tag)
 }
