@@ -78,6 +78,11 @@ type Event struct {
 // DefaultWatchBuffer is the Watcher buffer used for a buffer size of 0.
 const DefaultWatchBuffer = 256
 
+// MaxWatchChanges caps the changes a Watcher buffers across its events, so a
+// slow watcher of large batches holds bounded memory. An event that would go
+// past it counts as falling behind.
+const MaxWatchChanges = 1 << 16
+
 // feed fans committed changes out to watchers.
 type feed struct {
 	mu       sync.Mutex
@@ -113,15 +118,17 @@ func (f *feed) close() {
 // Watcher receives the store's committed changes.
 //
 // Policy for a slow reader: a Watcher buffers up to its buffer size of
-// events. When a commit finds the buffer full, the buffered events and that
-// commit's event are dropped (counted by Dropped) and the next event the
-// reader gets is a Resync; events after the drop follow it. Commits never
-// wait for a Watcher.
+// events and up to MaxWatchChanges changes. When a commit's event does not
+// fit, the buffered events and that event are dropped (counted by Dropped)
+// and the next event the reader gets is a Resync; events after the drop
+// follow it. Commits never wait for a Watcher.
 type Watcher struct {
 	f       *feed
 	max     int
 	mu      sync.Mutex
 	queue   []Event
+	changes int // changes in queue
+	maxChg  int // MaxWatchChanges; lowered by tests
 	resync  bool
 	ended   bool
 	signal  chan struct{} // capacity 1: something to read or ended
@@ -135,7 +142,7 @@ func (s *Store) Watch(ctx context.Context, buffer int) *Watcher {
 	if buffer <= 0 {
 		buffer = DefaultWatchBuffer
 	}
-	w := &Watcher{f: &s.feed, max: buffer, signal: make(chan struct{}, 1)}
+	w := &Watcher{f: &s.feed, max: buffer, maxChg: MaxWatchChanges, signal: make(chan struct{}, 1)}
 	s.feed.mu.Lock()
 	if s.feed.closed {
 		w.ended = true
@@ -155,13 +162,15 @@ func (w *Watcher) push(ev Event) {
 	if w.ended {
 		return
 	}
-	if len(w.queue) >= w.max {
+	if len(w.queue) >= w.max || w.changes+len(ev.Changes) > w.maxChg {
 		w.dropped.Add(uint64(len(w.queue)) + 1)
 		clear(w.queue)
 		w.queue = w.queue[:0]
+		w.changes = 0
 		w.resync = true
 	} else {
 		w.queue = append(w.queue, ev)
+		w.changes += len(ev.Changes)
 	}
 	select {
 	case w.signal <- struct{}{}:
@@ -194,6 +203,7 @@ func (w *Watcher) Next(ctx context.Context) (Event, error) {
 			ev := w.queue[0]
 			w.queue[0] = Event{}
 			w.queue = w.queue[1:]
+			w.changes -= len(ev.Changes)
 			w.mu.Unlock()
 			return ev, nil
 		case w.ended:

@@ -265,6 +265,36 @@ func TestStore_WatchSlowSubscriber(t *testing.T) {
 	eq(t, "events", got, []Event{{Resync: true}, {Commit: 4}, {Commit: 5}})
 }
 
+func TestStore_WatchChangeCap(t *testing.T) {
+	s := MustOpenStore(t)
+	mb := Mailbox("a@x")
+	mustApply(t, s, inboxBatch(mb))
+	w := s.Watch(ctx0, 0)
+	defer w.Close()
+	w.maxChg = 10 // MaxWatchChanges, scaled down
+	small := Batch{Mailbox: mb, Items: []Item{testItem("inbox", 0)}}
+	mustApply(t, s, small) // commit 2: 1 change, buffered
+	big := Batch{Mailbox: mb, ItemDeletes: []ItemID{testItem("", 0).ID}}
+	for i := range w.maxChg {
+		big.Items = append(big.Items, Item{ID: ItemID(fmt.Sprint("b", i)), FolderID: "inbox"})
+	}
+	mustApply(t, s, big)   // commit 3: too many changes with what is buffered
+	mustApply(t, s, small) // commit 4
+	if got := w.Dropped(); got != 2 {
+		t.Fatalf("dropped %d, want 2", got)
+	}
+	var got []Event
+	for range 2 {
+		ev, err := w.Next(ctx0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Changes = nil
+		got = append(got, ev)
+	}
+	eq(t, "events", got, []Event{{Resync: true}, {Commit: 4}})
+}
+
 func TestStore_WatchEnds(t *testing.T) {
 	s := MustOpenStore(t)
 	ctx, cancel := context.WithCancel(ctx0)
