@@ -1,7 +1,6 @@
 package ews
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -232,9 +231,4 @@ func payloadChildren(m *etree.Element, fn func(*etree.Element) error) error {
 		}
 	}
 	return nil
-}
-
-// payloadErr reports a malformed payload.
-func payloadErr(op string, format string, args ...any) error {
-	return malformed(op, fmt.Errorf(format, args...))
 }
