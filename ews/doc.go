@@ -55,6 +55,10 @@
 // so GetItem with MIME content should be batched small. A decoded Item's
 // MimeContent is a []byte held in memory.
 //
+// Calls have no timeout of their own: bound them with the context (or
+// Options.HTTPClient.Timeout). A hung call holds its NTLM connection until
+// then.
+//
 // EWS ids, change keys and sync states are opaque strings; the client never
 // inspects them. SyncFolderItems and SyncFolderHierarchy return one page:
 // the caller stores SyncState with the applied changes and calls again
