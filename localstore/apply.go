@@ -43,7 +43,9 @@ func (m *mbox) corrupt(bucket string, key []byte, reason string) error {
 }
 
 // openMbox opens mb's buckets, creating them when create is set. It returns
-// nil and no error for a missing mailbox when create is not set.
+// nil and no error for a missing mailbox when create is not set. The state
+// record is loaded for writers (create set); readers call loadState when
+// they need it.
 func openMbox(tx *bolt.Tx, a *arena, mb Mailbox, create bool) (*mbox, error) {
 	root := tx.Bucket(bucketMailboxes)
 	if root == nil {
@@ -66,13 +68,10 @@ func openMbox(tx *bolt.Tx, a *arena, mb Mailbox, create bool) (*mbox, error) {
 		}
 		m.state = stateRecord{MailboxState: MailboxState{Mailbox: mb}}
 		m.stateDirty = true
-	} else {
-		v := m.root.Get(keyState)
-		st, ok := decodeState(mb, v)
-		if !ok {
-			return nil, m.corrupt("state", keyState, "undecodable mailbox state")
+	} else if create {
+		if err := m.loadState(); err != nil {
+			return nil, err
 		}
-		m.state = st
 	}
 	m.folders = m.root.Bucket(bucketFolders)
 	m.fnums = m.root.Bucket(bucketFolderNums)
@@ -90,6 +89,16 @@ func openMbox(tx *bolt.Tx, a *arena, mb Mailbox, create bool) (*mbox, error) {
 	m.index.FillPercent = fillPercent
 	m.unread.FillPercent = fillPercent
 	return m, nil
+}
+
+// loadState decodes the mailbox state record into m.state.
+func (m *mbox) loadState() error {
+	st, ok := decodeState(m.name, m.root.Get(keyState))
+	if !ok {
+		return m.corrupt("state", keyState, "undecodable mailbox state")
+	}
+	m.state = st
+	return nil
 }
 
 // folder returns the folder record, from the batch's cache or the bucket.

@@ -44,6 +44,9 @@ func (s *Store) Check(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			if err := m.loadState(); err != nil {
+				return err
+			}
 			return checkMailbox(m)
 		})
 	})

@@ -20,9 +20,11 @@
 // Reads run in bbolt read transactions and never wait for the writer:
 // [Store.Folders] (the tree), [Store.Items] (newest first, limit, cursor,
 // unread only), [Store.Item], [Store.MIME] and [Store.MIMEBytes],
-// [Store.Search], [Store.Stats], [Store.MailboxState]. "Newest 50 of a
-// folder" is a key-range read of an index keyed by folder, inverted receive
-// time and item id; the unread index has the same keys.
+// [Store.Search], [Store.Stats], [Store.MailboxState], [Store.Mailboxes].
+// "Newest 50 of a folder" is a key-range read of an index keyed by folder
+// number, inverted receive time and item id; the unread index has the same
+// keys; an item by id is one lookup. MIME lives in its own bucket, apart
+// from the metadata.
 //
 // [Store.Watch] returns a [Watcher] of what each commit changed, fired only
 // after the commit (bbolt's Tx.OnCommit). [Store.Backup] writes a
@@ -45,5 +47,11 @@
 //     for occasional use, not as a full-text index.
 //   - Times are stored to the nanosecond and come back in UTC.
 //   - Files from a newer schema fail to open with [ErrSchemaTooNew] and are
-//     left untouched; older schemas are migrated on a read-write Open.
+//     left untouched; older schemas are migrated on a read-write Open, in
+//     one transaction that rewrites every record (minutes for millions of
+//     items).
+//   - The bbolt freelist is not written on commit (cheaper commits); Open
+//     rebuilds it by scanning the file, which takes longer for big files.
+//   - Folders are numbered per mailbox; numbers are never reused, so a
+//     mailbox can create about four billion folders over its lifetime.
 package localstore

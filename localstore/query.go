@@ -76,7 +76,13 @@ func (s *Store) MailboxState(ctx context.Context, mb Mailbox) (MailboxState, err
 		return MailboxState{}, err
 	}
 	var st MailboxState
-	err := s.view(mb, func(m *mbox) error { st = m.state.MailboxState; return nil })
+	err := s.view(mb, func(m *mbox) error {
+		if err := m.loadState(); err != nil {
+			return err
+		}
+		st = m.state.MailboxState
+		return nil
+	})
 	return st, err
 }
 
@@ -87,6 +93,9 @@ func (s *Store) Stats(ctx context.Context, mb Mailbox) (Stats, error) {
 	}
 	var st Stats
 	err := s.view(mb, func(m *mbox) error {
+		if err := m.loadState(); err != nil {
+			return err
+		}
 		st = Stats{MIMEItems: m.state.MIMEItems, MIMEBytes: m.state.MIMEBytes, Seq: m.state.Seq}
 		return m.folders.ForEach(func(k, v []byte) error {
 			f, _, ok := decodeFolder(FolderID(k), v)
