@@ -137,6 +137,9 @@ func New(endpoint string, opts *Options) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.UserAgent == "" {
+		o.UserAgent = DefaultUserAgent
+	}
 	if o.MaxResponseBytes == 0 {
 		o.MaxResponseBytes = DefaultMaxResponseBytes
 	}
@@ -332,6 +335,9 @@ func (c *Client) newHTTPRequest(ctx context.Context, r *callRequest, payload []b
 	}
 	h.Set("Content-Type", "text/xml; charset=utf-8")
 	h.Set("Accept", "text/xml")
+	if h.Get("User-Agent") == "" {
+		h.Set("User-Agent", c.opts.UserAgent)
+	}
 	anchor := r.Anchor
 	if anchor == "" {
 		anchor = c.opts.AnchorMailbox

@@ -337,6 +337,9 @@ func TestClient_ImpersonationHeaders(t *testing.T) {
 		if tc.im.PrincipalName == "" && tc.im.SID == "" && h.Get("X-AnchorMailbox") == "" {
 			t.Errorf("no anchor for an SMTP impersonation")
 		}
+		if h.Get("User-Agent") != DefaultUserAgent {
+			t.Errorf("User-Agent %q", h.Get("User-Agent"))
+		}
 		if h.Get("client-request-id") == "" || h.Get("return-client-request-id") != "true" {
 			t.Errorf("no client-request-id: %v", h)
 		}

@@ -16,6 +16,8 @@ const (
 	// Options.ServerVersion is empty; it suits Exchange 2013 and later,
 	// including Exchange Online.
 	DefaultServerVersion = "Exchange2013"
+	// DefaultUserAgent is sent when Options.UserAgent is empty.
+	DefaultUserAgent = "mailsync-ews/1"
 	// DefaultMaxResponseBytes bounds a response body when
 	// Options.MaxResponseBytes is zero.
 	DefaultMaxResponseBytes = 64 << 20
@@ -62,6 +64,10 @@ type Options struct {
 	// PreferServerAffinity sends X-PreferServerAffinity: true on every
 	// request.
 	PreferServerAffinity bool
+
+	// UserAgent is sent as User-Agent (Exchange logs it per request).
+	// Default DefaultUserAgent.
+	UserAgent string
 
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
