@@ -205,3 +205,26 @@ func ExampleBearer() {
 	fmt.Println(err)
 	// Output: <nil>
 }
+
+func ExampleClient_SyncFolderItemsPages() {
+	srv := fakeExchange()
+	defer srv.Close()
+	client, _ := ews.New(srv.URL, nil)
+	n := 0
+	for page, err := range client.SyncFolderItemsPages(context.Background(), ews.SyncFolderItemsRequest{
+		Folder:    ews.DistinguishedFolder("inbox"),
+		SyncState: "H4sIAAA==",
+	}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		// Apply page.Changes and store page.SyncState in one transaction here.
+		fmt.Println(len(page.Changes), "changes, more:", !page.IncludesLastItemInRange)
+		if n++; n == 2 {
+			break // the canned server repeats its page forever
+		}
+	}
+	// Output:
+	// 5 changes, more: true
+	// 5 changes, more: true
+}

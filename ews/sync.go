@@ -2,6 +2,7 @@ package ews
 
 import (
 	"context"
+	"iter"
 	"strconv"
 
 	"github.com/beevik/etree"
@@ -355,3 +356,43 @@ func singleMessage(op string, resp *soapResponse) (responseMessage, error) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// SyncFolderItemsPages calls SyncFolderItems from req.SyncState until
+// IncludesLastItemInRange, yielding each page in turn. The loop body should
+// apply a page's Changes and store its SyncState together before
+// continuing; the next call starts from that page's state. Breaking out
+// stops without another call. Iteration ends after the first error, which
+// is yielded once with a nil page.
+func (c *Client) SyncFolderItemsPages(ctx context.Context, req SyncFolderItemsRequest) iter.Seq2[*SyncFolderItemsResult, error] {
+	return func(yield func(*SyncFolderItemsResult, error) bool) {
+		for {
+			page, err := c.SyncFolderItems(ctx, req)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(page, nil) || page.IncludesLastItemInRange {
+				return
+			}
+			req.SyncState = page.SyncState
+		}
+	}
+}
+
+// SyncFolderHierarchyPages is SyncFolderItemsPages for the folder
+// hierarchy, ending at IncludesLastFolderInRange.
+func (c *Client) SyncFolderHierarchyPages(ctx context.Context, req SyncFolderHierarchyRequest) iter.Seq2[*SyncFolderHierarchyResult, error] {
+	return func(yield func(*SyncFolderHierarchyResult, error) bool) {
+		for {
+			page, err := c.SyncFolderHierarchy(ctx, req)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(page, nil) || page.IncludesLastFolderInRange {
+				return
+			}
+			req.SyncState = page.SyncState
+		}
+	}
+}
