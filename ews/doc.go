@@ -9,8 +9,10 @@
 // a nil *Options means defaults (RequestServerVersion Exchange2013, no
 // credentials, slog.Default()). Every operation is a method taking a
 // context.Context first: GetFolder, FindFolder (and the AllFolders
-// iterator), SyncFolderHierarchy, SyncFolderItems and GetItem. A Client is
-// safe for concurrent use.
+// iterator), SyncFolderHierarchy, SyncFolderItems (and the
+// SyncFolderHierarchyPages / SyncFolderItemsPages iterators, which carry
+// the sync state from page to page) and GetItem. A Client is safe for
+// concurrent use.
 //
 // Batch operations (GetFolder, GetItem) return one result per requested
 // id, in request order, each with its own Err, so one missing item does
