@@ -44,7 +44,15 @@ var (
 	ErrNoRoot = errors.New("ewsxml: document has no root element")
 	// ErrTooManyTags reports input with more markup than allowed.
 	ErrTooManyTags = errors.New("ewsxml: too many tags")
+	// ErrTooManyNamespaces reports more than MaxNamespaces namespace
+	// declarations in scope at once.
+	ErrTooManyNamespaces = errors.New("ewsxml: too many namespace declarations in scope")
 )
+
+// MaxNamespaces bounds the namespace declarations in scope at any element,
+// so that prefix lookups stay cheap whatever the input (real EWS messages
+// have fewer than ten).
+const MaxNamespaces = 64
 
 // ParseOptions tunes Parse. The zero value is ready to use.
 type ParseOptions struct {
@@ -61,7 +69,7 @@ type ParseOptions struct {
 // namespace: on return, each element's Space holds the namespace URI it is
 // bound to ("" for none) instead of its prefix. The document must have a
 // root element. Errors wrap ErrSyntax, ErrTooDeep, ErrTooManyTags,
-// ErrUndeclaredPrefix or ErrNoRoot; read errors are returned as they are.
+// ErrTooManyNamespaces, ErrUndeclaredPrefix or ErrNoRoot; read errors are returned as they are.
 func Parse(r io.Reader, opts ParseOptions) (*etree.Document, error) {
 	if opts.MaxTags > 0 {
 		b, err := io.ReadAll(r)
@@ -133,6 +141,11 @@ func resolve(e *etree.Element, scope []binding) error {
 			scope = append(scope, binding{a.Key, a.Value})
 		case a.Space == "" && a.Key == "xmlns":
 			scope = append(scope, binding{"", a.Value})
+		default:
+			continue
+		}
+		if len(scope) > MaxNamespaces {
+			return fmt.Errorf("%w (limit %d)", ErrTooManyNamespaces, MaxNamespaces)
 		}
 	}
 	if strings.IndexByte(e.Tag, ':') >= 0 || e.Tag == "" {

@@ -3,6 +3,7 @@ package ewsxml
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -59,6 +60,8 @@ func TestParse_Errors(t *testing.T) {
 		{strings.Repeat("<a>", 10) + strings.Repeat("</a>", 10), ParseOptions{MaxDepth: 5}, ErrTooDeep},
 		{strings.Repeat("<a>", 200) + strings.Repeat("</a>", 200), ParseOptions{}, ErrTooDeep},
 		{"<a>" + strings.Repeat("<b/>", 100) + "</a>", ParseOptions{MaxTags: 100}, ErrTooManyTags},
+		{"<a" + manyNS(65) + "><b/></a>", ParseOptions{}, ErrTooManyNamespaces},
+		{strings.Repeat(`<a xmlns="u">`, 65) + strings.Repeat("</a>", 65), ParseOptions{}, ErrTooManyNamespaces},
 	} {
 		_, err := ParseBytes([]byte(tc.in), tc.opts)
 		if !errors.Is(err, tc.want) {
@@ -135,4 +138,12 @@ func FuzzParse(f *testing.F) {
 			stack = append(stack, ChildElements(e)...)
 		}
 	})
+}
+
+func manyNS(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, ` xmlns:p%d="urn:%d"`, i, i)
+	}
+	return b.String()
 }
