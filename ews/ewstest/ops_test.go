@@ -515,3 +515,40 @@ func TestOps_GetAttachment(t *testing.T) {
 		t.Error("FindItem returned non-summary properties")
 	}
 }
+
+func TestOps_UpdateItemFlagImportanceAndDeleteField(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	msg := testMessage("flag me")
+	msg.Categories = []string{"Old"}
+	it := mustDeliver(t, m, "inbox", msg)
+	_, state, _, err := m.SyncItems("inbox", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := call(t, srv, `<m:UpdateItem ConflictResolution="AlwaysOverwrite" MessageDisposition="SaveOnly"><m:ItemChanges><t:ItemChange>
+		<t:ItemId Id="`+it.ID+`"/><t:Updates>
+		<t:SetItemField><t:FieldURI FieldURI="item:Flag"/><t:Message><t:Flag><t:FlagStatus>Flagged</t:FlagStatus></t:Flag></t:Message></t:SetItemField>
+		<t:SetItemField><t:FieldURI FieldURI="item:Importance"/><t:Message><t:Importance>High</t:Importance></t:Message></t:SetItemField>
+		<t:DeleteItemField><t:FieldURI FieldURI="item:Categories"/></t:DeleteItemField>
+		<t:SetItemField><t:ExtendedFieldURI PropertyTag="0x1081" PropertyType="Integer"/><t:Message/></t:SetItemField>
+		</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`)
+	if codes(doc)[0] != "NoError" {
+		t.Fatalf("codes = %v", codes(doc))
+	}
+	info, _ := m.Item(it.ID)
+	if info.Message.FlagStatus != FlagFlagged || info.Message.Importance != "High" || len(info.Message.Categories) != 0 {
+		t.Errorf("after update: flag %s importance %s categories %v", info.Message.FlagStatus, info.Message.Importance, info.Message.Categories)
+	}
+	chs, _, _, _ := m.SyncItems("inbox", state, 10)
+	if len(chs) != 1 || chs[0].Kind != "Update" {
+		t.Errorf("flag change reported as %v, want one Update", chs)
+	}
+	// A bad FlagStatus is a schema error.
+	status, doc := post(t, srv, envStart+`<m:UpdateItem ConflictResolution="AlwaysOverwrite" MessageDisposition="SaveOnly"><m:ItemChanges><t:ItemChange>
+		<t:ItemId Id="`+it.ID+`"/><t:Updates><t:SetItemField><t:FieldURI FieldURI="item:Flag"/><t:Message><t:Flag><t:FlagStatus>Maybe</t:FlagStatus></t:Flag></t:Message></t:SetItemField>
+		</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`+envEnd, map[string]string{"X-AnchorMailbox": "alice@example.com"})
+	if status != 500 || faultCode(t, doc) != "ErrorSchemaValidation" {
+		t.Errorf("bad FlagStatus: %d %s", status, faultCode(t, doc))
+	}
+}
