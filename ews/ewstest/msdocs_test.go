@@ -186,7 +186,8 @@ func fill(t *testing.T, s string, vars map[string]string) string {
 }
 
 // syncState runs SyncFolderItems (folder != "") or SyncFolderHierarchy
-// from scratch to the end and returns the final sync state.
+// (folder "", or "hierarchy:ID" for a SyncFolderId) from scratch to the
+// end and returns the final sync state.
 func (f *msFixture) syncState(folder string) string {
 	f.t.Helper()
 	state := ""
@@ -196,8 +197,13 @@ func (f *msFixture) syncState(folder string) string {
 		if state != "" {
 			stateEl = "<m:SyncState>" + state + "</m:SyncState>"
 		}
-		if folder == "" {
-			body = `<m:SyncFolderHierarchy><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>` + stateEl + `</m:SyncFolderHierarchy>`
+		syncRoot, hier := strings.CutPrefix(folder, "hierarchy:")
+		if folder == "" || hier {
+			syncID := ""
+			if syncRoot != "" {
+				syncID = `<m:SyncFolderId><t:DistinguishedFolderId Id="` + syncRoot + `"/></m:SyncFolderId>`
+			}
+			body = `<m:SyncFolderHierarchy><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>` + syncID + stateEl + `</m:SyncFolderHierarchy>`
 		} else {
 			body = `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:SyncFolderId><t:DistinguishedFolderId Id="` +
 				folder + `"/></m:SyncFolderId>` + stateEl + `<m:MaxChangesReturned>512</m:MaxChangesReturned></m:SyncFolderItems>`
@@ -205,10 +211,27 @@ func (f *msFixture) syncState(folder string) string {
 		root := f.mustSucceed(soapEnvelope(body))
 		state = firstText(root, nsM, "SyncState")
 		last := firstText(root, nsM, "IncludesLastItemInRange")
-		if folder == "" {
+		if folder == "" || hier {
 			last = firstText(root, nsM, "IncludesLastFolderInRange")
 		}
 		if last == "true" {
+			return state
+		}
+	}
+	f.t.Fatal("sync did not reach the end in 100 calls")
+	return ""
+}
+
+// syncStateFrom runs SyncFolderHierarchy under the distinguished folder
+// root from state to the end and returns the new state.
+func (f *msFixture) syncStateFrom(root, state string) string {
+	f.t.Helper()
+	for range 100 {
+		body := `<m:SyncFolderHierarchy><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:SyncFolderId><t:DistinguishedFolderId Id="` +
+			root + `"/></m:SyncFolderId><m:SyncState>` + state + `</m:SyncState></m:SyncFolderHierarchy>`
+		r := f.mustSucceed(soapEnvelope(body))
+		state = firstText(r, nsM, "SyncState")
+		if firstText(r, nsM, "IncludesLastFolderInRange") == "true" {
 			return state
 		}
 	}
@@ -336,6 +359,12 @@ var msCases = []msCase{
 			}
 		}},
 	{request: "finditem/malformed-id", setup: noVars, class: "Error", code: "ErrorInvalidIdMalformed"},
+	// "Perform paged searches by using EWS in Exchange": eight items, pages
+	// of six at offsets 0 and 5, with the paging attributes Microsoft shows.
+	{request: "finditem/paged-offset0", response: "finditem/paged", setup: eightInInbox, class: "Success", code: "NoError",
+		check: checkPage(6, "6", "8", "false")},
+	{request: "finditem/paged-offset5", response: "finditem/paged", setup: eightInInbox, class: "Success", code: "NoError",
+		check: checkPage(3, "8", "8", "true")},
 	{request: "getitem/default-mime",
 		setup: func(f *msFixture) map[string]string { return itemVars(f.inboxItems[0]) },
 		class: "Success", code: "NoError",
@@ -510,6 +539,58 @@ var msCases = []msCase{
 				t.Errorf("want one Create of NewFolder, got %s", dump(root))
 			}
 		}},
+	// "Synchronize folders by using EWS in Exchange".
+	{request: "syncfolderhierarchy/initial-root-idonly", setup: noVars, class: "Success", code: "NoError",
+		check: func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
+			// Every folder under root: the whole tree but root itself.
+			if n, want := len(findAll(root, nsT, "Create")), len(f.mb.Folders())-1; n != want {
+				t.Errorf("%d Creates, want %d", n, want)
+			}
+		}},
+	{request: "syncfolderhierarchy/changes-root-allproperties",
+		setup: func(f *msFixture) map[string]string {
+			state := f.syncState("hierarchy:root")
+			if _, err := f.mb.RenameFolder(f.testFolder.ID, "Meeting Notes"); err != nil {
+				f.t.Fatal(err)
+			}
+			if _, err := f.mb.CreateFolder(f.folderID("inbox"), "Schedules", "IPF.Note"); err != nil {
+				f.t.Fatal(err)
+			}
+			gone, err := f.mb.CreateFolder(f.folderID("msgfolderroot"), "Old", "IPF.Note")
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			if err := f.mb.DeleteFolder(gone.ID, HardDelete); err != nil {
+				f.t.Fatal(err)
+			}
+			// Created and deleted since the state: no change (ICS net
+			// changes); a deleted folder the client knew gives Delete.
+			known, err := f.mb.CreateFolder(f.folderID("msgfolderroot"), "Known", "IPF.Note")
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			state = f.syncStateFrom("root", state)
+			if err := f.mb.DeleteFolder(known.ID, HardDelete); err != nil {
+				f.t.Fatal(err)
+			}
+			if _, err := f.mb.RenameFolder(f.testFolder.ID, "Meeting Notes 2"); err != nil {
+				f.t.Fatal(err)
+			}
+			if _, err := f.mb.CreateFolder(f.folderID("inbox"), "Schedules 2", "IPF.Note"); err != nil {
+				f.t.Fatal(err)
+			}
+			return map[string]string{"SYNC_STATE": state}
+		},
+		class: "Success", code: "NoError",
+		check: func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
+			var kinds []string
+			for _, c := range findAll(root, nsM, "Changes")[0].ChildElements() {
+				kinds = append(kinds, c.Tag+":"+firstText(c, nsT, "DisplayName"))
+			}
+			if got := strings.Join(sortedCopy(kinds), ","); got != "Create:Schedules 2,Delete:,Update:Meeting Notes 2" {
+				t.Errorf("changes %s, want one Create, one Update, one Delete", got)
+			}
+		}},
 	{request: "syncfolderhierarchy/invalid-syncstate", setup: noVars, class: "Error", code: "ErrorInvalidSyncStateData"},
 	{request: "syncfolderitems/invalid-syncstate", setup: noVars, class: "Error", code: "ErrorInvalidSyncStateData"},
 	{request: "syncfolderitems/initial-idonly", setup: noVars, class: "Success", code: "NoError",
@@ -567,6 +648,32 @@ var msCases = []msCase{
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// eightInInbox brings the Inbox to the eight messages of Microsoft's paging
+// example.
+func eightInInbox(f *msFixture) map[string]string {
+	for _, subj := range []string{"Timeline", "For your perusal", "meeting notes", "Meeting notes", "This cat is hilarious!"} {
+		f.deliverNew(subj)
+	}
+	return nil
+}
+
+func checkPage(items int, offset, total, last string) func(*testing.T, *msFixture, map[string]string, *etree.Element) {
+	return func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
+		rf := findAll(root, nsM, "RootFolder")
+		if len(rf) != 1 {
+			t.Fatalf("no RootFolder: %s", dump(root))
+		}
+		got := [3]string{rf[0].SelectAttrValue("IndexedPagingOffset", ""), rf[0].SelectAttrValue("TotalItemsInView", ""),
+			rf[0].SelectAttrValue("IncludesLastItemInRange", "")}
+		if got != [3]string{offset, total, last} {
+			t.Errorf("IndexedPagingOffset, TotalItemsInView, IncludesLastItemInRange = %v, want %v", got, [3]string{offset, total, last})
+		}
+		if n := len(findAll(root, nsT, "Message")); n != items {
+			t.Errorf("%d messages, want %d", n, items)
+		}
+	}
+}
 
 func sortedCopy(s []string) []string {
 	out := append([]string(nil), s...)
