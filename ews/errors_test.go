@@ -3,6 +3,7 @@ package ews
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,5 +68,27 @@ func TestCode_Classes(t *testing.T) {
 	}
 	if ErrItemNotFound.IsTransient() || ErrItemNotFound.NeedsResync() || ErrItemNotFound.SubscriptionLost() {
 		t.Error("ErrorItemNotFound is none of these")
+	}
+}
+
+func TestDecode_WarningKeepsPayload(t *testing.T) {
+	body := strings.Replace(string(readTestdata(t, "getfolder", "legacy.response.xml")),
+		`<m:GetFolderResponseMessage ResponseClass="Success">
+          <m:ResponseCode>NoError</m:ResponseCode>`,
+		`<m:GetFolderResponseMessage ResponseClass="Warning">
+          <m:MessageText>Some properties were not returned.</m:MessageText>
+          <m:ResponseCode>ErrorBatchProcessingStopped</m:ResponseCode>
+          <m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>`, 1)
+	sr, err := decodeEnvelope("GetFolder", []byte(body), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := decodeGetFolder(sr, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var re *ResponseError
+	if !errors.As(rs[0].Err, &re) || re.Class != "Warning" || !errors.Is(re, ErrBatchProcessingStopped) || rs[0].Folder.DisplayName != "Inbox" {
+		t.Fatalf("result %+v err %v", rs[0], rs[0].Err)
 	}
 }
