@@ -38,6 +38,7 @@ func opGetItem(r *request) error {
 	if err != nil {
 		return err
 	}
+	sh.pre2013 = !r.versionAtLeast("Exchange2013")
 	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
 	if err != nil {
 		return err
@@ -293,6 +294,13 @@ func less(a, b any) int {
 	return 0
 }
 
+// Exchange's default EWSFindCountLimit, and the lower limit for restricted
+// (and AQS) searches on Exchange 2013+ and Online.
+const (
+	findCountLimit           = 1000
+	findCountLimitRestricted = 250
+)
+
 func opFindItem(r *request) error {
 	trav := attr(r.body, "Traversal")
 	switch trav {
@@ -304,6 +312,7 @@ func opFindItem(r *request) error {
 	if err != nil {
 		return err
 	}
+	sh.pre2013 = !r.versionAtLeast("Exchange2013")
 	var view pageView
 	var pred itemPred
 	var keys []sortKey
@@ -377,10 +386,20 @@ func opFindItem(r *request) error {
 				return false
 			})
 		}
-		lo, hi, next := view.window(len(list))
+		// EWSFindCountLimit: at most 1000 rows per FindItem (250 with a
+		// restriction, as on Exchange 2013+); the client pages on.
+		limit := findCountLimit
+		if pred != nil {
+			limit = findCountLimitRestricted
+		}
+		v := view
+		if v.max == 0 || v.max > limit {
+			v.max = limit
+		}
+		lo, hi, next := v.window(len(list))
 		r.msgOK()
 		r.w.open("m:RootFolder", "IndexedPagingOffset", strconv.Itoa(next), "TotalItemsInView", strconv.Itoa(len(list)),
-			"IncludesLastItemInRange", strconv.FormatBool(hi == len(list) && !view.fromEnd || view.fromEnd && lo == 0))
+			"IncludesLastItemInRange", strconv.FormatBool(hi == len(list) && !v.fromEnd || v.fromEnd && lo == 0))
 		r.w.open("t:Items")
 		for _, it := range list[lo:hi] {
 			m.writeItem(r.w, it, sh, false)
@@ -863,6 +882,7 @@ func opSyncFolderItems(r *request) error {
 	if err != nil {
 		return err
 	}
+	sh.pre2013 = !r.versionAtLeast("Exchange2013")
 	sf := childM(r.body, "SyncFolderId")
 	if sf == nil || len(sf.ChildElements()) != 1 {
 		return schemaFault("SyncFolderId must hold one folder id")

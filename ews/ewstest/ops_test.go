@@ -552,3 +552,29 @@ func TestOps_UpdateItemFlagImportanceAndDeleteField(t *testing.T) {
 		t.Errorf("bad FlagStatus: %d %s", status, faultCode(t, doc))
 	}
 }
+
+func TestOps_FindItemCountLimit(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	msgs := make([]Message, 1200)
+	for i := range msgs {
+		msgs[i] = testMessage("bulk")
+	}
+	if _, err := m.DeliverBatch("inbox", msgs); err != nil {
+		t.Fatal(err)
+	}
+	doc := call(t, srv, `<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>
+		<m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>`)
+	rf := first(t, doc, "RootFolder")
+	if n := len(find(doc, "Message")); n != 1000 || rf.SelectAttrValue("IncludesLastItemInRange", "") != "false" ||
+		rf.SelectAttrValue("IndexedPagingOffset", "") != "1000" || rf.SelectAttrValue("TotalItemsInView", "") != "1200" {
+		t.Errorf("unpaged FindItem returned %d rows, attrs %v", n, rf.Attr)
+	}
+	doc = call(t, srv, `<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>
+		<m:IndexedPageItemView MaxEntriesReturned="5000" Offset="0" BasePoint="Beginning"/>
+		<m:Restriction><t:IsEqualTo><t:FieldURI FieldURI="item:Subject"/><t:FieldURIOrConstant><t:Constant Value="bulk"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction>
+		<m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>`)
+	if n := len(find(doc, "Message")); n != 250 {
+		t.Errorf("restricted FindItem returned %d rows, want 250", n)
+	}
+}
