@@ -168,14 +168,16 @@ func Open(path string, opts *Options) (*Store, error) {
 	} else {
 		// Check before writing anything, so a newer or foreign file is
 		// left exactly as it was.
+		var v uint32
 		err = db.View(func(tx *bolt.Tx) error {
-			v, err := readSchema(tx)
+			var err error
+			v, err = readSchema(tx)
 			if err == nil && v > SchemaVersion {
 				return &SchemaError{Found: v, Supported: SchemaVersion}
 			}
 			return err
 		})
-		if err == nil {
+		if err == nil && v != SchemaVersion {
 			err = db.Update(prepareSchema)
 		}
 	}
