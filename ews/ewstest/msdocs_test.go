@@ -846,3 +846,28 @@ func TestFindFolderRestriction(t *testing.T) {
 		t.Errorf("a non-integer constant for TotalCount: HTTP %d %s, want an ErrorSchemaValidation fault", status, dump(root))
 	}
 }
+
+// TestResponseFollowsRequestedVersion checks that item properties of a
+// later schema than the requested one are left out, as Exchange answers in
+// the RequestServerVersion's schema: Flag, InstanceKey and Preview are
+// Exchange 2013 properties.
+func TestResponseFollowsRequestedVersion(t *testing.T) {
+	f := newMSFixture(t)
+	body := `<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape>` +
+		`<m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>`
+	for _, c := range []struct {
+		version string
+		want    bool
+	}{{"Exchange2007_SP1", false}, {"Exchange2010_SP2", false}, {"Exchange2013", true}, {"V2017_07_11", true}} {
+		env := strings.Replace(soapEnvelope(body), `Version="Exchange2013_SP1"`, `Version="`+c.version+`"`, 1)
+		root := f.mustSucceed(env)
+		for _, name := range []string{"Flag", "InstanceKey", "Preview"} {
+			if got := len(findAll(root, nsT, name)) > 0; got != c.want {
+				t.Errorf("%s: t:%s present = %v, want %v", c.version, name, got, c.want)
+			}
+		}
+		if len(findAll(root, nsT, "Subject")) == 0 {
+			t.Errorf("%s: no t:Subject at all", c.version)
+		}
+	}
+}

@@ -16,6 +16,11 @@ type shape struct {
 	ext         []extProp
 	includeMIME bool
 	bodyType    string // Best, HTML or Text
+	// pre2013 is set for a request whose RequestServerVersion predates
+	// Exchange2013: Exchange answers in the requested schema version, so
+	// the Exchange 2013 item properties (Flag, InstanceKey, Preview) are
+	// left out.
+	pre2013 bool
 }
 
 // extProp is a requested ExtendedFieldURI.
@@ -452,17 +457,17 @@ func (m *Mailbox) writeItem(w *xw, it *item, sh *shape, full itemShapeFull) {
 	if sh.want("ConversationId", true) {
 		w.empty("t:ConversationId", "Id", conversationID(msg.Subject))
 	}
-	if sh.want("Flag", true) {
+	if !sh.pre2013 && sh.want("Flag", true) {
 		w.open("t:Flag")
 		w.elem("t:FlagStatus", msg.FlagStatus)
 		w.close("t:Flag")
 	}
-	if sh.want("InstanceKey", false) {
+	if !sh.pre2013 && sh.want("InstanceKey", false) {
 		var b [8]byte
 		binary.BigEndian.PutUint64(b[:], it.arrivedCN)
 		w.elem("t:InstanceKey", base64.StdEncoding.EncodeToString(b[:]))
 	}
-	if sh.want("Preview", false) {
+	if !sh.pre2013 && sh.want("Preview", false) {
 		p := msg.Body
 		if msg.BodyType == "HTML" {
 			p = stripTags(p)
