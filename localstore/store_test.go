@@ -729,3 +729,25 @@ func TestStore_MIMEReader(t *testing.T) {
 		}
 	}
 }
+
+func TestOpen_ReopenWritesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, inboxBatch("a@x", testItem("inbox", 1)))
+	s.Close()
+	h := fileHash(t, path)
+	s, err = Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Item(ctx0, "a@x", testItem("", 1).ID); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if fileHash(t, path) != h {
+		t.Fatal("opening and reading changed the file")
+	}
+}
