@@ -73,6 +73,10 @@ type Options struct {
 	Version ServerVersion
 	// Logger receives request logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Compression gzips responses larger than 1 KiB for clients that send
+	// Accept-Encoding: gzip, as Exchange's IIS front end does when dynamic
+	// compression is on. Off by default.
+	Compression bool
 	// Auth says how requests are authenticated (see auth.go); the zero
 	// value accepts unauthenticated requests.
 	Auth AuthOptions

@@ -3,6 +3,8 @@ package ewstest
 import (
 	"encoding/base64"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -76,5 +78,31 @@ func TestServer_CrossMailboxAccess(t *testing.T) {
 		<t:FolderId Id="`+bobInbox+`"/></m:FolderIds></m:GetFolder>`+envEnd, auth)
 	if got := codes(doc); got[0] != "ErrorAccessDenied" {
 		t.Errorf("bob's folder id: %v", got)
+	}
+}
+
+func TestServer_Compression(t *testing.T) {
+	srv, _ := newTestServer(t, func(o *Options) { o.Compression = true })
+	m := srv.Mailbox("alice@example.com")
+	for range 20 {
+		mustDeliver(t, m, "inbox", testMessage("compress me"))
+	}
+	body := envStart + `<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>Default</t:BaseShape></m:ItemShape>
+		<m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>` + envEnd
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(body))
+	req.Header.Set("X-AnchorMailbox", "alice@example.com")
+	resp, err := srv.Client().Do(req) // the transport asks for gzip and inflates
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !resp.Uncompressed || !strings.Contains(string(data), "FindItemResponse") {
+		t.Errorf("response not gzip-compressed (uncompressed=%v)", resp.Uncompressed)
+	}
+	for v, want := range map[string]bool{"gzip": true, "deflate, gzip;q=1.0": true, "gzip;q=0": false, "br": false, "": false} {
+		if acceptsGzip(v) != want {
+			t.Errorf("acceptsGzip(%q) = %v", v, !want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package ewstest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -385,6 +386,15 @@ func (r *request) writeHTTP(status int, data []byte) {
 	}
 	h := r.rw.Header()
 	h.Set("Content-Type", ct)
+	if r.s.opts.Compression && len(data) > 1024 && acceptsGzip(r.http.Header.Get("Accept-Encoding")) {
+		var zb bytes.Buffer
+		zw := gzip.NewWriter(&zb)
+		zw.Write(data)
+		zw.Close()
+		data = zb.Bytes()
+		h.Set("Content-Encoding", "gzip")
+		h.Add("Vary", "Accept-Encoding")
+	}
 	h.Set("Content-Length", strconv.Itoa(len(data)))
 	h.Set("X-FEServer", "EWSTEST")
 	if id := r.http.Header.Get("client-request-id"); id != "" {
@@ -395,6 +405,17 @@ func (r *request) writeHTTP(status int, data []byte) {
 	}
 	r.rw.WriteHeader(status)
 	r.rw.Write(data)
+}
+
+// acceptsGzip reports whether an Accept-Encoding value allows gzip.
+func acceptsGzip(v string) bool {
+	for _, part := range strings.Split(v, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(name), "gzip") {
+			return !strings.Contains(strings.ReplaceAll(params, " ", ""), "q=0") || strings.Contains(params, "q=0.")
+		}
+	}
+	return false
 }
 
 // writeFault writes a SOAP fault with HTTP 500, shaped as Exchange's.
