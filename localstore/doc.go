@@ -27,7 +27,8 @@
 // from the metadata.
 //
 // [Store.Watch] returns a [Watcher] of what each commit changed, fired only
-// after the commit (bbolt's Tx.OnCommit). [Store.Backup] writes a
+// after the commit (bbolt's Tx.OnCommit); [Store.Notify] is the lighter
+// "something changed" signal. [Store.Backup] writes a
 // consistent snapshot while writes go on. [Store.Check] verifies the
 // indexes, counters and bbolt pages.
 //

@@ -89,9 +89,13 @@ type feed struct {
 	watchers map[*Watcher]struct{}
 	commit   uint64
 	closed   bool
+	notify   chan struct{} // closed and replaced by every commit
 }
 
-func (f *feed) init() { f.watchers = map[*Watcher]struct{}{} }
+func (f *feed) init() {
+	f.watchers = map[*Watcher]struct{}{}
+	f.notify = make(chan struct{})
+}
 
 // publish runs from tx.OnCommit on the writer goroutine: it only appends to
 // bounded queues and never blocks on a watcher.
@@ -99,6 +103,8 @@ func (f *feed) publish(changes []Change) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.commit++
+	close(f.notify)
+	f.notify = make(chan struct{})
 	ev := Event{Commit: f.commit, Changes: changes}
 	for w := range f.watchers {
 		w.push(ev)
@@ -109,10 +115,20 @@ func (f *feed) close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closed = true
+	close(f.notify)
 	for w := range f.watchers {
 		w.end()
 	}
 	clear(f.watchers)
+}
+
+// Notify returns a channel that is closed by the next commit that changes
+// something (or by Close): a "changed, come and read" signal that never
+// drops and never blocks the writer. Call Notify again after it fires.
+func (s *Store) Notify() <-chan struct{} {
+	s.feed.mu.Lock()
+	defer s.feed.mu.Unlock()
+	return s.feed.notify
 }
 
 // Watcher receives the store's committed changes.

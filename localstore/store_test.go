@@ -751,3 +751,27 @@ func TestOpen_ReopenWritesNothing(t *testing.T) {
 		t.Fatal("opening and reading changed the file")
 	}
 }
+
+func TestStore_Notify(t *testing.T) {
+	s := MustOpenStore(t)
+	ch := s.Notify()
+	if err := s.Apply(ctx0, Batch{Mailbox: "a@x", Items: []Item{testItem("nope", 1)}}); err == nil {
+		t.Fatal("bad batch applied")
+	}
+	select {
+	case <-ch:
+		t.Fatal("Notify fired for a failed batch")
+	default:
+	}
+	mustApply(t, s, inboxBatch("a@x"))
+	select {
+	case <-ch:
+	default:
+		t.Fatal("Notify did not fire after a commit")
+	}
+	ch = s.Notify()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-ch // closed by Close
+}
