@@ -100,8 +100,15 @@ func checkMailbox(m *mbox) error {
 	}
 	type counts struct{ items, unread int64 }
 	got := map[FolderID]*counts{}
-	var want [][]byte // expected index keys, in item order
-	var wantUnread [][]byte
+	// Every item's keys must be in the indexes; with the entry counts
+	// equal to the item counts, the indexes hold nothing else. Memory
+	// stays constant however many items there are.
+	idx, unr := m.index.Cursor(), m.unread.Cursor()
+	var nItems, nUnread int
+	has := func(c *bolt.Cursor, k []byte) bool {
+		got, _ := c.Seek(k)
+		return bytes.Equal(got, k)
+	}
 	err = m.items.ForEach(func(k, v []byte) error {
 		it, fnum, ok := decodeItem(ItemID(k), v)
 		if !ok {
@@ -117,10 +124,18 @@ func checkMailbox(m *mbox) error {
 		}
 		c.items++
 		key := appendIndexKey(nil, fnum, it.Received, it.ID)
-		want = append(want, key)
+		nItems++
+		if !has(idx, key) {
+			return m.corrupt("index", key, "item without index entry")
+		}
 		if !it.IsRead {
 			c.unread++
-			wantUnread = append(wantUnread, key)
+			nUnread++
+			if !has(unr, key) {
+				return m.corrupt("unread", key, "unread item without unread entry")
+			}
+		} else if has(unr, key) {
+			return m.corrupt("unread", key, "read item in the unread index")
 		}
 		return nil
 	})
@@ -137,10 +152,10 @@ func checkMailbox(m *mbox) error {
 				f.LocalItems, f.LocalUnread, c.items, c.unread))
 		}
 	}
-	if err := checkIndex(m, m.index, "index", want); err != nil {
+	if err := checkIndex(m, m.index, "index", nItems); err != nil {
 		return err
 	}
-	if err := checkIndex(m, m.unread, "unread", wantUnread); err != nil {
+	if err := checkIndex(m, m.unread, "unread", nUnread); err != nil {
 		return err
 	}
 	var mimeItems, mimeBytes int64
@@ -162,19 +177,12 @@ func checkMailbox(m *mbox) error {
 	return nil
 }
 
-// checkIndex verifies that idx holds exactly the keys in want.
-func checkIndex(m *mbox, idx *bolt.Bucket, name string, want [][]byte) error {
-	set := make(map[string]struct{}, len(want))
-	for _, k := range want {
-		set[string(k)] = struct{}{}
-	}
+// checkIndex verifies that idx holds want well-formed, empty entries.
+func checkIndex(m *mbox, idx *bolt.Bucket, name string, want int) error {
 	n := 0
 	err := idx.ForEach(func(k, v []byte) error {
-		if _, ok := set[string(k)]; !ok {
-			return m.corrupt(name, k, "index entry without matching item")
-		}
-		if len(v) != 0 {
-			return m.corrupt(name, k, "index entry with a value")
+		if _, _, _, ok := parseIndexKey(k); !ok || len(v) != 0 {
+			return m.corrupt(name, k, "malformed index entry")
 		}
 		n++
 		return nil
@@ -182,14 +190,8 @@ func checkIndex(m *mbox, idx *bolt.Bucket, name string, want [][]byte) error {
 	if err != nil {
 		return err
 	}
-	if n != len(want) {
-		c := idx.Cursor()
-		for _, k := range want {
-			if got, _ := c.Seek(k); !bytes.Equal(got, k) {
-				return m.corrupt(name, k, "item without index entry")
-			}
-		}
-		return m.corrupt(name, nil, fmt.Sprintf("%d entries for %d items", n, len(want)))
+	if n != want {
+		return m.corrupt(name, nil, fmt.Sprintf("%d entries for %d items", n, want))
 	}
 	return nil
 }

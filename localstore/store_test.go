@@ -671,29 +671,64 @@ func TestStore_Corrupt(t *testing.T) {
 	mustApply(t, s, inboxBatch("b@x", testItem("inbox", 1)))
 }
 
-func TestStore_CheckFindsIndexDamage(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, &Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestStore_CheckFindsDamage(t *testing.T) {
 	mb := Mailbox("a@x")
-	mustApply(t, s, inboxBatch(mb, testItem("inbox", 1), testItem("inbox", 2)))
-	if err := s.Check(ctx0); err != nil {
-		t.Fatal(err)
+	it1, it2 := testItem("inbox", 3), testItem("inbox", 2) // it1 is read, it2 unread
+	bucket := func(tx *bolt.Tx, name []byte) *bolt.Bucket {
+		return tx.Bucket(bucketMailboxes).Bucket([]byte(mb)).Bucket(name)
 	}
-	s.Close()
-	rawUpdate(t, path, func(tx *bolt.Tx) error {
-		it := testItem("inbox", 2)
-		return tx.Bucket(bucketMailboxes).Bucket([]byte(mb)).Bucket(bucketIndex).Delete(appendIndexKey(nil, 1, it.Received, it.ID)) // inbox is folder 1
-	})
-	s, err = Open(path, &Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
+	damages := map[string]func(tx *bolt.Tx) error{
+		"missing index entry": func(tx *bolt.Tx) error {
+			return bucket(tx, bucketIndex).Delete(appendIndexKey(nil, 1, it2.Received, it2.ID)) // inbox is folder 1
+		},
+		"stray index entry": func(tx *bolt.Tx) error {
+			return bucket(tx, bucketIndex).Put(appendIndexKey(nil, 1, it2.Received, "ghost"), nil)
+		},
+		"read item in unread index": func(tx *bolt.Tx) error {
+			return bucket(tx, bucketUnread).Put(appendIndexKey(nil, 1, it1.Received, it1.ID), nil)
+		},
+		"missing unread entry": func(tx *bolt.Tx) error {
+			return bucket(tx, bucketUnread).Delete(appendIndexKey(nil, 1, it2.Received, it2.ID))
+		},
+		"MIME without item": func(tx *bolt.Tx) error {
+			return bucket(tx, bucketMIME).Put([]byte("ghost"), []byte("x"))
+		},
+		"folder number without folder": func(tx *bolt.Tx) error {
+			return bucket(tx, bucketFolderNums).Put(appendFolderKey(nil, 9), []byte("ghost"))
+		},
+		"counter off": func(tx *bolt.Tx) error {
+			b := bucket(tx, bucketFolders)
+			f, num, _ := decodeFolder("inbox", b.Get([]byte("inbox")))
+			f.LocalItems++
+			return b.Put([]byte("inbox"), appendFolder(nil, &f, num))
+		},
+		"undecodable item": func(tx *bolt.Tx) error {
+			return bucket(tx, bucketItems).Put([]byte(it1.ID), []byte{itemFormat, 0})
+		},
 	}
-	defer s.Close()
-	if err := s.Check(ctx0); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Check = %v", err)
+	for name, damage := range damages {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.db")
+			s, err := Open(path, &Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustApply(t, s, inboxBatch(mb, it1, it2))
+			if err := s.Check(ctx0); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			rawUpdate(t, path, damage)
+			s, err = Open(path, &Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var ce *CorruptError
+			if err := s.Check(ctx0); !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) {
+				t.Fatalf("Check = %v", err)
+			}
+		})
 	}
 }
 
