@@ -177,6 +177,21 @@ var msNotifyCases = []msCase{
 				t.Errorf("%d NewMailEvents, want 2", n)
 			}
 		}},
+	// The pull how-to's bare operation elements; Microsoft's responses there
+	// are fragments, so the structure is that of the reference pages'.
+	{request: "subscribe/howto-pull-bare", response: "subscribe/pull-inbox", setup: noVars, class: "Success", code: "NoError"},
+	{request: "getevents/howto-bare", response: "getevents/after-newmail",
+		setup: func(f *msFixture) map[string]string {
+			id, wm := f.pullSubscription()
+			f.deliverNew("pulled")
+			return map[string]string{"SUBSCRIPTION_ID": id, "WATERMARK": wm}
+		},
+		class: "Success", code: "NoError",
+		check: func(t *testing.T, f *msFixture, vars map[string]string, root *etree.Element) {
+			if n := len(findAll(root, nsT, "NewMailEvent")); n != 1 {
+				t.Errorf("%d NewMailEvents, want 1: %s", n, dump(root))
+			}
+		}},
 	// Microsoft shows the error for another user's subscription
 	// (ErrorSubscriptionAccessDenied); for an id the server never issued
 	// the code is ErrorSubscriptionNotFound, in the same structure.
