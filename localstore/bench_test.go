@@ -279,3 +279,23 @@ func BenchmarkCodec(b *testing.B) {
 		b.ReportMetric(float64(n), "record-bytes")
 	})
 }
+
+// BenchmarkSearch searches the 100,000-item folder's mailbox for a subject
+// word that matches 1 item in 10,000.
+func BenchmarkSearch(b *testing.B) {
+	s := openBigFolder(b)
+	mb := Mailbox("big@example.com")
+	ctx := context.Background()
+	for b.Loop() {
+		n := 0
+		for _, err := range s.Search(ctx, mb, SearchQuery{Text: "REPORT 4242", Limit: 50}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 11 { // 4242 and 42420..42429
+			b.Fatalf("%d results", n)
+		}
+	}
+}

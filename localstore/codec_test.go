@@ -3,6 +3,7 @@ package localstore
 import (
 	"encoding/binary"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -169,4 +170,28 @@ func appendIndexKeyV1(b []byte, f FolderID, t time.Time, id ItemID) []byte {
 	b = append(b, f...)
 	b = appendTimeKey(b, t)
 	return append(b, id...)
+}
+
+func TestContainsFold(t *testing.T) {
+	tests := []struct {
+		s, needle string
+		want      bool
+	}{
+		{"Quarterly REPORT", "report", true},
+		{"Quarterly REPORT", "reports", false},
+		{"", "a", false},
+		{"abc", "", true},
+		{"\u212Aelvin", "kelvin", true}, // the Kelvin sign lowers to ASCII k
+		{"STRASSE", "straße", false},
+		{"Straße", "straße", true},
+		{"ÜBER alles", "über", true},
+	}
+	for _, tt := range tests {
+		if got := containsFold([]byte(tt.s), tt.needle); got != tt.want {
+			t.Errorf("containsFold(%q, %q) = %v", tt.s, tt.needle, got)
+		}
+		if want := strings.Contains(strings.ToLower(tt.s), tt.needle); want != tt.want {
+			t.Errorf("table entry %q/%q disagrees with strings.ToLower", tt.s, tt.needle)
+		}
+	}
 }

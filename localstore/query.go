@@ -3,6 +3,7 @@ package localstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -425,6 +426,10 @@ func (s *Store) Search(ctx context.Context, mb Mailbox, q SearchQuery) iter.Seq2
 		var found []Item
 		err := s.view(mb, func(m *mbox) error {
 			match := func(k, v []byte) error {
+				subject, name, email, ok := searchFields(v)
+				if ok && !containsFold(subject, needle) && !containsFold(name, needle) && !containsFold(email, needle) {
+					return nil // the common case: no match, nothing decoded
+				}
 				it, fnum, ok := decodeItem(ItemID(k), v)
 				if !ok {
 					return m.corrupt("items", k, "undecodable item")
@@ -434,9 +439,7 @@ func (s *Store) Search(ctx context.Context, mb Mailbox, q SearchQuery) iter.Seq2
 					return err
 				}
 				it.FolderID = e.f.ID
-				if containsFold(it.Subject, needle) || containsFold(it.From.Name, needle) || containsFold(it.From.Email, needle) {
-					found = append(found, it)
-				}
+				found = append(found, it)
 				return nil
 			}
 			if q.Folder == "" {
@@ -499,9 +502,82 @@ func compareNewest(a, b Item) int {
 	return strings.Compare(string(a.ID), string(b.ID))
 }
 
-// containsFold reports whether lower(s) contains needle (already lower case).
-func containsFold(s, needle string) bool {
-	return strings.Contains(strings.ToLower(s), needle)
+// containsFold reports whether strings.ToLower(s) contains needle (already
+// lower case), without allocating when both are ASCII.
+func containsFold(s []byte, needle string) bool {
+	if !isASCII(s) || !isASCII([]byte(needle)) {
+		return strings.Contains(strings.ToLower(string(s)), needle)
+	}
+	n := len(needle)
+outer:
+	for i := 0; i+n <= len(s); i++ {
+		for j := 0; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != needle[j] {
+				continue outer
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// searchFields returns the subject and sender of an item record without
+// copying them; ok is false for a record it cannot read (the caller's full
+// decode then reports it).
+func searchFields(v []byte) (subject, name, email []byte, ok bool) {
+	if len(v) < 2 || v[0] != itemFormat {
+		return nil, nil, nil, false
+	}
+	off := 2
+	skipVarint := func() bool {
+		_, n := binary.Uvarint(v[off:])
+		off += n
+		return n > 0
+	}
+	str := func() ([]byte, bool) {
+		l, n := binary.Uvarint(v[off:])
+		if n <= 0 || l > uint64(len(v)-off-n) {
+			return nil, false
+		}
+		off += n
+		s := v[off : off+int(l)]
+		off += int(l)
+		return s, true
+	}
+	// Received (two varints), folder number, importance byte.
+	if !skipVarint() || !skipVarint() || !skipVarint() || off >= len(v) {
+		return nil, nil, nil, false
+	}
+	off++
+	if _, ok := str(); !ok { // change key
+		return nil, nil, nil, false
+	}
+	if _, ok := str(); !ok { // item class
+		return nil, nil, nil, false
+	}
+	if subject, ok = str(); !ok {
+		return nil, nil, nil, false
+	}
+	if name, ok = str(); !ok {
+		return nil, nil, nil, false
+	}
+	if email, ok = str(); !ok {
+		return nil, nil, nil, false
+	}
+	return subject, name, email, true
 }
 
 // folderNum returns the number of folder id without decoding its record.
