@@ -93,7 +93,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(byte(2), appendState(nil, &st))
 	f.Add(byte(3), appendIndexKey(nil, 1, time.Unix(1, 2), "id"))
 	f.Fuzz(func(t *testing.T, kind byte, v []byte) {
-		switch kind % 5 {
+		switch kind % 6 {
 		case 0:
 			it, fnum, ok := decodeItem("id", v)
 			if !ok {
@@ -106,6 +106,11 @@ func FuzzDecodeRecord(f *testing.F) {
 			if h, ok := decodeItemHead(v); !ok || h.fnum != fnum || !h.received.Equal(it.Received) {
 				t.Fatalf("head disagrees with item")
 			}
+			if sub, name, email, ok := searchFields(v); !ok || string(sub) != it.Subject || string(name) != it.From.Name || string(email) != it.From.Email {
+				t.Fatalf("searchFields disagrees with item")
+			}
+		case 5:
+			searchFields(v) // must not panic on anything
 		case 4:
 			it, ok := decodeItemV1("id", v)
 			if !ok {
