@@ -29,6 +29,32 @@ var requestVariants = []requestVariant{
 	{"version-Exchange2010_SP2", func(doc *etree.Document) { setServerVersionHeader(doc, "Exchange2010_SP2") }},
 	{"version-Exchange2013_SP1", func(doc *etree.Document) { setServerVersionHeader(doc, "Exchange2013_SP1") }},
 	{"version-Exchange2016", func(doc *etree.Document) { setServerVersionHeader(doc, "Exchange2016") }},
+	{"all-optional-headers", addOptionalHeaders},
+}
+
+// addOptionalHeaders sends every header the operation pages list besides
+// RequestServerVersion: ExchangeImpersonation of the mailbox owner,
+// MailboxCulture, TimeZoneContext and DateTimePrecision (the header set
+// exchangelib and the EWS Managed API send).
+func addOptionalHeaders(doc *etree.Document) {
+	setServerVersionHeader(doc, "Exchange2013_SP1")
+	env := doc.Root()
+	var h *etree.Element
+	for _, c := range env.ChildElements() {
+		if c.Tag == "Header" {
+			h = c
+		}
+	}
+	add := func(local string) *etree.Element {
+		e := h.CreateElement(local)
+		e.CreateAttr("xmlns", nsT)
+		return e
+	}
+	imp := add("ExchangeImpersonation")
+	imp.CreateElement("ConnectingSID").CreateElement("PrimarySmtpAddress").SetText("alice@example.com")
+	add("MailboxCulture").SetText("en-US")
+	add("TimeZoneContext").CreateElement("TimeZoneDefinition").CreateAttr("Id", "W. Europe Standard Time")
+	add("DateTimePrecision").SetText("Seconds")
 }
 
 // elementNamespaces records every element's namespace URI before
