@@ -212,6 +212,17 @@ var msNotifyCases = []msCase{
 		},
 		post: (*msFixture).postStream, class: "Success", code: "NoError",
 		check: checkStreamedNewMail},
+	// Microsoft's error example is for a subscription that became invalid
+	// (ErrorInvalidSubscription); for an id never issued the code is
+	// ErrorSubscriptionNotFound, and the failed id is named in
+	// ErrorSubscriptionIds (GetStreamingEventsResponseMessageType).
+	{request: "getstreamingevents/unknown-subscription", setup: noVars, post: (*msFixture).postStream,
+		class: "Error", code: "ErrorSubscriptionNotFound", mayDiffer: []string{"m:ErrorSubscriptionIds"},
+		check: func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
+			if got := firstText(root, nsM, "ConnectionStatus"); got != "Closed" {
+				t.Errorf("ConnectionStatus %q, want Closed", got)
+			}
+		}},
 	{request: "unsubscribe/subscribed",
 		setup: func(f *msFixture) map[string]string {
 			id, _ := f.pullSubscription()
