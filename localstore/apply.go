@@ -26,6 +26,7 @@ type mbox struct {
 	// slice, so many keys put in descending order (mail listed oldest
 	// first is newest-first keys descending) would cost quadratic time.
 	pending map[string]bool
+	created bool // this batch created the mailbox
 }
 
 // fillPercent is the page fill target for the item and index buckets.
@@ -68,6 +69,7 @@ func openMbox(tx *bolt.Tx, a *arena, mb Mailbox, create bool) (*mbox, error) {
 		}
 		m.state = stateRecord{MailboxState: MailboxState{Mailbox: mb}}
 		m.stateDirty = true
+		m.created = true
 	} else if create {
 		if err := m.loadState(); err != nil {
 			return nil, err
@@ -300,6 +302,9 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 	add := func(c Change) {
 		c.Mailbox = b.Mailbox
 		*changes = append(*changes, c)
+	}
+	if m.created {
+		add(Change{Kind: MailboxCreated})
 	}
 	fail := func(part string, i int, id string, err error) error {
 		return &BatchError{Mailbox: b.Mailbox, Part: part, Index: i, ID: id, Err: err}

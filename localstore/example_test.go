@@ -137,6 +137,7 @@ func ExampleStore_Watch() {
 		fmt.Println(ev.Commit, c)
 	}
 	// Output:
+	// 1 MailboxCreated bob@example.com
 	// 1 FolderCreated bob@example.com inbox
 	// 1 ItemCreated bob@example.com inbox m1
 }

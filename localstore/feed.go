@@ -24,11 +24,12 @@ const (
 	FolderSynced                   // checkpoint written
 	MailboxStateChanged            // hierarchy SyncState or subscription state written
 	MailboxRemoved                 // RemoveMailbox
+	MailboxCreated                 // the first batch of a mailbox
 )
 
 var changeKindNames = [...]string{"", "ItemCreated", "ItemUpdated", "ItemMoved", "ItemReadChanged", "ItemDeleted",
 	"ItemMIMEStored", "FolderCreated", "FolderUpdated", "FolderMoved", "FolderDeleted", "FolderSynced",
-	"MailboxStateChanged", "MailboxRemoved"}
+	"MailboxStateChanged", "MailboxRemoved", "MailboxCreated"}
 
 // String returns the kind's name.
 func (k ChangeKind) String() string {

@@ -210,6 +210,7 @@ func TestStore_Watch(t *testing.T) {
 		t.Fatal(err)
 	}
 	eq(t, "first commit", ev, Event{Commit: 1, Changes: []Change{
+		{Kind: MailboxCreated, Mailbox: mb},
 		{Kind: FolderCreated, Mailbox: mb, Folder: "inbox"},
 		{Kind: ItemCreated, Mailbox: mb, Folder: "inbox", Item: testItem("", 1).ID},
 	}})
