@@ -18,7 +18,10 @@ import (
 // and Unsubscribe. Requests are parsed by namespace URI and local name;
 // where clients disagree with the schema about a namespace (exchangelib
 // writes m:Watermark in subscription requests, the schema says t:) both
-// are accepted.
+// are accepted, as is the Exchange 2010 SP1 form of GetStreamingEvents
+// (m:SubscriptionId directly under the operation). The server plays a
+// 2016 build, so the operations do not depend on RequestServerVersion
+// (Microsoft's own examples send none).
 
 // childMT returns the child named local in the types namespace, else in
 // the messages namespace.
@@ -99,17 +102,11 @@ func opSubscribe(r *request) error {
 	if req == nil {
 		return schemaFault("Subscribe needs a PullSubscriptionRequest, PushSubscriptionRequest or StreamingSubscriptionRequest")
 	}
-	if kind == notify.Streaming && !r.versionAtLeast("Exchange2010_SP1") {
-		return schemaFault("StreamingSubscriptionRequest needs RequestServerVersion Exchange2010_SP1 or later")
-	}
 	sr := notify.SubscribeRequest{Kind: kind, Principal: r.caller, Mailbox: r.s.placed(r.mb)}
 	if a := attr(req, "SubscribeToAllFolders"); a != "" {
 		all, err := parseBool(a)
 		if err != nil {
 			return err
-		}
-		if all && !r.versionAtLeast("Exchange2010") {
-			return schemaFault("SubscribeToAllFolders needs RequestServerVersion Exchange2010 or later")
 		}
 		sr.AllFolders = all
 	}
@@ -251,9 +248,6 @@ func opUnsubscribe(r *request) error {
 }
 
 func opGetStreamingEvents(r *request) error {
-	if !r.versionAtLeast("Exchange2010_SP1") {
-		return schemaFault("GetStreamingEvents needs RequestServerVersion Exchange2010_SP1 or later")
-	}
 	var ids []string
 	if list := childMT(r.body, "SubscriptionIds"); list != nil {
 		for _, c := range list.ChildElements() {
