@@ -211,8 +211,12 @@ func (s *Server) Start() {
 }
 
 // Close shuts the server down, blocking until all outstanding requests
-// have completed.
-func (s *Server) Close() { s.ts.Close() }
+// have completed. Subscriptions end first, so open GetStreamingEvents
+// requests finish and no push notification is posted afterwards.
+func (s *Server) Close() {
+	closeNotifications(s)
+	s.ts.Close()
+}
 
 // Client returns an HTTP client configured for the server.
 func (s *Server) Client() *http.Client { return s.ts.Client() }
