@@ -445,3 +445,21 @@ func TestNotify_RestartMoveExpire(t *testing.T) {
 		t.Fatalf("MoveMailbox unknown: %v", err)
 	}
 }
+
+func TestNotify_CloseEndsOpenStreams(t *testing.T) {
+	srv := NewServer(Options{Users: []User{{Name: "alice", Password: "secret", Address: "alice@example.com"}}})
+	anchor := map[string]string{"X-AnchorMailbox": "alice@example.com"}
+	id, _ := subscribeStreaming(t, srv, anchor, "")
+	st := openStreaming(t, srv, anchor, id)
+	st.mustNext(t)
+	done := make(chan struct{})
+	go func() { srv.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Server.Close blocked on an open GetStreamingEvents request")
+	}
+	if _, err := st.next(t); err == nil {
+		t.Fatal("the stream went on after Close")
+	}
+}
