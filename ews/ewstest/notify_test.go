@@ -463,3 +463,37 @@ func TestNotify_CloseEndsOpenStreams(t *testing.T) {
 		t.Fatal("the stream went on after Close")
 	}
 }
+
+func TestNotify_OnlyTheOwnerMayRead(t *testing.T) {
+	srv := NewServer(Options{
+		Users: []User{{Name: "alice", Password: "secret", Address: "alice@example.com"},
+			{Name: "bob", Password: "hunter2", Address: "bob@example.com"}},
+		Auth: AuthOptions{Mode: AuthBasic},
+	})
+	defer srv.Close()
+	as := func(user, pass, op string) *etree.Document {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(envStart+op+envEnd))
+		req.SetBasicAuth(user, pass)
+		req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		doc := etree.NewDocument()
+		if _, err := doc.ReadFrom(resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+	doc := as("alice", "secret", `<m:Subscribe><m:PullSubscriptionRequest SubscribeToAllFolders="true"><t:EventTypes><t:EventType>CreatedEvent</t:EventType></t:EventTypes><t:Timeout>5</t:Timeout></m:PullSubscriptionRequest></m:Subscribe>`)
+	id, wm := first(t, doc, "SubscriptionId").Text(), first(t, doc, "Watermark").Text()
+	get := `<m:GetEvents><m:SubscriptionId>` + id + `</m:SubscriptionId><m:Watermark>` + wm + `</m:Watermark></m:GetEvents>`
+	if c := codes(as("bob", "hunter2", get)); !slices.Equal(c, []string{"ErrorSubscriptionAccessDenied"}) {
+		t.Fatalf("bob reading alice's subscription: %v", c)
+	}
+	if c := codes(as("alice", "secret", get)); !slices.Equal(c, []string{"NoError"}) {
+		t.Fatalf("alice: %v", c)
+	}
+}
