@@ -43,7 +43,7 @@ func (m *Mailbox) checkState(st *syncState, kind byte, folderID string, purgedCN
 		return fmt.Errorf("%w: sync state of another folder", ErrInvalidSyncState)
 	}
 	for _, g := range st.segs {
-		if g.cn > m.cn {
+		if g.cn > m.cn || g.hi > m.cn {
 			return fmt.Errorf("%w: sync state from the future", ErrInvalidSyncState)
 		}
 	}

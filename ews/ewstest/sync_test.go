@@ -335,3 +335,116 @@ func TestSyncState_Cover(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncState_CoverCapKeepsGaps fills a state past maxSegments with one
+// gap below the new pages: merging must never bridge the gap.
+func TestSyncState_CoverCapKeepsGaps(t *testing.T) {
+	st := &syncState{}
+	st.cover(1, 100, 100, 1) // the previous pass
+	// A new pass from key 10_000 down, one page per 10 keys, each served
+	// at a different change number; it stops above the old top (100), so
+	// keys 101..(cursor-1) are a gap of unknown keys.
+	cn := uint64(10_000)
+	for hi := uint64(10_000); hi > 5_000; hi -= 10 {
+		cn++
+		st.cover(hi-9, hi, cn, int64(cn))
+	}
+	if len(st.segs) > maxSegments {
+		t.Fatalf("%d segments, cap %d", len(st.segs), maxSegments)
+	}
+	i := 0
+	if _, known := st.baseline(3_000, &i); known {
+		t.Fatal("a key in the gap became known: its new items would be reported as Updates")
+	}
+	i = 0
+	if c, known := st.baseline(50, &i); !known || c != 100 {
+		t.Fatalf("old range baseline = %d,%v", c, known)
+	}
+	if dec, err := decodeSyncState((&syncState{kind: syncKindItems, segs: st.segs}).encode()); err != nil || len(dec.segs) != len(st.segs) {
+		t.Fatalf("capped state does not round-trip: %v", err)
+	}
+}
+
+// TestSyncItems_ManyPagesWithChanges runs a pass of more pages than a
+// state keeps segments for, changing the folder between pages.
+func TestSyncItems_ManyPagesWithChanges(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	msgs := make([]Message, 700)
+	for i := range msgs {
+		msgs[i] = testMessage(fmt.Sprint("m", i))
+	}
+	if _, err := m.DeliverBatch("inbox", msgs); err != nil {
+		t.Fatal(err)
+	}
+	_, state := syncAll(t, m, "inbox", "", 512) // the previous pass
+	mirror := map[string]bool{}
+	for _, it := range mustItems(t, m) {
+		mirror[it.ID] = it.Message.IsRead
+	}
+	apply := func(chs []SyncChange) {
+		for _, c := range chs {
+			_, have := mirror[c.ItemID]
+			switch {
+			case c.Kind == "Create" && have:
+				t.Fatalf("Create for a known item")
+			case (c.Kind == "Update" || c.Kind == "ReadFlagChange" || c.Kind == "Delete") && !have:
+				t.Fatalf("%s for an unknown item", c.Kind)
+			}
+			if c.Kind == "Delete" {
+				delete(mirror, c.ItemID)
+			} else {
+				mirror[c.ItemID] = c.IsRead
+			}
+		}
+	}
+	// New mail, then a long pass of 2-change pages with more mail and
+	// read flips in between.
+	for i := range 600 {
+		mustDeliver(t, m, "inbox", testMessage(fmt.Sprint("n", i)))
+	}
+	done := false
+	for page := 0; page < 5000 && !done; page++ {
+		chs, next, last, err := m.SyncItems("inbox", state, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apply(chs)
+		state = next
+		if done = last; done {
+			break
+		}
+		// A change between every page gives every page its own change
+		// number, so the state needs more segments than it keeps.
+		mustDeliver(t, m, "inbox", testMessage(fmt.Sprint("p", page)))
+		if page%25 == 0 {
+			items := mustItems(t, m)
+			if _, err := m.SetRead(items[len(items)/2].ID, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !done {
+		t.Fatal("sync never caught up with one change per page")
+	}
+	chs, _ := syncAll(t, m, "inbox", state, 512)
+	apply(chs)
+	items := mustItems(t, m)
+	if len(mirror) != len(items) {
+		t.Fatalf("mirror %d items, server %d", len(mirror), len(items))
+	}
+	for _, it := range items {
+		if r, ok := mirror[it.ID]; !ok || r != it.Message.IsRead {
+			t.Fatalf("item missing or stale in the mirror")
+		}
+	}
+}
+
+func mustItems(t *testing.T, m *Mailbox) []ItemInfo {
+	t.Helper()
+	items, err := m.Items("inbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return items
+}

@@ -108,7 +108,7 @@ func decodeSyncState(s string) (*syncState, error) {
 		span, ok2 := next()
 		cn, ok3 := next()
 		t, m := binary.Varint(r)
-		if !ok1 || !ok2 || !ok3 || m <= 0 || span > hi || hi > cn {
+		if !ok1 || !ok2 || !ok3 || m <= 0 || span > hi {
 			return bad("bad segment")
 		}
 		r = r[m:]
@@ -196,13 +196,43 @@ func (s *syncState) cover(lo, hi, cn uint64, t int64) {
 		merged = append(merged, g)
 	}
 	for len(merged) > maxSegments {
-		// Merge the last two (lowest keys) pairs conservatively.
-		k := len(merged) - 2
+		k := mergeCandidate(merged, lo)
+		if k < 0 {
+			break // cannot happen: a pass leaves at most one gap
+		}
 		a, b := merged[k], merged[k+1]
 		merged[k] = segment{lo: b.lo, hi: a.hi, cn: min(a.cn, b.cn), time: min(a.time, b.time)}
-		merged = merged[:k+1]
+		merged = slices.Delete(merged, k+1, k+2)
 	}
 	s.segs = merged
+}
+
+// mergeCandidate picks the pair (k, k+1) of segments to merge when a
+// state has too many: adjacent ones only (a gap holds keys unknown to the
+// client, whose items are Creates, and a merged range would claim them
+// known), and never one of the current pass (keys >= passLo) with one of
+// the previous pass: the merged baseline is the older one, and applied to
+// the current pass's keys it would repeat every change of the previous
+// pass. Segments below the pass are preferred (the pass replaces them
+// anyway), lowest first; then the current pass's lowest pair, whose older
+// baseline repeats only the changes made while one page was served.
+func mergeCandidate(segs []segment, passLo uint64) int {
+	best := -1
+	for k := len(segs) - 2; k >= 0; k-- {
+		a, b := segs[k], segs[k+1]
+		if a.lo != b.hi+1 {
+			continue
+		}
+		switch {
+		case a.hi < passLo: // both below the pass
+			return k
+		case b.lo >= passLo: // both in the pass
+			if best < 0 {
+				best = k
+			}
+		}
+	}
+	return best
 }
 
 // baseline returns the change number up to which the client has seen the
