@@ -15,6 +15,7 @@ func BenchmarkSyncFolderItemsPage(b *testing.B) {
 	for _, base := range []string{"IdOnly", "Default"} {
 		b.Run(base, func(b *testing.B) {
 			srv := NewUnstartedServer(Options{Users: []User{{Name: "alice", Address: "alice@example.com"}}})
+			defer srv.Close()
 			m := srv.Mailbox("alice@example.com")
 			msgs := make([]Message, 20000)
 			for i := range msgs {
@@ -71,7 +72,9 @@ func BenchmarkDeliverBatch100k(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		srv := NewUnstartedServer(Options{Users: []User{{Name: "alice", Address: "alice@example.com"}}})
-		if _, err := srv.Mailbox("alice@example.com").DeliverBatch("inbox", msgs); err != nil {
+		_, err := srv.Mailbox("alice@example.com").DeliverBatch("inbox", msgs)
+		srv.Close()
+		if err != nil {
 			b.Fatal(err)
 		}
 		n += len(msgs)

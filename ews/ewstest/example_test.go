@@ -43,6 +43,7 @@ func ExampleMailbox_SyncItems() {
 	srv := ewstest.NewUnstartedServer(ewstest.Options{
 		Users: []ewstest.User{{Name: "alice", Address: "alice@example.com"}},
 	})
+	defer srv.Close() // never started: Close releases the listener
 	mb := srv.Mailbox("alice@example.com")
 	a, _ := mb.Deliver("inbox", ewstest.Message{Subject: "a"})
 	_, state, _, _ := mb.SyncItems("inbox", "", 512)
