@@ -29,6 +29,9 @@ const (
 	DefaultStreamBuffer = 64
 	// DefaultStreamMaxBackoff caps the delay between failed reconnects.
 	DefaultStreamMaxBackoff = time.Minute
+	// DefaultStreamHandoverTimeout bounds the reading of a replaced
+	// request after Add.
+	DefaultStreamHandoverTimeout = 10 * time.Second
 )
 
 // StreamingOptions configures a StreamingConnection. A nil *StreamingOptions
@@ -45,6 +48,9 @@ type StreamingOptions struct {
 	ReadTimeout time.Duration
 	// Buffer is the capacity of the Events channel. Default 64.
 	Buffer int
+	// HandoverTimeout bounds how long the old request is read after Add
+	// has opened its replacement (see StreamingConnection). Default 10 s.
+	HandoverTimeout time.Duration
 	// MaxBackoff caps the delay between reconnect attempts after
 	// failures. Default one minute.
 	MaxBackoff time.Duration
@@ -74,8 +80,8 @@ func (o *StreamingOptions) Validate() error {
 			return fmt.Errorf("ews: StreamingOptions.ConnectionTimeout %v: must be whole minutes from 1 to 30", o.ConnectionTimeout)
 		}
 	}
-	if o.ReadTimeout < 0 || o.Buffer < 0 || o.MaxBackoff < 0 {
-		return errors.New("ews: StreamingOptions: negative ReadTimeout, Buffer or MaxBackoff")
+	if o.ReadTimeout < 0 || o.Buffer < 0 || o.MaxBackoff < 0 || o.HandoverTimeout < 0 {
+		return errors.New("ews: StreamingOptions: negative ReadTimeout, Buffer, MaxBackoff or HandoverTimeout")
 	}
 	return nil
 }
@@ -97,6 +103,9 @@ func (o *StreamingOptions) withDefaults() StreamingOptions {
 	}
 	if v.MaxBackoff == 0 {
 		v.MaxBackoff = DefaultStreamMaxBackoff
+	}
+	if v.HandoverTimeout == 0 {
+		v.HandoverTimeout = DefaultStreamHandoverTimeout
 	}
 	v.Clock = ntfClockOrReal(v.Clock)
 	if v.Logger == nil {
@@ -156,27 +165,46 @@ type streamOpenFunc func(ctx context.Context, ids []string, timeoutMinutes int) 
 // by the client. The channel is closed after Close returns, or when the
 // context given to Start ends.
 //
-// Add and Remove may be called at any time from any goroutine; when the
-// connection is running they take effect by reconnecting. Events the
-// server had already written onto the abandoned request but that were not
-// yet read are lost to that request; callers that must not miss them Add
-// before they depend on the events (Exchange queues events of a
-// subscription that has no open connection).
+// # Adding and removing subscriptions
+//
+// Add and Remove may be called at any time from any goroutine.
+//
+// Add hands over without losing events: a new request carrying the new id
+// set is opened beside the current one (Exchange then moves the
+// subscriptions to it and answers ErrorNewEventStreamConnectionOpened on
+// the old request, which the connection expects and does not report); the
+// old request is read to its end — at most HandoverTimeout — before the
+// new one is read, so every event the server wrote on the old request is
+// delivered, in order. If the new request cannot be opened (for instance
+// ErrorExceededConnectionCount), the connection falls back to closing the
+// old request and reopening, which may lose events written but not yet
+// read.
+//
+// Remove opens nothing: notifications and errors for removed ids are
+// dropped from then on, and the ids leave the request at its next
+// reconnect. Removing the last id closes the request.
 type StreamingConnection struct {
 	open   streamOpenFunc
 	opts   StreamingOptions
 	log    *slog.Logger
 	events chan StreamEvent
 
-	mu       sync.Mutex
-	ids      []string
-	cancel   context.CancelFunc // cancels the current request; nil when idle
-	reconf   bool               // the current request was cancelled to apply a change
-	changed  chan struct{}      // closed and replaced on each Add/Remove
-	started  bool
-	closed   bool
-	stop     context.CancelFunc
-	finished chan struct{}
+	mu        sync.Mutex
+	ids       []string
+	active    map[string]bool // ids as a set
+	changed   chan struct{}   // closed and replaced on each change of ids
+	cur       *streamReq      // the request run is serving; nil when none
+	pending   *streamReq      // a request opened by a handover, not yet read
+	switching bool            // a handover is opening or pending
+	dirty     bool            // ids grew during a handover
+	hoDone    chan struct{}   // closed when the handover being opened is settled
+	reconf    bool            // cur was cancelled to apply a change
+	runCtx    context.Context
+	started   bool
+	closed    bool
+	stop      context.CancelFunc
+	finished  chan struct{}
+	helpers   sync.WaitGroup
 
 	statsMu    sync.Mutex
 	reconnects int
@@ -184,6 +212,18 @@ type StreamingConnection struct {
 	// testHookEnvelope, when set, runs on the reader goroutine after each
 	// envelope has been read, before its content is delivered.
 	testHookEnvelope func(*StreamMessage)
+	// testHookHandled, when set, runs on the reader goroutine after an
+	// envelope's content has been delivered, before the next read.
+	testHookHandled func()
+}
+
+// streamReq is one GetStreamingEvents request.
+type streamReq struct {
+	ids    []string
+	ctx    context.Context
+	cancel context.CancelFunc
+	body   io.ReadCloser // nil until opened
+	drain  func() bool   // stops the handover timer of the request it replaces
 }
 
 // newStreamingConnection builds a connection over an opener.
@@ -194,6 +234,7 @@ func newStreamingConnection(open streamOpenFunc, opts *StreamingOptions) *Stream
 		opts:     o,
 		log:      o.Logger.With(LogKeyComponent, "ews.streaming"),
 		events:   make(chan StreamEvent, o.Buffer),
+		active:   make(map[string]bool),
 		changed:  make(chan struct{}),
 		finished: make(chan struct{}),
 	}
@@ -226,22 +267,44 @@ func (sc *StreamingConnection) Add(ids ...string) error {
 		return fmt.Errorf("%w: %d requested", ErrTooManySubscriptions, len(next))
 	}
 	if len(next) != len(sc.ids) {
-		sc.ids = next
-		sc.changedLocked()
+		sc.setIDsLocked(next)
+		sc.handoverLocked()
 	}
 	return nil
 }
 
 // Remove takes subscriptions off the connection (it does not Unsubscribe
-// them on the server). Unknown ids are ignored.
+// them on the server). Unknown ids are ignored. See the type's
+// documentation for when they leave the request.
 func (sc *StreamingConnection) Remove(ids ...string) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	n := len(sc.ids)
-	sc.ids = slices.DeleteFunc(slices.Clone(sc.ids), func(id string) bool { return slices.Contains(ids, id) })
-	if len(sc.ids) != n {
-		sc.changedLocked()
+	sc.removeLocked(ids)
+}
+
+// removeLocked drops ids from the set and reports whether any was present.
+func (sc *StreamingConnection) removeLocked(ids []string) bool {
+	next := slices.DeleteFunc(slices.Clone(sc.ids), func(id string) bool { return slices.Contains(ids, id) })
+	if len(next) == len(sc.ids) {
+		return false
 	}
+	sc.setIDsLocked(next)
+	if len(next) == 0 && sc.cur != nil {
+		sc.reconf = true
+		sc.cur.cancel()
+	}
+	return true
+}
+
+// setIDsLocked replaces the id set and wakes an idle run.
+func (sc *StreamingConnection) setIDsLocked(ids []string) {
+	sc.ids = ids
+	sc.active = make(map[string]bool, len(ids))
+	for _, id := range ids {
+		sc.active[id] = true
+	}
+	close(sc.changed)
+	sc.changed = make(chan struct{})
 }
 
 // Subscriptions returns the ids the connection carries, in the order they
@@ -253,21 +316,79 @@ func (sc *StreamingConnection) Subscriptions() []string {
 }
 
 // Reconnects returns how many times the connection has opened a new
-// request after its first one.
+// request after its first one (handovers included).
 func (sc *StreamingConnection) Reconnects() int {
 	sc.statsMu.Lock()
 	defer sc.statsMu.Unlock()
 	return sc.reconnects
 }
 
-// changedLocked signals a change of the id set. sc.mu must be held.
-func (sc *StreamingConnection) changedLocked() {
-	close(sc.changed)
-	sc.changed = make(chan struct{})
-	if sc.cancel != nil {
+func (sc *StreamingConnection) countReconnect() {
+	sc.statsMu.Lock()
+	sc.reconnects++
+	sc.statsMu.Unlock()
+}
+
+// handoverLocked moves the current request to the current id set. sc.mu
+// must be held.
+func (sc *StreamingConnection) handoverLocked() {
+	switch {
+	case sc.cur == nil || len(sc.ids) == 0:
+		// Idle, backing off, or nothing to carry: the next request
+		// takes the new set.
+	case sc.cur.body == nil:
+		// Still opening: nothing has been read, so reopen.
 		sc.reconf = true
-		sc.cancel()
+		sc.cur.cancel()
+	case sc.switching:
+		sc.dirty = true
+	default:
+		sc.switching = true
+		ids := slices.Clone(sc.ids)
+		old := sc.cur
+		done := make(chan struct{})
+		sc.hoDone = done
+		sc.helpers.Add(1)
+		go sc.openHandover(old, ids, done)
 	}
+}
+
+// openHandover opens the request that replaces old, on a goroutine of its
+// own while the reader keeps reading old.
+func (sc *StreamingConnection) openHandover(old *streamReq, ids []string, done chan struct{}) {
+	defer sc.helpers.Done()
+	ctx, cancel := context.WithCancel(sc.runCtx)
+	body, err := sc.open(ctx, ids, int(sc.opts.ConnectionTimeout/time.Minute))
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	defer close(done)
+	if err != nil || sc.runCtx.Err() != nil {
+		cancel()
+		if body != nil {
+			body.Close()
+		}
+		sc.switching, sc.dirty = false, false
+		if sc.runCtx.Err() == nil {
+			sc.log.Warn("streaming handover failed; reopening", LogKeySubscriptions, len(ids), LogKeyError, err)
+			if sc.cur == old {
+				sc.reconf = true
+				old.cancel()
+			}
+		}
+		return
+	}
+	req := &streamReq{ids: ids, ctx: ctx, cancel: cancel, body: body}
+	if sc.cur == old {
+		// Read old to its end, but no longer than HandoverTimeout.
+		req.drain = sc.opts.Clock.AfterFunc(sc.opts.HandoverTimeout, func() {
+			sc.mu.Lock()
+			defer sc.mu.Unlock()
+			if sc.cur == old {
+				old.cancel()
+			}
+		})
+	}
+	sc.pending = req
 }
 
 // Start launches the reader goroutine. It returns at once. The connection
@@ -283,11 +404,12 @@ func (sc *StreamingConnection) Start(ctx context.Context) error {
 	}
 	sc.started = true
 	ctx, sc.stop = context.WithCancel(ctx)
+	sc.runCtx = ctx
 	go sc.run(ctx)
 	return nil
 }
 
-// Close stops the connection and waits for its goroutine to end; the
+// Close stops the connection and waits for its goroutines to end; the
 // Events channel is then closed. A second Close returns
 // ErrConnectionClosed.
 func (sc *StreamingConnection) Close() error {
@@ -310,43 +432,91 @@ func (sc *StreamingConnection) Close() error {
 	return nil
 }
 
-// run is the reader goroutine.
-func (sc *StreamingConnection) run(ctx context.Context) {
-	defer close(sc.finished)
-	defer close(sc.events)
-	failures := 0
-	first := true
-	for ctx.Err() == nil {
-		connCtx, cancel := context.WithCancel(ctx)
+// next returns the request to serve: a pending handover, or a new one for
+// the current ids. It waits while there are no ids and returns nil when
+// ctx ends.
+func (sc *StreamingConnection) next(ctx context.Context) *streamReq {
+	for {
 		sc.mu.Lock()
-		ids := slices.Clone(sc.ids)
-		changed := sc.changed
-		if len(ids) == 0 {
+		if req := sc.pending; req != nil {
+			sc.pending = nil
+			sc.switching = false
+			if req.drain != nil {
+				req.drain()
+			}
+			sc.cur = req
+			if sc.dirty {
+				sc.dirty = false
+				if !slices.Equal(req.ids, sc.ids) {
+					sc.handoverLocked()
+				}
+			}
 			sc.mu.Unlock()
-			cancel()
+			return req
+		}
+		if sc.switching {
+			// The old request ended before its replacement was
+			// open: wait for it rather than race it with a third.
+			done := sc.hoDone
+			sc.mu.Unlock()
+			select {
+			case <-done:
+				continue
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		if len(sc.ids) == 0 {
+			changed := sc.changed
+			sc.mu.Unlock()
 			select {
 			case <-changed:
 				continue
 			case <-ctx.Done():
-				return
+				return nil
 			}
 		}
-		sc.cancel = cancel
+		rctx, cancel := context.WithCancel(ctx)
+		req := &streamReq{ids: slices.Clone(sc.ids), ctx: rctx, cancel: cancel}
+		sc.cur = req
 		sc.mu.Unlock()
+		return req
+	}
+}
 
+// run is the reader goroutine.
+func (sc *StreamingConnection) run(ctx context.Context) {
+	defer close(sc.finished)
+	defer close(sc.events)
+	defer func() {
+		sc.helpers.Wait()
+		sc.mu.Lock()
+		if p := sc.pending; p != nil {
+			p.cancel()
+			p.body.Close()
+			sc.pending = nil
+		}
+		sc.mu.Unlock()
+	}()
+	failures := 0
+	first := true
+	for ctx.Err() == nil {
+		req := sc.next(ctx)
+		if req == nil {
+			return
+		}
 		if !first {
-			sc.statsMu.Lock()
-			sc.reconnects++
-			sc.statsMu.Unlock()
+			sc.countReconnect()
 		}
 		first = false
-		progressed, err := sc.serve(connCtx, cancel, ids)
-		cancel()
+		progressed, err := sc.serve(req)
+		req.cancel()
 
 		sc.mu.Lock()
 		reconf := sc.reconf
 		sc.reconf = false
-		sc.cancel = nil
+		sc.cur = nil
+		handover := sc.switching
 		sc.mu.Unlock()
 
 		if ctx.Err() != nil {
@@ -356,12 +526,13 @@ func (sc *StreamingConnection) run(ctx context.Context) {
 			failures = 0
 		}
 		switch {
-		case err == nil, reconf, errors.Is(err, errStreamReconnect):
-			// Closed by the server, or the id set changed: reopen at once.
+		case err == nil, reconf, handover, errors.Is(err, errStreamReconnect):
+			// Closed by the server, handed over, or the id set
+			// changed: go on at once.
 			continue
 		}
-		sc.log.Warn("streaming connection failed", LogKeySubscriptions, len(ids), LogKeyError, err)
-		if !sc.deliver(ctx, StreamEvent{Err: err}) {
+		sc.log.Warn("streaming connection failed", LogKeySubscriptions, len(req.ids), LogKeyError, err)
+		if !sc.deliver(StreamEvent{Err: err}) {
 			return
 		}
 		failures++
@@ -371,8 +542,8 @@ func (sc *StreamingConnection) run(ctx context.Context) {
 	}
 }
 
-// errStreamReconnect asks run to reopen at once (ids were dropped after
-// per-subscription errors).
+// errStreamReconnect asks run to reopen at once (the request was refused
+// for its only subscription, which has been dropped).
 var errStreamReconnect = errors.New("ews: reconnect to apply subscription changes")
 
 // backoff returns the delay before reconnect attempt number failures.
@@ -410,53 +581,52 @@ func (sc *StreamingConnection) wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// deliver sends ev to the application, blocking until it is taken or ctx
-// ends.
-func (sc *StreamingConnection) deliver(ctx context.Context, ev StreamEvent) bool {
+// deliver sends ev to the application, blocking until it is taken or the
+// connection stops. (Cancelling one request does not stop delivery of what
+// was already read from it.)
+func (sc *StreamingConnection) deliver(ev StreamEvent) bool {
 	select {
 	case sc.events <- ev:
 		return true
-	case <-ctx.Done():
+	case <-sc.runCtx.Done():
 		return false
 	}
 }
 
 // serve runs one hanging request until it ends. It returns nil after
 // ConnectionStatus Closed, and reports whether any envelope was read.
-func (sc *StreamingConnection) serve(ctx context.Context, cancel context.CancelFunc, ids []string) (progressed bool, err error) {
-	wd := newStreamWatchdog(sc.opts.Clock, sc.opts.ReadTimeout, cancel)
+func (sc *StreamingConnection) serve(req *streamReq) (progressed bool, err error) {
+	ctx := req.ctx
+	wd := newStreamWatchdog(sc.opts.Clock, sc.opts.ReadTimeout, req.cancel)
 	defer wd.close()
 
-	minutes := int(sc.opts.ConnectionTimeout / time.Minute)
-	body, err := sc.open(ctx, ids, minutes)
-	if err != nil {
-		if wd.expired() {
-			return false, ErrStreamTimeout
-		}
-		if len(ids) == 1 && ntfIsSubscriptionLoss(err) {
-			// A request-wide failure of a one-subscription request
-			// (a SOAP fault such as ErrorInvalidSubscription) is that
-			// subscription's.
-			msg := &StreamMessage{Errors: []StreamError{{SubscriptionIDs: ids, Err: err}}}
-			ok, reconnect, _ := sc.handle(ctx, msg, ids, map[string]bool{ids[0]: true})
-			if !ok {
-				return false, ctx.Err()
+	if req.body == nil {
+		body, err := sc.open(ctx, req.ids, int(sc.opts.ConnectionTimeout/time.Minute))
+		if err != nil {
+			if wd.expired() {
+				return false, ErrStreamTimeout
 			}
-			if reconnect {
+			if len(req.ids) == 1 && ntfIsSubscriptionLoss(err) {
+				// A request-wide failure of a one-subscription request
+				// (a SOAP fault such as ErrorInvalidSubscription) is that
+				// subscription's.
+				msg := &StreamMessage{Errors: []StreamError{{SubscriptionIDs: req.ids, Err: err}}}
+				if !sc.handle(msg, req) {
+					return false, sc.runCtx.Err()
+				}
 				return false, errStreamReconnect
 			}
+			return false, err
 		}
-		return false, err
+		sc.mu.Lock()
+		req.body = body
+		sc.mu.Unlock()
 	}
-	defer body.Close()
-	wd.setCloser(body)
+	defer req.body.Close()
+	wd.setCloser(req.body)
 	wd.touch()
 
-	rd := NewStreamReader(body)
-	known := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		known[id] = true
-	}
+	rd := NewStreamReader(req.body)
 	for {
 		msg, err := rd.Next()
 		if err != nil {
@@ -476,69 +646,98 @@ func (sc *StreamingConnection) serve(ctx context.Context, cancel context.CancelF
 		if sc.testHookEnvelope != nil {
 			sc.testHookEnvelope(msg)
 		}
-		ok, reconnect, connErr := sc.handle(ctx, msg, ids, known)
+		ok := sc.handle(msg, req)
 		wd.setBusy(false)
-		if !ok {
-			return progressed, ctx.Err()
+		if sc.testHookHandled != nil {
+			sc.testHookHandled()
 		}
-		if connErr != nil {
-			return progressed, connErr
+		if !ok {
+			return progressed, sc.runCtx.Err()
+		}
+		if e := connectionError(msg); e != nil {
+			return progressed, e
 		}
 		if msg.Status == ConnectionClosed {
 			return progressed, nil
 		}
-		if reconnect {
-			return progressed, errStreamReconnect
-		}
 	}
 }
 
-// handle delivers the content of one envelope. It reports whether delivery
-// went through (false when ctx ended), whether subscriptions were dropped
-// (so the request must be reopened without them), and a connection-wide
-// error if the envelope carried one.
-func (sc *StreamingConnection) handle(ctx context.Context, msg *StreamMessage, ids []string, known map[string]bool) (ok, reconnect bool, connErr error) {
-	for i := range msg.Notifications {
-		n := &msg.Notifications[i]
-		if !known[n.SubscriptionID] {
-			sc.log.Debug("notification for a subscription not on this connection", LogKeySubscription, n.SubscriptionID)
-		}
-		if !sc.deliver(ctx, StreamEvent{Notification: n}) {
-			return false, false, nil
+// connectionError returns the first connection-wide error of msg, as
+// classified by handle (which marks per-subscription ones).
+func connectionError(msg *StreamMessage) error {
+	for _, e := range msg.Errors {
+		if len(e.SubscriptionIDs) == 0 {
+			return e.Err
 		}
 	}
-	for _, e := range msg.Errors {
-		targets := e.SubscriptionIDs
-		if len(targets) == 0 && len(ids) == 1 && ntfIsSubscriptionLoss(e.Err) {
-			// A one-subscription connection gets subscription errors
-			// without ErrorSubscriptionIds.
-			targets = ids
+	return nil
+}
+
+// handle delivers the content of one envelope read from req. It returns
+// false when ctx ended during delivery. Notifications and errors for ids
+// no longer on the connection are dropped; ErrorNewEventStreamConnectionOpened
+// for ids a handover moved is expected and dropped too. A connection-wide
+// error of a one-subscription request is turned into that subscription's
+// (its SubscriptionIDs are filled in, so connectionError skips it).
+// Subscriptions that failed leave the set and, if others remain, the
+// request is handed over to a new one without them.
+func (sc *StreamingConnection) handle(msg *StreamMessage, req *streamReq) bool {
+	sc.mu.Lock()
+	active := sc.active
+	moving := sc.switching
+	sc.mu.Unlock()
+	for i := range msg.Notifications {
+		n := &msg.Notifications[i]
+		if !active[n.SubscriptionID] {
+			sc.log.Debug("notification for a subscription not on this connection", LogKeySubscription, n.SubscriptionID)
+			continue
 		}
-		if len(targets) == 0 {
-			if connErr == nil {
-				connErr = e.Err
-			}
+		if !sc.deliver(StreamEvent{Notification: n}) {
+			return false
+		}
+	}
+	var failed []string
+	var out []StreamEvent
+	for i := range msg.Errors {
+		e := &msg.Errors[i]
+		if len(e.SubscriptionIDs) == 0 && len(req.ids) == 1 && ntfIsSubscriptionLoss(e.Err) {
+			// A one-subscription request gets subscription errors
+			// without ErrorSubscriptionIds.
+			e.SubscriptionIDs = req.ids
+		}
+		if len(e.SubscriptionIDs) == 0 {
 			continue
 		}
 		keep := ntfKeepsSubscription(e.Err)
-		if !keep {
-			sc.mu.Lock()
-			n := len(sc.ids)
-			sc.ids = slices.DeleteFunc(slices.Clone(sc.ids), func(id string) bool { return slices.Contains(targets, id) })
-			if len(sc.ids) != n {
-				reconnect = true
-				close(sc.changed)
-				sc.changed = make(chan struct{})
+		expected := moving && errors.Is(e.Err, ErrNewEventStreamConnectionOpened)
+		for _, id := range e.SubscriptionIDs {
+			if !active[id] || expected {
+				continue
 			}
-			sc.mu.Unlock()
-		}
-		for _, id := range targets {
-			if !sc.deliver(ctx, StreamEvent{SubscriptionID: id, Err: e.Err, Removed: !keep}) {
-				return false, false, nil
+			if !keep {
+				failed = append(failed, id)
 			}
+			out = append(out, StreamEvent{SubscriptionID: id, Err: e.Err, Removed: !keep})
 		}
 	}
-	return true, reconnect, connErr
+	if len(failed) > 0 {
+		// Drop the failed ids before reporting them, so that the
+		// application sees them gone when it reads the report.
+		sc.mu.Lock()
+		if sc.removeLocked(failed) {
+			// Exchange may stop serving the good ids of a request
+			// that carries a bad one: move them to a new request.
+			sc.handoverLocked()
+		}
+		sc.mu.Unlock()
+	}
+	for _, ev := range out {
+		if !sc.deliver(ev) {
+			return false
+		}
+	}
+	return true
 }
 
 // streamWatchdog closes a hanging request that stays silent longer than

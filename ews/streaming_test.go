@@ -268,6 +268,8 @@ func TestStreamingConnection_ReadTimeout(t *testing.T) {
 	}
 	envelopes := make(chan *StreamMessage, 16)
 	sc.testHookEnvelope = func(m *StreamMessage) { envelopes <- m }
+	handled := make(chan struct{}, 16)
+	sc.testHookHandled = func() { handled <- struct{}{} }
 	if err := sc.Add("S1"); err != nil {
 		t.Fatal(err)
 	}
@@ -282,12 +284,14 @@ func TestStreamingConnection_ReadTimeout(t *testing.T) {
 	if m := <-envelopes; !m.KeepAlive() {
 		t.Fatalf("want keep-alive, got %+v", m)
 	}
+	<-handled
 	// 60 s after the keep-alive (120 s after opening) the connection is
 	// still alive: the keep-alive moved the deadline.
 	clk.Advance(60 * time.Second)
 	fs.write(t, seNotify("S1", "A"))
 	<-envelopes
 	recvNotification(t, sc, "S1", "A")
+	<-handled // the reader is back waiting on the network
 	clk.Advance(89 * time.Second)
 	select {
 	case ev := <-sc.Events():
@@ -408,7 +412,7 @@ func TestStreamingConnection_PerSubscriptionErrors(t *testing.T) {
 	if ev.SubscriptionID != "S3" || !errors.Is(ev.Err, ErrMissedNotificationEvents) || ev.Removed {
 		t.Fatalf("got %+v, want S3 ErrMissedNotificationEvents kept", ev)
 	}
-	<-fs.gone
+	// The good ids move to a new request; the old one is read to its end.
 	fs2 := ss.next(t)
 	if !slices.Equal(fs2.ids, []string{"S1", "S3"}) {
 		t.Fatalf("reconnected with %v, want [S1 S3]", fs2.ids)
@@ -417,6 +421,11 @@ func TestStreamingConnection_PerSubscriptionErrors(t *testing.T) {
 		t.Fatalf("Subscriptions = %v", got)
 	}
 	fs2.write(t, seNotify("S3", "B"))
+	fs.write(t, seNotify("S1", "late"),
+		seHead+seErrMsg("ErrorNewEventStreamConnectionOpened", "", "S1", "S3")+seTail,
+		seStatus("Closed"))
+	fs.finish()
+	recvNotification(t, sc, "S1", "late")
 	recvNotification(t, sc, "S3", "B")
 }
 
@@ -507,38 +516,141 @@ func TestStreamingConnection_ConnectionErrorsBackOff(t *testing.T) {
 	recvNotification(t, sc, "S1", "A")
 }
 
-// Add and Remove while running take effect by reconnecting with the new
-// id set; an empty set leaves the connection idle.
-func TestStreamingConnection_AddRemove(t *testing.T) {
+// Remove opens nothing: the removed ids' notifications are dropped until
+// the request ends; removing the last id closes the request.
+func TestStreamingConnection_Remove(t *testing.T) {
 	ss := newStreamServer(t, nil)
 	c := newNtfClient(t, ss.URL)
-	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1")
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1", "S2")
 	fs := ss.next(t)
-	if err := sc.Add("S2"); err != nil {
-		t.Fatal(err)
-	}
-	<-fs.gone
-	fs2 := ss.next(t)
-	if !slices.Equal(fs2.ids, []string{"S1", "S2"}) {
-		t.Fatalf("ids %v", fs2.ids)
-	}
 	sc.Remove("S1", "unknown")
-	<-fs2.gone
-	fs3 := ss.next(t)
-	if !slices.Equal(fs3.ids, []string{"S2"}) {
-		t.Fatalf("ids %v", fs3.ids)
-	}
-	fs3.write(t, seNotify("S2", "X"))
+	fs.write(t, seNotify("S1", "dropped", "S2", "X"), seHead+seErrMsg("ErrorSubscriptionUnsubscribed", "OK", "S1")+seTail)
 	recvNotification(t, sc, "S2", "X")
-	sc.Remove("S2")
-	<-fs3.gone
 	ss.expectNoConn(t)
-	// Reconfiguration is not a failure: no error events.
+	fs.write(t, seStatus("Closed"))
+	fs.finish()
+	if fs2 := ss.next(t); !slices.Equal(fs2.ids, []string{"S2"}) {
+		t.Fatalf("next request carries %v", fs2.ids)
+	} else {
+		sc.Remove("S2")
+		<-fs2.gone
+	}
+	ss.expectNoConn(t)
 	select {
 	case ev := <-sc.Events():
 		t.Fatalf("unexpected event %+v", ev)
 	default:
 	}
+}
+
+// Add hands over without losing events: the new request is opened beside
+// the old one, the old one is read to its end first (events the server
+// wrote on it after the new request opened are delivered), and the
+// expected ErrorNewEventStreamConnectionOpened is not reported.
+func TestStreamingConnection_AddHandsOver(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1")
+	fs := ss.next(t)
+	// Once something was read, the request is open on the client too.
+	fs.write(t, seNotify("S1", "zero"))
+	recvNotification(t, sc, "S1", "zero")
+	if err := sc.Add("S2"); err != nil {
+		t.Fatal(err)
+	}
+	fs2 := ss.next(t)
+	if !slices.Equal(fs2.ids, []string{"S1", "S2"}) {
+		t.Fatalf("ids %v", fs2.ids)
+	}
+	select {
+	case <-fs.gone:
+		t.Fatal("old request closed before it was drained")
+	default:
+	}
+	// The new request already carries an event, but the old one still
+	// holds an earlier one: order is kept.
+	fs2.write(t, seNotify("S1", "second"))
+	fs.write(t, seNotify("S1", "first"), seHead+seErrMsg("ErrorNewEventStreamConnectionOpened", "Closed", "S1")+seTail)
+	fs.finish()
+	recvNotification(t, sc, "S1", "first")
+	recvNotification(t, sc, "S1", "second")
+	fs2.write(t, seNotify("S2", "third"))
+	recvNotification(t, sc, "S2", "third")
+	if sc.Reconnects() != 1 {
+		t.Errorf("Reconnects = %d", sc.Reconnects())
+	}
+	select {
+	case ev := <-sc.Events():
+		t.Fatalf("unexpected event %+v", ev)
+	default:
+	}
+}
+
+// An old request that does not end is closed HandoverTimeout after its
+// replacement opened.
+func TestStreamingConnection_HandoverTimeout(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	clk := newTestClock()
+	sc := startStreaming(t, c, &StreamingOptions{Clock: clk, HandoverTimeout: 5 * time.Second}, "S1")
+	fs := ss.next(t)
+	fs.write(t, seNotify("S1", "zero"))
+	recvNotification(t, sc, "S1", "zero")
+	sc.Add("S2")
+	fs2 := ss.next(t)
+	clk.waitTimers(t, 2) // the old request's read timeout and the handover timer
+	fs2.write(t, seNotify("S2", "A"))
+	clk.Advance(4 * time.Second)
+	select {
+	case <-fs.gone:
+		t.Fatal("old request closed before HandoverTimeout")
+	default:
+	}
+	clk.Advance(time.Second)
+	<-fs.gone
+	recvNotification(t, sc, "S2", "A")
+	select {
+	case ev := <-sc.Events():
+		t.Fatalf("unexpected event %+v", ev)
+	default:
+	}
+}
+
+// When the replacement cannot be opened, the connection falls back to
+// closing the old request and reopening.
+func TestStreamingConnection_HandoverFallback(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	inner := ss.Config.Handler
+	var mu sync.Mutex
+	n := 0
+	ss.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		second := n == 2
+		mu.Unlock()
+		if second {
+			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>`+
+				`<faultcode xmlns:a="http://schemas.microsoft.com/exchange/services/2006/types">a:ErrorExceededConnectionCount</faultcode>`+
+				`<faultstring>too many</faultstring></s:Fault></s:Body></s:Envelope>`)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	c := newNtfClient(t, ss.URL)
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1")
+	fs := ss.next(t)
+	fs.write(t, seNotify("S1", "zero"))
+	recvNotification(t, sc, "S1", "zero")
+	sc.Add("S2")
+	<-fs.gone
+	fs3 := ss.next(t)
+	if !slices.Equal(fs3.ids, []string{"S1", "S2"}) {
+		t.Fatalf("ids %v", fs3.ids)
+	}
+	fs3.write(t, seNotify("S2", "A"))
+	recvNotification(t, sc, "S2", "A")
 }
 
 func TestStreamingConnection_Close(t *testing.T) {
@@ -718,15 +830,15 @@ func TestStreamingConnection_ErrorClassification(t *testing.T) {
 			sc := newStreamingConnection(nil, &StreamingOptions{Buffer: 8, Clock: newTestClock()})
 			ids := []string{"S1", "S2"}[:tc.onConn]
 			sc.Add(ids...)
-			known := map[string]bool{"S1": true, "S2": true}
 			msg, err := NewStreamReader(strings.NewReader(seError(tc.code, "OK", tc.ids...))).Next()
 			if err != nil {
 				t.Fatal(err)
 			}
-			ok, reconnect, connErr := sc.handle(context.Background(), msg, ids, known)
-			if !ok {
+			sc.runCtx = context.Background()
+			if !sc.handle(msg, &streamReq{ids: ids}) {
 				t.Fatal("delivery failed")
 			}
+			connErr := connectionError(msg)
 			if tc.perSub {
 				if connErr != nil {
 					t.Fatalf("connection error %v for a per-subscription code", connErr)
@@ -735,13 +847,13 @@ func TestStreamingConnection_ErrorClassification(t *testing.T) {
 				if ev.SubscriptionID != "S1" || !errors.Is(ev.Err, Code(tc.code)) || ev.Removed != tc.removed {
 					t.Fatalf("event %+v", ev)
 				}
-				if reconnect != tc.removed || slices.Contains(sc.Subscriptions(), "S1") == tc.removed {
-					t.Fatalf("reconnect %v, subscriptions %v", reconnect, sc.Subscriptions())
+				if slices.Contains(sc.Subscriptions(), "S1") == tc.removed {
+					t.Fatalf("subscriptions %v", sc.Subscriptions())
 				}
 				return
 			}
-			if !errors.Is(connErr, Code(tc.code)) || len(sc.events) != 0 || reconnect {
-				t.Fatalf("want connection error %s, got %v (events %d, reconnect %v)", tc.code, connErr, len(sc.events), reconnect)
+			if !errors.Is(connErr, Code(tc.code)) || len(sc.events) != 0 || len(sc.Subscriptions()) != tc.onConn {
+				t.Fatalf("want connection error %s, got %v (events %d, subscriptions %v)", tc.code, connErr, len(sc.events), sc.Subscriptions())
 			}
 		})
 	}
