@@ -466,6 +466,11 @@ type ItemUpdate struct {
 	FlagStatus *string
 	Importance *string
 	Body       *string
+	// Sensitivity is Normal, Personal, Private or Confidential.
+	Sensitivity *string
+	// AppendBody appends Body to the current body instead of replacing it
+	// (UpdateItem's AppendToItemField).
+	AppendBody bool
 	// ChangeKey, when set, must be the item's current ChangeKey unless
 	// Overwrite is true; a stale one gives ErrConflict.
 	ChangeKey string
@@ -501,7 +506,7 @@ func (m *Mailbox) updateLocked(it *item, u ItemUpdate) error {
 	now := m.now()
 	f := it.folder
 	readChanged := u.IsRead != nil && *u.IsRead != it.msg.IsRead
-	content := u.Subject != nil || u.Categories != nil || u.FlagStatus != nil || u.Importance != nil || u.Body != nil
+	content := u.Subject != nil || u.Categories != nil || u.FlagStatus != nil || u.Importance != nil || u.Body != nil || u.Sensitivity != nil
 	if !readChanged && !content {
 		return nil
 	}
@@ -528,7 +533,12 @@ func (m *Mailbox) updateLocked(it *item, u ItemUpdate) error {
 		if u.Importance != nil {
 			it.msg.Importance = *u.Importance
 		}
-		if u.Body != nil {
+		if u.Sensitivity != nil {
+			it.msg.Sensitivity = *u.Sensitivity
+		}
+		if u.Body != nil && u.AppendBody {
+			it.msg.Body += *u.Body
+		} else if u.Body != nil {
 			it.msg.Body = *u.Body
 		}
 		it.msg.MIME = nil

@@ -414,10 +414,10 @@ var msCases = []msCase{
 		class: "Success", code: "NoError", check: checkCurrentChangeKey, mayDiffer: []string{"m:ConflictResults"}},
 	{request: "updateitem/append-body", response: "updateitem/success",
 		setup: func(f *msFixture) map[string]string { return itemVars(f.inboxItems[1]) },
-		class: "Success", code: "NoError", check: checkNewChangeKey, mayDiffer: []string{"m:ConflictResults"}},
+		class: "Success", code: "NoError", check: checkBody("Hello from inbox" + "Some additional text to append"), mayDiffer: []string{"m:ConflictResults"}},
 	{request: "updateitem/delete-body", response: "updateitem/success",
 		setup: func(f *msFixture) map[string]string { return itemVars(f.inboxItems[1]) },
-		class: "Success", code: "NoError", check: checkNewChangeKey, mayDiffer: []string{"m:ConflictResults"}},
+		class: "Success", code: "NoError", check: checkBody(""), mayDiffer: []string{"m:ConflictResults"}},
 	// "Process email messages in batches by using EWS in Exchange".
 	{request: "createitem/batch-saveonly", noResponse: true, setup: noVars, class: "Success", code: "NoError",
 		check: func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
@@ -776,6 +776,21 @@ func checkCurrentChangeKey(t *testing.T, f *msFixture, vars map[string]string, r
 	}
 }
 
+// checkBody checks the item's body after the update, and its new
+// ChangeKey.
+func checkBody(want string) func(*testing.T, *msFixture, map[string]string, *etree.Element) {
+	return func(t *testing.T, f *msFixture, vars map[string]string, root *etree.Element) {
+		checkNewChangeKey(t, f, vars, root)
+		it, err := f.mb.Item(vars["ITEM_ID"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Message.Body != want {
+			t.Errorf("body %q, want %q", it.Message.Body, want)
+		}
+	}
+}
+
 // checkNewChangeKey checks that the update gave the item a new ChangeKey
 // and that the response carries it.
 func checkNewChangeKey(t *testing.T, f *msFixture, vars map[string]string, root *etree.Element) {
@@ -949,5 +964,26 @@ func TestResponseFollowsRequestedVersion(t *testing.T) {
 		if len(findAll(root, nsT, "Subject")) == 0 {
 			t.Errorf("%s: no t:Subject at all", c.version)
 		}
+	}
+}
+
+// TestUpdateItemSensitivity sets Sensitivity as Microsoft's UpdateItem
+// example does, to a value the message does not have, and reads it back.
+func TestUpdateItemSensitivity(t *testing.T) {
+	f := newMSFixture(t)
+	it := f.inboxItems[0]
+	req := strings.Replace(fill(t, readMSDoc(t, "updateitem/set-sensitivity.request.xml"), itemVars(it)),
+		"<t:Sensitivity>Normal</t:Sensitivity>", "<t:Sensitivity>Private</t:Sensitivity>", 1)
+	root := f.mustSucceed(req)
+	got, err := f.mb.Item(it.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Message.Sensitivity != "Private" || got.ChangeKey == it.ChangeKey {
+		t.Errorf("after SetItemField item:Sensitivity: %q, ChangeKey %q (was %q); response %s", got.Message.Sensitivity, got.ChangeKey, it.ChangeKey, dump(root))
+	}
+	status, _, root := f.post(strings.Replace(req, "<t:Sensitivity>Private</t:Sensitivity>", "<t:Sensitivity>Secret</t:Sensitivity>", 1))
+	if status != http.StatusInternalServerError || !strings.Contains(dump(root), "ErrorSchemaValidation") {
+		t.Errorf("Sensitivity Secret: HTTP %d %s, want an ErrorSchemaValidation fault", status, dump(root))
 	}
 }

@@ -467,6 +467,11 @@ func parseItemPayload(el *etree.Element) (Message, map[string]bool, error) {
 			msg.Subject = c.Text()
 		case "Sensitivity":
 			msg.Sensitivity = textOf(c)
+			switch msg.Sensitivity {
+			case "Normal", "Personal", "Private", "Confidential":
+			default:
+				return msg, nil, schemaFault("the value %q is invalid for Sensitivity", msg.Sensitivity)
+			}
 		case "Body":
 			msg.Body = c.Text()
 			msg.BodyType = attr(c, "BodyType")
@@ -693,6 +698,11 @@ func opUpdateItem(r *request) error {
 					return toFault(err)
 				}
 				applySet(&c.u, name, msg, set)
+				if u.Tag == "AppendToItemField" && name == "Body" && c.u.Body != nil {
+					// AppendToItemField adds to the body (Microsoft's
+					// UpdateItem reference).
+					c.u.AppendBody = true
+				}
 			case "DeleteItemField":
 				applyDelete(&c.u, name)
 			default:
@@ -762,6 +772,11 @@ func applySet(u *ItemUpdate, name string, msg Message, set map[string]bool) {
 		if set["Importance"] {
 			v := msg.Importance
 			u.Importance = &v
+		}
+	case "Sensitivity":
+		if set["Sensitivity"] {
+			v := msg.Sensitivity
+			u.Sensitivity = &v
 		}
 	case "Body":
 		if set["Body"] {
