@@ -106,3 +106,16 @@ func TestServer_Compression(t *testing.T) {
 		}
 	}
 }
+
+func TestSOAP_UnexpectedChild(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	for _, body := range []string{
+		`<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:Bogus/><m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder>`,
+		`<m:GetFolder><t:FolderShape><t:BaseShape>IdOnly</t:BaseShape></t:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder>`,
+	} {
+		status, doc := post(t, srv, envStart+body+envEnd, map[string]string{"X-AnchorMailbox": "alice@example.com"})
+		if status != 500 || faultCode(t, doc) != "ErrorSchemaValidation" {
+			t.Errorf("HTTP %d %s for %s", status, faultCode(t, doc), body)
+		}
+	}
+}

@@ -212,6 +212,9 @@ func (r *request) run() error {
 		}
 		return schemaFault("the element %s is not a known EWS operation", r.op)
 	}
+	if err := checkOpChildren(r.op, r.body); err != nil {
+		return err
+	}
 	return h(r)
 }
 
