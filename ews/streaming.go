@@ -444,6 +444,13 @@ func (sc *StreamingConnection) next(ctx context.Context) *streamReq {
 			if req.drain != nil {
 				req.drain()
 			}
+			if len(sc.ids) == 0 {
+				// Everything was removed meanwhile.
+				req.cancel()
+				req.body.Close()
+				sc.mu.Unlock()
+				continue
+			}
 			sc.cur = req
 			if sc.dirty {
 				sc.dirty = false
