@@ -603,6 +603,12 @@ func opCreateItem(r *request) error {
 			r.msgClose()
 			continue
 		}
+		// Sending as another account needs the Send As right, which nobody
+		// has here: Microsoft's CreateItem (email message) error example.
+		if msg.From.Email != "" && !strings.EqualFold(msg.From.Email, r.mb.address) {
+			r.msgError(codeErr("ErrorSendAsDenied", "The user account which was used to submit this request does not have the right to send mail on behalf of the specified sending account."), "m:Items")
+			continue
+		}
 		// Send: deliver to local recipients, keep a copy if asked.
 		if disp == "SendAndSaveCopy" {
 			key := targetKey
@@ -841,9 +847,11 @@ func opMoveCopyItem(r *request, copyItem bool) error {
 	if err != nil {
 		return err
 	}
+	// ReturnNewItemIds (Exchange 2010 SP1+) is an element of MoveItem and
+	// CopyItem; true when absent.
 	returnIDs := true
-	if v := attr(r.body, "ReturnNewItemIds"); v != "" {
-		if returnIDs, err = parseBool(v); err != nil {
+	if e := childM(r.body, "ReturnNewItemIds"); e != nil {
+		if returnIDs, err = parseBool(textOf(e)); err != nil {
 			return err
 		}
 	}

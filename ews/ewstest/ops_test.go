@@ -578,3 +578,17 @@ func TestOps_FindItemCountLimit(t *testing.T) {
 		t.Errorf("restricted FindItem returned %d rows, want 250", n)
 	}
 }
+
+func TestOps_MoveItemReturnNewItemIds(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	it := mustDeliver(t, m, "inbox", testMessage("x"))
+	doc := call(t, srv, `<m:MoveItem><m:ToFolderId><t:DistinguishedFolderId Id="archive"/></m:ToFolderId>
+		<m:ItemIds><t:ItemId Id="`+it.ID+`"/></m:ItemIds><m:ReturnNewItemIds>false</m:ReturnNewItemIds></m:MoveItem>`)
+	if codes(doc)[0] != "NoError" || len(find(doc, "ItemId")) != 0 {
+		t.Errorf("ReturnNewItemIds=false still returned ids: %v", codes(doc))
+	}
+	if f, _ := m.Folder("archive"); f.TotalCount != 1 {
+		t.Error("item not moved")
+	}
+}
