@@ -19,6 +19,7 @@ type Fault struct {
 	BackOff time.Duration
 }
 
+// Error formats the fault code and text.
 func (f *Fault) Error() string {
 	return fmt.Sprintf("ewstest: fault %s: %s", f.Code, f.text())
 }

@@ -18,6 +18,8 @@ type Address struct {
 	Email string
 }
 
+// String formats the address as an RFC 5322 mailbox ("Name" <email>), or
+// "" when Email is empty.
 func (a Address) String() string {
 	if a.Email == "" {
 		return ""
