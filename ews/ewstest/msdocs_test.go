@@ -406,6 +406,18 @@ var msCases = []msCase{
 			}
 			t.Errorf("no saved copy of the sent message in the SavedItemFolderId folder (drafts): %d items", len(items))
 		}},
+	{request: "createitem/send-as-denied", setup: noVars, class: "Error", code: "ErrorSendAsDenied",
+		check: func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
+			if got := firstText(root, nsM, "MessageText"); !strings.Contains(got, "does not have the right to send mail on behalf of") {
+				t.Errorf("MessageText %q, want Microsoft's", got)
+			}
+			items, _ := f.mb.Items(f.folderID("drafts"))
+			for _, it := range items {
+				if it.Message.Subject == "Project Action" {
+					t.Error("a refused send saved a copy")
+				}
+			}
+		}},
 	// Exchange 2010 and later add m:ConflictResults to every
 	// UpdateItemResponseMessage (UpdateItemResponseMessageType); the
 	// examples are Exchange 2007 responses.
