@@ -1,0 +1,190 @@
+package ews_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mailsync/mailsync/ews"
+	"github.com/mailsync/mailsync/ews/ewstest"
+	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
+)
+
+// End-to-end runs of the notification client against the fake server.
+// They complement the golden and httptest-based tests, which are the
+// primary proof of the client.
+
+func newE2E(t *testing.T) (*ewstest.Server, *fakeclock.Fake, *ews.Client) {
+	t.Helper()
+	clk := fakeclock.New(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
+	srv := ewstest.NewServer(ewstest.Options{
+		Users: []ewstest.User{{Name: "alice", Password: "secret", Address: "alice@example.com"}},
+		Clock: clk,
+	})
+	t.Cleanup(srv.Close)
+	c, err := ews.New(srv.URL, &ews.Options{AnchorMailbox: "alice@example.com", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, clk, c
+}
+
+func e2eMessage(subject string) ewstest.Message {
+	return ewstest.Message{
+		Subject: subject,
+		From:    ewstest.Address{Name: "Ann Sender", Email: "ann@example.org"},
+		To:      []ewstest.Address{{Name: "Alice", Email: "alice@example.com"}},
+		Body:    "Hello.\n",
+	}
+}
+
+// nextItemEvents reads stream events until one notification names item,
+// and returns its event types.
+func nextItemEvents(t *testing.T, sc *ews.StreamingConnection, item string) []ews.EventType {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-sc.Events():
+			if !ok {
+				t.Fatal("events closed")
+			}
+			if ev.Err != nil {
+				t.Fatalf("stream error: %v", ev.Err)
+			}
+			var kinds []ews.EventType
+			found := false
+			for _, e := range ev.Notification.Events {
+				if e.Type == ews.EventStatus {
+					continue
+				}
+				kinds = append(kinds, e.Type)
+				found = found || e.ID.ID == item
+			}
+			if found {
+				return kinds
+			}
+		case <-deadline:
+			t.Fatalf("no notification for %s", item)
+		}
+	}
+}
+
+func TestE2E_StreamingAgainstEwstest(t *testing.T) {
+	srv, clk, c := newE2E(t)
+	ctx := context.Background()
+	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, DistinguishedFolders: []string{"inbox"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := c.NewStreamingConnection(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if err := sc.Add(sub.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	alice := srv.Mailbox("alice@example.com")
+	it, err := alice.Deliver("inbox", e2eMessage("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kinds := nextItemEvents(t, sc, it.ID); !slices.Contains(kinds, ews.EventNewMail) || !slices.Contains(kinds, ews.EventCreated) {
+		t.Fatalf("events %v", kinds)
+	}
+	// The server's 30-minute boundary: Closed, an immediate reconnect,
+	// and an event raised across it still arrives.
+	clk.Advance(31 * time.Minute)
+	it2, err := alice.Deliver("inbox", e2eMessage("second"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kinds := nextItemEvents(t, sc, it2.ID); !slices.Contains(kinds, ews.EventNewMail) {
+		t.Fatalf("events %v", kinds)
+	}
+	if sc.Reconnects() < 1 {
+		t.Errorf("Reconnects = %d after the ConnectionTimeout", sc.Reconnects())
+	}
+}
+
+func TestE2E_PullAgainstEwstest(t *testing.T) {
+	srv, _, c := newE2E(t)
+	ctx := context.Background()
+	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Pull, DistinguishedFolders: []string{"inbox"}, Timeout: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := srv.Mailbox("alice@example.com").Deliver("inbox", e2eMessage("pulled"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm, found := sub.Watermark, false
+	for n, err := range c.AllEvents(ctx, sub.ID, wm, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range n.Events {
+			found = found || (e.Type == ews.EventNewMail && e.ID.ID == it.ID)
+		}
+		wm = n.LastWatermark()
+	}
+	if !found || wm == sub.Watermark {
+		t.Fatalf("NewMailEvent for %s not pulled (watermark %q)", it.ID, wm)
+	}
+	if err := c.Unsubscribe(ctx, sub.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetEvents(ctx, sub.ID, wm, nil); !errors.Is(err, ews.ErrSubscriptionNotFound) && !errors.Is(err, ews.ErrInvalidSubscription) {
+		t.Fatalf("GetEvents after Unsubscribe: %v", err)
+	}
+}
+
+func TestE2E_PushAgainstEwstest(t *testing.T) {
+	srv, _, c := newE2E(t)
+	ctx := context.Background()
+	l, err := ews.NewPushListener(&ews.PushListenerOptions{Token: "t0k3n", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	hs := httptest.NewServer(l)
+	defer hs.Close()
+	release := l.Expect()
+	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Push, DistinguishedFolders: []string{"inbox"},
+		StatusFrequency: time.Minute, URL: hs.URL + "/ews/push/t0k3n"})
+	if err == nil {
+		err = l.Register(sub.ID, time.Minute, sub.Watermark)
+	}
+	release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := srv.Mailbox("alice@example.com").Deliver("inbox", e2eMessage("pushed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-l.Events():
+			if ev.Err != nil {
+				t.Fatalf("push error: %v", ev.Err)
+			}
+			for _, e := range ev.Notification.Events {
+				if e.Type == ews.EventNewMail && e.ID.ID == it.ID {
+					return
+				}
+			}
+		case <-deadline:
+			t.Fatal("no pushed NewMailEvent")
+		}
+	}
+}
