@@ -42,22 +42,27 @@ func TestInterop_Exchangelib(t *testing.T) {
 		skipOrFailInterop(t, "python3-exchangelib is not installed")
 	}
 	for _, tc := range []struct {
-		auth  string
-		fixed bool
-	}{{AuthBasic, false}, {AuthNTLM, true}} {
-		t.Run(fmt.Sprintf("auth=%s,fixedVersion=%v", tc.auth, tc.fixed), func(t *testing.T) {
-			runExchangelib(t, tc.auth, tc.fixed)
+		auth        string
+		fixed       bool
+		impersonate bool
+	}{{AuthBasic, false, false}, {AuthNTLM, true, false}, {AuthNTLM, true, true}} {
+		t.Run(fmt.Sprintf("auth=%s,fixedVersion=%v,impersonate=%v", tc.auth, tc.fixed, tc.impersonate), func(t *testing.T) {
+			runExchangelib(t, tc.auth, tc.fixed, tc.impersonate)
 		})
 	}
 }
 
-func runExchangelib(t *testing.T, auth string, fixedVersion bool) {
+// runExchangelib runs the script as alice, or as the service account svc
+// impersonating alice (ExchangeImpersonation with the right granted).
+func runExchangelib(t *testing.T, auth string, fixedVersion, impersonate bool) {
 	srv := NewServer(Options{
 		Users: []User{
 			{Name: "alice", Password: "secret", Address: "alice@example.com"},
 			{Name: "bob", Password: "hunter2", Address: "bob@example.com"},
+			{Name: "svc", Password: "svc-pass", Address: "svc@example.com"},
 		},
-		Auth: AuthOptions{Mode: auth},
+		ImpersonationUsers: []string{"svc"},
+		Auth:               AuthOptions{Mode: auth},
 	})
 	defer srv.Close()
 	m := srv.Mailbox("alice@example.com")
@@ -78,8 +83,15 @@ func runExchangelib(t *testing.T, auth string, fixedVersion bool) {
 	}
 
 	script := filepath.Join("testdata", "interop", "exchangelib_interop.py")
-	cmd := exec.Command(interopPython, script, srv.URL, "alice", "secret", "alice@example.com", auth)
+	user, pass := "alice", "secret"
+	if impersonate {
+		user, pass = "svc", "svc-pass"
+	}
+	cmd := exec.Command(interopPython, script, srv.URL, user, pass, "alice@example.com", auth)
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	if impersonate {
+		cmd.Env = append(cmd.Env, "EWSTEST_INTEROP_IMPERSONATE=1")
+	}
 	if fixedVersion {
 		cmd.Env = append(cmd.Env, "EWSTEST_INTEROP_FIXED_VERSION=1")
 	}

@@ -15,6 +15,7 @@ import traceback
 from exchangelib import (
     BASIC,
     DELEGATE,
+    IMPERSONATION,
     NTLM,
     Account,
     Build,
@@ -61,7 +62,8 @@ def main():
         version=version,
         max_connections=2,
     )
-    account = Account(primary_smtp_address=address, config=config, autodiscover=False, access_type=DELEGATE)
+    access = IMPERSONATION if os.environ.get("EWSTEST_INTEROP_IMPERSONATE") else DELEGATE
+    account = Account(primary_smtp_address=address, config=config, autodiscover=False, access_type=access)
     out = {"version": str(account.version.build)}
 
     # 1. The folder tree.
