@@ -188,3 +188,54 @@ func TestE2E_PushAgainstEwstest(t *testing.T) {
 		}
 	}
 }
+
+// Adding a subscription to a running connection hands over to a new
+// request; the fake answers ErrorNewEventStreamConnectionOpened on the old
+// one, as Exchange does, which the connection expects: no error reaches
+// the application and events keep flowing for both subscriptions.
+func TestE2E_StreamingHandoverAgainstEwstest(t *testing.T) {
+	srv, _, c := newE2E(t)
+	ctx := context.Background()
+	alice := srv.Mailbox("alice@example.com")
+	s1, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, DistinguishedFolders: []string{"inbox"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := c.NewStreamingConnection(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	sc.Add(s1.ID)
+	if err := sc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	it, _ := alice.Deliver("inbox", e2eMessage("before"))
+	nextItemEvents(t, sc, it.ID)
+
+	s2, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, AllFolders: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Add(s2.ID); err != nil {
+		t.Fatal(err)
+	}
+	it2, _ := alice.Deliver("inbox", e2eMessage("after"))
+	seen := map[string]bool{}
+	deadline := time.After(10 * time.Second)
+	for !seen[s1.ID] || !seen[s2.ID] {
+		select {
+		case ev := <-sc.Events():
+			if ev.Err != nil {
+				t.Fatalf("error during handover: %+v", ev)
+			}
+			for _, e := range ev.Notification.Events {
+				if e.ID.ID == it2.ID {
+					seen[ev.Notification.SubscriptionID] = true
+				}
+			}
+		case <-deadline:
+			t.Fatalf("events for %s seen by %v", it2.ID, seen)
+		}
+	}
+}
