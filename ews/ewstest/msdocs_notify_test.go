@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -291,4 +292,67 @@ func (o oneByteReader) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	return o.r.Read(p[:1])
+}
+
+// TestMSDocsSubscribeDelegate sends the pull Subscribe example, aimed at
+// another user's Inbox, as an authenticated delegate: Microsoft's error
+// example (ErrorSubscriptionDelegateAccessNotSupported) in every request
+// variant; with ExchangeImpersonation of the owner (a caller holding the
+// right) it succeeds.
+func TestMSDocsSubscribeDelegate(t *testing.T) {
+	srv := NewServer(Options{
+		Users:              []User{{Name: "alice", Password: "a", Address: "alice@example.com"}, {Name: "bob", Password: "b", Address: "bob@example.com"}},
+		Auth:               AuthOptions{Mode: AuthBasic},
+		ImpersonationUsers: []string{"bob"},
+		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	t.Cleanup(srv.Close)
+	post := func(t *testing.T, body string) (int, *etree.Element) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("bob", "b")
+		req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		doc := etree.NewDocument()
+		if _, err := doc.ReadFrom(resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, doc.Root()
+	}
+	raw := readMSDoc(t, "subscribe/delegate.request.xml")
+	want := parseXML(t, readMSDoc(t, "subscribe/delegate.response.xml")).Root()
+	for _, v := range requestVariants {
+		if v.name == "all-optional-headers" {
+			continue // impersonates alice: not delegate access, checked below
+		}
+		t.Run(v.name, func(t *testing.T) {
+			doc := parseXML(t, raw)
+			v.apply(doc)
+			body, _ := doc.WriteToString()
+			status, root := post(t, body)
+			rc := responseClasses(root)
+			if status != http.StatusOK || len(rc) != 1 || rc[0] != [2]string{"Error", "ErrorSubscriptionDelegateAccessNotSupported"} {
+				t.Fatalf("HTTP %d %v, want one ErrorSubscriptionDelegateAccessNotSupported: %s", status, rc, dump(root))
+			}
+			if diffs := compareShape(want, root, shapeRules{}); len(diffs) > 0 {
+				t.Errorf("structure differs from Microsoft's example: %v", diffs)
+			}
+		})
+	}
+	t.Run("impersonating the owner", func(t *testing.T) {
+		doc := parseXML(t, raw)
+		addOptionalHeaders(doc)
+		body, _ := doc.WriteToString()
+		status, root := post(t, body)
+		if rc := responseClasses(root); status != http.StatusOK || len(rc) != 1 || rc[0][0] != "Success" {
+			t.Errorf("HTTP %d %v, want Success: %s", status, rc, dump(root))
+		}
+	})
 }

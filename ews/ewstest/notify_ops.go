@@ -157,6 +157,12 @@ func opSubscribe(r *request) error {
 		var target *Mailbox
 		for _, el := range fids.ChildElements() {
 			m, key, err := r.resolveFolder(el)
+			if r.caller != "" && (ResponseCode(err) == "ErrorAccessDenied" || err == nil && m != r.mb) {
+				// Another user's folders without ExchangeImpersonation is
+				// delegate access (Microsoft's Subscribe reference).
+				folderErr = codeErr("ErrorSubscriptionDelegateAccessNotSupported", "Subscriptions are not supported for delegate user access.")
+				break
+			}
 			if err != nil {
 				if isFault(err) {
 					return err
