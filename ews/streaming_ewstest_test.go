@@ -239,3 +239,80 @@ func TestE2E_StreamingHandoverAgainstEwstest(t *testing.T) {
 		}
 	}
 }
+
+// Affinity against the fake's two backends: subscriptions of mailboxes on
+// different backends share one streaming connection only when they were
+// created through the same AffinityGroup (anchor headers and cookie).
+func TestE2E_AffinityGroupAgainstEwstest(t *testing.T) {
+	clk := fakeclock.New(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
+	srv := ewstest.NewServer(ewstest.Options{
+		Users: []ewstest.User{
+			{Name: "alice", Password: "secret", Address: "alice@example.com"},
+			{Name: "bob", Password: "secret", Address: "bob@example.com", Database: "DB02"},
+		},
+		Clock: clk,
+	})
+	defer srv.Close()
+	ba, _ := srv.MailboxBackend("alice@example.com")
+	bb, _ := srv.MailboxBackend("bob@example.com")
+	if ba == bb {
+		t.Fatalf("one backend %s", ba)
+	}
+	c, err := ews.New(srv.URL, &ews.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	as := func(addr string) *ews.Impersonation { return &ews.Impersonation{SMTPAddress: addr} }
+
+	// Without a group, bob's subscription lives on his own backend and a
+	// connection routed to alice's does not find it.
+	ida, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, AllFolders: true, Impersonation: as("alice@example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idb, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, AllFolders: true, Impersonation: as("bob@example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loose, err := c.NewStreamingConnection(&ews.StreamingOptions{Impersonation: as("alice@example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loose.Add(ida.ID, idb.ID)
+	loose.Start(ctx)
+	select {
+	case ev := <-loose.Events():
+		if ev.SubscriptionID != idb.ID || !errors.Is(ev.Err, ews.ErrSubscriptionNotFound) || !ev.Removed {
+			t.Fatalf("ungrouped: %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no error for the subscription on the other backend")
+	}
+	loose.Close()
+
+	// Through a group both are hosted on the anchor's backend.
+	g := &ews.GroupMailboxes("db", []string{"bob@example.com", "alice@example.com"})[0]
+	var ids []string
+	for _, m := range g.Members {
+		s, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, AllFolders: true, Group: g, Impersonation: as(m)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	sc, err := c.NewStreamingConnection(&ews.StreamingOptions{Group: g, Impersonation: as(g.Anchor)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	sc.Add(ids...)
+	sc.Start(ctx)
+	it, err := srv.Mailbox("bob@example.com").Deliver("inbox", e2eMessage("for bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kinds := nextItemEvents(t, sc, it.ID); !slices.Contains(kinds, ews.EventNewMail) {
+		t.Fatalf("bob's events %v", kinds)
+	}
+}
