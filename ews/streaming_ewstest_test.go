@@ -316,3 +316,37 @@ func TestE2E_AffinityGroupAgainstEwstest(t *testing.T) {
 		t.Fatalf("bob's events %v", kinds)
 	}
 }
+
+// A dropped streaming connection is reported as a connection error and
+// reopened; the event raised meanwhile arrives on the new request.
+func TestE2E_DroppedConnectionAgainstEwstest(t *testing.T) {
+	srv, _, c := newE2E(t)
+	ctx := context.Background()
+	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, DistinguishedFolders: []string{"inbox"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := c.NewStreamingConnection(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	sc.Add(sub.ID)
+	sc.Start(ctx)
+	alice := srv.Mailbox("alice@example.com")
+	it, _ := alice.Deliver("inbox", e2eMessage("one"))
+	nextItemEvents(t, sc, it.ID)
+	if n := srv.DropStreamingConnections("alice@example.com"); n != 1 {
+		t.Fatalf("dropped %d connections", n)
+	}
+	select {
+	case ev := <-sc.Events():
+		if ev.Err == nil || ev.SubscriptionID != "" {
+			t.Fatalf("want a connection error, got %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("drop not reported")
+	}
+	it2, _ := alice.Deliver("inbox", e2eMessage("two"))
+	nextItemEvents(t, sc, it2.ID)
+}
