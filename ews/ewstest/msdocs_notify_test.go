@@ -356,3 +356,51 @@ func TestMSDocsSubscribeDelegate(t *testing.T) {
 		}
 	})
 }
+
+// TestMSDocsGetEventsAccessDenied is the scenario of Microsoft's GetEvents
+// error example: a user other than the subscription's owner calls
+// GetEvents (the reference's request, with the owner's id and watermark).
+func TestMSDocsGetEventsAccessDenied(t *testing.T) {
+	srv := NewServer(Options{
+		Users:  []User{{Name: "alice", Password: "a", Address: "alice@example.com"}, {Name: "bob", Password: "b", Address: "bob@example.com"}},
+		Auth:   AuthOptions{Mode: AuthBasic},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	t.Cleanup(srv.Close)
+	post := func(user, pass, body string) *etree.Element {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(user, pass)
+		req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		doc := etree.NewDocument()
+		if _, err := doc.ReadFrom(resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		return doc.Root()
+	}
+	sub := post("alice", "a", readMSDoc(t, "subscribe/pull-inbox.request.xml"))
+	vars := map[string]string{"SUBSCRIPTION_ID": firstText(sub, nsM, "SubscriptionId"), "WATERMARK": firstText(sub, nsM, "Watermark")}
+	root := post("bob", "b", fill(t, readMSDoc(t, "getevents/after-newmail.request.xml"), vars))
+	if rc := responseClasses(root); len(rc) != 1 || rc[0] != [2]string{"Error", "ErrorSubscriptionAccessDenied"} {
+		t.Fatalf("%v, want ErrorSubscriptionAccessDenied: %s", rc, dump(root))
+	}
+	want := parseXML(t, readMSDoc(t, "getevents/unknown-subscription.response.xml")).Root()
+	if diffs := compareShape(want, root, shapeRules{}); len(diffs) > 0 {
+		t.Errorf("structure differs from Microsoft's example: %v", diffs)
+	}
+	if got := firstText(root, nsM, "MessageText"); got != "Access is denied. Only the subscription owner may access the subscription." {
+		t.Errorf("MessageText %q, want Microsoft's", got)
+	}
+	// The owner still gets events.
+	if rc := responseClasses(post("alice", "a", fill(t, readMSDoc(t, "getevents/after-newmail.request.xml"), vars))); len(rc) != 1 || rc[0][0] != "Success" {
+		t.Errorf("owner's GetEvents: %v", rc)
+	}
+}
