@@ -123,7 +123,9 @@ type PushEvent struct {
 //     delivered and no state changes;
 //   - not POST: 405; wrong path token: 404; content type other than XML:
 //     415; body larger than MaxBodyBytes: 413; not XML or not a
-//     SendNotification: 400 — all with no effect on state.
+//     SendNotification: 400 — all with no effect on state;
+//   - Events channel full, or listener closed: 503 with Retry-After, so
+//     that Exchange retries.
 type PushListener struct {
 	opts   PushListenerOptions
 	log    *slog.Logger

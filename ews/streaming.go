@@ -161,8 +161,9 @@ type streamOpenFunc func(ctx context.Context, ids []string, timeoutMinutes int) 
 // order, from the connection's single reader goroutine. Sends block: a
 // consumer that stops reading stalls the reader (the read timeout is
 // suspended meanwhile, and Exchange keeps queueing, reporting
-// ErrorMissedNotificationEvents if its queue overflows); nothing is dropped
-// by the client. The channel is closed after Close returns, or when the
+// ErrorMissedNotificationEvents if its queue overflows); the client drops
+// nothing but what concerns ids that are not (or no longer) on the
+// connection. The channel is closed after Close returns, or when the
 // context given to Start ends.
 //
 // # Adding and removing subscriptions
