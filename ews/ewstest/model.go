@@ -59,9 +59,24 @@ type item struct {
 	deleted    bool
 	deleteCN   uint64
 	deleteTime time.Time
+	// keptCN, when set, is the change number the ChangeKey still reflects
+	// after a delete moved the item (see keyCN).
+	keptCN uint64
 }
 
 func (it *item) lastCN() uint64 { return max(it.arrivedCN, it.changeCN, it.readCN) }
+
+// keyCN is the change number the item's ChangeKey is derived from. An
+// item moved to Deleted Items or to the Deletions folder by a delete
+// keeps its ChangeKey until it is next changed ("An item's change key is
+// not updated when the item is moved to the Deleted Items or Deletions
+// folder", Microsoft's "Deleting items by using EWS in Exchange").
+func (it *item) keyCN() uint64 {
+	if it.keptCN != 0 && it.lastCN() == it.arrivedCN {
+		return it.keptCN
+	}
+	return it.lastCN()
+}
 
 func (it *item) mimeSize() int {
 	if it.size == 0 {
@@ -95,6 +110,15 @@ type folder struct {
 	oldestTomb time.Time
 }
 
+// folderMove records that a folder left oldParent at change number cn,
+// so that hierarchy sync can tell where a folder was at a state's time.
+type folderMove struct {
+	id        string
+	oldParent string
+	cn        uint64
+	time      time.Time
+}
+
 type folderTomb struct {
 	id        string
 	ancestors []string
@@ -122,6 +146,7 @@ type Mailbox struct {
 	dist      map[string]*folder
 	items     map[string]*item
 	ftombs    []folderTomb
+	fmoves    []folderMove
 	fpurgedCN uint64
 	root      *folder
 }
@@ -238,7 +263,7 @@ func (m *Mailbox) folderInfo(f *folder) FolderInfo {
 }
 
 func (m *Mailbox) itemInfo(it *item) ItemInfo {
-	return ItemInfo{ID: it.id, ChangeKey: m.changeKey(false, it.lastCN()), FolderID: it.folder.id, Message: it.msg,
+	return ItemInfo{ID: it.id, ChangeKey: m.changeKey(false, it.keyCN()), FolderID: it.folder.id, Message: it.msg,
 		Size: it.mimeSize(), Created: it.created, LastModified: it.modified}
 }
 
@@ -353,7 +378,7 @@ func (m *Mailbox) folderEvent(kind notify.EventKind, f *folder, now time.Time) n
 }
 
 func (m *Mailbox) itemEvent(kind notify.EventKind, it *item, now time.Time) notify.Event {
-	return notify.Event{Kind: kind, Time: now, ID: notify.ID{ID: it.id, ChangeKey: m.changeKey(false, it.lastCN())},
+	return notify.Event{Kind: kind, Time: now, ID: notify.ID{ID: it.id, ChangeKey: m.changeKey(false, it.keyCN())},
 		ParentFolderID: notify.ID{ID: it.folder.id, ChangeKey: m.changeKey(true, it.folder.changeCN)}, ItemClass: it.msg.ItemClass}
 }
 
@@ -500,7 +525,7 @@ func (m *Mailbox) UpdateItem(itemID string, u ItemUpdate) (ItemInfo, error) {
 }
 
 func (m *Mailbox) updateLocked(it *item, u ItemUpdate) error {
-	if u.ChangeKey != "" && !u.Overwrite && u.ChangeKey != m.changeKey(false, it.lastCN()) {
+	if u.ChangeKey != "" && !u.Overwrite && u.ChangeKey != m.changeKey(false, it.keyCN()) {
 		return fmt.Errorf("%w: item %q", ErrConflict, it.id)
 	}
 	now := m.now()
@@ -569,16 +594,20 @@ func (m *Mailbox) MoveItem(itemID, toFolderID string) (ItemInfo, error) {
 	if err != nil {
 		return ItemInfo{}, err
 	}
-	return m.itemInfo(m.moveLocked(it, to)), nil
+	return m.itemInfo(m.moveLocked(it, to, false)), nil
 }
 
-func (m *Mailbox) moveLocked(it *item, to *folder) *item {
+func (m *Mailbox) moveLocked(it *item, to *folder, keepKey bool) *item {
 	now := m.now()
 	from := it.folder
-	oldID, oldCK := it.id, m.changeKey(false, it.lastCN())
+	oldID, oldCK := it.id, m.changeKey(false, it.keyCN())
+	oldKeyCN := it.keyCN()
 	cn := m.nextCN()
 	m.detachLocked(it, cn, now)
 	moved := &item{id: m.newID(idKindItem), msg: it.msg, arrivedCN: cn, changeCN: cn, created: it.created, modified: now, size: it.size}
+	if keepKey {
+		moved.keptCN = oldKeyCN
+	}
 	m.attachLocked(to, moved, now)
 	ev := m.itemEvent(notify.MovedEvent, moved, now)
 	ev.OldID = notify.ID{ID: oldID, ChangeKey: oldCK}
@@ -610,7 +639,7 @@ func (m *Mailbox) copyLocked(it *item, to *folder) *item {
 	cp := &item{id: m.newID(idKindItem), msg: msg, arrivedCN: cn, changeCN: cn, created: now, modified: now, size: it.size}
 	m.attachLocked(to, cp, now)
 	ev := m.itemEvent(notify.CopiedEvent, cp, now)
-	ev.OldID = notify.ID{ID: it.id, ChangeKey: m.changeKey(false, it.lastCN())}
+	ev.OldID = notify.ID{ID: it.id, ChangeKey: m.changeKey(false, it.keyCN())}
 	ev.OldParentFolderID = notify.ID{ID: it.folder.id, ChangeKey: m.changeKey(true, it.folder.changeCN)}
 	m.publish(ev, m.folderEvent(notify.ModifiedEvent, to, now))
 	return cp
@@ -640,12 +669,12 @@ func (m *Mailbox) deleteLocked(it *item, mode DeleteMode) error {
 		m.detachLocked(it, m.nextCN(), now)
 		m.publish(ev, m.folderEvent(notify.ModifiedEvent, f, now))
 	case SoftDelete:
-		m.moveLocked(it, m.dist["recoverableitemsdeletions"])
+		m.moveLocked(it, m.dist["recoverableitemsdeletions"], true)
 	case MoveToDeletedItems:
 		if it.folder == m.dist["deleteditems"] {
-			m.moveLocked(it, m.dist["recoverableitemsdeletions"])
+			m.moveLocked(it, m.dist["recoverableitemsdeletions"], true)
 		} else {
-			m.moveLocked(it, m.dist["deleteditems"])
+			m.moveLocked(it, m.dist["deleteditems"], true)
 		}
 	default:
 		return fmt.Errorf("%w: delete mode %d", ErrInvalidArgument, mode)
@@ -778,6 +807,7 @@ func (m *Mailbox) moveFolderLocked(f, to *folder) error {
 	now := m.now()
 	cn := m.nextCN()
 	from := f.parent
+	m.fmoves = append(m.fmoves, folderMove{id: f.id, oldParent: from.id, cn: cn, time: now})
 	from.children = slices.DeleteFunc(from.children, func(c *folder) bool { return c == f })
 	to.children = append(to.children, f)
 	f.parent = to

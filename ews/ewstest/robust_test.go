@@ -2,6 +2,7 @@ package ewstest
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -133,4 +134,64 @@ func syncHierarchy(t *testing.T, m *Mailbox, state string) ([]folderChange, stri
 	}
 	chs := m.syncFoldersLocked(m.root, st)
 	return chs, st.encode()
+}
+
+// TestSyncFolders_MovesAcrossTheSyncRoot syncs the Inbox subtree while
+// folders move in and out of it.
+func TestSyncFolders_MovesAcrossTheSyncRoot(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	mk := func(parent, name string) FolderInfo {
+		t.Helper()
+		f, err := m.CreateFolder(parent, name, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	a := mk("inbox", "A")
+	a1 := mk(a.ID, "A1")
+	b := mk("drafts", "B")
+	b1 := mk(b.ID, "B1")
+	c := mk("inbox", "C")
+	sync := func(state string) (map[string]string, string) {
+		t.Helper()
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		root := m.dist["inbox"]
+		st, err := m.folderState(root.id, state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, ch := range m.syncFoldersLocked(root, st) {
+			got[ch.id] = ch.kind.String()
+		}
+		return got, st.encode()
+	}
+	first, state := sync("")
+	if len(first) != 3 || first[a.ID] != "Create" || first[a1.ID] != "Create" || first[c.ID] != "Create" {
+		t.Fatalf("first sync = %v", first)
+	}
+	if _, err := m.MoveFolder(a.ID, "drafts"); err != nil { // out, with its child
+		t.Fatal(err)
+	}
+	if _, err := m.MoveFolder(b.ID, "inbox"); err != nil { // in, with its child
+		t.Fatal(err)
+	}
+	if _, err := m.RenameFolder(c.ID, "C2"); err != nil {
+		t.Fatal(err)
+	}
+	d := mk("inbox", "D")
+	if _, err := m.MoveFolder(d.ID, "drafts"); err != nil { // created and moved out: nothing
+		t.Fatal(err)
+	}
+	got, state := sync(state)
+	want := map[string]string{a.ID: "Delete", a1.ID: "Delete", b.ID: "Create", b1.ID: "Create", c.ID: "Update"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after moves = %v, want %v", got, want)
+	}
+	if again, _ := sync(state); len(again) != 0 {
+		t.Fatalf("second sync = %v", again)
+	}
 }

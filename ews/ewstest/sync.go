@@ -126,7 +126,11 @@ func (m *Mailbox) syncItemsLocked(f *folder, st *syncState, ignore map[string]bo
 }
 
 // syncFoldersLocked computes the hierarchy changes under root since st
-// and advances st. Folders come parents first.
+// and advances st. Folders come parents first. A folder is new to the
+// client (Create) when it was not under root at the state's change number
+// (created since, or moved in from elsewhere), changed (Update) when it was
+// there and was renamed or moved since, and gone (Delete) when it was there
+// and now is not (deleted, or moved out of the subtree).
 func (m *Mailbox) syncFoldersLocked(root *folder, st *syncState) []folderChange {
 	now := m.now()
 	var base uint64
@@ -134,12 +138,15 @@ func (m *Mailbox) syncFoldersLocked(root *folder, st *syncState) []folderChange 
 	if known {
 		base = st.segs[0].cn
 	}
+	h := m.newFolderHistory(base)
 	var out []folderChange
+	inNow := map[string]bool{}
 	var walk func(f *folder)
 	walk = func(f *folder) {
 		for _, c := range f.children {
+			inNow[c.id] = true
 			switch {
-			case !known || c.createdCN > base:
+			case !known || !h.underAt(c.id, root.id):
 				out = append(out, folderChange{kind: changeCreate, f: c, id: c.id})
 			case c.changeCN > base:
 				out = append(out, folderChange{kind: changeUpdate, f: c, id: c.id})
@@ -149,9 +156,36 @@ func (m *Mailbox) syncFoldersLocked(root *folder, st *syncState) []folderChange 
 	}
 	walk(root)
 	if known {
+		seen := map[string]bool{}
+		consider := func(id string) {
+			if seen[id] || inNow[id] || id == root.id {
+				return
+			}
+			seen[id] = true
+			if h.underAt(id, root.id) {
+				out = append(out, folderChange{kind: changeDelete, id: id})
+			}
+		}
+		// Candidates: folders moved or deleted since the state, and the
+		// descendants of moved folders (which moved with them).
+		for _, mv := range m.fmoves {
+			if mv.cn > base {
+				consider(mv.id)
+				if f, ok := m.folders[mv.id]; ok {
+					var sub func(g *folder)
+					sub = func(g *folder) {
+						for _, c := range g.children {
+							consider(c.id)
+							sub(c)
+						}
+					}
+					sub(f)
+				}
+			}
+		}
 		for _, t := range m.ftombs {
-			if t.createdCN <= base && t.deleteCN > base && slices.Contains(t.ancestors, root.id) {
-				out = append(out, folderChange{kind: changeDelete, id: t.id})
+			if t.deleteCN > base {
+				consider(t.id)
 			}
 		}
 	}
@@ -160,12 +194,87 @@ func (m *Mailbox) syncFoldersLocked(root *folder, st *syncState) []folderChange 
 	return out
 }
 
-// purgeFolderTombsLocked drops folder tombstones older than the retention.
+// folderHistory answers "where was this folder at change number base?"
+// from the live tree, the move records and the tombstones.
+type folderHistory struct {
+	m    *Mailbox
+	base uint64
+	// firstMove is each folder's earliest move after base.
+	firstMove map[string]folderMove
+	tombs     map[string]folderTomb
+}
+
+func (m *Mailbox) newFolderHistory(base uint64) *folderHistory {
+	h := &folderHistory{m: m, base: base, firstMove: map[string]folderMove{}, tombs: map[string]folderTomb{}}
+	for _, mv := range m.fmoves {
+		if mv.cn > base {
+			if _, ok := h.firstMove[mv.id]; !ok {
+				h.firstMove[mv.id] = mv
+			}
+		}
+	}
+	for _, t := range m.ftombs {
+		h.tombs[t.id] = t
+	}
+	return h
+}
+
+// parentAt returns the folder's parent id at base, and whether the folder
+// existed then.
+func (h *folderHistory) parentAt(id string) (string, bool) {
+	var created uint64
+	parent := ""
+	if f, ok := h.m.folders[id]; ok {
+		created = f.createdCN
+		if f.parent != nil {
+			parent = f.parent.id
+		}
+	} else if t, ok := h.tombs[id]; ok {
+		created = t.createdCN
+		if len(t.ancestors) > 0 {
+			parent = t.ancestors[0]
+		}
+	} else {
+		return "", false
+	}
+	if created > h.base {
+		return "", false
+	}
+	if mv, ok := h.firstMove[id]; ok {
+		parent = mv.oldParent
+	}
+	return parent, true
+}
+
+// underAt reports whether the folder was a descendant of root at base.
+func (h *folderHistory) underAt(id, root string) bool {
+	for range 1000 { // folder depth bound; a cycle is impossible
+		p, ok := h.parentAt(id)
+		if !ok || p == "" {
+			return false
+		}
+		if p == root {
+			return true
+		}
+		id = p
+	}
+	return false
+}
+
+// purgeFolderTombsLocked drops folder tombstones and move records older
+// than the retention.
 func (m *Mailbox) purgeFolderTombsLocked(now time.Time) {
 	cut := now.Add(-m.srv.retention())
 	m.ftombs = slices.DeleteFunc(m.ftombs, func(t folderTomb) bool {
 		if t.time.Before(cut) {
 			m.fpurgedCN = max(m.fpurgedCN, t.deleteCN)
+			return true
+		}
+		return false
+	})
+	m.fmoves = slices.DeleteFunc(m.fmoves, func(mv folderMove) bool {
+		if mv.time.Before(cut) {
+			m.fpurgedCN = max(m.fpurgedCN, mv.cn)
 			return true
 		}
 		return false
