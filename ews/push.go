@@ -419,6 +419,7 @@ func (l *PushListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if closed {
 		// Shutting down: make the server retry later rather than end
 		// subscriptions a restarted listener may resume.
+		w.Header().Set("Retry-After", "5")
 		http.Error(w, "listener closed", http.StatusServiceUnavailable)
 		return
 	}
