@@ -19,8 +19,9 @@
 //
 // Every mutation, whether it comes from a SOAP operation or from a Go
 // test through the Mailbox methods (Deliver, CreateItem, SetRead,
-// UpdateItem, MoveItem, CopyItem, DeleteItem, CreateFolder, RenameFolder,
-// MoveFolder, DeleteFolder), takes the same code path: it allocates a
+// UpdateItem, MoveItem, CopyItem, DeleteItem, MarkAllRead, EmptyFolder,
+// CreateFolder, RenameFolder, MoveFolder, DeleteFolder), takes the same
+// code path: it allocates a
 // mailbox change number, keeps TotalCount, UnreadCount, ChildFolderCount,
 // PR_LOCAL_COMMIT_TIME_MAX (0x670A, one-second granularity; moved by
 // create, modify and move-in, and by a read-flag-only change only with
@@ -51,7 +52,8 @@
 // UpdateFolder, DeleteFolder, MoveFolder, GetItem, FindItem, CreateItem
 // (SaveOnly, and SendOnly/SendAndSaveCopy delivering to local
 // recipients), UpdateItem, DeleteItem, MoveItem, CopyItem, GetAttachment,
-// ConvertId, SyncFolderHierarchy and SyncFolderItems, plus the
+// MarkAllItemsAsRead, EmptyFolder, ConvertId, SyncFolderHierarchy and
+// SyncFolderItems, plus the
 // notification operations registered by the notification code. FindItem
 // and SyncFolderItems return summary properties only (no body,
 // attachments or MIME), as on Exchange. Any other EWS operation gets ErrorInvalidRequest; an

@@ -31,6 +31,8 @@ func init() {
 		"SyncFolderItems":     "ItemShape SyncFolderId SyncState Ignore MaxChangesReturned SyncScope NumberOfDays",
 		"GetAttachment":       "AttachmentShape AttachmentIds",
 		"ConvertId":           "SourceIds",
+		"MarkAllItemsAsRead":  "ReadFlag SuppressReadReceipts FolderIds",
+		"EmptyFolder":         "FolderIds",
 	} {
 		set := map[string]bool{}
 		for _, k := range strings.Fields(kids) {

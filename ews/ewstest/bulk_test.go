@@ -1,0 +1,60 @@
+package ewstest
+
+import (
+	"testing"
+)
+
+func TestOps_MarkAllItemsAsReadAndEmptyFolder(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	for range 4 {
+		mustDeliver(t, m, "inbox", testMessage("unread"))
+	}
+	read := testMessage("read")
+	read.IsRead = true
+	mustDeliver(t, m, "inbox", read)
+	_, state, _, _ := m.SyncItems("inbox", "", 50)
+	doc := call(t, srv, `<m:MarkAllItemsAsRead><m:ReadFlag>true</m:ReadFlag><m:SuppressReadReceipts>true</m:SuppressReadReceipts>
+		<m:FolderIds><t:DistinguishedFolderId Id="inbox"/><t:FolderId Id="AAMkAA=="/></m:FolderIds></m:MarkAllItemsAsRead>`)
+	if got := codes(doc); len(got) != 2 || got[0] != "NoError" || got[1] != "ErrorInvalidIdMalformed" {
+		t.Fatalf("codes = %v", got)
+	}
+	if f, _ := m.Folder("inbox"); f.UnreadCount != 0 {
+		t.Errorf("UnreadCount = %d", f.UnreadCount)
+	}
+	chs, state, _, _ := m.SyncItems("inbox", state, 50)
+	if len(chs) != 4 {
+		t.Fatalf("changes = %v, want 4 ReadFlagChange", chs)
+	}
+	for _, c := range chs {
+		if c.Kind != "ReadFlagChange" || !c.IsRead {
+			t.Fatalf("change %+v", c)
+		}
+	}
+	sub, _ := m.CreateFolder("inbox", "Sub", "")
+	doc = call(t, srv, `<m:EmptyFolder DeleteType="MoveToDeletedItems" DeleteSubFolders="true">
+		<m:FolderIds><t:DistinguishedFolderId Id="inbox"/><t:DistinguishedFolderId Id="msgfolderroot"/></m:FolderIds></m:EmptyFolder>`)
+	if got := codes(doc); got[0] != "NoError" || got[1] != "ErrorCannotEmptyFolder" {
+		t.Fatalf("EmptyFolder codes = %v", got)
+	}
+	if f, _ := m.Folder("inbox"); f.TotalCount != 0 || f.ChildFolderCount != 0 || f.DeletedCountTotal != 5 {
+		t.Errorf("inbox after EmptyFolder: %+v", f)
+	}
+	if f, _ := m.Folder("deleteditems"); f.TotalCount != 5 || f.ChildFolderCount != 1 {
+		t.Errorf("deleted items after EmptyFolder: total %d children %d", f.TotalCount, f.ChildFolderCount)
+	}
+	if fi, _ := m.Folder(sub.ID); fi.ParentID != mustFolderID(t, m, "deleteditems") {
+		t.Error("subfolder not moved to Deleted Items")
+	}
+	chs, _, _, _ = m.SyncItems("inbox", state, 50)
+	if len(chs) != 5 {
+		t.Errorf("sync after EmptyFolder: %d changes, want 5 deletes", len(chs))
+	}
+	// Before Exchange 2013 MarkAllItemsAsRead does not exist in the schema.
+	old := `<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="` + nsM + `" xmlns:t="` + nsT + `">
+		<soap:Header><t:RequestServerVersion Version="Exchange2010_SP2"/></soap:Header><soap:Body><m:MarkAllItemsAsRead><m:ReadFlag>true</m:ReadFlag>
+		<m:SuppressReadReceipts>true</m:SuppressReadReceipts><m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:MarkAllItemsAsRead>` + envEnd
+	if status, doc := post(t, srv, old, map[string]string{"X-AnchorMailbox": "alice@example.com"}); status != 500 || faultCode(t, doc) != "ErrorSchemaValidation" {
+		t.Errorf("MarkAllItemsAsRead with Exchange2010_SP2: %d", status)
+	}
+}
