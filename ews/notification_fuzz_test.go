@@ -26,7 +26,7 @@ func findNode(n *xnode, local string, depth int) *xnode {
 // decoded notification always names its subscription and holds events
 // whose required parts are present.
 func FuzzDecodeNotification(f *testing.F) {
-	for _, prefix := range []string{"getevents_", "sendnotification_", "getstreamingevents_"} {
+	for _, prefix := range []string{"getevents", "sendnotification", "getstreamingevents"} {
 		for _, b := range ntfGoldenFiles(f, prefix) {
 			f.Add(b)
 		}

@@ -205,7 +205,7 @@ func newNtfClient(t testing.TB, url string) *Client {
 
 func TestDecodeNotification_GetEventsGolden(t *testing.T) {
 	srv := newNtfServer(t, func(op string, _ *etree.Element, w http.ResponseWriter, _ *http.Request) {
-		w.Write(ntfGolden(t, "getevents_response.xml"))
+		w.Write(ntfGolden(t, "getevents.response.xml"))
 	})
 	c := newNtfClient(t, srv.URL)
 	n, err := c.GetEvents(context.Background(), "f6bc657d-dde1-4f94-952d-143b95d6483d", "AAAAAMAGAAAAAAAAAQ==", nil)
@@ -244,7 +244,7 @@ func TestDecodeNotification_GetEventsGolden(t *testing.T) {
 }
 
 func TestDecodeNotification_AllEventKinds(t *testing.T) {
-	root, err := parseNtfDocument(strings.NewReader(string(ntfGolden(t, "getevents_page2_last.xml"))))
+	root, err := parseNtfDocument(strings.NewReader(string(ntfGolden(t, "getevents_page2.response.xml"))))
 	if err != nil {
 		t.Fatal(err)
 	}

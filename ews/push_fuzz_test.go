@@ -11,7 +11,7 @@ import (
 // listener answers any body with a defined status and no state change
 // unless it answered OK.
 func FuzzDecodeSendNotification(f *testing.F) {
-	for _, b := range ntfGoldenFiles(f, "sendnotification_") {
+	for _, b := range ntfGoldenFiles(f, "sendnotification") {
 		f.Add(b)
 	}
 	f.Add(pushNotification("S1", "W0", "W1"))

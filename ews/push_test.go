@@ -105,7 +105,7 @@ func TestPushListener_Golden(t *testing.T) {
 	if err := l.Register(pushSubID, 5*time.Minute, "ygwAAAAAAAA="); err != nil {
 		t.Fatal(err)
 	}
-	expectReply(t, post(t, l, "/ews/push", xmlCT, ntfGolden(t, "sendnotification_modified.xml")), "sendnotification_result_ok.xml")
+	expectReply(t, post(t, l, "/ews/push", xmlCT, ntfGolden(t, "sendnotification_modified.request.xml")), "sendnotification_ok.response.xml")
 	ev := recvPush(t, l)
 	if ev.Err != nil || ev.Gap || ev.Notification == nil || ev.SubscriptionID != pushSubID {
 		t.Fatalf("event %+v", ev)
@@ -118,7 +118,7 @@ func TestPushListener_Golden(t *testing.T) {
 		t.Fatalf("watermark %q", wm)
 	}
 	// The idle StatusEvent repeats the watermark: continuous, delivered.
-	expectReply(t, post(t, l, "/ews/push", "text/xml", ntfGolden(t, "sendnotification_status.xml")), "sendnotification_result_ok.xml")
+	expectReply(t, post(t, l, "/ews/push", "text/xml", ntfGolden(t, "sendnotification_status.request.xml")), "sendnotification_ok.response.xml")
 	ev = recvPush(t, l)
 	if ev.Err != nil || !ev.Notification.StatusOnly() {
 		t.Fatalf("status event %+v", ev)
@@ -130,7 +130,7 @@ func TestPushListener_Golden(t *testing.T) {
 func TestPushListener_UnknownSubscription(t *testing.T) {
 	l, _ := newTestListener(t, nil)
 	l.Register("OTHER", time.Minute, "W0")
-	expectReply(t, post(t, l, "/", xmlCT, ntfGolden(t, "sendnotification_modified.xml")), "sendnotification_result_unsubscribe.xml")
+	expectReply(t, post(t, l, "/", xmlCT, ntfGolden(t, "sendnotification_modified.request.xml")), "sendnotification_unsubscribe.response.xml")
 	noPushEvent(t, l)
 	if _, ok := l.Watermark(pushSubID); ok {
 		t.Fatal("unknown id was registered")
@@ -140,7 +140,7 @@ func TestPushListener_UnknownSubscription(t *testing.T) {
 	}
 	// Unregistered ids are unknown too.
 	l.Unregister("OTHER")
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("OTHER", "W0", "W1")), "sendnotification_result_unsubscribe.xml")
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("OTHER", "W0", "W1")), "sendnotification_unsubscribe.response.xml")
 	noPushEvent(t, l)
 }
 
@@ -166,7 +166,7 @@ func TestPushListener_RejectsBadPosts(t *testing.T) {
 		{"oversized", http.MethodPost, "/ews/push/s3cret", xmlCT, append(good, bytes.Repeat([]byte(" "), 4096)...), http.StatusRequestEntityTooLarge},
 		{"not xml", http.MethodPost, "/ews/push/s3cret", xmlCT, []byte("hello"), http.StatusBadRequest},
 		{"truncated", http.MethodPost, "/ews/push/s3cret", xmlCT, good[:len(good)/2], http.StatusBadRequest},
-		{"other operation", http.MethodPost, "/ews/push/s3cret", xmlCT, ntfGolden(t, "getevents_response.xml"), http.StatusBadRequest},
+		{"other operation", http.MethodPost, "/ews/push/s3cret", xmlCT, ntfGolden(t, "getevents.response.xml"), http.StatusBadRequest},
 		{"bad event", http.MethodPost, "/ews/push/s3cret", xmlCT, bytes.Replace(good, []byte("2024-05-01T10:00:00Z"), []byte("never"), 1), http.StatusBadRequest},
 	}
 	for _, tc := range cases {
@@ -205,28 +205,28 @@ func TestPushListener_RejectsBadPosts(t *testing.T) {
 	}
 	// The right token works (and, the subscription being lost, gets
 	// Unsubscribe).
-	expectReply(t, post(t, l, "/ews/push/s3cret", xmlCT, good), "sendnotification_result_unsubscribe.xml")
+	expectReply(t, post(t, l, "/ews/push/s3cret", xmlCT, good), "sendnotification_unsubscribe.response.xml")
 }
 
 func TestPushListener_WatermarkContinuity(t *testing.T) {
 	l, _ := newTestListener(t, nil)
 	l.Register("S1", time.Minute, "W0")
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1", "W2")), "sendnotification_result_ok.xml")
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1", "W2")), "sendnotification_ok.response.xml")
 	if ev := recvPush(t, l); ev.Gap || ev.Err != nil {
 		t.Fatalf("continuous notification flagged %+v", ev)
 	}
 	// The server resends the same notification (our answer was lost):
 	// acknowledged, not delivered twice, not a gap.
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1", "W2")), "sendnotification_result_ok.xml")
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1", "W2")), "sendnotification_ok.response.xml")
 	noPushEvent(t, l)
 	// Events between W2 and W5 never arrived.
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W5", "W6")), "sendnotification_result_ok.xml")
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W5", "W6")), "sendnotification_ok.response.xml")
 	ev := recvPush(t, l)
 	if !ev.Gap || !errors.Is(ev.Err, ErrWatermarkGap) || ev.Notification == nil || ev.Notification.Events[0].Watermark != "W6" {
 		t.Fatalf("gap event %+v", ev)
 	}
 	// The chain continues from the new watermark.
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W6")), "sendnotification_result_ok.xml")
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W6")), "sendnotification_ok.response.xml")
 	if ev := recvPush(t, l); ev.Gap || !ev.Notification.StatusOnly() {
 		t.Fatalf("status after gap %+v", ev)
 	}
@@ -240,7 +240,7 @@ func TestPushListener_WatermarkContinuity(t *testing.T) {
 func TestPushListener_NonBlockingHandoff(t *testing.T) {
 	l, clk := newTestListener(t, &PushListenerOptions{Buffer: 1, LivenessSlack: time.Minute})
 	l.Register("S1", time.Minute, "W0")
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1")), "sendnotification_result_ok.xml")
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1")), "sendnotification_ok.response.xml")
 	clk.Advance(2 * time.Minute)
 	w := post(t, l, "/", xmlCT, pushNotification("S1", "W1", "W2"))
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
@@ -263,7 +263,7 @@ func TestPushListener_NonBlockingHandoff(t *testing.T) {
 	}
 	noPushEvent(t, l)
 	// The retry goes through and chains without a gap.
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W1", "W2")), "sendnotification_result_ok.xml")
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W1", "W2")), "sendnotification_ok.response.xml")
 	if ev := recvPush(t, l); ev.Gap || ev.Notification.Events[0].Watermark != "W2" {
 		t.Fatalf("retried event %+v", ev)
 	}
@@ -276,7 +276,7 @@ func TestPushListener_Liveness(t *testing.T) {
 	l.Register("S1", time.Minute, "W0")
 	l.Register("S2", 10*time.Minute, "V0")
 	clk.Advance(2 * time.Minute)
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0")), "sendnotification_result_ok.xml")
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0")), "sendnotification_ok.response.xml")
 	recvPush(t, l)
 	clk.Advance(2*time.Minute + 29*time.Second)
 	noPushEvent(t, l)
@@ -291,7 +291,7 @@ func TestPushListener_Liveness(t *testing.T) {
 	}
 	noPushEvent(t, l)
 	// A late POST for the lost subscription ends it on the server.
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0")), "sendnotification_result_unsubscribe.xml")
+	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0")), "sendnotification_unsubscribe.response.xml")
 	clk.Advance(20 * time.Minute)
 	if ev := recvPush(t, l); ev.SubscriptionID != "S2" || !errors.Is(ev.Err, ErrSubscriptionLost) {
 		t.Fatalf("S2 event %+v", ev)
@@ -330,7 +330,7 @@ func TestPushListener_Expect(t *testing.T) {
 		t.Fatal(err)
 	}
 	release()
-	expectReply(t, <-done, "sendnotification_result_ok.xml")
+	expectReply(t, <-done, "sendnotification_ok.response.xml")
 	if ev := recvPush(t, l); ev.SubscriptionID != "NEW" || ev.Notification == nil {
 		t.Fatalf("event %+v", ev)
 	}
@@ -341,7 +341,7 @@ func TestPushListener_Expect(t *testing.T) {
 	go func() { done <- post(t, l, "/", xmlCT, pushNotification("GHOST", "W0", "W1")) }()
 	clk.waitTimers(t, 2)
 	release()
-	expectReply(t, <-done, "sendnotification_result_unsubscribe.xml")
+	expectReply(t, <-done, "sendnotification_unsubscribe.response.xml")
 
 	// Never released: PendingWait bounds the wait.
 	release = l.Expect()
@@ -349,7 +349,7 @@ func TestPushListener_Expect(t *testing.T) {
 	go func() { done <- post(t, l, "/", xmlCT, pushNotification("GHOST", "W0", "W1")) }()
 	clk.waitTimers(t, 2)
 	clk.Advance(DefaultPushPendingWait)
-	expectReply(t, <-done, "sendnotification_result_unsubscribe.xml")
+	expectReply(t, <-done, "sendnotification_unsubscribe.response.xml")
 	noPushEvent(t, l)
 }
 
@@ -359,7 +359,7 @@ func TestPushListener_ServerErrorMessage(t *testing.T) {
 	body := strings.Replace(string(pushNotification("S1", "W0", "W1")),
 		`<m:SendNotificationResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>`,
 		`<m:SendNotificationResponseMessage ResponseClass="Error"><m:MessageText>missed</m:MessageText><m:ResponseCode>ErrorMissedNotificationEvents</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>`, 1)
-	expectReply(t, post(t, l, "/", xmlCT, []byte(body)), "sendnotification_result_ok.xml")
+	expectReply(t, post(t, l, "/", xmlCT, []byte(body)), "sendnotification_ok.response.xml")
 	ev := recvPush(t, l)
 	if ev.SubscriptionID != "S1" || !errors.Is(ev.Err, ErrMissedNotificationEvents) || ev.Notification != nil {
 		t.Fatalf("event %+v", ev)
@@ -402,7 +402,7 @@ func TestPushListener_CloseAndOptions(t *testing.T) {
 }
 
 func TestDecodeSendNotification_Golden(t *testing.T) {
-	msgs, err := DecodeSendNotification(ntfGolden(t, "sendnotification_status.xml"))
+	msgs, err := DecodeSendNotification(ntfGolden(t, "sendnotification_status.request.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +411,7 @@ func TestDecodeSendNotification_Golden(t *testing.T) {
 		t.Fatalf("%+v", msgs)
 	}
 	// Notification in the types namespace is accepted as well.
-	alt := strings.ReplaceAll(string(ntfGolden(t, "sendnotification_status.xml")), "m:Notification", "t:Notification")
+	alt := strings.ReplaceAll(string(ntfGolden(t, "sendnotification_status.request.xml")), "m:Notification", "t:Notification")
 	if msgs, err := DecodeSendNotification([]byte(alt)); err != nil || msgs[0].SubscriptionID != pushSubID {
 		t.Fatalf("t:Notification: %v %+v", err, msgs)
 	}
@@ -425,7 +425,7 @@ func TestPushListener_MixedMessages(t *testing.T) {
 	errMsg := `<m:SendNotificationResponseMessage ResponseClass="Error"><m:MessageText>oops</m:MessageText>` +
 		`<m:ResponseCode>ErrorInternalServerError</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey></m:SendNotificationResponseMessage>`
 	body := strings.Replace(string(pushNotification("S1", "W0", "W1")), "</m:ResponseMessages>", errMsg+"</m:ResponseMessages>", 1)
-	expectReply(t, post(t, l, "/", xmlCT, []byte(body)), "sendnotification_result_ok.xml")
+	expectReply(t, post(t, l, "/", xmlCT, []byte(body)), "sendnotification_ok.response.xml")
 	if ev := recvPush(t, l); ev.Notification == nil || ev.SubscriptionID != "S1" {
 		t.Fatalf("first event %+v", ev)
 	}

@@ -11,7 +11,7 @@ import (
 // chunked: reading it one byte at a time gives the same messages as
 // reading it whole.
 func FuzzStreamReader(f *testing.F) {
-	for _, b := range ntfGoldenFiles(f, "getstreamingevents_") {
+	for _, b := range ntfGoldenFiles(f, "getstreamingevents") {
 		f.Add(b)
 	}
 	f.Add([]byte(seNotify("S1", "A") + seStatus("OK") + seError("ErrorSubscriptionNotFound", "Closed", "S1")))

@@ -84,13 +84,13 @@ func checkGoldenStream(t *testing.T, msgs []*StreamMessage) {
 }
 
 func TestStreamReader_Golden(t *testing.T) {
-	checkGoldenStream(t, readAllMessages(t, bytes.NewReader(ntfGolden(t, "getstreamingevents_stream.xml"))))
+	checkGoldenStream(t, readAllMessages(t, bytes.NewReader(ntfGolden(t, "getstreamingevents.response.xml"))))
 }
 
 // Every chunk size from one byte up splits envelopes at every possible
 // place, and large chunks put several envelopes in one read.
 func TestStreamReader_SplitAndMergedChunks(t *testing.T) {
-	data := ntfGolden(t, "getstreamingevents_stream.xml")
+	data := ntfGolden(t, "getstreamingevents.response.xml")
 	for _, n := range []int{1, 2, 3, 7, 64, 333, 1000, 4096, len(data)} {
 		checkGoldenStream(t, readAllMessages(t, &chunkReader{data: data, n: n}))
 	}
@@ -101,7 +101,7 @@ func TestStreamReader_SplitAndMergedChunks(t *testing.T) {
 // Each envelope is yielded as soon as its end tag arrives, before any
 // byte of the next one is written.
 func TestStreamReader_YieldsPerEnvelope(t *testing.T) {
-	data := string(ntfGolden(t, "getstreamingevents_stream.xml"))
+	data := string(ntfGolden(t, "getstreamingevents.response.xml"))
 	const end = "</soap:Envelope>"
 	var envs []string
 	for rest := data; strings.Contains(rest, end); {
@@ -153,7 +153,7 @@ func TestStreamReader_YieldsPerEnvelope(t *testing.T) {
 }
 
 func TestStreamReader_Errors(t *testing.T) {
-	stream := string(ntfGolden(t, "getstreamingevents_stream.xml"))
+	stream := string(ntfGolden(t, "getstreamingevents.response.xml"))
 	cases := map[string]struct {
 		body string
 		want error
@@ -188,7 +188,7 @@ func TestStreamReader_Errors(t *testing.T) {
 
 func TestStreamReader_ErrorEnvelopes(t *testing.T) {
 	t.Run("connection-wide", func(t *testing.T) {
-		msgs := readAllMessages(t, bytes.NewReader(ntfGolden(t, "getstreamingevents_error_connection.xml")))
+		msgs := readAllMessages(t, bytes.NewReader(ntfGolden(t, "getstreamingevents_invalid_subscription.response.xml")))
 		if len(msgs) != 1 || len(msgs[0].Errors) != 1 || msgs[0].Status != ConnectionClosed {
 			t.Fatalf("%+v", msgs)
 		}
@@ -202,7 +202,7 @@ func TestStreamReader_ErrorEnvelopes(t *testing.T) {
 		}
 	})
 	t.Run("per subscription", func(t *testing.T) {
-		msgs := readAllMessages(t, bytes.NewReader(ntfGolden(t, "getstreamingevents_error_ids.xml")))
+		msgs := readAllMessages(t, bytes.NewReader(ntfGolden(t, "getstreamingevents_error_ids.response.xml")))
 		if len(msgs) != 1 || len(msgs[0].Errors) != 2 || msgs[0].Status != ConnectionOK {
 			t.Fatalf("%+v", msgs)
 		}

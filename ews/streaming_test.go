@@ -437,7 +437,7 @@ func TestStreamingConnection_SingleSubscriptionConnectionError(t *testing.T) {
 	c := newNtfClient(t, ss.URL)
 	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1")
 	fs := ss.next(t)
-	fs.write(t, string(ntfGolden(t, "getstreamingevents_error_connection.xml")))
+	fs.write(t, string(ntfGolden(t, "getstreamingevents_invalid_subscription.response.xml")))
 	fs.finish()
 	ev := recv(t, sc)
 	if ev.SubscriptionID != "S1" || !errors.Is(ev.Err, ErrInvalidSubscription) || !ev.Removed {
@@ -699,7 +699,7 @@ func TestStreamingConnection_OwnHTTPConnection(t *testing.T) {
 	var getEventsAddr string
 	ss := newStreamServer(t, func(op string, _ *etree.Element, w http.ResponseWriter, r *http.Request) {
 		getEventsAddr = r.RemoteAddr
-		w.Write(ntfGolden(t, "getevents_response.xml"))
+		w.Write(ntfGolden(t, "getevents.response.xml"))
 	})
 	c, err := New(ss.URL, &Options{Retry: RetryPolicy{MaxAttempts: 1}, MaxConnections: 1})
 	if err != nil {

@@ -28,9 +28,9 @@ func texts(el *etree.Element, ns, local string) []string {
 
 func TestSubscribe_RequestShapes(t *testing.T) {
 	reply := map[SubscriptionKind]string{
-		Pull:      "subscribe_pull_response.xml",
-		Push:      "subscribe_push_response.xml",
-		Streaming: "subscribe_streaming_response.xml",
+		Pull:      "subscribe_pull.response.xml",
+		Push:      "subscribe_push.response.xml",
+		Streaming: "subscribe_streaming.response.xml",
 	}
 	var kind SubscriptionKind
 	srv := newNtfServer(t, func(op string, _ *etree.Element, w http.ResponseWriter, _ *http.Request) {
@@ -138,20 +138,20 @@ func TestSubscribe_Errors(t *testing.T) {
 	ctx := context.Background()
 	pull := &SubscribeRequest{Kind: Pull, AllFolders: true, Timeout: time.Minute, Watermark: "OLD"}
 
-	body = ntfGolden(t, "subscribe_error_invalid_watermark.xml")
+	body = ntfGolden(t, "subscribe_invalid_watermark.response.xml")
 	_, err := c.Subscribe(ctx, pull)
 	var re *ResponseError
 	if !errors.Is(err, ErrInvalidWatermark) || !errors.As(err, &re) || re.Op != "Subscribe" || !re.SubscriptionLost() {
 		t.Fatalf("invalid watermark: %v", err)
 	}
 
-	body = []byte(strings.Replace(string(ntfGolden(t, "subscribe_error_invalid_watermark.xml")), "ErrorInvalidWatermark", "ErrorExceededSubscriptionCount", 1))
+	body = []byte(strings.Replace(string(ntfGolden(t, "subscribe_invalid_watermark.response.xml")), "ErrorInvalidWatermark", "ErrorExceededSubscriptionCount", 1))
 	if _, err := c.Subscribe(ctx, pull); !errors.Is(err, ErrExceededSubscriptionCount) {
 		t.Fatalf("exceeded subscription count: %v", err)
 	}
 
 	// A pull response without a watermark is malformed.
-	body = ntfGolden(t, "subscribe_streaming_response.xml")
+	body = ntfGolden(t, "subscribe_streaming.response.xml")
 	if _, err := c.Subscribe(ctx, pull); !errors.Is(err, ErrMalformedResponse) {
 		t.Fatalf("pull response without watermark: %v", err)
 	}
@@ -203,12 +203,12 @@ func TestSubscribe_Errors(t *testing.T) {
 // MoreEvents paging: AllEvents calls again at once with the last watermark
 // of each page (StatusEvent included) and stops after MoreEvents=false.
 func TestAllEvents_Paging(t *testing.T) {
-	pages := map[string]string{"WM0": "getevents_page1_moreevents.xml", "WM3": "getevents_page2_last.xml"}
+	pages := map[string]string{"WM0": "getevents_page1.response.xml", "WM3": "getevents_page2.response.xml"}
 	srv := newNtfServer(t, func(op string, req *etree.Element, w http.ResponseWriter, _ *http.Request) {
 		wm := ewsxml.Text(ewsxml.FirstChild(req, ewsxml.NSMessages, "Watermark"))
 		p, ok := pages[wm]
 		if !ok {
-			w.Write(ntfGolden(t, "getevents_error_expired.xml"))
+			w.Write(ntfGolden(t, "getevents_expired.response.xml"))
 			return
 		}
 		w.Write(ntfGolden(t, p))
@@ -243,7 +243,7 @@ func TestAllEvents_Paging(t *testing.T) {
 
 	// Watermark chaining: a page that does not continue from the
 	// watermark asked for is a gap.
-	pages["WMX"] = "getevents_page2_last.xml"
+	pages["WMX"] = "getevents_page2.response.xml"
 	var gapErr error
 	for n, err := range c.AllEvents(context.Background(), "PULLSUB1", "WMX", nil) {
 		if err != nil {
@@ -284,21 +284,21 @@ func TestGetEventsAndUnsubscribe_Errors(t *testing.T) {
 	c := newNtfClient(t, srv.URL)
 	ctx := context.Background()
 
-	replies["GetEvents"] = "getevents_error_access_denied.xml"
+	replies["GetEvents"] = "getevents_access_denied.response.xml"
 	_, err := c.GetEvents(ctx, "S", "W", nil)
 	var re *ResponseError
 	if !errors.Is(err, ErrSubscriptionAccessDenied) || !errors.As(err, &re) ||
 		re.Message != "Access is denied. Only the subscription owner may access the subscription." {
 		t.Fatalf("access denied: %v", err)
 	}
-	replies["GetEvents"] = "getevents_error_expired.xml"
+	replies["GetEvents"] = "getevents_expired.response.xml"
 	if _, err := c.GetEvents(ctx, "S", "W", nil); !errors.Is(err, ErrExpiredSubscription) {
 		t.Fatalf("expired: %v", err)
 	}
 	// A malformed notification matches both sentinels.
-	replies["GetEvents"] = "getevents_response.xml"
+	replies["GetEvents"] = "getevents.response.xml"
 	srvBad := newNtfServer(t, func(op string, _ *etree.Element, w http.ResponseWriter, _ *http.Request) {
-		w.Write([]byte(strings.Replace(string(ntfGolden(t, "getevents_response.xml")), "2006-08-22T00:36:29Z", "not a time", 1)))
+		w.Write([]byte(strings.Replace(string(ntfGolden(t, "getevents.response.xml")), "2006-08-22T00:36:29Z", "not a time", 1)))
 	})
 	_, err = newNtfClient(t, srvBad.URL).GetEvents(ctx, "S", "W", nil)
 	if !errors.Is(err, ErrMalformedResponse) || !errors.Is(err, ErrMalformedNotification) {
@@ -308,11 +308,11 @@ func TestGetEventsAndUnsubscribe_Errors(t *testing.T) {
 		t.Fatalf("empty id: %v", err)
 	}
 
-	replies["Unsubscribe"] = "unsubscribe_response.xml"
+	replies["Unsubscribe"] = "unsubscribe.response.xml"
 	if err := c.Unsubscribe(ctx, "S", nil); err != nil {
 		t.Fatal(err)
 	}
-	replies["Unsubscribe"] = "unsubscribe_error_not_found.xml"
+	replies["Unsubscribe"] = "unsubscribe_not_found.response.xml"
 	if err := c.Unsubscribe(ctx, "S", nil); !errors.Is(err, ErrSubscriptionNotFound) {
 		t.Fatalf("not found: %v", err)
 	}
@@ -339,11 +339,11 @@ func TestAffinityGroup_HeadersAndCookie(t *testing.T) {
 				// First Subscribe of a group: the server picks a backend.
 				http.SetCookie(w, &http.Cookie{Name: backEndCookieName, Value: fmt.Sprintf("mbx%d~1942062252", n), Path: "/", Secure: true, HttpOnly: true})
 			}
-			w.Write(ntfGolden(t, "subscribe_streaming_response.xml"))
+			w.Write(ntfGolden(t, "subscribe_streaming.response.xml"))
 		case "GetEvents":
-			w.Write(ntfGolden(t, "getevents_response.xml"))
+			w.Write(ntfGolden(t, "getevents.response.xml"))
 		case "Unsubscribe":
-			w.Write(ntfGolden(t, "unsubscribe_response.xml"))
+			w.Write(ntfGolden(t, "unsubscribe.response.xml"))
 		}
 	})
 	c := newNtfClient(t, ss.URL)
@@ -459,7 +459,7 @@ func TestSubscribe_RetriedWhenBusy(t *testing.T) {
 			w.Write([]byte(busy))
 			return
 		}
-		w.Write(ntfGolden(t, "subscribe_streaming_response.xml"))
+		w.Write(ntfGolden(t, "subscribe_streaming.response.xml"))
 	})
 	var slept []time.Duration
 	c, err := New(srv.URL, &Options{Retry: RetryPolicy{MaxAttempts: 3, Sleep: func(_ context.Context, d time.Duration) error {
