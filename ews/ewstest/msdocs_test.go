@@ -544,6 +544,38 @@ var msCases = []msCase{
 			return nil
 		},
 		class: "Error", code: "ErrorFolderExists"},
+	// "Work with folders by using EWS in Exchange".
+	{request: "createfolder/howto-custom", response: "createfolder/two-in-msgfolderroot", setup: noVars, class: "Success", code: "NoError",
+		check: func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
+			fi, err := f.mb.Folder(findAll(root, nsT, "FolderId")[0].SelectAttrValue("Id", ""))
+			if err != nil || fi.DisplayName != "Custom Folder" || fi.FolderClass != "IPF.Note" || fi.ParentID != f.folderID("inbox") {
+				t.Errorf("created folder %+v, %v", fi, err)
+			}
+		}},
+	{request: "createfolder/no-class-override", response: "createfolder/exists", setup: noVars, class: "Error", code: "ErrorNoFolderClassOverride"},
+	{request: "getfolder/howto-idonly", setup: noVars, class: "Success", code: "NoError"},
+	{request: "findfolder/howto-deep-hierarchy", setup: noVars, class: "Success", code: "NoError",
+		check: func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
+			rf := findAll(root, nsM, "RootFolder")[0]
+			n := len(findAll(rf, nsT, "FolderId"))
+			if rf.SelectAttrValue("TotalItemsInView", "") != itoa(int64(n)) || rf.SelectAttrValue("IndexedPagingOffset", "") != itoa(int64(n)) ||
+				rf.SelectAttrValue("IncludesLastItemInRange", "") != "true" {
+				t.Errorf("RootFolder attributes %v for %d folders", rf.Attr, n)
+			}
+			if v := findAll(root, nsT, "Value"); len(v) != n {
+				t.Errorf("%d PR_ATTR_HIDDEN values for %d folders", len(v), n)
+			}
+		}},
+	{request: "updatefolder/howto-rename", response: "updatefolder/rename",
+		setup: func(f *msFixture) map[string]string {
+			return map[string]string{"FOLDER_ID": f.testFolder.ID, "FOLDER_CK": f.testFolder.ChangeKey}
+		},
+		class: "Success", code: "NoError"},
+	{request: "deletefolder/howto-harddelete", response: "deletefolder/harddelete",
+		setup: func(f *msFixture) map[string]string {
+			return map[string]string{"FOLDER_ID": f.testFolder.ID, "FOLDER_CK": f.testFolder.ChangeKey}
+		},
+		class: "Success", code: "NoError"},
 	{request: "updatefolder/rename",
 		setup: func(f *msFixture) map[string]string {
 			return map[string]string{"FOLDER_ID": f.testFolder.ID, "FOLDER_CK": f.testFolder.ChangeKey}
@@ -997,5 +1029,42 @@ func TestUpdateItemSensitivity(t *testing.T) {
 	status, _, root := f.post(strings.Replace(req, "<t:Sensitivity>Private</t:Sensitivity>", "<t:Sensitivity>Secret</t:Sensitivity>", 1))
 	if status != http.StatusInternalServerError || !strings.Contains(dump(root), "ErrorSchemaValidation") {
 		t.Errorf("Sensitivity Secret: HTTP %d %s, want an ErrorSchemaValidation fault", status, dump(root))
+	}
+}
+
+// TestDeleteKeepsChangeKey: "An item's change key is not updated when the
+// item is moved to the Deleted Items or Deletions folder" (Microsoft's
+// "Deleting items by using EWS in Exchange"); a later change gives a new
+// one.
+func TestDeleteKeepsChangeKey(t *testing.T) {
+	for _, mode := range []string{"MoveToDeletedItems", "SoftDelete"} {
+		t.Run(mode, func(t *testing.T) {
+			f := newMSFixture(t)
+			it := f.inboxItems[0]
+			f.mustSucceed(soapEnvelope(`<m:DeleteItem DeleteType="` + mode + `"><m:ItemIds><t:ItemId Id="` + it.ID + `"/></m:ItemIds></m:DeleteItem>`))
+			var moved ItemInfo
+			for _, fi := range f.mb.Folders() {
+				items, _ := f.mb.Items(fi.ID)
+				for _, x := range items {
+					if x.Message.Subject == it.Message.Subject {
+						moved = x
+					}
+				}
+			}
+			if moved.ID == "" {
+				t.Fatal("the deleted item is nowhere")
+			}
+			if moved.ChangeKey != it.ChangeKey {
+				t.Errorf("ChangeKey after %s: %q, was %q", mode, moved.ChangeKey, it.ChangeKey)
+			}
+			f.clk.Advance(time.Minute)
+			after, err := f.mb.UpdateItem(moved.ID, ItemUpdate{Subject: ptr("changed")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.ChangeKey == it.ChangeKey {
+				t.Errorf("ChangeKey unchanged by an update after %s", mode)
+			}
+		})
 	}
 }

@@ -241,6 +241,12 @@ func opCreateFolder(r *request) error {
 			continue
 		}
 		class := textOf(childT(fe, "FolderClass"))
+		if class != "" && folderElements[fe.Tag] != "" {
+			// A typed folder element fixes the class ("Work with folders by
+			// using EWS in Exchange": ErrorNoFolderClassOverride).
+			r.msgError(codeErr("ErrorNoFolderClassOverride", "The folder class cannot be overridden for this folder type."), "m:Folders")
+			continue
+		}
 		if class == "" {
 			class = folderElements[fe.Tag]
 		}

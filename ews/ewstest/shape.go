@@ -266,7 +266,7 @@ func itemElement(class string) string {
 }
 
 func (m *Mailbox) writeItemID(w *xw, tag string, it *item) {
-	w.empty(tag, "Id", it.id, "ChangeKey", m.changeKey(false, it.lastCN()))
+	w.empty(tag, "Id", it.id, "ChangeKey", m.changeKey(false, it.keyCN()))
 }
 
 func (m *Mailbox) writeMailbox(w *xw, tag string, a Address) {
