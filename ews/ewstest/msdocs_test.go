@@ -526,6 +526,38 @@ var msCases = []msCase{
 				t.Errorf("returned ItemId %q is not an item in the Inbox: %+v, %v", id, it.FolderID, err)
 			}
 		}},
+	// "Move and copy email messages by using EWS in Exchange": the new
+	// ItemId differs from the old one.
+	{request: "moveitem/howto-junkemail", response: "moveitem/to-drafts",
+		setup: func(f *msFixture) map[string]string { return itemVars(f.inboxItems[1]) },
+		class: "Success", code: "NoError",
+		check: func(t *testing.T, f *msFixture, vars map[string]string, root *etree.Element) {
+			id := findAll(root, nsT, "ItemId")[0].SelectAttrValue("Id", "")
+			it, err := f.mb.Item(id)
+			if id == vars["ITEM_ID"] || err != nil || it.FolderID != f.folderID("junkemail") {
+				t.Errorf("moved item %q (was %q): %+v, %v", id, vars["ITEM_ID"], it.FolderID, err)
+			}
+			if _, err := f.mb.Item(vars["ITEM_ID"]); err == nil {
+				t.Error("the old ItemId still names an item")
+			}
+		}},
+	{request: "copyitem/howto-folderid", response: "copyitem/to-inbox",
+		setup: func(f *msFixture) map[string]string {
+			v := itemVars(f.inboxItems[1])
+			v["FOLDER_ID"] = f.testFolder.ID
+			return v
+		},
+		class: "Success", code: "NoError",
+		check: func(t *testing.T, f *msFixture, vars map[string]string, root *etree.Element) {
+			id := findAll(root, nsT, "ItemId")[0].SelectAttrValue("Id", "")
+			it, err := f.mb.Item(id)
+			if id == vars["ITEM_ID"] || err != nil || it.FolderID != f.testFolder.ID {
+				t.Errorf("copy %q: %+v, %v", id, it.FolderID, err)
+			}
+			if _, err := f.mb.Item(vars["ITEM_ID"]); err != nil {
+				t.Errorf("the original is gone after a copy: %v", err)
+			}
+		}},
 	{request: "copyitem/malformed-id", setup: noVars, class: "Error", code: "ErrorInvalidIdMalformed"},
 	{request: "createfolder/two-in-msgfolderroot", setup: noVars, class: "Success", code: "NoError",
 		check: func(t *testing.T, f *msFixture, _ map[string]string, root *etree.Element) {
