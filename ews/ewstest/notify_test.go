@@ -497,3 +497,56 @@ func TestNotify_OnlyTheOwnerMayRead(t *testing.T) {
 		t.Fatalf("alice: %v", c)
 	}
 }
+
+// The control endpoint's notification faults reach the broker.
+func TestNotify_ControlEndpoint(t *testing.T) {
+	srv, _ := newNotifyServer(t)
+	ctl, err := NewControl(srv, "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(ctl)
+	defer hs.Close()
+	callCtl := func(path, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, hs.URL+ControlPath+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := hs.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	anchor := map[string]string{"X-AnchorMailbox": "alice@example.com"}
+	id, _ := subscribeStreaming(t, srv, anchor, "")
+	st := openStreaming(t, srv, anchor, id)
+	st.mustNext(t)
+	if c := callCtl("drop-streaming", `{"mailbox":"alice@example.com"}`); c != 200 {
+		t.Fatalf("drop-streaming: HTTP %d", c)
+	}
+	if _, err := st.next(t); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("after drop-streaming: %v", err)
+	}
+	pid, wm := subscribePull(t, srv, "alice@example.com", inboxAllTypes+`<t:Timeout>10</t:Timeout>`)
+	mustDeliver(t, srv.Mailbox("alice@example.com"), "inbox", testMessage("x"))
+	if c := callCtl("watermarks/expire", `{"mailbox":"alice@example.com"}`); c != 200 {
+		t.Fatalf("watermarks/expire: HTTP %d", c)
+	}
+	if c := codes(callAs(t, srv, "alice@example.com", `<m:Subscribe><m:PullSubscriptionRequest>`+inboxAllTypes+`<t:Watermark>`+wm+`</t:Watermark><t:Timeout>10</t:Timeout></m:PullSubscriptionRequest></m:Subscribe>`)); !slices.Equal(c, []string{"ErrorInvalidWatermark"}) {
+		t.Fatalf("expired watermark: %v", c)
+	}
+	if c := callCtl("restart", `{}`); c != 200 {
+		t.Fatalf("restart: HTTP %d", c)
+	}
+	if c := codes(getEventsDoc(t, srv, "alice@example.com", pid, wm)); !slices.Equal(c, []string{"ErrorSubscriptionNotFound"}) {
+		t.Fatalf("after restart: %v", c)
+	}
+	pid, wm = subscribePull(t, srv, "alice@example.com", inboxAllTypes+`<t:Timeout>10</t:Timeout>`)
+	if c := callCtl("move-mailbox", `{"mailbox":"alice@example.com","database":"DB05"}`); c != 200 {
+		t.Fatalf("move-mailbox: HTTP %d", c)
+	}
+	if c := codes(getEventsDoc(t, srv, "alice@example.com", pid, wm)); !slices.Equal(c, []string{"ErrorMailboxMoveInProgress"}) {
+		t.Fatalf("after move: %v", c)
+	}
+}
