@@ -55,7 +55,7 @@ type NotificationOptions struct {
 	// before a keep-alive envelope; it must be below 45 s.
 	KeepAliveInterval time.Duration
 	// MaxQueuedEvents bounds a subscription's undelivered queue; an
-	// overflow raises ErrorMissedNotificationEvents. Default 1000.
+	// overflow raises ErrorMissedNotificationEvents. Default 10,000.
 	MaxQueuedEvents int
 	// EventRetention and MaxLogEvents bound each database's event table
 	// (default 30 days and 200,000 events); a watermark whose events left

@@ -71,7 +71,7 @@ const (
 	// DefaultMaxQueuedEvents bounds a subscription's queue while nobody reads
 	// it; an overflow loses the queue and raises
 	// ErrorMissedNotificationEvents on the next read.
-	DefaultMaxQueuedEvents = 1000
+	DefaultMaxQueuedEvents = 10_000
 	// DefaultStreamingIdleExpiry is how long a streaming subscription lives
 	// with no connection open. Exchange does not document it; 30 minutes
 	// equals the longest ConnectionTimeout, so a client that reconnects
