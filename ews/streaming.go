@@ -126,7 +126,9 @@ func (o *StreamingOptions) withDefaults() StreamingOptions {
 //   - SubscriptionID == "" and Err != nil: the connection failed (transport
 //     error, HTTP error, connection-wide response code, ErrStreamTimeout,
 //     ErrStreamEnded). The connection reconnects by itself after a
-//     back-off; the subscriptions stay. On a connection with several
+//     back-off (unless the server kept the request open with
+//     ConnectionStatus OK, when reading simply goes on); the
+//     subscriptions stay. On a connection with several
 //     subscriptions, a connection-wide code that means a lost
 //     subscription (the *ResponseError's SubscriptionLost) may concern
 //     any of them; on a connection with one subscription it is reported
@@ -663,7 +665,16 @@ func (sc *StreamingConnection) serve(req *streamReq) (progressed bool, err error
 			return progressed, sc.runCtx.Err()
 		}
 		if e := connectionError(msg); e != nil {
-			return progressed, e
+			if msg.Status != ConnectionOK {
+				// The server ends the request (Closed) or says
+				// nothing: reconnect after a back-off.
+				return progressed, e
+			}
+			// The server keeps the request open: report and read on.
+			if !sc.deliver(StreamEvent{Err: e}) {
+				return progressed, sc.runCtx.Err()
+			}
+			continue
 		}
 		if msg.Status == ConnectionClosed {
 			return progressed, nil

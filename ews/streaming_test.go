@@ -899,3 +899,24 @@ func TestStreamingConnection_OpenFaultSingleSubscription(t *testing.T) {
 		t.Fatalf("ids %v", fs.ids)
 	}
 }
+
+// A connection-wide error with ConnectionStatus OK is reported, and the
+// request stays open.
+func TestStreamingConnection_ConnectionErrorKeepsOpenRequest(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1", "S2")
+	fs := ss.next(t)
+	fs.write(t, seError("ErrorMissedNotificationEvents", "OK"), seNotify("S2", "after"))
+	ev := recv(t, sc)
+	if ev.SubscriptionID != "" || !errors.Is(ev.Err, ErrMissedNotificationEvents) {
+		t.Fatalf("got %+v", ev)
+	}
+	recvNotification(t, sc, "S2", "after")
+	ss.expectNoConn(t)
+	select {
+	case <-fs.gone:
+		t.Fatal("request closed")
+	default:
+	}
+}
