@@ -1100,3 +1100,34 @@ func TestDeleteKeepsChangeKey(t *testing.T) {
 		})
 	}
 }
+
+// TestMSDocsSyncRemarks checks what the SyncFolderHierarchy and
+// SyncFolderItems references say besides their examples: "The
+// SyncFolderHierarchy operation does not return folders when the
+// UnreadCount or TotalCount properties have changed", and
+// MaxChangesReturned is 1 to 512 (maxchangesreturned.md).
+func TestMSDocsSyncRemarks(t *testing.T) {
+	f := newMSFixture(t)
+	state := f.syncState("")
+	f.deliverNew("counts only")
+	if _, err := f.mb.SetRead(f.inboxItems[1].ID, true); err != nil {
+		t.Fatal(err)
+	}
+	root := f.mustSucceed(soapEnvelope(`<m:SyncFolderHierarchy><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:SyncState>` +
+		state + `</m:SyncState></m:SyncFolderHierarchy>`))
+	if ch := findAll(root, nsM, "Changes"); len(ch) != 1 || len(ch[0].ChildElements()) != 0 {
+		t.Errorf("count-only changes reported by SyncFolderHierarchy: %s", dump(root))
+	}
+	for _, n := range []string{"0", "513"} {
+		status, _, root := f.post(soapEnvelope(`<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>` +
+			`<m:SyncFolderId><t:DistinguishedFolderId Id="inbox"/></m:SyncFolderId><m:MaxChangesReturned>` + n + `</m:MaxChangesReturned></m:SyncFolderItems>`))
+		if status != http.StatusInternalServerError || !strings.Contains(dump(root), "ErrorSchemaValidation") {
+			t.Errorf("MaxChangesReturned %s: HTTP %d %s, want an ErrorSchemaValidation fault", n, status, dump(root))
+		}
+	}
+	root = f.mustSucceed(soapEnvelope(`<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>` +
+		`<m:SyncFolderId><t:DistinguishedFolderId Id="inbox"/></m:SyncFolderId><m:MaxChangesReturned>512</m:MaxChangesReturned></m:SyncFolderItems>`))
+	if n := len(findAll(root, nsT, "Create")); n != len(f.inboxItems)+1 {
+		t.Errorf("MaxChangesReturned 512: %d Creates, want %d", n, len(f.inboxItems)+1)
+	}
+}
