@@ -432,7 +432,9 @@ func (c *Client) AllEvents(ctx context.Context, subscriptionID, watermark string
 // Unsubscribe ends a pull or streaming subscription (push subscriptions end
 // by answering Unsubscribe to a notification; see PushListener). With a
 // group, the group's affinity headers and cookie are sent, as Exchange
-// otherwise may not find the subscription.
+// otherwise may not find the subscription. Remove a streaming subscription
+// from its StreamingConnection first; otherwise the connection reports the
+// server's ErrorSubscriptionUnsubscribed for it.
 func (c *Client) Unsubscribe(ctx context.Context, subscriptionID string, opts *GetEventsOptions) error {
 	if subscriptionID == "" {
 		return invalidf("Unsubscribe", "subscription id is required")
