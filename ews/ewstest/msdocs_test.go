@@ -1131,3 +1131,38 @@ func TestMSDocsSyncRemarks(t *testing.T) {
 		t.Errorf("MaxChangesReturned 512: %d Creates, want %d", n, len(f.inboxItems)+1)
 	}
 }
+
+// TestServerBusyFaultShape checks the ErrorServerBusy fault against the
+// shape Exchange sends (SOAP 1.1 Fault with an a:-prefixed faultcode in
+// the types namespace, faultstring, and a detail holding e:ResponseCode,
+// e:Message and t:MessageXml/t:Value Name="BackOffMilliseconds"; no SOAP
+// header), which exchangelib's and the EWS Managed API's fault parsers
+// read.
+func TestServerBusyFaultShape(t *testing.T) {
+	const nsE = "http://schemas.microsoft.com/exchange/services/2006/errors"
+	want := `<s:Envelope xmlns:s="` + nsSOAP11 + `"><s:Body><s:Fault><faultcode/><faultstring/><detail>` +
+		`<e:ResponseCode xmlns:e="` + nsE + `"/><e:Message xmlns:e="` + nsE + `"/>` +
+		`<t:MessageXml xmlns:t="` + nsT + `"><t:Value/></t:MessageXml></detail></s:Fault></s:Body></s:Envelope>`
+	f := newMSFixture(t)
+	f.srv.Faults().ServerBusy(1, 297749*time.Millisecond)
+	status, ctype, root := f.post(readMSDoc(t, "getfolder/default-inbox.request.xml"))
+	if status != http.StatusInternalServerError || !strings.HasPrefix(ctype, "text/xml") {
+		t.Errorf("HTTP %d %q, want 500 text/xml", status, ctype)
+	}
+	if diffs := compareShape(parseXML(t, want).Root(), root, shapeRules{}); len(diffs) > 0 {
+		t.Errorf("fault structure: %v\n%s", diffs, dump(root))
+	}
+	fc := findAll(root, "", "faultcode")
+	if len(fc) != 1 || strings.TrimSpace(fc[0].Text()) != "a:ErrorServerBusy" {
+		t.Fatalf("faultcode: %s", dump(root))
+	}
+	if p, _, _ := strings.Cut(fc[0].Text(), ":"); fc[0].SelectAttrValue("xmlns:"+p, "") != nsT {
+		t.Errorf("the faultcode prefix %q is not bound to the types namespace: %s", p, dump(root))
+	}
+	v := findAll(root, nsT, "Value")
+	if len(v) != 1 || v[0].SelectAttrValue("Name", "") != "BackOffMilliseconds" || v[0].Text() != "297749" {
+		t.Errorf("BackOffMilliseconds: %s", dump(root))
+	}
+	// The next request is served again.
+	f.mustSucceed(readMSDoc(t, "getfolder/default-inbox.request.xml"))
+}
