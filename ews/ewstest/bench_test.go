@@ -81,3 +81,28 @@ func BenchmarkDeliverBatch100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// BenchmarkGetItemRender measures rendering one item for GetItem with the
+// Default shape and MIME (what a full-MIME mirror fetches per message).
+func BenchmarkGetItemRender(b *testing.B) {
+	srv := NewUnstartedServer(Options{Users: []User{{Name: "alice", Address: "alice@example.com"}}})
+	defer srv.Close()
+	m := srv.Mailbox("alice@example.com")
+	msg := testMessage("render me")
+	msg.Body = strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n", 40)
+	info, err := m.Deliver("inbox", msg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sh := &shape{base: "Default", props: map[string]bool{}, bodyType: "Best", includeMIME: true}
+	m.mu.Lock()
+	it := m.items[info.ID]
+	m.mu.Unlock()
+	for b.Loop() {
+		w := newXW()
+		m.mu.Lock()
+		m.writeItem(w, it, sh, true)
+		m.mu.Unlock()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
+}

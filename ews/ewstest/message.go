@@ -202,6 +202,15 @@ func (msg *Message) renderMIME() []byte {
 		ctype = "text/html"
 	}
 	writeBody := func() {
+		if sevenBit(msg.Body) {
+			// Plain ASCII with short lines goes as it is (CRLF line ends),
+			// as Exchange sends it; anything else is quoted-printable.
+			b.WriteString("Content-Type: " + ctype + "; charset=\"us-ascii\"\r\n")
+			b.WriteString("Content-Transfer-Encoding: 7bit\r\n\r\n")
+			writeCRLF(&b, msg.Body)
+			b.WriteString("\r\n")
+			return
+		}
 		b.WriteString("Content-Type: " + ctype + "; charset=\"utf-8\"\r\n")
 		b.WriteString("Content-Transfer-Encoding: quoted-printable\r\n\r\n")
 		w := quotedprintable.NewWriter(&b)
@@ -235,6 +244,39 @@ func (msg *Message) renderMIME() []byte {
 	}
 	b.WriteString("--" + boundary + "--\r\n")
 	return []byte(b.String())
+}
+
+// sevenBit reports whether body can travel as 7bit MIME: ASCII without
+// NUL or bare CR, and no line longer than RFC 5322's 998 characters.
+func sevenBit(body string) bool {
+	line := 0
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c >= 0x80 || c == 0 || c == '\r':
+			return false
+		case c == '\n':
+			line = 0
+		default:
+			if line++; line > 998 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// writeCRLF writes s with each LF as CRLF.
+func writeCRLF(b *strings.Builder, s string) {
+	for {
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			b.WriteString(s)
+			return
+		}
+		b.WriteString(s[:i])
+		b.WriteString("\r\n")
+		s = s[i+1:]
+	}
 }
 
 // parseMIME fills a Message from raw RFC 5322 bytes (CreateItem with

@@ -550,7 +550,7 @@ func (w *xw) elemTime(tag string, t time.Time) { w.elem(tag, t.UTC().Format("200
 func needsEscape(s string) bool {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
-		case c == '<', c == '>', c == '&', c == '"', c == '\'', c < 0x20, c >= 0x80:
+		case c == '<', c == '>', c == '&', c == '"', c == '\'', c < 0x20 && c != '\n' && c != '\t', c >= 0x80:
 			return true
 		}
 	}
