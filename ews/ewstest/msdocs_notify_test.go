@@ -404,3 +404,35 @@ func TestMSDocsGetEventsAccessDenied(t *testing.T) {
 		t.Errorf("owner's GetEvents: %v", rc)
 	}
 }
+
+// TestMSDocsNotificationRemarks checks the GetEvents and Unsubscribe
+// references' remarks: with no event queued GetEvents returns one
+// StatusEvent (step 4 of the GetEvents remarks), and Unsubscribe "is only
+// valid for pull notifications", so a push subscription's id is refused.
+func TestMSDocsNotificationRemarks(t *testing.T) {
+	f := newMSFixture(t)
+	id, wm := f.pullSubscription()
+	root := f.mustSucceed(fill(t, readMSDoc(t, "getevents/after-newmail.request.xml"), map[string]string{"SUBSCRIPTION_ID": id, "WATERMARK": wm}))
+	n := findAll(root, nsM, "Notification")
+	if len(n) != 1 {
+		t.Fatalf("no Notification: %s", dump(root))
+	}
+	var kinds []string
+	for _, c := range n[0].ChildElements() {
+		kinds = append(kinds, c.Tag)
+	}
+	if strings.Join(kinds, ",") != "SubscriptionId,PreviousWatermark,MoreEvents,StatusEvent" {
+		t.Errorf("empty queue gave %v, want SubscriptionId, PreviousWatermark, MoreEvents, StatusEvent", kinds)
+	}
+	if firstText(n[0], nsT, "PreviousWatermark") != wm || firstText(findAll(n[0], nsT, "StatusEvent")[0], nsT, "Watermark") == "" {
+		t.Errorf("StatusEvent watermarks: %s", dump(root))
+	}
+
+	push, _ := f.subscribe(`<m:Subscribe><m:PushSubscriptionRequest><t:FolderIds><t:DistinguishedFolderId Id="inbox"/></t:FolderIds>` +
+		`<t:EventTypes><t:EventType>NewMailEvent</t:EventType></t:EventTypes><t:StatusFrequency>1</t:StatusFrequency><t:URL>` + pushListener(t) +
+		`</t:URL></m:PushSubscriptionRequest></m:Subscribe>`)
+	_, _, root = f.post(fill(t, readMSDoc(t, "unsubscribe/subscribed.request.xml"), map[string]string{"SUBSCRIPTION_ID": push}))
+	if rc := responseClasses(root); len(rc) != 1 || rc[0] != [2]string{"Error", "ErrorInvalidPullSubscriptionId"} {
+		t.Errorf("Unsubscribe of a push subscription: %v, want ErrorInvalidPullSubscriptionId", rc)
+	}
+}
