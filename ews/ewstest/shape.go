@@ -317,7 +317,11 @@ func (m *Mailbox) writeItem(w *xw, it *item, sh *shape, full itemShapeFull) {
 	// MIME, body or attachments (GetItem has them).
 	if bool(full) && (sh.includeMIME || sh.props["MimeContent"]) {
 		w.open("t:MimeContent", "CharacterSet", "UTF-8")
-		w.raw(base64.StdEncoding.EncodeToString(msg.renderMIME()))
+		raw := msg.renderMIME()
+		w.b.Grow(base64.StdEncoding.EncodedLen(len(raw)) + 2*len(msg.Body) + 2048)
+		enc := base64.NewEncoder(base64.StdEncoding, &w.b)
+		enc.Write(raw)
+		enc.Close()
 		w.close("t:MimeContent")
 	}
 	m.writeItemID(w, "t:ItemId", it)
