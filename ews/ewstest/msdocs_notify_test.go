@@ -336,6 +336,9 @@ func TestMSDocsSubscribeDelegate(t *testing.T) {
 			doc := parseXML(t, raw)
 			v.apply(doc)
 			body, _ := doc.WriteToString()
+			if v.wire != nil {
+				body = v.wire(body)
+			}
 			status, root := post(t, body)
 			rc := responseClasses(root)
 			if status != http.StatusOK || len(rc) != 1 || rc[0] != [2]string{"Error", "ErrorSubscriptionDelegateAccessNotSupported"} {

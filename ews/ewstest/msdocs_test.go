@@ -946,6 +946,9 @@ func runMSCase(t *testing.T, c msCase) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if v.wire != nil {
+				body = v.wire(body)
+			}
 			post := c.post
 			if post == nil {
 				post = (*msFixture).post

@@ -16,20 +16,24 @@ import (
 type requestVariant struct {
 	name  string
 	apply func(doc *etree.Document)
+	// wire, when set, rewrites the serialised request.
+	wire func(string) string
 }
 
 // requestVariants are the schema-equivalent forms every documented request
 // is also sent in. The first is the request as Microsoft wrote it.
 var requestVariants = []requestVariant{
-	{"as-documented", func(*etree.Document) {}},
-	{"other-prefixes", renamePrefixes},
-	{"default-namespaces", defaultNamespaces},
-	{"whitespace-and-comments", reindent},
-	{"no-soap-header", func(doc *etree.Document) { setServerVersionHeader(doc, "") }},
-	{"version-Exchange2010_SP2", func(doc *etree.Document) { setServerVersionHeader(doc, "Exchange2010_SP2") }},
-	{"version-Exchange2013_SP1", func(doc *etree.Document) { setServerVersionHeader(doc, "Exchange2013_SP1") }},
-	{"version-Exchange2016", func(doc *etree.Document) { setServerVersionHeader(doc, "Exchange2016") }},
-	{"all-optional-headers", addOptionalHeaders},
+	{"as-documented", func(*etree.Document) {}, nil},
+	{"other-prefixes", renamePrefixes, nil},
+	{"default-namespaces", defaultNamespaces, nil},
+	{"whitespace-and-comments", reindent, nil},
+	{"no-soap-header", func(doc *etree.Document) { setServerVersionHeader(doc, "") }, nil},
+	{"version-Exchange2010_SP2", func(doc *etree.Document) { setServerVersionHeader(doc, "Exchange2010_SP2") }, nil},
+	{"version-Exchange2013_SP1", func(doc *etree.Document) { setServerVersionHeader(doc, "Exchange2013_SP1") }, nil},
+	{"version-Exchange2016", func(doc *etree.Document) { setServerVersionHeader(doc, "Exchange2016") }, nil},
+	{"all-optional-headers", addOptionalHeaders, nil},
+	// .NET clients (the EWS Managed API) write UTF-8 with a byte order mark.
+	{"utf8-bom", func(*etree.Document) {}, func(s string) string { return "\ufeff" + s }},
 }
 
 // addOptionalHeaders sends every header the operation pages list besides
