@@ -13,8 +13,9 @@
 // folders) and any nested user folders. Messages carry the properties a
 // mail client reads and render as RFC 5322 MIME on demand (Size is the MIME
 // length). Ids are opaque base64 records that embed the mailbox, as
-// Exchange's do; ChangeKeys change on every modification, and a stale
-// ChangeKey under AutoResolve or NeverOverwrite gives
+// Exchange's do; ChangeKeys change on every modification (a delete that
+// moves an item to Deleted Items or Deletions keeps it, as Exchange does),
+// and a stale ChangeKey under AutoResolve or NeverOverwrite gives
 // ErrorIrresolvableConflict.
 //
 // Every mutation, whether it comes from a SOAP operation or from a Go
@@ -40,8 +41,12 @@
 // ErrorInvalidSyncStateData.
 //
 // The SOAP layer parses requests by namespace URI and local name (any
-// prefixes, default namespaces, SOAP 1.1 or 1.2, SOAPAction optional),
-// checks RequestServerVersion, honours ExchangeImpersonation (refused with
+// prefixes, default namespaces, SOAP 1.1 or 1.2, SOAPAction optional,
+// and the operation element in no namespace when its children are EWS
+// ones, as in Microsoft's push Subscribe example), checks
+// RequestServerVersion (a request without it may use every operation;
+// item properties newer than the requested schema are left out of
+// responses), honours ExchangeImpersonation (refused with
 // ErrorImpersonateUserDenied for authenticated callers not listed in
 // Options.ImpersonationUsers) and answers as Exchange writes: an s:
 // envelope with an h:ServerVersionInfo header, m:/t: prefixes, one response
@@ -86,8 +91,10 @@
 // properties outside the Message type are accepted on update but not
 // stored. FindItem restrictions support And, Or, Not, the comparison
 // operators and Contains on a few paths (subject, read flag, received
-// time, item class); anything else is ErrorUnsupportedPathForQuery or
-// ErrorInvalidRestriction. SyncFolderHierarchy returns all changes in one
+// time, item class); FindFolder restrictions support the same
+// expressions on DisplayName, FolderClass, the three counts and the MAPI
+// tags 0x10F4, 0x670A, 0x670B, 0x3001 and 0x3613; anything else is
+// ErrorUnsupportedPathForQuery or ErrorInvalidRestriction. SyncFolderHierarchy returns all changes in one
 // response. A moved item gets a new ItemId, as on Exchange. Sync states
 // grow with the number of pages of the last pass (a few bytes per page);
 // past 256 pages in one pass neighbouring pages are merged, which can make
