@@ -400,6 +400,7 @@ func opFindItem(r *request) error {
 		r.msgOK()
 		r.w.open("m:RootFolder", "IndexedPagingOffset", strconv.Itoa(next), "TotalItemsInView", strconv.Itoa(len(list)),
 			"IncludesLastItemInRange", strconv.FormatBool(hi == len(list) && !v.fromEnd || v.fromEnd && lo == 0))
+		r.w.b.Grow((hi - lo) * 1600)
 		r.w.open("t:Items")
 		for _, it := range list[lo:hi] {
 			m.writeItem(r.w, it, sh, false)
@@ -976,6 +977,12 @@ func opSyncFolderItems(r *request) error {
 
 // writeItemChanges renders m:Changes. Caller holds m.mu.
 func (r *request) writeItemChanges(m *Mailbox, changes []itemChange, sh *shape) {
+	// Size the buffer once: growing it copies the page again and again.
+	per := 1600
+	if sh.base == "IdOnly" && len(sh.props) == 0 && len(sh.ext) == 0 {
+		per = 220
+	}
+	r.w.b.Grow(len(changes)*per + 1024)
 	r.w.open("m:Changes")
 	for _, c := range changes {
 		switch c.kind {
