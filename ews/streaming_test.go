@@ -920,3 +920,67 @@ func TestStreamingConnection_ConnectionErrorKeepsOpenRequest(t *testing.T) {
 	default:
 	}
 }
+
+// Ids added while a handover is under way are carried by a further
+// handover once the first one is adopted.
+func TestStreamingConnection_AddDuringHandover(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1")
+	fs := ss.next(t)
+	fs.write(t, seNotify("S1", "zero"))
+	recvNotification(t, sc, "S1", "zero")
+	sc.Add("S2")
+	fs2 := ss.next(t)
+	sc.Add("S3") // the first handover is still pending
+	ss.expectNoConn(t)
+	fs.finish()
+	fs3 := ss.next(t)
+	if !slices.Equal(fs2.ids, []string{"S1", "S2"}) || !slices.Equal(fs3.ids, []string{"S1", "S2", "S3"}) {
+		t.Fatalf("handovers carried %v then %v", fs2.ids, fs3.ids)
+	}
+	fs2.write(t, seNotify("S2", "on-second"))
+	recvNotification(t, sc, "S2", "on-second")
+	fs2.finish()
+	fs3.write(t, seNotify("S3", "on-third"))
+	recvNotification(t, sc, "S3", "on-third")
+}
+
+// An Add while the request is still being opened (nothing read yet)
+// simply reopens with the new set.
+func TestStreamingConnection_AddWhileOpening(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	inner := ss.Config.Handler
+	var mu sync.Mutex
+	n := 0
+	held := make(chan struct{})
+	ss.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		first := n == 1
+		mu.Unlock()
+		if first {
+			// Hold the first request before any response header.
+			io.Copy(io.Discard, r.Body)
+			close(held)
+			<-r.Context().Done()
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	c := newNtfClient(t, ss.URL)
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1")
+	<-held
+	sc.Add("S2")
+	fs := ss.next(t)
+	if !slices.Equal(fs.ids, []string{"S1", "S2"}) {
+		t.Fatalf("ids %v", fs.ids)
+	}
+	fs.write(t, seNotify("S2", "A"))
+	recvNotification(t, sc, "S2", "A")
+	select {
+	case ev := <-sc.Events():
+		t.Fatalf("unexpected event %+v", ev)
+	default:
+	}
+}
