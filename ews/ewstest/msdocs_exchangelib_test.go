@@ -36,6 +36,9 @@ func smokeSeed(t *testing.T, m *Mailbox) (subjects []string, unread int) {
 		if !msg.IsRead {
 			unread++
 		}
+		if i == 4 {
+			msg.Attachments = []Attachment{{Name: "notes.txt", ContentType: "text/plain", Content: []byte("attached notes")}}
+		}
 		if _, err := m.Deliver(inbox, msg); err != nil {
 			t.Fatal(err)
 		}
@@ -101,6 +104,11 @@ func TestExchangelibSmoke(t *testing.T) {
 		}
 		return true
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("exchangelib saw: %s", stdout.String())
+		}
+	})
 	newest := slices.Clone(subjects)
 	slices.Reverse(newest)
 
@@ -267,10 +275,75 @@ func TestExchangelibSmoke(t *testing.T) {
 			Exists   bool `json:"exists"`
 		}
 		step(t, "restrictions", &got)
+		// By then the Inbox held the seeded messages, the copy of "to
+		// move" and the message created from MIME.
+		if got.Contains != len(subjects) || got.Since != len(subjects)+2 || got.Exists {
+			t.Errorf("got %+v, want %d containing \"message\", %d since 2000, none with an unknown subject", got, len(subjects), len(subjects)+2)
+		}
+	})
+	t.Run("folder paths, parent, walk, glob", func(t *testing.T) {
+		var got struct {
+			Same   bool     `json:"same_inbox"`
+			Parent bool     `json:"parent_is_top"`
+			Walk   []string `json:"walk_names"`
+			Glob   []string `json:"glob"`
+		}
+		step(t, "navigation", &got)
+		if !got.Same || !got.Parent || !slices.Contains(got.Walk, "Inbox") || !slices.Contains(got.Walk, "Sent Items") ||
+			!slices.Equal(got.Glob, []string{"Deleted Items", "Sent Items"}) {
+			t.Errorf("got %+v", got)
+		}
+	})
+	t.Run("save(update_fields)", func(t *testing.T) {
+		var got struct {
+			IsRead     bool     `json:"is_read"`
+			Categories []string `json:"categories"`
+			Importance string   `json:"importance"`
+		}
+		step(t, "update_fields", &got)
+		if got.IsRead || !slices.Equal(got.Categories, []string{"Red", "Blue"}) || got.Importance != "High" {
+			t.Errorf("got %+v, want unread, [Red Blue], High", got)
+		}
+	})
+	t.Run("datetime_received__range", func(t *testing.T) {
+		var got []string
+		step(t, "date_range", &got)
+		// Received 10:00 to 14:00 inclusive: messages 02 to 06.
+		if !slices.Equal(got, subjects[2:7]) {
+			t.Errorf("got %v, want %v", got, subjects[2:7])
+		}
+	})
+	t.Run("attachments (GetAttachment)", func(t *testing.T) {
+		var got []struct{ Name, Content string }
+		step(t, "attachments", &got)
+		if len(got) != 1 || got[0].Name != "notes.txt" || got[0].Content != "attached notes" {
+			t.Errorf("got %+v", got)
+		}
+	})
+	t.Run("bulk_move and send", func(t *testing.T) {
+		var got struct {
+			Asked  int `json:"asked"`
+			Moved  int `json:"moved"`
+			Target int `json:"in_target"`
+			Self   int `json:"self_in_inbox"`
+			Sent   int `json:"copy_in_sent"`
+		}
+		step(t, "bulk_move_and_send", &got)
+		if got.Asked != 10 || got.Moved != 10 || got.Target != 10 || got.Self != 1 || got.Sent != 1 {
+			t.Errorf("got %+v, want 10 moved, the message sent to self in the Inbox and a copy in Sent Items", got)
+		}
+	})
+	t.Run("sync_items only_fields, pages of 4", func(t *testing.T) {
+		var got struct {
+			Creates int  `json:"creates"`
+			Subject bool `json:"all_have_subject"`
+			Second  int  `json:"second"`
+		}
+		step(t, "sync_only_fields", &got)
 		inbox, _ := m.FolderID("inbox")
 		fi, _ := m.Folder(inbox)
-		if got.Contains != len(subjects) || got.Since != fi.TotalCount || got.Exists {
-			t.Errorf("got %+v, want %d containing \"message\", %d since 2000, none with an unknown subject", got, len(subjects), fi.TotalCount)
+		if got.Creates != fi.TotalCount || !got.Subject || got.Second != 0 {
+			t.Errorf("got %+v, want %d creates with subjects, then nothing", got, fi.TotalCount)
 		}
 	})
 	t.Run("folder counts", func(t *testing.T) {

@@ -234,6 +234,70 @@ def main():
 
     step("restrictions", restrictions)
 
+    def navigation():
+        top = account.root / "Top of Information Store"
+        inbox_by_path = top / "Inbox"
+        return {
+            "same_inbox": inbox_by_path.id == inbox.id,
+            "parent_is_top": inbox.parent.id == account.msg_folder_root.id,
+            "walk_names": sorted(f.name for f in account.msg_folder_root.walk()),
+            "glob": sorted(f.name for f in account.msg_folder_root.glob("*Items")),
+        }
+
+    step("navigation", navigation)
+
+    def update_fields():
+        item = inbox.get(subject="message 01")
+        item.is_read = False
+        item.categories = ["Red", "Blue"]
+        item.importance = "High"
+        item.save(update_fields=["is_read", "categories", "importance"])
+        again = inbox.get(subject="message 01")
+        return {"is_read": again.is_read, "categories": again.categories, "importance": again.importance}
+
+    step("update_fields", update_fields)
+
+    def date_range():
+        start = EWSDateTime(2026, 2, 1, 10, 0, tzinfo=UTC)
+        end = EWSDateTime(2026, 2, 1, 14, 0, tzinfo=UTC)
+        return sorted(i.subject for i in inbox.filter(datetime_received__range=(start, end)))
+
+    step("date_range", date_range)
+
+    def attachments():
+        item = inbox.get(subject="message 04")
+        return [{"name": a.name, "content": a.content.decode()} for a in item.attachments]
+
+    step("attachments", attachments)
+
+    def bulk_move_and_send():
+        target = Folder(parent=account.msg_folder_root, name="Moved Here")
+        target.save()
+        ids = [(i.id, i.changekey) for i in inbox.filter(subject__startswith="message 1")]
+        moved = account.bulk_move(ids=ids, to_folder=target)
+        in_target = target.all().count()
+        Message(account=account, subject="sent to self", body="hi",
+                to_recipients=[Mailbox(email_address=address)]).send(save_copy=True)
+        return {
+            "asked": len(ids),
+            "moved": len([m for m in moved if not isinstance(m, Exception)]),
+            "in_target": in_target,
+            "self_in_inbox": inbox.filter(subject="sent to self").count(),
+            "copy_in_sent": account.sent.filter(subject="sent to self").count(),
+        }
+
+    step("bulk_move_and_send", bulk_move_and_send)
+
+    def sync_only_fields():
+        seen = []
+        for change_type, item in inbox.sync_items(only_fields=["subject"], max_changes_returned=4):
+            seen.append([change_type, item.subject])
+        again = list(inbox.sync_items(sync_state=inbox.item_sync_state))
+        return {"creates": len([c for c in seen if c[0] == "create"]), "all_have_subject": all(c[1] for c in seen),
+                "second": len(again)}
+
+    step("sync_only_fields", sync_only_fields)
+
     def inbox_counts():
         inbox.refresh()
         return {"total": inbox.total_count, "unread": inbox.unread_count, "children": inbox.child_folder_count}
