@@ -15,8 +15,9 @@ import (
 var (
 	// ErrMalformedNotification reports a notification message that is
 	// not well-formed XML, is not shaped like an EWS notification, or
-	// breaks a decoding limit (size, depth, element count).
-	ErrMalformedNotification = errors.New("ews: malformed notification message")
+	// breaks a decoding limit (size, depth, element count). It also
+	// matches ErrMalformedResponse: the message came from the server.
+	ErrMalformedNotification error = ntfSentinel{"ews: malformed notification message", &ErrMalformedResponse}
 
 	// ErrTooManySubscriptions reports an attempt to put more than
 	// MaxStreamingSubscriptions subscriptions on one streaming connection
@@ -51,10 +52,24 @@ var (
 	// the receiver does not know.
 	ErrUnknownSubscription = errors.New("ews: notification for an unknown subscription")
 
-	// ErrInvalidSubscribeRequest reports a SubscribeRequest that breaks
-	// a protocol rule before anything is sent.
-	ErrInvalidSubscribeRequest = errors.New("ews: invalid subscribe request")
+	// ErrInvalidSubscribeRequest reports a SubscribeRequest (or a
+	// subscription id or StatusFrequency given to a connection or
+	// listener) that breaks a protocol rule; nothing is sent. It also
+	// matches ErrInvalidRequest.
+	ErrInvalidSubscribeRequest error = ntfSentinel{"ews: invalid subscribe request", &ErrInvalidRequest}
 )
+
+// ntfSentinel is a sentinel error that also matches a more general one
+// of the package.
+type ntfSentinel struct {
+	msg    string
+	parent *error // pointer, so the parent's value need not be set yet
+}
+
+func (e ntfSentinel) Error() string { return e.msg }
+
+// Is matches the parent sentinel.
+func (e ntfSentinel) Is(target error) bool { return target == *e.parent }
 
 // ntfMessageError builds the *ResponseError of an EWS response message
 // element (m:MessageText, m:ResponseCode, m:MessageXml).

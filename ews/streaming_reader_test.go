@@ -182,6 +182,9 @@ func TestStreamReader_Errors(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
+			if tc.want == ErrMalformedNotification && !errors.Is(err, ErrMalformedResponse) {
+				t.Fatalf("err = %v does not match ErrMalformedResponse", err)
+			}
 		})
 	}
 }

@@ -186,7 +186,8 @@ func TestSubscribe_Errors(t *testing.T) {
 		{Kind: Streaming, AllFolders: true, Group: &AffinityGroup{Name: "g"}},
 	}
 	for i, r := range invalid {
-		if _, err := c.Subscribe(ctx, r); !errors.Is(err, ErrInvalidSubscribeRequest) && !errors.Is(err, ErrInvalidRequest) {
+		if _, err := c.Subscribe(ctx, r); !errors.Is(err, ErrInvalidRequest) ||
+			(!errors.Is(err, ErrInvalidSubscribeRequest) && r != nil && r.Group == nil) {
 			t.Errorf("case %d %+v: %v", i, r, err)
 		}
 	}
