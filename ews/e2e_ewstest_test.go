@@ -1,0 +1,455 @@
+package ews_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailsync/mailsync/ews"
+	"github.com/mailsync/mailsync/ews/ewstest"
+	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
+)
+
+// End-to-end proof of the client against the fake server: every test
+// runs the real ews.Client over loopback HTTP against ewstest.NewServer
+// and checks what the client decoded against the fake mailbox's own
+// state, read through the server's Go handle.
+
+const (
+	e2eUser     = "alice"
+	e2ePassword = "s3cret!"
+	e2eAddress  = "alice@example.com"
+	e2eToken    = "tok-alice-1"
+)
+
+var e2eStart = time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)
+
+// e2eServer starts a fake with one user on a fake clock, authenticating
+// with mode.
+func e2eServer(t testing.TB, mode string, tweak func(*ewstest.Options)) (*ewstest.Server, *fakeclock.Fake) {
+	t.Helper()
+	clk := fakeclock.New(e2eStart)
+	opts := ewstest.Options{
+		Users:  []ewstest.User{{Name: e2eUser, Password: e2ePassword, Address: e2eAddress}},
+		Clock:  clk,
+		Logger: slog.New(slog.DiscardHandler),
+		Auth:   ewstest.AuthOptions{Mode: mode, Tokens: map[string]string{e2eToken: e2eUser}},
+	}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	srv := ewstest.NewServer(opts)
+	t.Cleanup(srv.Close)
+	return srv, clk
+}
+
+// e2eAuth returns the client Auth matching the server's mode, with the
+// right credentials or, when wrong is set, a bad password (token).
+func e2eAuth(mode string, wrong bool) ews.Auth {
+	pw, tok := e2ePassword, e2eToken
+	if wrong {
+		pw, tok = "not-the-password", "tok-forged"
+	}
+	switch mode {
+	case ewstest.AuthNTLM:
+		return ews.NTLM(`EXAMPLE\`+e2eUser, pw)
+	case ewstest.AuthBasic:
+		return ews.Basic(e2eUser, pw)
+	case ewstest.AuthBearer:
+		return ews.Bearer(ews.TokenSourceFunc(func(context.Context) (string, error) { return tok, nil }))
+	}
+	return nil
+}
+
+// e2eClient returns a client for srv; sleeps, when non-nil, records the
+// retry waits instead of sleeping.
+func e2eClient(t testing.TB, srv *ewstest.Server, auth ews.Auth, sleeps *[]time.Duration) *ews.Client {
+	t.Helper()
+	opts := &ews.Options{Auth: auth, Logger: slog.New(slog.DiscardHandler)}
+	if sleeps != nil {
+		opts.Retry.Sleep = func(ctx context.Context, d time.Duration) error {
+			*sleeps = append(*sleeps, d)
+			return ctx.Err()
+		}
+	}
+	c, err := ews.New(srv.URL, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// e2eMsg is a plain ASCII message addressed to the test user.
+func e2eMsg(subject string) ewstest.Message {
+	return ewstest.Message{
+		Subject: subject,
+		From:    ewstest.Address{Name: "Bob Sender", Email: "bob@example.org"},
+		To:      []ewstest.Address{{Name: "Alice", Email: e2eAddress}},
+		Body:    "Body of " + subject + ".\r\n",
+	}
+}
+
+// mirrorFolder is the hierarchy mirror's record of one folder.
+type mirrorFolder struct {
+	Parent, Name, Class string
+}
+
+// hierarchyMirror applies SyncFolderHierarchy pages to a map.
+type hierarchyMirror struct {
+	state   string
+	folders map[string]mirrorFolder
+}
+
+// sync runs SyncFolderHierarchy from the mirror's state to the last page.
+func (m *hierarchyMirror) sync(ctx context.Context, t testing.TB, c *ews.Client, root *ews.FolderRef) {
+	t.Helper()
+	if m.folders == nil {
+		m.folders = map[string]mirrorFolder{}
+	}
+	req := ews.SyncFolderHierarchyRequest{SyncFolder: root, SyncState: m.state, Shape: ews.FolderSyncShape()}
+	pages := 0
+	for page, err := range c.SyncFolderHierarchyPages(ctx, req) {
+		if err != nil {
+			t.Fatalf("SyncFolderHierarchy page %d: %v", pages, err)
+		}
+		pages++
+		for _, ch := range page.Changes {
+			id := ch.Folder.ID.ID
+			switch ch.Kind {
+			case ews.ChangeCreate, ews.ChangeUpdate:
+				if ch.Kind == ews.ChangeCreate {
+					if _, dup := m.folders[id]; dup {
+						t.Errorf("Create for folder %s already mirrored", ch.Folder.DisplayName)
+					}
+				} else if _, ok := m.folders[id]; !ok {
+					t.Errorf("Update for unknown folder %s", ch.Folder.DisplayName)
+				}
+				m.folders[id] = mirrorFolder{Parent: ch.Folder.ParentID.ID, Name: ch.Folder.DisplayName, Class: ch.Folder.FolderClass}
+			case ews.ChangeDelete:
+				if _, ok := m.folders[id]; !ok {
+					t.Errorf("Delete for unknown folder %s", id)
+				}
+				delete(m.folders, id)
+			default:
+				t.Errorf("hierarchy change of kind %v", ch.Kind)
+			}
+		}
+		m.state = page.SyncState
+	}
+	if pages == 0 {
+		t.Fatal("SyncFolderHierarchy yielded no page")
+	}
+}
+
+// realHierarchy returns the fake's folders below rootID (excluded).
+func realHierarchy(t testing.TB, mb *ewstest.Mailbox, rootID string) map[string]mirrorFolder {
+	t.Helper()
+	under := map[string]bool{rootID: true}
+	out := map[string]mirrorFolder{}
+	for _, f := range mb.Folders() { // parents before children
+		if under[f.ParentID] {
+			under[f.ID] = true
+			out[f.ID] = mirrorFolder{Parent: f.ParentID, Name: f.DisplayName, Class: f.FolderClass}
+		}
+	}
+	return out
+}
+
+// mirrorItem is the item mirror's record of one item.
+type mirrorItem struct {
+	ChangeKey string
+	Subject   string
+	IsRead    bool
+}
+
+// itemMirror applies SyncFolderItems pages of one folder to a map,
+// checking that every change makes sense against what it already holds.
+type itemMirror struct {
+	folder string
+	state  string
+	items  map[string]mirrorItem
+	pages  int
+}
+
+// page fetches and applies one page; it reports whether it was the last.
+func (m *itemMirror) page(ctx context.Context, t testing.TB, c *ews.Client, max int) bool {
+	t.Helper()
+	if m.items == nil {
+		m.items = map[string]mirrorItem{}
+	}
+	res, err := c.SyncFolderItems(ctx, ews.SyncFolderItemsRequest{
+		Folder: ews.FolderRef{ID: m.folder}, SyncState: m.state,
+		Shape: ews.MessageMetadataShape(false), MaxChangesReturned: max,
+	})
+	if err != nil {
+		t.Fatalf("SyncFolderItems %s page %d: %v", m.folder, m.pages, err)
+	}
+	if len(res.Changes) > max {
+		t.Fatalf("page of %d changes with MaxChangesReturned %d", len(res.Changes), max)
+	}
+	m.pages++
+	for _, ch := range res.Changes {
+		id := ch.Item.ID.ID
+		old, known := m.items[id]
+		switch ch.Kind {
+		case ews.ChangeCreate:
+			if known {
+				t.Errorf("Create for mirrored item %s (%q)", id, old.Subject)
+			}
+			m.items[id] = mirrorItem{ChangeKey: ch.Item.ID.ChangeKey, Subject: ch.Item.Subject, IsRead: ch.Item.IsRead}
+		case ews.ChangeUpdate:
+			if !known {
+				t.Errorf("Update for unknown item %s", id)
+			}
+			m.items[id] = mirrorItem{ChangeKey: ch.Item.ID.ChangeKey, Subject: ch.Item.Subject, IsRead: ch.Item.IsRead}
+		case ews.ChangeReadFlag:
+			if !known {
+				t.Errorf("ReadFlagChange for unknown item %s", id)
+			}
+			old.IsRead = ch.IsRead
+			if ch.Item.ID.ChangeKey != "" {
+				old.ChangeKey = ch.Item.ID.ChangeKey
+			}
+			m.items[id] = old
+		case ews.ChangeDelete:
+			if !known {
+				t.Errorf("Delete for unknown item %s", id)
+			}
+			delete(m.items, id)
+		}
+	}
+	m.state = res.SyncState
+	return res.IncludesLastItemInRange
+}
+
+// realItems returns the fake folder's items as the mirror records them.
+func realItems(t testing.TB, mb *ewstest.Mailbox, folder string) map[string]mirrorItem {
+	t.Helper()
+	its, err := mb.Items(folder)
+	if err != nil {
+		t.Fatalf("Items(%s): %v", folder, err)
+	}
+	out := make(map[string]mirrorItem, len(its))
+	for _, it := range its {
+		out[it.ID] = mirrorItem{ChangeKey: it.ChangeKey, Subject: it.Message.Subject, IsRead: it.Message.IsRead}
+	}
+	return out
+}
+
+// diffItems describes how the mirror differs from the real folder.
+func diffItems(mirror, real map[string]mirrorItem) string {
+	var b strings.Builder
+	n := 0
+	for _, id := range slices.Sorted(maps.Keys(real)) {
+		if got, ok := mirror[id]; !ok {
+			fmt.Fprintf(&b, "\n  missing %q", real[id].Subject)
+			n++
+		} else if got != real[id] {
+			fmt.Fprintf(&b, "\n  %q: mirror %+v, real %+v", real[id].Subject, got, real[id])
+			n++
+		}
+		if n > 10 {
+			return b.String() + "\n  ..."
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(mirror)) {
+		if _, ok := real[id]; !ok {
+			fmt.Fprintf(&b, "\n  extra %q", mirror[id].Subject)
+			if n++; n > 10 {
+				return b.String() + "\n  ..."
+			}
+		}
+	}
+	return b.String()
+}
+
+// TestE2E_Auth runs a hierarchy sync and a GetFolder under every
+// authentication mode the fake offers, and checks that wrong credentials
+// give the typed unauthorized error and change nothing.
+func TestE2E_Auth(t *testing.T) {
+	for _, mode := range []string{ewstest.AuthNTLM, ewstest.AuthBasic, ewstest.AuthBearer} {
+		t.Run(mode, func(t *testing.T) {
+			srv, _ := e2eServer(t, mode, nil)
+			ctx := context.Background()
+			mb := srv.Mailbox(e2eAddress)
+			if _, err := ewstest.Seed(mb, ewstest.SeedOptions{Messages: 300, Folders: 6, Seed: 7}); err != nil {
+				t.Fatal(err)
+			}
+
+			bad := e2eClient(t, srv, e2eAuth(mode, true), nil)
+			_, err := bad.GetFolder(ctx, ews.GetFolderRequest{Folders: []ews.FolderRef{ews.DistinguishedFolder("inbox")}})
+			var he *ews.HTTPError
+			if !errors.Is(err, ews.ErrUnauthorized) || !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("wrong credentials: %v", err)
+			}
+			if he.IsTransient() {
+				t.Error("401 classified as transient")
+			}
+			if strings.Contains(err.Error(), "not-the-password") || strings.Contains(err.Error(), "tok-forged") {
+				t.Errorf("credentials in the error: %v", err)
+			}
+
+			c := e2eClient(t, srv, e2eAuth(mode, false), nil)
+			var m hierarchyMirror
+			root := ews.DistinguishedFolder("msgfolderroot")
+			m.sync(ctx, t, c, &root)
+			rootID, err := mb.FolderID("msgfolderroot")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := realHierarchy(t, mb, rootID); !maps.Equal(m.folders, want) {
+				t.Fatalf("hierarchy mirror has %d folders, the mailbox %d:\n%v\n%v", len(m.folders), len(want), m.folders, want)
+			}
+			res, err := c.GetFolder(ctx, ews.GetFolderRequest{Folders: []ews.FolderRef{ews.DistinguishedFolder("inbox")}, Shape: ews.FolderSyncShape()})
+			if err != nil || res[0].Err != nil {
+				t.Fatalf("GetFolder inbox: %v %v", err, res)
+			}
+			inbox, _ := mb.Folder("inbox")
+			if f := res[0].Folder; f.ID.ID != inbox.ID || f.TotalCount != inbox.TotalCount || f.UnreadCount != inbox.UnreadCount {
+				t.Fatalf("GetFolder inbox = %+v, mailbox %+v", f, inbox)
+			}
+		})
+	}
+}
+
+// TestE2E_SyncFolderHierarchy syncs the whole hierarchy, changes it
+// (create, rename, nested create, move in and out of the sync root,
+// delete) and checks that an incremental sync brings the mirror back to
+// the mailbox's state.
+func TestE2E_SyncFolderHierarchy(t *testing.T) {
+	srv, clk := e2eServer(t, ewstest.AuthNone, nil)
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	seeded, err := ewstest.Seed(mb, ewstest.SeedOptions{Messages: 200, Folders: 25, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e2eClient(t, srv, nil, nil)
+	root := ews.DistinguishedFolder("msgfolderroot")
+	rootID, _ := mb.FolderID("msgfolderroot")
+
+	var m hierarchyMirror
+	m.sync(ctx, t, c, &root)
+	if want := realHierarchy(t, mb, rootID); !maps.Equal(m.folders, want) {
+		t.Fatalf("initial hierarchy: mirror %d folders, mailbox %d", len(m.folders), len(want))
+	}
+	if len(m.folders) < 25 {
+		t.Fatalf("only %d folders mirrored", len(m.folders))
+	}
+
+	clk.Advance(time.Minute)
+	p, err := mb.CreateFolder("inbox", "Projects", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.CreateFolder(p.ID, "Alpha", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.RenameFolder(seeded.Folders[0], "Renamed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := mb.DeleteFolder(seeded.Folders[len(seeded.Folders)-1], ewstest.HardDelete); err != nil {
+		t.Fatal(err)
+	}
+	// Out of the sync root (to the hidden root) and back in elsewhere.
+	mailRoot, _ := mb.FolderID("root")
+	if _, err := mb.MoveFolder(seeded.Folders[1], mailRoot); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.MoveFolder(seeded.Folders[2], p.ID); err != nil {
+		t.Fatal(err)
+	}
+	m.sync(ctx, t, c, &root)
+	if want := realHierarchy(t, mb, rootID); !maps.Equal(m.folders, want) {
+		t.Fatalf("after changes: mirror %v\nmailbox %v", m.folders, want)
+	}
+	// Nothing changed since: an empty page with the same meaning.
+	before := maps.Clone(m.folders)
+	m.sync(ctx, t, c, &root)
+	if !maps.Equal(before, m.folders) {
+		t.Fatal("an idle sync changed the mirror")
+	}
+}
+
+// TestE2E_SyncFolderItemsUnderActivity mirrors every mail folder of a
+// seeded mailbox with small pages while the activity generator changes
+// the mailbox between pages, then catches up once the activity stops and
+// checks that the mirror equals the mailbox item for item (ids, change
+// keys, subjects, read flags).
+func TestE2E_SyncFolderItemsUnderActivity(t *testing.T) {
+	srv, clk := e2eServer(t, ewstest.AuthNone, nil)
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	seeded, err := ewstest.Seed(mb, ewstest.SeedOptions{Messages: 3000, Folders: 8, Seed: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	act, err := srv.NewActivity(ewstest.ActivityOptions{Seed: 5, Mix: map[ewstest.ActivityKind]int{
+		ewstest.ActNewMail: 30, ewstest.ActMarkRead: 20, ewstest.ActMarkUnread: 10,
+		ewstest.ActFlag: 10, ewstest.ActMove: 15, ewstest.ActDelete: 15,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e2eClient(t, srv, nil, nil)
+
+	var folders []string
+	for _, f := range []string{"inbox", "sentitems", "deleteditems", "junkemail"} {
+		id, err := mb.FolderID(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		folders = append(folders, id)
+	}
+	folders = append(folders, seeded.Folders...)
+	mirrors := make([]*itemMirror, len(folders))
+	for i, f := range folders {
+		mirrors[i] = &itemMirror{folder: f}
+	}
+
+	const pageSize = 37
+	for _, m := range mirrors {
+		for {
+			last := m.page(ctx, t, c, pageSize)
+			// Between pages: a few changes anywhere in the mailbox,
+			// one second apart on the server's clock.
+			for range 4 {
+				clk.Advance(time.Second)
+				if _, err := act.Step(); err != nil {
+					t.Fatalf("activity: %v", err)
+				}
+			}
+			if last {
+				break
+			}
+		}
+	}
+	if act.Total() < 100 {
+		t.Fatalf("only %d activity changes", act.Total())
+	}
+	// Catch up: the activity kept changing folders already synced.
+	for _, m := range mirrors {
+		for !m.page(ctx, t, c, pageSize) {
+		}
+	}
+	total := 0
+	for _, m := range mirrors {
+		real := realItems(t, mb, m.folder)
+		if d := diffItems(m.items, real); d != "" {
+			t.Errorf("folder %s after %d pages differs:%s", m.folder, m.pages, d)
+		}
+		total += len(real)
+	}
+	if total < 3000 {
+		t.Fatalf("mirrored %d items", total)
+	}
+	t.Logf("%d items in %d folders, %d activity changes %v", total, len(folders), act.Total(), act.Counts())
+}
