@@ -984,3 +984,35 @@ func TestStreamingConnection_AddWhileOpening(t *testing.T) {
 	default:
 	}
 }
+
+// The connection stops when the context given to Start ends; Close
+// before Start closes the channel.
+func TestStreamingConnection_ContextEndsIt(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	sc, err := c.NewStreamingConnection(&StreamingOptions{Clock: newTestClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Add("S1")
+	ctx, cancel := context.WithCancel(context.Background())
+	sc.Start(ctx)
+	fs := ss.next(t)
+	cancel()
+	<-fs.gone
+	if _, ok := <-sc.Events(); ok {
+		t.Fatal("events open after the context ended")
+	}
+	if err := sc.Close(); err != nil {
+		t.Fatalf("Close after the context ended: %v", err)
+	}
+
+	idle, err := c.NewStreamingConnection(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle.Close()
+	if _, ok := <-idle.Events(); ok {
+		t.Fatal("events open after Close without Start")
+	}
+}
