@@ -670,7 +670,14 @@ func (sc *StreamingConnection) serve(req *streamReq) (progressed bool, err error
 				// nothing: reconnect after a back-off.
 				return progressed, e
 			}
-			// The server keeps the request open: report and read on.
+			// The server keeps the request open: report and read on
+			// (but not the hand-over's expected error).
+			sc.mu.Lock()
+			moving := sc.switching
+			sc.mu.Unlock()
+			if moving && errors.Is(e, ErrNewEventStreamConnectionOpened) {
+				continue
+			}
 			if !sc.deliver(StreamEvent{Err: e}) {
 				return progressed, sc.runCtx.Err()
 			}
