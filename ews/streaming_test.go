@@ -1016,3 +1016,23 @@ func TestStreamingConnection_ContextEndsIt(t *testing.T) {
 		t.Fatal("events open after Close without Start")
 	}
 }
+
+// During a handover, the old request's ErrorNewEventStreamConnectionOpened
+// is expected in every form Exchange may send it.
+func TestStreamingConnection_HandoverConnectionWideError(t *testing.T) {
+	ss := newStreamServer(t, nil)
+	c := newNtfClient(t, ss.URL)
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1", "S2")
+	fs := ss.next(t)
+	fs.write(t, seNotify("S1", "zero"))
+	recvNotification(t, sc, "S1", "zero")
+	sc.Add("S3")
+	fs2 := ss.next(t)
+	fs.write(t, seError("ErrorNewEventStreamConnectionOpened", "OK"), seError("ErrorNewEventStreamConnectionOpened", "Closed"))
+	fs.finish()
+	fs2.write(t, seNotify("S3", "A"))
+	recvNotification(t, sc, "S3", "A")
+	if got := sc.Subscriptions(); !slices.Equal(got, []string{"S1", "S2", "S3"}) {
+		t.Fatalf("subscriptions %v", got)
+	}
+}
