@@ -58,3 +58,34 @@ func TestOps_MarkAllItemsAsReadAndEmptyFolder(t *testing.T) {
 		t.Errorf("MarkAllItemsAsRead with Exchange2010_SP2: %d", status)
 	}
 }
+
+func TestOps_SendItem(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	bob := srv.Mailbox("bob@example.com")
+	doc := call(t, srv, `<m:CreateItem MessageDisposition="SaveOnly"><m:Items><t:Message><t:Subject>Draft</t:Subject>
+		<t:Body BodyType="Text">hi bob</t:Body><t:ToRecipients><t:Mailbox><t:EmailAddress>bob@example.com</t:EmailAddress></t:Mailbox>
+		<t:Mailbox><t:EmailAddress>outside@example.net</t:EmailAddress></t:Mailbox></t:ToRecipients></t:Message></m:Items></m:CreateItem>`)
+	draft := first(t, doc, "ItemId").SelectAttrValue("Id", "")
+	if f, _ := m.Folder("drafts"); f.TotalCount != 1 {
+		t.Fatal("draft not in Drafts")
+	}
+	doc = call(t, srv, `<m:SendItem SaveItemToFolder="true"><m:ItemIds><t:ItemId Id="`+draft+`"/><t:ItemId Id="`+draft+`"/></m:ItemIds>
+		<m:SavedItemFolderId><t:DistinguishedFolderId Id="sentitems"/></m:SavedItemFolderId></m:SendItem>`)
+	if got := codes(doc); got[0] != "NoError" || got[1] != "ErrorItemNotFound" {
+		t.Fatalf("codes = %v", got)
+	}
+	sent, _ := m.Items("sentitems")
+	if len(sent) != 1 || sent[0].Message.IsDraft || !sent[0].Message.IsRead || sent[0].Message.From.Email != "alice@example.com" {
+		t.Fatalf("sent items = %+v", sent)
+	}
+	in, _ := bob.Items("inbox")
+	if len(in) != 1 || in[0].Message.Subject != "Draft" || in[0].Message.IsRead || in[0].Message.IsDraft {
+		t.Fatalf("bob's inbox = %+v", in)
+	}
+	// A received message is not a draft.
+	doc = callAs(t, srv, "bob@example.com", `<m:SendItem SaveItemToFolder="false"><m:ItemIds><t:ItemId Id="`+in[0].ID+`"/></m:ItemIds></m:SendItem>`)
+	if codes(doc)[0] != "ErrorInvalidRequest" {
+		t.Errorf("sending a non-draft: %v", codes(doc))
+	}
+}

@@ -57,7 +57,7 @@
 // UpdateFolder, DeleteFolder, MoveFolder, GetItem, FindItem, CreateItem
 // (SaveOnly, and SendOnly/SendAndSaveCopy delivering to local
 // recipients), UpdateItem, DeleteItem, MoveItem, CopyItem, GetAttachment,
-// MarkAllItemsAsRead, EmptyFolder, ConvertId, SyncFolderHierarchy and
+// SendItem, MarkAllItemsAsRead, EmptyFolder, ConvertId, SyncFolderHierarchy and
 // SyncFolderItems, plus the
 // notification operations registered by the notification code. FindItem
 // and SyncFolderItems return summary properties only (no body,

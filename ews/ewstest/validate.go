@@ -33,6 +33,7 @@ func init() {
 		"ConvertId":           "SourceIds",
 		"MarkAllItemsAsRead":  "ReadFlag SuppressReadReceipts FolderIds",
 		"EmptyFolder":         "FolderIds",
+		"SendItem":            "ItemIds SavedItemFolderId",
 	} {
 		set := map[string]bool{}
 		for _, k := range strings.Fields(kids) {
