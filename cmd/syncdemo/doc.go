@@ -3,11 +3,25 @@
 //
 // Usage:
 //
-//	syncdemo                 run the demo
+//	syncdemo [demo] [flags]  run the demo
 //	syncdemo serve [flags]   serve the fake Exchange server until SIGINT/SIGTERM
 //	syncdemo help            list the commands
 //
 // # Basics
+//
+// The demo (the default command) shows the foundation working together over
+// the wire. It starts the fake with NTLM and a seeded mailbox (-messages,
+// -folders, -seed) and mirrors it into a bbolt store (-db, default a
+// temporary file) through the ews client: SyncFolderHierarchy, then per
+// folder GetFolder for PR_LOCAL_COMMIT_TIME_MAX and PR_DELETED_COUNT_TOTAL
+// followed by SyncFolderItems, each page applied in one transaction with
+// its SyncState and those props. It then opens a streaming subscription and
+// for -live lets the fake's activity generator make -rate changes per
+// second; the events are debounced by folder (-quiet, -max-delay) and each
+// batch of dirty folders is synced and applied. A last reconciliation pass
+// reports what the live phase missed, and the demo fails unless the
+// mirror's counts equal the server's own and the store's integrity check
+// passes.
 //
 // "syncdemo serve" seeds one mailbox per user (-users name:password,...;
 // user NAME owns NAME@DOMAIN, -domain example.com by default) with
@@ -28,8 +42,8 @@
 //
 // # Caveats
 //
-// The default command is an interim demo: it starts the fake in-process
-// with a seeded mailbox, prints its URL and folder counts, and exits. The
+// The demo's orchestration is a stand-in for the sync engine (syncengine/),
+// which will own subscriptions, recovery and many mailboxes. The
 // fake's state lives in memory and is lost when serve exits. With -auth
 // none requests are anonymous: they act on the mailbox named by
 // ExchangeImpersonation or X-AnchorMailbox (or on the only mailbox). Bearer tokens

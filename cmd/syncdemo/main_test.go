@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -231,12 +233,29 @@ func TestRun_Commands(t *testing.T) {
 	if err := run(context.Background(), []string{"frobnicate"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 		t.Fatalf("unknown command: %v", err)
 	}
-	out.Reset()
-	if err := run(context.Background(), nil, &out, io.Discard); err != nil {
-		t.Fatalf("demo: %v", err)
+}
+
+func TestDemo(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "mirror.db")
+	args := []string{"demo", "-messages", "300", "-folders", "4", "-live", "700ms", "-rate", "60", "-quiet", "100ms", "-max-delay", "300ms", "-db", db}
+	for run_ := range 2 { // the second run replaces the first run's mirror
+		var out bytes.Buffer
+		if err := run(context.Background(), args, &out, io.Discard); err != nil {
+			t.Fatalf("demo run %d: %v\n%s", run_, err, out.String())
+		}
+		for _, want := range []string{"initial sync: ", "300 items", "live: ", "mirror matches the server", "newest in Inbox"} {
+			if !strings.Contains(out.String(), want) {
+				t.Fatalf("demo run %d output lacks %q:\n%s", run_, want, out.String())
+			}
+		}
+		if run_ == 1 && !strings.Contains(out.String(), "removed the mirror") {
+			t.Fatalf("second run did not replace the first mirror:\n%s", out.String())
+		}
 	}
-	first, rest, _ := strings.Cut(out.String(), "\n")
-	if !urlLine.MatchString(first) || !strings.Contains(rest, "Inbox") || !strings.Contains(rest, "items") {
-		t.Fatalf("demo output:\n%s", out.String())
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("-db file: %v", err)
+	}
+	if err := run(context.Background(), []string{"demo", "-rate", "0"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
+		t.Fatalf("bad flag: %v", err)
 	}
 }
