@@ -1,12 +1,15 @@
 package ews_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"io"
 	"net/http"
+	"net/mail"
 	"slices"
 	"strings"
 	"testing"
@@ -452,4 +455,320 @@ func TestE2E_SyncFolderItemsUnderActivity(t *testing.T) {
 		t.Fatalf("mirrored %d items", total)
 	}
 	t.Logf("%d items in %d folders, %d activity changes %v", total, len(folders), act.Total(), act.Counts())
+}
+
+// folderProps reads PR_LOCAL_COMMIT_TIME_MAX and PR_DELETED_COUNT_TOTAL
+// of one folder through the client.
+func folderProps(ctx context.Context, t testing.TB, c *ews.Client, id string) (time.Time, int64) {
+	t.Helper()
+	res, err := c.GetFolder(ctx, ews.GetFolderRequest{Folders: []ews.FolderRef{{ID: id}}, Shape: ews.FolderSyncShape()})
+	if err != nil {
+		t.Fatalf("GetFolder: %v", err)
+	}
+	if len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("GetFolder: %+v", res)
+	}
+	f := res[0].Folder
+	if f.LocalCommitTimeMax.IsZero() || f.DeletedCountTotal < 0 {
+		t.Fatalf("GetFolder with FolderSyncShape lacks 0x670A/0x670B: %+v", f)
+	}
+	return f.LocalCommitTimeMax, f.DeletedCountTotal
+}
+
+// TestE2E_FolderRecoveryProperties checks, through GetFolder with
+// FolderSyncShape, that PR_LOCAL_COMMIT_TIME_MAX (0x670A) and
+// PR_DELETED_COUNT_TOTAL (0x670B) move as Exchange's store moves them:
+// create, modify and move-in set the commit time to the change's time
+// at one-second granularity; delete and move-out grow the deleted count;
+// a read-flag-only change leaves the commit time alone unless the server
+// is told otherwise.
+func TestE2E_FolderRecoveryProperties(t *testing.T) {
+	for _, readMoves := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ReadFlagMovesCommitTime=%v", readMoves), func(t *testing.T) {
+			srv, clk := e2eServer(t, ewstest.AuthNone, func(o *ewstest.Options) { o.ReadFlagMovesCommitTime = readMoves })
+			ctx := context.Background()
+			mb := srv.Mailbox(e2eAddress)
+			c := e2eClient(t, srv, nil, nil)
+			a, err := mb.CreateFolder("inbox", "A", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := mb.CreateFolder("inbox", "B", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := func(step, folder string, wantTime time.Time, wantDeleted int64) {
+				t.Helper()
+				gotTime, gotDeleted := folderProps(ctx, t, c, folder)
+				if !gotTime.Equal(wantTime) || gotDeleted != wantDeleted {
+					t.Errorf("%s: 0x670A %v 0x670B %d, want %v %d", step, gotTime, gotDeleted, wantTime, wantDeleted)
+				}
+				fi, _ := mb.Folder(folder)
+				if !fi.LocalCommitTimeMax.Equal(gotTime) || fi.DeletedCountTotal != gotDeleted {
+					t.Errorf("%s: client read %v/%d, mailbox holds %v/%d", step, gotTime, gotDeleted, fi.LocalCommitTimeMax, fi.DeletedCountTotal)
+				}
+			}
+			sec := func() time.Time { return clk.Now().Truncate(time.Second) }
+
+			clk.Advance(1500 * time.Millisecond) // 09:00:01.5
+			it, err := mb.CreateItem(a.ID, e2eMsg("one"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			created := sec()
+			check("create", a.ID, created, 0)
+
+			clk.Advance(300 * time.Millisecond) // same second
+			if _, err := mb.Deliver(a.ID, e2eMsg("two")); err != nil {
+				t.Fatal(err)
+			}
+			check("create in the same second", a.ID, created, 0)
+
+			clk.Advance(time.Second)
+			subj := "one, edited"
+			if it, err = mb.UpdateItem(it.ID, ewstest.ItemUpdate{Subject: &subj}); err != nil {
+				t.Fatal(err)
+			}
+			modified := sec()
+			if !modified.After(created) {
+				t.Fatalf("clock did not cross a second: %v", modified)
+			}
+			check("modify", a.ID, modified, 0)
+
+			clk.Advance(time.Second)
+			if it, err = mb.SetRead(it.ID, true); err != nil {
+				t.Fatal(err)
+			}
+			afterRead := modified
+			if readMoves {
+				afterRead = sec()
+			}
+			check("read flag", a.ID, afterRead, 0)
+
+			x, err := mb.CreateItem(b.ID, e2eMsg("in B"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bCreated := sec()
+			check("create in B", b.ID, bCreated, 0)
+			clk.Advance(time.Second)
+			if _, err := mb.MoveItem(x.ID, a.ID); err != nil {
+				t.Fatal(err)
+			}
+			movedIn := sec()
+			check("move in", a.ID, movedIn, 0)
+			_, bDeleted := folderProps(ctx, t, c, b.ID)
+			if bDeleted != 1 {
+				t.Errorf("move out: 0x670B of the source = %d, want 1", bDeleted)
+			}
+
+			clk.Advance(time.Second)
+			if err := mb.DeleteItem(it.ID, ewstest.HardDelete); err != nil {
+				t.Fatal(err)
+			}
+			if _, del := folderProps(ctx, t, c, a.ID); del != 1 {
+				t.Errorf("hard delete: 0x670B = %d, want 1", del)
+			}
+			its, _ := mb.Items(a.ID)
+			if err := mb.DeleteItem(its[0].ID, ewstest.MoveToDeletedItems); err != nil {
+				t.Fatal(err)
+			}
+			if _, del := folderProps(ctx, t, c, a.ID); del != 2 {
+				t.Errorf("move to Deleted Items: 0x670B = %d, want 2", del)
+			}
+		})
+	}
+}
+
+// TestE2E_GetItemMIME gets a batch of messages with their MIME content,
+// one of them deleted: the deleted one fails alone with ErrorItemNotFound
+// and every other MIME stream parses with net/mail and matches the item.
+func TestE2E_GetItemMIME(t *testing.T) {
+	srv, clk := e2eServer(t, ewstest.AuthNTLM, nil)
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	c := e2eClient(t, srv, e2eAuth(ewstest.AuthNTLM, false), nil)
+	var ids []ews.ItemID
+	for i := range 6 {
+		clk.Advance(time.Minute)
+		it, err := mb.Deliver("inbox", e2eMsg(fmt.Sprintf("batch message %d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ews.ItemID{ID: it.ID, ChangeKey: it.ChangeKey})
+	}
+	const gone = 3
+	if err := mb.DeleteItem(ids[gone].ID, ewstest.HardDelete); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.GetItem(ctx, ews.GetItemRequest{Items: ids, Shape: ews.MessageMetadataShape(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != len(ids) {
+		t.Fatalf("%d results for %d ids", len(res), len(ids))
+	}
+	for i, r := range res {
+		if i == gone {
+			var re *ews.ResponseError
+			if !errors.Is(r.Err, ews.ErrItemNotFound) || !errors.As(r.Err, &re) || re.Op != "GetItem" {
+				t.Errorf("deleted item: %v", r.Err)
+			}
+			continue
+		}
+		if r.Err != nil {
+			t.Errorf("item %d: %v", i, r.Err)
+			continue
+		}
+		want := fmt.Sprintf("batch message %d", i)
+		if r.Item.ID.ID != ids[i].ID || r.Item.Subject != want {
+			t.Errorf("item %d: id %s subject %q", i, r.Item.ID.ID, r.Item.Subject)
+		}
+		msg, err := mail.ReadMessage(bytes.NewReader(r.Item.MimeContent))
+		if err != nil {
+			t.Errorf("item %d: MIME does not parse: %v", i, err)
+			continue
+		}
+		if got := msg.Header.Get("Subject"); got != want {
+			t.Errorf("item %d: MIME Subject %q", i, got)
+		}
+		if from, err := msg.Header.AddressList("From"); err != nil || len(from) != 1 || from[0].Address != "bob@example.org" {
+			t.Errorf("item %d: MIME From %v %v", i, from, err)
+		}
+		if mid := msg.Header.Get("Message-Id"); mid == "" || mid != r.Item.InternetMessageID {
+			t.Errorf("item %d: Message-ID %q, InternetMessageId %q", i, mid, r.Item.InternetMessageID)
+		}
+		body, _ := io.ReadAll(msg.Body)
+		if !bytes.Contains(body, []byte("Body of "+want)) {
+			t.Errorf("item %d: body %q", i, body)
+		}
+		if r.Item.Size != int64(len(r.Item.MimeContent)) {
+			t.Errorf("item %d: Size %d, MIME %d bytes", i, r.Item.Size, len(r.Item.MimeContent))
+		}
+	}
+}
+
+// syncAll pages one folder from state to the last page.
+func syncAll(ctx context.Context, t testing.TB, c *ews.Client, m *itemMirror, max int) error {
+	t.Helper()
+	for {
+		res, err := c.SyncFolderItems(ctx, ews.SyncFolderItemsRequest{Folder: ews.FolderRef{ID: m.folder}, SyncState: m.state, MaxChangesReturned: max, Shape: ews.MessageMetadataShape(false)})
+		if err != nil {
+			return err
+		}
+		if m.items == nil {
+			m.items = map[string]mirrorItem{}
+		}
+		for _, ch := range res.Changes {
+			id := ch.Item.ID.ID
+			switch ch.Kind {
+			case ews.ChangeCreate, ews.ChangeUpdate:
+				m.items[id] = mirrorItem{ChangeKey: ch.Item.ID.ChangeKey, Subject: ch.Item.Subject, IsRead: ch.Item.IsRead}
+			case ews.ChangeReadFlag:
+				old := m.items[id]
+				old.IsRead, old.ChangeKey = ch.IsRead, ch.Item.ID.ChangeKey
+				m.items[id] = old
+			case ews.ChangeDelete:
+				delete(m.items, id)
+			}
+		}
+		m.state = res.SyncState
+		if res.IncludesLastItemInRange {
+			return nil
+		}
+	}
+}
+
+// TestE2E_SyncStateExpires checks that a sync state older than the
+// tombstone retention is refused with ErrorInvalidSyncStateData, which
+// the client classifies as needing a resync, and that starting over from
+// an empty state rebuilds the mirror.
+func TestE2E_SyncStateExpires(t *testing.T) {
+	srv, clk := e2eServer(t, ewstest.AuthBasic, func(o *ewstest.Options) { o.TombstoneRetention = time.Hour })
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	if _, err := ewstest.Seed(mb, ewstest.SeedOptions{Messages: 400, Folders: 2, Seed: 2}); err != nil {
+		t.Fatal(err)
+	}
+	c := e2eClient(t, srv, e2eAuth(ewstest.AuthBasic, false), nil)
+	inbox, _ := mb.FolderID("inbox")
+	m := &itemMirror{folder: inbox}
+	if err := syncAll(ctx, t, c, m, 100); err != nil {
+		t.Fatal(err)
+	}
+	its, _ := mb.Items(inbox)
+	if err := mb.DeleteItem(its[0].ID, ewstest.HardDelete); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(59 * time.Minute)
+	young := *m
+	young.items = maps.Clone(m.items)
+	if err := syncAll(ctx, t, c, &young, 100); err != nil {
+		t.Fatalf("state within retention: %v", err)
+	}
+	if d := diffItems(young.items, realItems(t, mb, inbox)); d != "" {
+		t.Fatalf("incremental sync within retention:%s", d)
+	}
+
+	clk.Advance(2 * time.Hour)
+	err := syncAll(ctx, t, c, m, 100)
+	var re *ews.ResponseError
+	if !errors.Is(err, ews.ErrInvalidSyncStateData) || !errors.As(err, &re) || !re.NeedsResync() || re.IsTransient() {
+		t.Fatalf("expired state: %v", err)
+	}
+	fresh := &itemMirror{folder: inbox}
+	if err := syncAll(ctx, t, c, fresh, 100); err != nil {
+		t.Fatalf("resync from scratch: %v", err)
+	}
+	if d := diffItems(fresh.items, realItems(t, mb, inbox)); d != "" {
+		t.Fatalf("resync:%s", d)
+	}
+
+	// The injected fault reads the same.
+	srv.Faults().InvalidSyncState(1)
+	if err := syncAll(ctx, t, c, fresh, 100); !errors.Is(err, ews.ErrInvalidSyncStateData) {
+		t.Fatalf("injected: %v", err)
+	}
+}
+
+// TestE2E_ServerBusy checks that the fake's ErrorServerBusy faults make
+// the client wait exactly the advised BackOffMilliseconds before each
+// retry, under NTLM and without authentication, and that a call busy past
+// the retry budget fails with a transient, typed error.
+func TestE2E_ServerBusy(t *testing.T) {
+	for _, mode := range []string{ewstest.AuthNone, ewstest.AuthNTLM} {
+		t.Run(mode, func(t *testing.T) {
+			srv, _ := e2eServer(t, mode, nil)
+			ctx := context.Background()
+			var sleeps []time.Duration
+			c := e2eClient(t, srv, e2eAuth(mode, false), &sleeps)
+			req := ews.GetFolderRequest{Folders: []ews.FolderRef{ews.DistinguishedFolder("inbox")}}
+
+			srv.Faults().ServerBusy(2, 1500*time.Millisecond)
+			if res, err := c.GetFolder(ctx, req); err != nil || res[0].Err != nil {
+				t.Fatalf("after two busy answers: %v %+v", err, res)
+			}
+			if want := []time.Duration{1500 * time.Millisecond, 1500 * time.Millisecond}; !slices.Equal(sleeps, want) {
+				t.Fatalf("waits %v, want %v", sleeps, want)
+			}
+
+			sleeps = nil
+			srv.Faults().ServerBusy(5, 2*time.Second)
+			_, err := c.GetFolder(ctx, req)
+			var fe *ews.FaultError
+			if !errors.Is(err, ews.ErrServerBusy) || !errors.As(err, &fe) || !fe.IsTransient() || fe.BackOff != 2*time.Second {
+				t.Fatalf("busy past the budget: %v", err)
+			}
+			if len(sleeps) != 3 { // default MaxAttempts 4
+				t.Fatalf("waits %v for four attempts", sleeps)
+			}
+			sleeps = nil
+			if res, err := c.GetFolder(ctx, req); err != nil || res[0].Err != nil {
+				t.Fatalf("last busy answer then success: %v %+v", err, res)
+			}
+			if !slices.Equal(sleeps, []time.Duration{2 * time.Second}) {
+				t.Fatalf("waits %v", sleeps)
+			}
+		})
+	}
 }
