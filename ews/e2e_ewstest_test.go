@@ -9,9 +9,12 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"net/mail"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -770,5 +773,418 @@ func TestE2E_ServerBusy(t *testing.T) {
 				t.Fatalf("waits %v", sleeps)
 			}
 		})
+	}
+}
+
+// newMailIDs returns the ids of the NewMailEvents of n.
+func newMailIDs(n *ews.Notification) []string {
+	var ids []string
+	for _, e := range n.Events {
+		if e.Type == ews.EventNewMail {
+			ids = append(ids, e.ID.ID)
+		}
+	}
+	return ids
+}
+
+// TestE2E_PullWatermarks follows a pull subscription through several
+// GetEvents calls: each notification continues from the watermark asked
+// for, an idle call gives one StatusEvent carrying a watermark, and a
+// burst of more than 50 events arrives over several calls (MoreEvents)
+// with every new mail seen exactly once.
+func TestE2E_PullWatermarks(t *testing.T) {
+	srv, clk := e2eServer(t, ewstest.AuthNTLM, nil)
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	c := e2eClient(t, srv, e2eAuth(ewstest.AuthNTLM, false), nil)
+	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Pull, DistinguishedFolders: []string{"inbox"}, Timeout: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.ID == "" || sub.Watermark == "" || sub.Kind != ews.Pull {
+		t.Fatalf("subscription %+v", sub)
+	}
+	wm := sub.Watermark
+	get := func(step string) *ews.Notification {
+		t.Helper()
+		n, err := c.GetEvents(ctx, sub.ID, wm, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if n.SubscriptionID != sub.ID || n.PreviousWatermark != wm {
+			t.Fatalf("%s: subscription %q previous watermark %q, asked from %q", step, n.SubscriptionID, n.PreviousWatermark, wm)
+		}
+		if n.LastWatermark() == "" {
+			t.Fatalf("%s: no watermark", step)
+		}
+		wm = n.LastWatermark()
+		return n
+	}
+
+	clk.Advance(time.Minute)
+	it1, err := mb.Deliver("inbox", e2eMsg("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := get("after one mail")
+	if ids := newMailIDs(n); !slices.Equal(ids, []string{it1.ID}) {
+		t.Fatalf("NewMailEvents %v, want [%s]", ids, it1.ID)
+	}
+	for _, e := range n.Events {
+		if e.Watermark == "" || !e.TimeStamp.Equal(clk.Now()) {
+			t.Errorf("event %+v: watermark or time stamp (%v)", e, clk.Now())
+		}
+	}
+
+	n = get("idle")
+	if !n.StatusOnly() || len(n.Events) != 1 {
+		t.Fatalf("idle GetEvents: %+v", n)
+	}
+
+	clk.Advance(time.Minute)
+	it2, err := mb.Deliver("inbox", e2eMsg("second"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := newMailIDs(get("after the second mail")); !slices.Equal(ids, []string{it2.ID}) {
+		t.Fatalf("NewMailEvents %v, want [%s]", ids, it2.ID)
+	}
+
+	// A burst: 40 mails raise 40 × 3 events (Created, NewMail, folder
+	// Modified), more than one GetEvents returns.
+	want := map[string]bool{}
+	for i := range 40 {
+		it, err := mb.Deliver("inbox", e2eMsg(fmt.Sprintf("burst %d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[it.ID] = true
+	}
+	calls, seen := 0, map[string]int{}
+	for n, err := range c.AllEvents(ctx, sub.ID, wm, nil) {
+		if err != nil {
+			t.Fatalf("AllEvents: %v", err)
+		}
+		calls++
+		if len(n.Events) > 50 {
+			t.Fatalf("%d events in one notification", len(n.Events))
+		}
+		for _, id := range newMailIDs(n) {
+			seen[id]++
+		}
+		wm = n.LastWatermark()
+	}
+	if calls < 3 {
+		t.Errorf("burst drained in %d calls", calls)
+	}
+	for id := range want {
+		if seen[id] != 1 {
+			t.Errorf("NewMailEvent for %s seen %d times", id, seen[id])
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("%d NewMailEvents, want %d", len(seen), len(want))
+	}
+	if n := get("drained"); !n.StatusOnly() {
+		t.Fatalf("after draining: %+v", n)
+	}
+}
+
+// TestE2E_StreamingAcrossConnectionTimeout runs a streaming subscription
+// through the client's StreamingConnection with a one-minute
+// ConnectionTimeout. Advancing the fake's clock ends the request with
+// ConnectionStatus Closed; the client reopens it at once, and an item
+// created while the new request is held back at the server's door is
+// delivered on it. No error reaches the application.
+func TestE2E_StreamingAcrossConnectionTimeout(t *testing.T) {
+	var streams atomic.Int32
+	reconnecting, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hold := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if bytes.Contains(body, []byte("GetStreamingEvents")) && streams.Add(1) == 2 {
+				close(reconnecting)
+				<-release
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	srv, clk := e2eServer(t, ewstest.AuthNone, func(o *ewstest.Options) { o.Middleware = append(o.Middleware, hold) })
+	t.Cleanup(func() { once.Do(func() { close(release) }) }) // before srv.Close
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	c := e2eClient(t, srv, nil, nil)
+	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, DistinguishedFolders: []string{"inbox"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := c.NewStreamingConnection(&ews.StreamingOptions{ConnectionTimeout: time.Minute, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if err := sc.Add(sub.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitItem := func(id string) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case ev, ok := <-sc.Events():
+				if !ok {
+					t.Fatal("events closed")
+				}
+				if ev.Err != nil {
+					t.Fatalf("stream error: %+v", ev)
+				}
+				if ev.Notification.SubscriptionID != sub.ID {
+					t.Fatalf("notification for %q", ev.Notification.SubscriptionID)
+				}
+				if slices.Contains(newMailIDs(ev.Notification), id) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no NewMailEvent for %s", id)
+			}
+		}
+	}
+	it1, err := mb.Deliver("inbox", e2eMsg("before the timeout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitItem(it1.ID) // the first request is open and registered
+
+	clk.Advance(time.Minute) // ConnectionTimeout: Closed
+	select {
+	case <-reconnecting:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no reconnect after ConnectionStatus Closed")
+	}
+	it2, err := mb.Deliver("inbox", e2eMsg("across the reconnect"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	once.Do(func() { close(release) })
+	waitItem(it2.ID)
+	if n := sc.Reconnects(); n != 1 {
+		t.Errorf("Reconnects = %d, want 1", n)
+	}
+}
+
+// ntfClock adapts a fake clock to ews.NotificationClock, running each
+// timer on its own goroutine as the interface asks.
+type ntfClock struct{ f *fakeclock.Fake }
+
+func (c ntfClock) Now() time.Time { return c.f.Now() }
+
+func (c ntfClock) AfterFunc(d time.Duration, fn func()) func() bool {
+	return c.f.AfterFunc(d, func() { go fn() }).Stop
+}
+
+// TestE2E_Push subscribes the client's PushListener, served by
+// httptest, and sees the fake's first StatusEvent, a new mail, and an
+// idle StatusEvent after StatusFrequency, with continuous watermarks.
+func TestE2E_Push(t *testing.T) {
+	srv, clk := e2eServer(t, ewstest.AuthBasic, nil)
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	c := e2eClient(t, srv, e2eAuth(ewstest.AuthBasic, false), nil)
+	l, hs := e2eListener(t, nil)
+	sub := e2ePushSubscribe(ctx, t, c, l, hs.URL)
+
+	first := recvPushEvent(t, l)
+	if !first.Notification.StatusOnly() || first.Notification.PreviousWatermark != sub.Watermark {
+		t.Fatalf("first POST: %+v", first.Notification)
+	}
+	clk.Advance(10 * time.Second)
+	it, err := mb.Deliver("inbox", e2eMsg("pushed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := recvPushEvent(t, l)
+	if ids := newMailIDs(ev.Notification); !slices.Equal(ids, []string{it.ID}) {
+		t.Fatalf("pushed NewMailEvents %v, want [%s]", ids, it.ID)
+	}
+	if wm, ok := l.Watermark(sub.ID); !ok || wm != ev.Notification.LastWatermark() {
+		t.Fatalf("listener watermark %q %v, last pushed %q", wm, ok, ev.Notification.LastWatermark())
+	}
+	// StatusFrequency of quiet gives a StatusEvent. The fake re-arms its
+	// status timer when it has read the listener's answer, which may be
+	// after the event reached us, so the clock moves a minute at a time
+	// until the POST comes.
+	var idle *ews.Notification
+	for range 100 {
+		clk.Advance(time.Minute)
+		select {
+		case ev := <-l.Events():
+			if ev.Err != nil || ev.Notification == nil {
+				t.Fatalf("push event %+v", ev)
+			}
+			idle = ev.Notification
+		case <-time.After(50 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	if idle == nil || !idle.StatusOnly() || idle.PreviousWatermark != ev.Notification.LastWatermark() {
+		t.Fatalf("idle POST: %+v", idle)
+	}
+	if l.Dropped() != 0 {
+		t.Errorf("Dropped = %d", l.Dropped())
+	}
+}
+
+// e2eListener starts a PushListener behind httptest on the given
+// listener clock (nil for the wall clock).
+func e2eListener(t testing.TB, clk ews.NotificationClock) (*ews.PushListener, *httptest.Server) {
+	t.Helper()
+	l, err := ews.NewPushListener(&ews.PushListenerOptions{Token: "push-secret", LivenessSlack: 10 * time.Second, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(l)
+	t.Cleanup(func() { hs.Close(); l.Close() })
+	return l, hs
+}
+
+// e2ePushSubscribe creates a push subscription on the inbox with a
+// one-minute StatusFrequency and registers it with l.
+func e2ePushSubscribe(ctx context.Context, t testing.TB, c *ews.Client, l *ews.PushListener, base string) *ews.Subscription {
+	t.Helper()
+	release := l.Expect()
+	defer release()
+	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Push, DistinguishedFolders: []string{"inbox"},
+		StatusFrequency: time.Minute, URL: base + "/ews/push/push-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Register(sub.ID, time.Minute, sub.Watermark); err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
+// recvPushEvent waits for the listener's next notification.
+func recvPushEvent(t testing.TB, l *ews.PushListener) ews.PushEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-l.Events():
+		if !ok {
+			t.Fatal("listener closed")
+		}
+		if ev.Err != nil || ev.Gap || ev.Notification == nil {
+			t.Fatalf("push event %+v", ev)
+		}
+		return ev
+	case <-time.After(20 * time.Second):
+		t.Fatal("no push notification")
+	}
+	panic("unreachable")
+}
+
+// TestE2E_SubscriptionLostOnRestart restarts the fake's Client Access
+// layer under a pull, a streaming and a push subscription: each loss
+// reaches the application as a typed error the client classifies as a
+// lost subscription.
+func TestE2E_SubscriptionLostOnRestart(t *testing.T) {
+	srv, _ := e2eServer(t, ewstest.AuthNone, nil)
+	ctx := context.Background()
+	c := e2eClient(t, srv, nil, nil)
+	lclk := fakeclock.New(e2eStart)
+	l, hs := e2eListener(t, ntfClock{lclk})
+
+	pull, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Pull, AllFolders: true, Timeout: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, AllFolders: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := e2ePushSubscribe(ctx, t, c, l, hs.URL)
+	recvPushEvent(t, l) // the first StatusEvent: the listener's deadline is set
+
+	sc, err := c.NewStreamingConnection(&ews.StreamingOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	sc.Add(stream.ID)
+	sc.Start(ctx)
+	it, _ := srv.Mailbox(e2eAddress).Deliver("inbox", e2eMsg("before the restart"))
+	// The push subscription sees it too; its POST must be in before the
+	// listener's clock moves.
+	if ids := newMailIDs(recvPushEvent(t, l).Notification); !slices.Equal(ids, []string{it.ID}) {
+		t.Fatalf("pushed %v", ids)
+	}
+	deadline := time.After(20 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case ev := <-sc.Events():
+			if ev.Err != nil {
+				t.Fatalf("stream error before the restart: %+v", ev)
+			}
+			seen = slices.Contains(newMailIDs(ev.Notification), it.ID)
+		case <-deadline:
+			t.Fatal("streaming connection not delivering")
+		}
+	}
+
+	srv.Restart()
+
+	_, err = c.GetEvents(ctx, pull.ID, pull.Watermark, nil)
+	var re *ews.ResponseError
+	if !errors.As(err, &re) || !re.SubscriptionLost() || re.NeedsResync() || re.IsTransient() {
+		t.Fatalf("pull after restart: %v", err)
+	}
+
+	// Streaming: the request ends; the reconnect is refused for the only
+	// subscription, which is reported as lost and removed.
+	deadline = time.After(20 * time.Second)
+	for lost := false; !lost; {
+		select {
+		case ev, ok := <-sc.Events():
+			if !ok {
+				t.Fatal("events closed")
+			}
+			switch {
+			case ev.Notification != nil:
+			case ev.SubscriptionID == "":
+				if errors.As(ev.Err, &re) && re.SubscriptionLost() {
+					t.Fatalf("connection-wide loss on a one-subscription connection: %+v", ev)
+				}
+			default:
+				if ev.SubscriptionID != stream.ID || !ev.Removed || !errors.As(ev.Err, &re) || !re.SubscriptionLost() {
+					t.Fatalf("streaming loss: %+v", ev)
+				}
+				lost = true
+			}
+		case <-deadline:
+			t.Fatal("streaming subscription loss not reported")
+		}
+	}
+	if subs := sc.Subscriptions(); len(subs) != 0 {
+		t.Errorf("connection still carries %v", subs)
+	}
+
+	// Push: the server no longer posts; after 2 × StatusFrequency plus
+	// slack on the listener's clock the subscription is reported lost.
+	lclk.Advance(2*time.Minute + 10*time.Second)
+	select {
+	case ev := <-l.Events():
+		if ev.SubscriptionID != push.ID || !errors.Is(ev.Err, ews.ErrSubscriptionLost) {
+			t.Fatalf("push loss: %+v", ev)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("push subscription loss not reported")
 	}
 }
