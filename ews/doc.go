@@ -42,7 +42,38 @@
 // else the impersonated SMTP address), X-PreferServerAffinity when asked,
 // and the X-BackEndOverrideCookie captured from an earlier response.
 //
+// # Notifications
+//
+// Subscribe creates pull, push or streaming subscriptions (folder ids,
+// distinguished folders or all folders; event types; a watermark to resume
+// pull and push). GetEvents reads one pull page and AllEvents pages through
+// MoreEvents, reporting a broken PreviousWatermark chain as
+// ErrWatermarkGap; Unsubscribe ends pull and streaming subscriptions.
+//
+// A StreamingConnection (Client.NewStreamingConnection) carries up to 200
+// streaming subscriptions on one hanging GetStreamingEvents request, on its
+// own HTTP connection (NTLM authenticates it separately), so it never
+// blocks the sync calls. It reopens at once after ConnectionStatus Closed,
+// notices a silent dead connection by its read timeout, and delivers
+// notifications, per-subscription errors and connection errors in order
+// on one channel from one goroutine; see its delivery contract. Add and
+// Remove change the subscription set without losing events.
+//
+// A PushListener is an http.Handler for push subscriptions: it answers OK
+// (or Unsubscribe for an unknown subscription), hands notifications off
+// without blocking, rejects forged and malformed posts without touching
+// its state, and reports a subscription lost after 2 × StatusFrequency of
+// silence.
+//
+// AffinityGroup sends X-AnchorMailbox and X-PreferServerAffinity for a
+// group of up to 200 mailboxes and carries the group's
+// X-BackEndOverrideCookie on its subscription requests.
+//
 // # Caveats
+//
+// Events are hints: they say that a folder changed, and SyncFolderItems says
+// what changed. Streaming events carry no watermark, so a lost streaming
+// subscription is recovered by comparing folder properties, not by replay.
 //
 // Credentials never appear in logs, errors or Options.DebugWriter, but the
 // DebugWriter does show SOAP bodies, which hold mailbox data.
