@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
@@ -1260,5 +1261,240 @@ func BenchmarkInitialSync(b *testing.B) {
 			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "items/s")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(total), "ns/item")
 		})
+	}
+}
+
+// TestE2E_SeededMIME gets seeded messages (threads, non-ASCII names and
+// subjects, attachments) with their MIME content in batches of ten,
+// compressed by the server as IIS does, and checks each stream against
+// the item's own properties: it parses, its decoded Subject is the
+// item's Subject, its Message-ID the InternetMessageId, and Size its
+// length.
+func TestE2E_SeededMIME(t *testing.T) {
+	srv, _ := e2eServer(t, ewstest.AuthNTLM, func(o *ewstest.Options) { o.Compression = true })
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	seeded, err := ewstest.Seed(mb, ewstest.SeedOptions{Messages: 300, Folders: 3, Seed: 21})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e2eClient(t, srv, e2eAuth(ewstest.AuthNTLM, false), nil)
+	var ids []ews.ItemID
+	for f := range seeded.Counts {
+		its, err := mb.Items(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range its {
+			ids = append(ids, ews.ItemID{ID: it.ID, ChangeKey: it.ChangeKey})
+		}
+	}
+	if len(ids) != 300 {
+		t.Fatalf("%d seeded items", len(ids))
+	}
+	var dec mime.WordDecoder
+	attachments := 0
+	for batch := range slices.Chunk(ids, 10) {
+		res, err := c.GetItem(ctx, ews.GetItemRequest{Items: batch, Shape: ews.MessageMetadataShape(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if r.Err != nil {
+				t.Fatalf("item %s: %v", batch[i].ID, r.Err)
+			}
+			want, _ := mb.Item(batch[i].ID)
+			it := r.Item
+			if it.Subject != want.Message.Subject || it.IsRead != want.Message.IsRead || it.ID.ChangeKey != want.ChangeKey {
+				t.Errorf("item %q: decoded %q read=%v ck=%s", want.Message.Subject, it.Subject, it.IsRead, it.ID.ChangeKey)
+			}
+			if it.HasAttachments != (len(want.Message.Attachments) > 0) {
+				t.Errorf("item %q: HasAttachments %v with %d attachments", it.Subject, it.HasAttachments, len(want.Message.Attachments))
+			}
+			if it.HasAttachments {
+				attachments++
+			}
+			msg, err := mail.ReadMessage(bytes.NewReader(it.MimeContent))
+			if err != nil {
+				t.Errorf("item %q: MIME: %v", it.Subject, err)
+				continue
+			}
+			subj, err := dec.DecodeHeader(msg.Header.Get("Subject"))
+			if err != nil || subj != it.Subject {
+				t.Errorf("MIME Subject %q (%v), item %q", subj, err, it.Subject)
+			}
+			if mid := msg.Header.Get("Message-Id"); mid != it.InternetMessageID {
+				t.Errorf("item %q: Message-ID %q, InternetMessageId %q", it.Subject, mid, it.InternetMessageID)
+			}
+			if it.Size != int64(len(it.MimeContent)) || it.Size != int64(want.Size) {
+				t.Errorf("item %q: Size %d, MIME %d bytes, mailbox %d", it.Subject, it.Size, len(it.MimeContent), want.Size)
+			}
+			if it.From == nil || it.From.EmailAddress != want.Message.From.Email || it.From.Name != want.Message.From.Name {
+				t.Errorf("item %q: From %+v, want %+v", it.Subject, it.From, want.Message.From)
+			}
+			if !it.DateTimeReceived.Equal(want.Message.DateTimeReceived.Truncate(time.Second)) {
+				t.Errorf("item %q: received %v, want %v", it.Subject, it.DateTimeReceived, want.Message.DateTimeReceived)
+			}
+		}
+	}
+	if attachments == 0 {
+		t.Error("no seeded message with attachments was checked")
+	}
+}
+
+// TestE2E_FolderErrors checks the per-folder errors of a GetFolder batch
+// (a deleted folder, a malformed id) next to good folders, and that
+// syncing a deleted folder's items asks for a resync.
+func TestE2E_FolderErrors(t *testing.T) {
+	srv, _ := e2eServer(t, ewstest.AuthBearer, nil)
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	c := e2eClient(t, srv, e2eAuth(ewstest.AuthBearer, false), nil)
+	f, err := mb.CreateFolder("inbox", "Doomed", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.CreateItem(f.ID, e2eMsg("in doomed")); err != nil {
+		t.Fatal(err)
+	}
+	m := &itemMirror{folder: f.ID}
+	if err := syncAll(ctx, t, c, m, 10); err != nil || len(m.items) != 1 {
+		t.Fatalf("sync before delete: %v, %d items", err, len(m.items))
+	}
+	if err := mb.DeleteFolder(f.ID, ewstest.HardDelete); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.GetFolder(ctx, ews.GetFolderRequest{Folders: []ews.FolderRef{
+		ews.DistinguishedFolder("inbox"), {ID: f.ID}, {ID: "not-an-id"}, ews.DistinguishedFolder("sentitems"),
+	}, Shape: ews.FolderSyncShape()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 4 || res[0].Err != nil || res[3].Err != nil || res[0].Folder.DisplayName != "Inbox" || res[3].Folder.DisplayName != "Sent Items" {
+		t.Fatalf("good folders: %+v", res)
+	}
+	if !errors.Is(res[1].Err, ews.ErrFolderNotFound) {
+		t.Errorf("deleted folder: %v", res[1].Err)
+	}
+	if !errors.Is(res[2].Err, ews.ErrInvalidIDMalformed) {
+		t.Errorf("malformed id: %v", res[2].Err)
+	}
+	err = syncAll(ctx, t, c, m, 10)
+	var re *ews.ResponseError
+	if !errors.As(err, &re) || !re.NeedsResync() || !(errors.Is(err, ews.ErrSyncFolderNotFound) || errors.Is(err, ews.ErrFolderNotFound)) {
+		t.Fatalf("sync of a deleted folder: %v", err)
+	}
+}
+
+// TestE2E_AllFoldersDeep lists the seeded hierarchy with FindFolder Deep
+// in small pages and checks it equals the mailbox's folders under
+// msgfolderroot, with the counters.
+func TestE2E_AllFoldersDeep(t *testing.T) {
+	srv, _ := e2eServer(t, ewstest.AuthNone, nil)
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	if _, err := ewstest.Seed(mb, ewstest.SeedOptions{Messages: 500, Folders: 30, Seed: 4}); err != nil {
+		t.Fatal(err)
+	}
+	c := e2eClient(t, srv, nil, nil)
+	rootID, _ := mb.FolderID("msgfolderroot")
+	want := realHierarchy(t, mb, rootID)
+	got := map[string]mirrorFolder{}
+	shape := ews.FolderSyncShape()
+	for f, err := range c.AllFolders(ctx, ews.FindFolderRequest{Parent: ews.DistinguishedFolder("msgfolderroot"), Traversal: ews.Deep, Shape: shape}, 7) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := got[f.ID.ID]; dup {
+			t.Errorf("folder %q listed twice", f.DisplayName)
+		}
+		got[f.ID.ID] = mirrorFolder{Parent: f.ParentID.ID, Name: f.DisplayName, Class: f.FolderClass}
+		info, err := mb.Folder(f.ID.ID)
+		if err != nil {
+			t.Errorf("listed folder %q: %v", f.DisplayName, err)
+			continue
+		}
+		// Calendar and contacts folders have no UnreadCount in the
+		// EWS schema (CalendarFolderType, ContactsFolderType).
+		unread := info.UnreadCount
+		if f.Kind == "CalendarFolder" || f.Kind == "ContactsFolder" {
+			unread = -1
+		}
+		if f.TotalCount != info.TotalCount || f.UnreadCount != unread || f.ChildFolderCount != info.ChildFolderCount ||
+			!f.LocalCommitTimeMax.Equal(info.LocalCommitTimeMax) || f.DeletedCountTotal != info.DeletedCountTotal {
+			t.Errorf("folder %q: listed %+v, mailbox %+v", f.DisplayName, f, info)
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("FindFolder Deep: %d folders, mailbox %d", len(got), len(want))
+	}
+}
+
+// TestE2E_ConcurrencyLimit runs a call while another holds the fake's
+// only concurrent-request slot: the fake refuses it with an
+// ErrorServerBusy fault, the client waits the advised
+// BackOffMilliseconds and retries, and both calls succeed.
+func TestE2E_ConcurrencyLimit(t *testing.T) {
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	var openGate sync.Once
+	srv, _ := e2eServer(t, ewstest.AuthNTLM, func(o *ewstest.Options) {
+		o.Throttle = ewstest.ThrottleOptions{MaxConcurrentRequests: 1, BackOff: 3 * time.Second, Latency: time.Millisecond,
+			// The first request admitted holds its slot until the gate opens.
+			Sleep: func(ctx context.Context, _ time.Duration) error {
+				if !first.CompareAndSwap(false, true) {
+					return nil
+				}
+				close(entered)
+				select {
+				case <-gate:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}}
+	})
+	t.Cleanup(func() { openGate.Do(func() { close(gate) }) }) // before srv.Close
+	ctx := context.Background()
+	aDone := make(chan error, 1)
+	var waits []time.Duration // only the second call waits
+	c, err := ews.New(srv.URL, &ews.Options{
+		Auth: e2eAuth(ewstest.AuthNTLM, false), Logger: slog.New(slog.DiscardHandler),
+		Retry: ews.RetryPolicy{MaxAttempts: 100, Sleep: func(ctx context.Context, d time.Duration) error {
+			waits = append(waits, d)
+			if len(waits) == 1 {
+				openGate.Do(func() { close(gate) })
+				if err := <-aDone; err != nil {
+					return err
+				}
+			}
+			return ctx.Err()
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	req := ews.GetFolderRequest{Folders: []ews.FolderRef{ews.DistinguishedFolder("inbox")}}
+	call := func() error {
+		res, err := c.GetFolder(ctx, req)
+		if err == nil && res[0].Err != nil {
+			err = res[0].Err
+		}
+		return err
+	}
+	go func() { aDone <- call() }()
+	<-entered
+	if err := call(); err != nil {
+		t.Fatalf("refused call: %v", err)
+	}
+	refused := srv.Throttle().Refused()
+	if refused < 1 || int64(len(waits)) != refused {
+		t.Errorf("%d waits for %d refusals", len(waits), refused)
+	}
+	for _, d := range waits {
+		if d != 3*time.Second {
+			t.Fatalf("waited %v, the server advised 3s", d)
+		}
 	}
 }
