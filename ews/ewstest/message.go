@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"mime"
 	"mime/quotedprintable"
 	"net/mail"
@@ -319,14 +320,9 @@ func parseMIME(raw []byte) (Message, error) {
 	msg.InternetMessageID = m.Header.Get("Message-Id")
 	msg.InReplyTo = m.Header.Get("In-Reply-To")
 	msg.References = m.Header.Get("References")
-	body := make([]byte, 0, 1024)
-	buf := make([]byte, 4096)
-	for {
-		n, err := m.Body.Read(buf)
-		body = append(body, buf[:n]...)
-		if err != nil {
-			break
-		}
+	body, err := io.ReadAll(m.Body)
+	if err != nil {
+		return msg, fmt.Errorf("%w: MimeContent body: %v", ErrInvalidArgument, err)
 	}
 	msg.Body = string(body)
 	msg.MIME = append([]byte(nil), raw...)
