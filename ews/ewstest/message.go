@@ -1,6 +1,7 @@
 package ewstest
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding/base64"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -169,8 +171,32 @@ func (msg *Message) renderMIME() []byte {
 	if len(msg.MIME) > 0 {
 		return msg.MIME
 	}
-	var b strings.Builder
-	b.Grow(512 + len(msg.Body))
+	var b bytes.Buffer
+	b.Grow(640 + len(msg.Body) + len(msg.Body)/8)
+	msg.writeMIME(&b)
+	return b.Bytes()
+}
+
+// mimeBufs recycles buffers for mimeLen.
+var mimeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// mimeLen returns len(msg.renderMIME()) without keeping the bytes.
+func (msg *Message) mimeLen() int {
+	if len(msg.MIME) > 0 {
+		return len(msg.MIME)
+	}
+	b := mimeBufs.Get().(*bytes.Buffer)
+	b.Reset()
+	msg.writeMIME(b)
+	n := b.Len()
+	if b.Cap() <= 1<<20 {
+		mimeBufs.Put(b)
+	}
+	return n
+}
+
+// writeMIME renders the message (from its fields) into b.
+func (msg *Message) writeMIME(b *bytes.Buffer) {
 	h := func(k, v string) {
 		if v != "" {
 			b.WriteString(k)
@@ -208,20 +234,20 @@ func (msg *Message) renderMIME() []byte {
 			// as Exchange sends it; anything else is quoted-printable.
 			b.WriteString("Content-Type: " + ctype + "; charset=\"us-ascii\"\r\n")
 			b.WriteString("Content-Transfer-Encoding: 7bit\r\n\r\n")
-			writeCRLF(&b, msg.Body)
+			writeCRLF(b, msg.Body)
 			b.WriteString("\r\n")
 			return
 		}
 		b.WriteString("Content-Type: " + ctype + "; charset=\"utf-8\"\r\n")
 		b.WriteString("Content-Transfer-Encoding: quoted-printable\r\n\r\n")
-		w := quotedprintable.NewWriter(&b)
+		w := quotedprintable.NewWriter(b)
 		w.Write([]byte(msg.Body))
 		w.Close()
 		b.WriteString("\r\n")
 	}
 	if len(msg.Attachments) == 0 {
 		writeBody()
-		return []byte(b.String())
+		return
 	}
 	boundary := fmt.Sprintf("_%016x_", splitmix64(uint64(len(msg.Body))^uint64(len(msg.Subject))))
 	b.WriteString("Content-Type: multipart/mixed; boundary=\"" + boundary + "\"\r\n\r\n")
@@ -244,7 +270,6 @@ func (msg *Message) renderMIME() []byte {
 		b.WriteString(enc + "\r\n")
 	}
 	b.WriteString("--" + boundary + "--\r\n")
-	return []byte(b.String())
 }
 
 // sevenBit reports whether body can travel as 7bit MIME: ASCII without
@@ -267,7 +292,7 @@ func sevenBit(body string) bool {
 }
 
 // writeCRLF writes s with each LF as CRLF.
-func writeCRLF(b *strings.Builder, s string) {
+func writeCRLF(b *bytes.Buffer, s string) {
 	for {
 		i := strings.IndexByte(s, '\n')
 		if i < 0 {

@@ -80,7 +80,7 @@ func (it *item) keyCN() uint64 {
 
 func (it *item) mimeSize() int {
 	if it.size == 0 {
-		it.size = len(it.msg.renderMIME())
+		it.size = it.msg.mimeLen()
 	}
 	return it.size
 }
