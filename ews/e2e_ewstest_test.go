@@ -190,6 +190,16 @@ type itemMirror struct {
 // page fetches and applies one page; it reports whether it was the last.
 func (m *itemMirror) page(ctx context.Context, t testing.TB, c *ews.Client, max int) bool {
 	t.Helper()
+	last, err := m.tryPage(ctx, t, c, max)
+	if err != nil {
+		t.Fatalf("SyncFolderItems %s page %d: %v", m.folder, m.pages, err)
+	}
+	return last
+}
+
+// tryPage is page returning the call's error instead of failing.
+func (m *itemMirror) tryPage(ctx context.Context, t testing.TB, c *ews.Client, max int) (bool, error) {
+	t.Helper()
 	if m.items == nil {
 		m.items = map[string]mirrorItem{}
 	}
@@ -198,7 +208,7 @@ func (m *itemMirror) page(ctx context.Context, t testing.TB, c *ews.Client, max 
 		Shape: ews.MessageMetadataShape(false), MaxChangesReturned: max,
 	})
 	if err != nil {
-		t.Fatalf("SyncFolderItems %s page %d: %v", m.folder, m.pages, err)
+		return false, err
 	}
 	if len(res.Changes) > max {
 		t.Fatalf("page of %d changes with MaxChangesReturned %d", len(res.Changes), max)
@@ -235,7 +245,7 @@ func (m *itemMirror) page(ctx context.Context, t testing.TB, c *ews.Client, max 
 		}
 	}
 	m.state = res.SyncState
-	return res.IncludesLastItemInRange
+	return res.IncludesLastItemInRange, nil
 }
 
 // realItems returns the fake folder's items as the mirror records them.
@@ -1496,5 +1506,255 @@ func TestE2E_ConcurrencyLimit(t *testing.T) {
 		if d != 3*time.Second {
 			t.Fatalf("waited %v, the server advised 3s", d)
 		}
+	}
+}
+
+// TestE2E_EngineLoopUnderActivity runs the loop a sync engine runs —
+// hierarchy sync, then every folder's items page by page — for several
+// rounds while the activity generator, with its default mix (folder
+// creates, renames and deletes included), changes the mailbox between
+// pages. A folder deleted under the loop answers with a resync error and
+// leaves the mirror; once the activity stops, one more round makes the
+// hierarchy and every folder's items equal the mailbox.
+func TestE2E_EngineLoopUnderActivity(t *testing.T) {
+	srv, clk := e2eServer(t, ewstest.AuthNTLM, nil)
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	if _, err := ewstest.Seed(mb, ewstest.SeedOptions{Messages: 2000, Folders: 12, Seed: 8}); err != nil {
+		t.Fatal(err)
+	}
+	act, err := srv.NewActivity(ewstest.ActivityOptions{Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e2eClient(t, srv, e2eAuth(ewstest.AuthNTLM, false), nil)
+	root := ews.DistinguishedFolder("msgfolderroot")
+	rootID, _ := mb.FolderID("msgfolderroot")
+	var hm hierarchyMirror
+	mirrors := map[string]*itemMirror{}
+	lost := 0
+	round := func(active bool) {
+		t.Helper()
+		hm.sync(ctx, t, c, &root)
+		for id := range mirrors {
+			if _, ok := hm.folders[id]; !ok {
+				delete(mirrors, id)
+			}
+		}
+		for _, id := range slices.Sorted(maps.Keys(hm.folders)) {
+			m := mirrors[id]
+			if m == nil {
+				m = &itemMirror{folder: id}
+				mirrors[id] = m
+			}
+			for {
+				last, err := m.tryPage(ctx, t, c, 50)
+				if err != nil {
+					var re *ews.ResponseError
+					if !active || !errors.As(err, &re) || !re.NeedsResync() {
+						t.Fatalf("folder %q: %v", hm.folders[id].Name, err)
+					}
+					delete(mirrors, id) // gone: the next hierarchy sync says so
+					lost++
+					break
+				}
+				if active {
+					for range 3 {
+						clk.Advance(time.Second)
+						if _, err := act.Step(); err != nil && !errors.Is(err, ewstest.ErrFolderExists) {
+							t.Fatalf("activity: %v", err)
+						}
+					}
+				}
+				if last {
+					break
+				}
+			}
+		}
+	}
+	for range 3 {
+		round(true)
+	}
+	round(false)
+	if want := realHierarchy(t, mb, rootID); !maps.Equal(hm.folders, want) {
+		t.Fatalf("hierarchy: mirror %d folders, mailbox %d", len(hm.folders), len(want))
+	}
+	for id, f := range hm.folders {
+		m := mirrors[id]
+		if m == nil {
+			t.Errorf("folder %q not mirrored", f.Name)
+			continue
+		}
+		if d := diffItems(m.items, realItems(t, mb, id)); d != "" {
+			t.Errorf("folder %q:%s", f.Name, d)
+		}
+	}
+	counts := act.Counts()
+	if counts[ewstest.ActCreateFolder] == 0 || counts[ewstest.ActDeleteFolder] == 0 || counts[ewstest.ActMove] == 0 {
+		t.Errorf("activity lacked folder changes or moves: %v", counts)
+	}
+	t.Logf("%d activity changes %v; %d folders lost under the loop", act.Total(), counts, lost)
+}
+
+// TestE2E_StreamingNTLM runs a streaming connection under NTLM, which
+// authenticates every hanging request on its own TCP connection, with two
+// subscriptions (the inbox and all folders) on one request.
+func TestE2E_StreamingNTLM(t *testing.T) {
+	srv, _ := e2eServer(t, ewstest.AuthNTLM, nil)
+	ctx := context.Background()
+	c := e2eClient(t, srv, e2eAuth(ewstest.AuthNTLM, false), nil)
+	inbox, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, DistinguishedFolders: []string{"inbox"}, EventTypes: []ews.EventType{ews.EventNewMail}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, AllFolders: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := c.NewStreamingConnection(&ews.StreamingOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if err := sc.Add(inbox.ID, all.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mb := srv.Mailbox(e2eAddress)
+	it, err := mb.Deliver("inbox", e2eMsg("streamed under NTLM"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another call on the same client while the hanging request is open.
+	if res, err := c.GetFolder(ctx, ews.GetFolderRequest{Folders: []ews.FolderRef{ews.DistinguishedFolder("inbox")}}); err != nil || res[0].Err != nil {
+		t.Fatalf("GetFolder beside the stream: %v %+v", err, res)
+	}
+	types := map[string][]ews.EventType{}
+	deadline := time.After(20 * time.Second)
+	for len(types[inbox.ID]) == 0 || !slices.Contains(types[all.ID], ews.EventCreated) {
+		select {
+		case ev := <-sc.Events():
+			if ev.Err != nil {
+				t.Fatalf("stream error: %+v", ev)
+			}
+			for _, e := range ev.Notification.Events {
+				if e.ID.ID == it.ID {
+					types[ev.Notification.SubscriptionID] = append(types[ev.Notification.SubscriptionID], e.Type)
+				}
+			}
+		case <-deadline:
+			t.Fatalf("events seen %v", types)
+		}
+	}
+	if !slices.Equal(types[inbox.ID], []ews.EventType{ews.EventNewMail}) {
+		t.Errorf("inbox subscription (NewMail only) saw %v", types[inbox.ID])
+	}
+}
+
+// TestE2E_PullResume resumes a pull subscription from a stored watermark
+// after Unsubscribe: the mail that arrived meanwhile is replayed. A
+// watermark the server has aged out, and a mailbox move, give errors the
+// client classifies as a lost subscription.
+func TestE2E_PullResume(t *testing.T) {
+	srv, clk := e2eServer(t, ewstest.AuthBearer, nil)
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	c := e2eClient(t, srv, e2eAuth(ewstest.AuthBearer, false), nil)
+	subscribe := func(wm string) (*ews.Subscription, error) {
+		return c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Pull, DistinguishedFolders: []string{"inbox"}, Timeout: 10 * time.Minute, Watermark: wm})
+	}
+	drain := func(sub *ews.Subscription, wm string) ([]string, string) {
+		t.Helper()
+		var ids []string
+		for n, err := range c.AllEvents(ctx, sub.ID, wm, nil) {
+			if err != nil {
+				t.Fatalf("AllEvents: %v", err)
+			}
+			ids = append(ids, newMailIDs(n)...)
+			wm = n.LastWatermark()
+		}
+		return ids, wm
+	}
+	sub, err := subscribe("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	m1, _ := mb.Deliver("inbox", e2eMsg("one"))
+	ids, wm := drain(sub, sub.Watermark)
+	if !slices.Equal(ids, []string{m1.ID}) {
+		t.Fatalf("first drain %v", ids)
+	}
+	if err := c.Unsubscribe(ctx, sub.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	m2, _ := mb.Deliver("inbox", e2eMsg("two, while unsubscribed"))
+	resumed, err := subscribe(wm)
+	if err != nil {
+		t.Fatalf("resume from %q: %v", wm, err)
+	}
+	if ids, _ := drain(resumed, resumed.Watermark); !slices.Equal(ids, []string{m2.ID}) {
+		t.Fatalf("resumed subscription replayed %v, want [%s]", ids, m2.ID)
+	}
+
+	if err := srv.ExpireWatermarks(e2eAddress); err != nil {
+		t.Fatal(err)
+	}
+	_, err = subscribe(wm)
+	var re *ews.ResponseError
+	if !errors.Is(err, ews.ErrInvalidWatermark) || !errors.As(err, &re) || !re.SubscriptionLost() {
+		t.Fatalf("resume from an aged-out watermark: %v", err)
+	}
+
+	if err := srv.MoveMailbox(e2eAddress, "DB07"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetEvents(ctx, resumed.ID, resumed.Watermark, nil)
+	if !errors.Is(err, ews.ErrMailboxMoveInProgress) || !errors.As(err, &re) || !re.SubscriptionLost() {
+		t.Fatalf("GetEvents after a mailbox move: %v", err)
+	}
+}
+
+// TestE2E_Impersonation acts on another mailbox through
+// ExchangeImpersonation under NTLM: allowed for a service account that
+// holds the right, refused with a typed fault for one that does not.
+func TestE2E_Impersonation(t *testing.T) {
+	srv, _ := e2eServer(t, ewstest.AuthNTLM, func(o *ewstest.Options) {
+		o.Users = append(o.Users,
+			ewstest.User{Name: "svc", Password: "svc-pw", Address: "svc@example.com"},
+			ewstest.User{Name: "mallory", Password: "m-pw", Address: "mallory@example.com"})
+		o.ImpersonationUsers = []string{"svc"}
+	})
+	ctx := context.Background()
+	aliceInbox, _ := srv.Mailbox(e2eAddress).FolderID("inbox")
+	svcInbox, _ := srv.Mailbox("svc@example.com").FolderID("inbox")
+	inbox := func(c *ews.Client) (string, error) {
+		res, err := c.GetFolder(ctx, ews.GetFolderRequest{Folders: []ews.FolderRef{ews.DistinguishedFolder("inbox")}})
+		if err != nil {
+			return "", err
+		}
+		return res[0].Folder.ID.ID, res[0].Err
+	}
+	newClient := func(user, pw string, im *ews.Impersonation) *ews.Client {
+		c, err := ews.New(srv.URL, &ews.Options{Auth: ews.NTLM(user, pw), Impersonation: im, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.CloseIdleConnections)
+		return c
+	}
+	if id, err := inbox(newClient("svc", "svc-pw", nil)); err != nil || id != svcInbox {
+		t.Fatalf("own inbox: %s %v", id, err)
+	}
+	if id, err := inbox(newClient("svc", "svc-pw", &ews.Impersonation{SMTPAddress: e2eAddress})); err != nil || id != aliceInbox {
+		t.Fatalf("impersonated inbox: %s %v (alice's is %s)", id, err, aliceInbox)
+	}
+	_, err := inbox(newClient("mallory", "m-pw", &ews.Impersonation{SMTPAddress: e2eAddress}))
+	var fe *ews.FaultError
+	if !errors.Is(err, ews.ErrImpersonateUserDenied) || !errors.As(err, &fe) || fe.IsTransient() {
+		t.Fatalf("impersonation without the right: %v", err)
 	}
 }
