@@ -57,15 +57,13 @@ func (s *Server) mailboxByID(id string) (*Mailbox, error) {
 	if err != nil || len(b) < 50 || b[0] != 0x00 || b[1] != 0x03 || b[2] != 0x24 {
 		return nil, codeErr("ErrorInvalidIdMalformed", "Id is malformed.")
 	}
-	guid := string(b[4:40])
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, m := range s.mailboxes {
-		if m.guid == guid {
-			return m, nil
-		}
+	m := s.byGUID[string(b[4:40])]
+	s.mu.RUnlock()
+	if m == nil {
+		return nil, codeErr("ErrorItemNotFound", "The specified object was not found in the store.")
 	}
-	return nil, codeErr("ErrorItemNotFound", "The specified object was not found in the store.")
+	return m, nil
 }
 
 // distinguishedNames are the DistinguishedFolderId values the schema

@@ -156,6 +156,7 @@ type Server struct {
 
 	mu        sync.RWMutex
 	mailboxes map[string]*Mailbox // by lower-case address
+	byGUID    map[string]*Mailbox // by the GUID embedded in ids
 	users     map[string]User     // by lower-case logon name
 	evsink    eventSink
 	ops       map[string]opHandler
@@ -174,7 +175,7 @@ func NewServer(opts Options) *Server {
 // NewUnstartedServer returns a Server that is not yet listening, so that
 // ConnContext or mailboxes can be set up first. Call Start.
 func NewUnstartedServer(opts Options) *Server {
-	s := &Server{opts: opts, clock: opts.Clock, log: opts.Logger, mailboxes: map[string]*Mailbox{}, users: map[string]User{}}
+	s := &Server{opts: opts, clock: opts.Clock, log: opts.Logger, mailboxes: map[string]*Mailbox{}, byGUID: map[string]*Mailbox{}, users: map[string]User{}}
 	if s.clock == nil {
 		s.clock = fakeclock.Real{}
 	}
@@ -245,8 +246,13 @@ func (s *Server) AddUser(u User) error {
 	if _, ok := s.users[strings.ToLower(u.Name)]; ok {
 		return fmt.Errorf("%w: user %s exists", ErrInvalidArgument, u.Name)
 	}
+	m := newMailbox(s, u)
+	if _, dup := s.byGUID[m.guid]; dup {
+		return fmt.Errorf("%w: mailbox id of %s collides with another mailbox's", ErrInvalidArgument, addr)
+	}
 	s.users[strings.ToLower(u.Name)] = u
-	s.mailboxes[addr] = newMailbox(s, u)
+	s.mailboxes[addr] = m
+	s.byGUID[m.guid] = m
 	return nil
 }
 
