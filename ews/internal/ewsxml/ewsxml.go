@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -117,14 +118,74 @@ func parse(r io.Reader, opts ParseOptions) (*etree.Document, error) {
 	return doc, nil
 }
 
-// ParseBytes is Parse over a byte slice.
+// ParseBytes is Parse over a byte slice. Unlike Parse over a reader, it
+// tolerates numeric character references to characters XML 1.0 forbids
+// (such as &#x1A; or &#x0;), which it reads as U+FFFD: Exchange writes them
+// for control characters stored in a property (a Subject with 0x1A), and
+// refusing them would fail the whole response, so one such message would
+// stop a folder's sync for good.
 func ParseBytes(b []byte, opts ParseOptions) (*etree.Document, error) {
 	if opts.MaxTags > 0 {
 		if n := bytes.Count(b, []byte{'<'}); n > opts.MaxTags {
 			return nil, fmt.Errorf("%w: %d tags, limit %d", ErrTooManyTags, n, opts.MaxTags)
 		}
 	}
-	return parse(bytes.NewReader(b), opts)
+	return parse(bytes.NewReader(replaceBadCharRefs(b)), opts)
+}
+
+// replaceBadCharRefs returns b with every numeric character reference to a
+// character outside XML 1.0's Char production replaced by &#xFFFD;. It
+// returns b itself when there is none.
+func replaceBadCharRefs(b []byte) []byte {
+	var out []byte
+	last := 0
+	for i := 0; ; {
+		k := bytes.Index(b[i:], []byte("&#"))
+		if k < 0 {
+			break
+		}
+		i += k + 2
+		base, start := 10, i
+		if i < len(b) && b[i] == 'x' {
+			base, start = 16, i+1
+		}
+		end := start
+		for end < len(b) && end-start < 16 && isDigit(b[end], base) {
+			end++
+		}
+		if end == start || end >= len(b) || b[end] != ';' {
+			continue // not a complete reference: the parser judges it
+		}
+		n, err := strconv.ParseUint(string(b[start:end]), base, 32)
+		if err == nil && isXMLChar(n) {
+			continue
+		}
+		out = append(out, b[last:i-2]...)
+		out = append(out, "&#xFFFD;"...)
+		last, i = end+1, end+1
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
+}
+
+func isDigit(c byte, base int) bool {
+	switch {
+	case c >= '0' && c <= '9':
+		return true
+	case base == 16:
+		return c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+	}
+	return false
+}
+
+// isXMLChar reports whether n is in XML 1.0's Char production.
+func isXMLChar(n uint64) bool {
+	return n == 0x9 || n == 0xA || n == 0xD ||
+		n >= 0x20 && n <= 0xD7FF ||
+		n >= 0xE000 && n <= 0xFFFD ||
+		n >= 0x10000 && n <= 0x10FFFF
 }
 
 type binding struct {
