@@ -1758,3 +1758,46 @@ func TestE2E_Impersonation(t *testing.T) {
 		t.Fatalf("impersonation without the right: %v", err)
 	}
 }
+
+// TestE2E_ControlCharacterReferences checks the client against what
+// Exchange writes for a control character stored in a property: a
+// numeric character reference such as &#x1A;, which XML 1.0 forbids
+// (OfficeDev/ews-java-api#233 shows <t:Subject>...&#x1A;...</t:Subject>).
+// The fake drops such characters instead, so a middleware rewrites a
+// marker into the reference. The page must decode, with the character read
+// as U+FFFD, instead of failing the folder's sync on every retry.
+func TestE2E_ControlCharacterReferences(t *testing.T) {
+	rewrite := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			body := bytes.ReplaceAll(rec.Body.Bytes(), []byte("CTRL-1A"), []byte("&#x1A;"))
+			body = bytes.ReplaceAll(body, []byte("CTRL-0"), []byte("&#0;"))
+			maps.Copy(w.Header(), rec.Header())
+			w.Header().Del("Content-Length")
+			w.WriteHeader(rec.Code)
+			w.Write(body)
+		})
+	}
+	srv, _ := e2eServer(t, ewstest.AuthNone, func(o *ewstest.Options) { o.Middleware = append(o.Middleware, rewrite) })
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	c := e2eClient(t, srv, nil, nil)
+	plain, _ := mb.CreateItem("inbox", e2eMsg("plain & simple"))
+	odd, _ := mb.CreateItem("inbox", e2eMsg("CASEBRCTRL-1AS CAIXA CTRL-0end"))
+	inbox, _ := mb.FolderID("inbox")
+	m := &itemMirror{folder: inbox}
+	if err := syncAll(ctx, t, c, m, 10); err != nil {
+		t.Fatalf("SyncFolderItems with a control character reference: %v", err)
+	}
+	if got := m.items[odd.ID].Subject; got != "CASEBR\uFFFDS CAIXA \uFFFDend" {
+		t.Errorf("subject %q", got)
+	}
+	if got := m.items[plain.ID].Subject; got != "plain & simple" {
+		t.Errorf("subject %q", got)
+	}
+	res, err := c.GetItem(ctx, ews.GetItemRequest{Items: []ews.ItemID{{ID: odd.ID}}, Shape: ews.MessageMetadataShape(false)})
+	if err != nil || res[0].Err != nil || res[0].Item.Subject != m.items[odd.ID].Subject {
+		t.Fatalf("GetItem: %v %+v", err, res)
+	}
+}
