@@ -190,10 +190,15 @@ func opFindFolder(r *request) error {
 			}
 		}
 		walk(p)
-		lo, hi, next := view.window(len(list))
+		// EWSFindCountLimit caps FindFolder rows too.
+		v := view
+		if v.max == 0 || v.max > findCountLimit {
+			v.max = findCountLimit
+		}
+		lo, hi, next := v.window(len(list))
 		r.msgOK()
 		r.w.open("m:RootFolder", "IndexedPagingOffset", strconv.Itoa(next), "TotalItemsInView", strconv.Itoa(len(list)),
-			"IncludesLastItemInRange", strconv.FormatBool(hi == len(list) && !view.fromEnd || view.fromEnd && lo == 0))
+			"IncludesLastItemInRange", strconv.FormatBool(hi == len(list) && !v.fromEnd || v.fromEnd && lo == 0))
 		r.w.open("t:Folders")
 		for _, f := range list[lo:hi] {
 			m.writeFolder(r.w, f, sh)

@@ -592,3 +592,19 @@ func TestOps_MoveItemReturnNewItemIds(t *testing.T) {
 		t.Error("item not moved")
 	}
 }
+
+func TestOps_FindFolderCountLimit(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	for i := range 1001 {
+		if _, err := m.CreateFolder("inbox", "f"+itoa(int64(i)), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := call(t, srv, `<m:FindFolder Traversal="Shallow"><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>
+		<m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindFolder>`)
+	rf := first(t, doc, "RootFolder")
+	if n := len(find(doc, "Folder")); n != 1000 || rf.SelectAttrValue("IncludesLastItemInRange", "") != "false" {
+		t.Errorf("FindFolder returned %d folders, attrs %v", n, rf.Attr)
+	}
+}
