@@ -2,6 +2,7 @@ package ewstest
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -105,4 +106,44 @@ func BenchmarkGetItemRender(b *testing.B) {
 		m.mu.Unlock()
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
+}
+
+// BenchmarkSyncFolderItemsHTTP measures whole SyncFolderItems round trips
+// over loopback (512-change IdOnly pages, the client only reading the
+// bytes), so a client's pipeline benchmark can subtract the server's share.
+func BenchmarkSyncFolderItemsHTTP(b *testing.B) {
+	srv := NewServer(Options{Users: []User{{Name: "alice", Address: "alice@example.com"}}})
+	defer srv.Close()
+	m := srv.Mailbox("alice@example.com")
+	msgs := make([]Message, 20000)
+	for i := range msgs {
+		msgs[i] = testMessage(fmt.Sprintf("bench %d", i))
+	}
+	if _, err := m.DeliverBatch("inbox", msgs); err != nil {
+		b.Fatal(err)
+	}
+	client := srv.Client()
+	state, items := "", 0
+	for b.Loop() {
+		body := envStart + `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>
+			<m:SyncFolderId><t:DistinguishedFolderId Id="inbox"/></m:SyncFolderId><m:SyncState>` + state + `</m:SyncState>
+			<m:MaxChangesReturned>512</m:MaxChangesReturned></m:SyncFolderItems>` + envEnd
+		resp, err := client.Post(srv.URL, "text/xml; charset=utf-8", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		data, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatalf("HTTP %d: %v", resp.StatusCode, err)
+		}
+		s := string(data)
+		items += strings.Count(s, "<t:Create>")
+		i, j := strings.Index(s, "<m:SyncState>"), strings.Index(s, "</m:SyncState>")
+		state = s[i+len("<m:SyncState>") : j]
+		if strings.Contains(s, "<m:IncludesLastItemInRange>true") {
+			state = ""
+		}
+	}
+	b.ReportMetric(float64(items)/b.Elapsed().Seconds(), "items/s")
 }
