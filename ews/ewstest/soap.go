@@ -557,8 +557,9 @@ func needsEscape(s string) bool {
 	return false
 }
 
-// escapeText escapes s for XML character data and drops characters XML
-// 1.0 cannot carry.
+// escapeText escapes s for XML character data as Exchange does: control
+// characters become character references (&#x1a;), invalid UTF-8 and the
+// non-characters U+FFFE and U+FFFF are dropped.
 func escapeText(s string) string {
 	if !needsEscape(s) {
 		return s
@@ -581,7 +582,14 @@ func escapeText(s string) string {
 			b.WriteRune(r)
 		case r == '\r':
 			b.WriteString("&#xD;")
-		case r < 0x20, r == utf8.RuneError, r == 0xFFFE, r == 0xFFFF:
+		case r < 0x20:
+			// Exchange writes a control character as a character
+			// reference, although XML 1.0 forbids it (a Subject with
+			// 0x1A comes as &#x1A;), and clients must cope.
+			b.WriteString("&#x")
+			b.WriteString(strconv.FormatInt(int64(r), 16))
+			b.WriteByte(';')
+		case r == utf8.RuneError, r == 0xFFFE, r == 0xFFFF:
 			// not representable in XML 1.0
 		default:
 			b.WriteRune(r)
