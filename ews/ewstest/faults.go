@@ -1,6 +1,7 @@
 package ewstest
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -43,6 +44,10 @@ type Faults struct {
 	drop        int
 	latency     time.Duration
 	hook        func(op, mailbox string) *Fault
+	// waiting, when set (by tests), receives a value each time a request
+	// starts waiting out the latency, so a test can advance a fake clock
+	// without polling.
+	waiting chan struct{}
 }
 
 // ServerBusy makes the next n requests fail with an ErrorServerBusy fault
@@ -101,6 +106,29 @@ func (f *Faults) takeLatency() time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.latency
+}
+
+// waitLatency waits out the configured latency on the server's clock. It
+// returns false when ctx ends first.
+func (f *Faults) waitLatency(ctx context.Context) bool {
+	f.mu.Lock()
+	d, w := f.latency, f.waiting
+	f.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	done := make(chan struct{})
+	t := f.clock.AfterFunc(d, func() { close(done) })
+	if w != nil {
+		w <- struct{}{}
+	}
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	}
 }
 
 func (f *Faults) takeBusy() *Fault {
