@@ -102,12 +102,6 @@ func (f *Faults) takeDrop() bool {
 	return false
 }
 
-func (f *Faults) takeLatency() time.Duration {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.latency
-}
-
 // waitLatency waits out the configured latency on the server's clock. It
 // returns false when ctx ends first.
 func (f *Faults) waitLatency(ctx context.Context) bool {

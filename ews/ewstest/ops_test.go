@@ -458,13 +458,20 @@ func TestFaults(t *testing.T) {
 	}
 	srv.Faults().SetHook(nil)
 	srv.Faults().SetLatency(2 * time.Second)
+	waiting := make(chan struct{})
+	srv.faults.mu.Lock()
+	srv.faults.waiting = waiting
+	srv.faults.mu.Unlock()
 	done := make(chan int)
 	go func() {
 		status, _ := post(t, srv, envStart+op+envEnd, map[string]string{"X-AnchorMailbox": "alice@example.com"})
 		done <- status
 	}()
-	for clk.Pending() == 0 {
-		time.Sleep(time.Millisecond) // wait for the request to reach the latency timer
+	<-waiting // the request waits on the fake clock
+	select {
+	case <-done:
+		t.Fatal("the request did not wait for the latency")
+	default:
 	}
 	clk.Advance(2 * time.Second)
 	if s := <-done; s != 200 {

@@ -101,15 +101,8 @@ func (s *Server) serveSOAP(rw http.ResponseWriter, hr *http.Request) {
 		}
 		panic(http.ErrAbortHandler)
 	}
-	if d := s.faults.takeLatency(); d > 0 {
-		done := make(chan struct{})
-		t := s.clock.AfterFunc(d, func() { close(done) })
-		select {
-		case <-done:
-		case <-hr.Context().Done():
-			t.Stop()
-			return
-		}
+	if !s.faults.waitLatency(hr.Context()) {
+		return
 	}
 	r := &request{s: s, ctx: hr.Context(), http: hr, rw: rw, w: newXW()}
 	err := r.run()
