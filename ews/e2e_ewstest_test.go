@@ -1805,3 +1805,87 @@ func TestE2E_ControlCharacterReferences(t *testing.T) {
 		t.Fatalf("GetItem: %v %+v", err, res)
 	}
 }
+
+// TestE2E_StreamingConnectionLimit opens one streaming connection more
+// than the fake's three hanging connections per account: the extra one is
+// refused with ErrorExceededConnectionCount, reported as a transient
+// connection error, and backs off on its clock; once another connection
+// closes it gets in, and the mail that arrived meanwhile is delivered.
+func TestE2E_StreamingConnectionLimit(t *testing.T) {
+	srv, _ := e2eServer(t, ewstest.AuthNone, nil)
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	c := e2eClient(t, srv, nil, nil)
+	lclk := fakeclock.New(e2eStart)
+	open := func(clk ews.NotificationClock) (*ews.StreamingConnection, string) {
+		t.Helper()
+		sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, DistinguishedFolders: []string{"inbox"}, EventTypes: []ews.EventType{ews.EventNewMail}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := c.NewStreamingConnection(&ews.StreamingOptions{Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sc.Close() })
+		sc.Add(sub.ID)
+		sc.Start(ctx)
+		return sc, sub.ID
+	}
+	recvMail := func(sc *ews.StreamingConnection, id string) {
+		t.Helper()
+		select {
+		case ev := <-sc.Events():
+			if ev.Err != nil || !slices.Equal(newMailIDs(ev.Notification), []string{id}) {
+				t.Fatalf("want the NewMailEvent of %s, got %+v", id, ev)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("no event")
+		}
+	}
+	var conns []*ews.StreamingConnection
+	for range ewstest.DefaultHangingConnectionLimit {
+		sc, _ := open(nil)
+		conns = append(conns, sc)
+	}
+	it, _ := mb.Deliver("inbox", e2eMsg("all three open"))
+	for _, sc := range conns {
+		recvMail(sc, it.ID) // each request is open at the server
+	}
+
+	extra, _ := open(ntfClock{lclk})
+	select {
+	case ev := <-extra.Events():
+		var re *ews.ResponseError
+		if ev.SubscriptionID != "" || !errors.Is(ev.Err, ews.ErrExceededConnectionCount) || !errors.As(ev.Err, &re) || !re.IsTransient() || re.SubscriptionLost() {
+			t.Fatalf("fourth connection: %+v", ev)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("fourth connection not refused")
+	}
+	late, _ := mb.Deliver("inbox", e2eMsg("while the fourth waits"))
+	if err := conns[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The back-off runs on lclk; its timer is set after the error was
+	// handed over, so the clock moves a minute at a time until the
+	// connection is in.
+	for range 100 {
+		lclk.Advance(time.Minute)
+		select {
+		case ev := <-extra.Events():
+			if ev.Err != nil {
+				if !errors.Is(ev.Err, ews.ErrExceededConnectionCount) {
+					t.Fatalf("fourth connection: %v", ev.Err)
+				}
+				continue
+			}
+			if !slices.Equal(newMailIDs(ev.Notification), []string{late.ID}) {
+				t.Fatalf("fourth connection delivered %+v", ev.Notification)
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatal("the fourth connection never got in")
+}
