@@ -724,6 +724,11 @@ func opUpdateItem(r *request) error {
 		if f, ok := asFault(err); ok {
 			return f
 		}
+		if err == nil && !validItemChangeKey(c.u.ChangeKey) {
+			// A ChangeKey that is not one at all is ErrorInvalidChangeKey;
+			// a well-formed but stale one is a conflict.
+			err = codeErr("ErrorInvalidChangeKey", "The change key is invalid.")
+		}
 		if err != nil {
 			r.msgError(err, "m:Items")
 			continue
@@ -753,6 +758,16 @@ func opUpdateItem(r *request) error {
 	}
 	r.respEnd()
 	return nil
+}
+
+// validItemChangeKey reports whether ck is absent or has the form of an
+// item ChangeKey this server issues.
+func validItemChangeKey(ck string) bool {
+	if ck == "" {
+		return true
+	}
+	b, err := base64.StdEncoding.DecodeString(ck)
+	return err == nil && len(b) == 24 && b[0] == 0x09
 }
 
 func applySet(u *ItemUpdate, name string, msg Message, set map[string]bool) {

@@ -615,3 +615,15 @@ func TestOps_FindFolderCountLimit(t *testing.T) {
 		t.Errorf("FindFolder returned %d folders, attrs %v", n, rf.Attr)
 	}
 }
+
+func TestOps_UpdateItemInvalidChangeKey(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	it := mustDeliver(t, srv.Mailbox("alice@example.com"), "inbox", testMessage("x"))
+	doc := call(t, srv, `<m:UpdateItem ConflictResolution="AutoResolve" MessageDisposition="SaveOnly"><m:ItemChanges><t:ItemChange>
+		<t:ItemId Id="`+it.ID+`" ChangeKey="not-a-change-key"/><t:Updates>
+		<t:SetItemField><t:FieldURI FieldURI="item:Subject"/><t:Message><t:Subject>y</t:Subject></t:Message></t:SetItemField>
+		</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`)
+	if got := codes(doc)[0]; got != "ErrorInvalidChangeKey" {
+		t.Errorf("garbage ChangeKey: %s", got)
+	}
+}
