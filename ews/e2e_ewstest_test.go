@@ -1239,7 +1239,13 @@ func BenchmarkInitialSync(b *testing.B) {
 		{"auth=ntlm/folders=4", ewstest.AuthNTLM, 4},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			srv, _ := e2eServer(b, bc.mode, nil)
+			var wire atomic.Int64
+			count := func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					next.ServeHTTP(countingWriter{w, &wire}, r)
+				})
+			}
+			srv, _ := e2eServer(b, bc.mode, func(o *ewstest.Options) { o.Middleware = append(o.Middleware, count) })
 			seeded, err := ewstest.Seed(srv.Mailbox(e2eAddress), ewstest.SeedOptions{Messages: 20_000, Folders: 20, Seed: 1})
 			if err != nil {
 				b.Fatal(err)
@@ -1249,6 +1255,7 @@ func BenchmarkInitialSync(b *testing.B) {
 			ctx := context.Background()
 			var total int
 			b.ReportAllocs()
+			wire.Store(0)
 			for b.Loop() {
 				var n atomic.Int64
 				g, gctx := errgroup.WithContext(ctx)
@@ -1270,6 +1277,7 @@ func BenchmarkInitialSync(b *testing.B) {
 			}
 			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "items/s")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(total), "ns/item")
+			b.ReportMetric(float64(wire.Load())/float64(total), "wireB/item")
 		})
 	}
 }
@@ -1888,4 +1896,15 @@ func TestE2E_StreamingConnectionLimit(t *testing.T) {
 		}
 	}
 	t.Fatal("the fourth connection never got in")
+}
+
+// countingWriter adds the body bytes written through it to n.
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	w.n.Add(int64(len(p)))
+	return w.ResponseWriter.Write(p)
 }
