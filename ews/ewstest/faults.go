@@ -48,6 +48,25 @@ type Faults struct {
 	// starts waiting out the latency, so a test can advance a fake clock
 	// without polling.
 	waiting chan struct{}
+	// closing is closed by Server.Close so that requests waiting out a
+	// latency on a fake clock do not block Close.
+	closing   chan struct{}
+	closeOnce sync.Once
+}
+
+func (f *Faults) closingCh() chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing == nil {
+		f.closing = make(chan struct{})
+	}
+	return f.closing
+}
+
+// shutdown releases every request waiting out a latency.
+func (f *Faults) shutdown() {
+	ch := f.closingCh()
+	f.closeOnce.Do(func() { close(ch) })
 }
 
 // ServerBusy makes the next n requests fail with an ErrorServerBusy fault
@@ -120,6 +139,9 @@ func (f *Faults) waitLatency(ctx context.Context) bool {
 	case <-done:
 		return true
 	case <-ctx.Done():
+		t.Stop()
+		return false
+	case <-f.closingCh():
 		t.Stop()
 		return false
 	}

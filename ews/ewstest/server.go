@@ -215,6 +215,7 @@ func (s *Server) Start() {
 // have completed. Subscriptions end first, so open GetStreamingEvents
 // requests finish and no push notification is posted afterwards.
 func (s *Server) Close() {
+	s.faults.shutdown()
 	closeNotifications(s)
 	s.ts.Close()
 }

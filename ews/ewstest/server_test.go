@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServer_GetFolderBasics(t *testing.T) {
@@ -118,4 +119,25 @@ func TestSOAP_UnexpectedChild(t *testing.T) {
 			t.Errorf("HTTP %d %s for %s", status, faultCode(t, doc), body)
 		}
 	}
+}
+
+func TestServer_CloseReleasesLatencyWaits(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	srv.Faults().SetLatency(time.Hour) // never advanced
+	waiting := make(chan struct{})
+	srv.faults.mu.Lock()
+	srv.faults.waiting = waiting
+	srv.faults.mu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(envStart+`<m:GetFolder/>`+envEnd))
+		resp, err := srv.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-waiting
+	srv.Close() // must not block on the waiting request
+	<-done
 }
