@@ -82,6 +82,23 @@ func runExchangelib(t *testing.T, auth string, fixedVersion, impersonate bool) {
 		t.Fatal(err)
 	}
 
+	// While a top-level folder named "Churn" exists, every SyncFolderItems
+	// call first delivers a new message (at most 12): the script pages
+	// through a mailbox that changes between pages.
+	churned := 0
+	srv.Faults().SetHook(func(op, mailbox string) *Fault {
+		if op != "SyncFolderItems" || mailbox != "alice@example.com" || churned >= 12 {
+			return nil
+		}
+		for _, f := range m.Folders() {
+			if f.DisplayName == "Churn" {
+				churned++
+				mustDeliver(t, m, "inbox", testMessage(fmt.Sprintf("churn %d", churned)))
+				break
+			}
+		}
+		return nil
+	})
 	script := filepath.Join("testdata", "interop", "exchangelib_interop.py")
 	user, pass := "alice", "secret"
 	if impersonate {
@@ -139,6 +156,10 @@ func runExchangelib(t *testing.T, auth string, fixedVersion, impersonate bool) {
 		TrashHasMoved                bool       `json:"trash_has_moved"`
 		HierarchyMove                []string   `json:"hierarchy_move"`
 		HierarchyDelete              []string   `json:"hierarchy_delete"`
+		ChurnCreated                 int        `json:"churn_created"`
+		ChurnDuplicates              int        `json:"churn_duplicates"`
+		ChurnUnknown                 int        `json:"churn_unknown"`
+		ChurnMirrorMatches           bool       `json:"churn_mirror_matches"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
 		t.Fatalf("script output is not JSON: %v\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
@@ -207,12 +228,16 @@ func runExchangelib(t *testing.T, auth string, fixedVersion, impersonate bool) {
 	if !slices.Equal(out.HierarchyMove, []string{"update:Projects renamed"}) || !slices.Equal(out.HierarchyDelete, []string{"delete"}) {
 		t.Errorf("hierarchy after folder move = %v, after delete = %v", out.HierarchyMove, out.HierarchyDelete)
 	}
+	if out.ChurnCreated != churned || churned == 0 || out.ChurnDuplicates != 0 || out.ChurnUnknown != 0 || !out.ChurnMirrorMatches {
+		t.Errorf("paging across changes: %d messages delivered between pages, client saw %d creates, %d duplicates, %d changes for unknown items, mirror matches %v",
+			churned, out.ChurnCreated, out.ChurnDuplicates, out.ChurnUnknown, out.ChurnMirrorMatches)
+	}
 	// The server's own view agrees with what exchangelib did.
 	fi, err := m.Folder("inbox")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.TotalCount != 8 { // 12 - deleted - moved + created, then 3 more deleted
-		t.Errorf("inbox TotalCount = %d, want 8", fi.TotalCount)
+	if fi.TotalCount != 8+churned { // 12 - deleted - moved + created, 3 more deleted, the churn
+		t.Errorf("inbox TotalCount = %d, want %d", fi.TotalCount, 8+churned)
 	}
 }

@@ -159,7 +159,51 @@ def main():
         out["garbage_state"] = type(e).__name__
 
     more(account, inbox, folder, out)
+    churn(account, inbox, out)
     print(json.dumps(out, sort_keys=True))
+
+
+def churn(account, inbox, out):
+    """Paging across a changing mailbox: while a folder named "Churn"
+    exists, the Go side delivers a new message before every SyncFolderItems
+    call. A mirror built only from sync_items must end equal to the folder,
+    with no item created twice."""
+    _, state = drain_items(inbox)
+    mirror = {i.id for i in inbox.all().only("id")}
+    from exchangelib import Folder
+
+    marker = Folder(parent=account.msg_folder_root, name="Churn")
+    marker.save()
+    created, duplicates, unknown = 0, 0, 0
+    for change_type, item in inbox.sync_items(sync_state=state, max_changes_returned=2):
+        if change_type == "create":
+            created += 1
+            if item.id in mirror:
+                duplicates += 1
+            mirror.add(item.id)
+        elif change_type == "delete":
+            if item.id not in mirror:
+                unknown += 1
+            mirror.discard(item.id)
+        else:
+            item_id = item[0].id if change_type == "read_flag_change" else item.id
+            if item_id not in mirror:
+                unknown += 1
+    state = inbox.item_sync_state
+    marker.delete()
+    for change_type, item in inbox.sync_items(sync_state=state):
+        if change_type == "create":
+            if item.id in mirror:
+                duplicates += 1
+            mirror.add(item.id)
+            created += 1
+        elif change_type == "delete":
+            mirror.discard(item.id)
+    server = {i.id for i in inbox.all().only("id")}
+    out["churn_created"] = created
+    out["churn_duplicates"] = duplicates
+    out["churn_unknown"] = unknown
+    out["churn_mirror_matches"] = mirror == server
 
 
 def more(account, inbox, folder, out):
