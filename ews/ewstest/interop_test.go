@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -86,8 +87,11 @@ func runExchangelib(t *testing.T, auth string, fixedVersion, impersonate bool) {
 	// call first delivers three new messages (at most 15 in all) and flips
 	// the read flag of an older one: the script pages (two changes a page)
 	// through a mailbox that changes between pages.
+	var churnMu sync.Mutex
 	churned := 0
 	srv.Faults().SetHook(func(op, mailbox string) *Fault {
+		churnMu.Lock()
+		defer churnMu.Unlock()
 		if op != "SyncFolderItems" || mailbox != "alice@example.com" || churned >= 15 {
 			return nil
 		}
@@ -242,6 +246,8 @@ func runExchangelib(t *testing.T, auth string, fixedVersion, impersonate bool) {
 	if !slices.Equal(out.HierarchyMove, []string{"update:Projects renamed"}) || !slices.Equal(out.HierarchyDelete, []string{"delete"}) {
 		t.Errorf("hierarchy after folder move = %v, after delete = %v", out.HierarchyMove, out.HierarchyDelete)
 	}
+	churnMu.Lock()
+	defer churnMu.Unlock()
 	if out.ChurnCreated != churned || churned != 15 || out.ChurnDuplicates != 0 || out.ChurnUnknown != 0 || !out.ChurnMirrorMatches {
 		t.Errorf("paging across changes: %d messages delivered between pages, client saw %d creates, %d duplicates, %d changes for unknown items, mirror matches %v",
 			churned, out.ChurnCreated, out.ChurnDuplicates, out.ChurnUnknown, out.ChurnMirrorMatches)
