@@ -64,8 +64,14 @@
 // attachments or MIME), as on Exchange. Any other EWS operation gets ErrorInvalidRequest; an
 // element that is not an EWS operation gets ErrorSchemaValidation.
 //
+// FindItem and FindFolder return at most 1000 rows per call (250 for a
+// restricted FindItem), Exchange's EWSFindCountLimit; clients page on with
+// IndexedPagingOffset. Options.Compression gzips large responses for
+// clients that accept it.
+//
 // Server.Faults injects ErrorServerBusy with BackOffMilliseconds,
-// ErrorInvalidSyncStateData, dropped connections and latency at run time.
+// ErrorInvalidSyncStateData, dropped connections, latency on the server's
+// clock and arbitrary per-operation faults at run time.
 //
 // Options.Auth selects authentication (auth.go): none, Basic against the
 // users' passwords, Bearer against configured tokens, or NTLM with a real
