@@ -1908,3 +1908,162 @@ func (w countingWriter) Write(p []byte) (int, error) {
 	w.n.Add(int64(len(p)))
 	return w.ResponseWriter.Write(p)
 }
+
+// folderSignal is what recovery compares per folder (DESIGN.md, "What
+// recovery can and cannot see").
+type folderSignal struct {
+	Commit        time.Time
+	Deleted       int64
+	Total, Unread int
+}
+
+// folderSignals reads the recovery signals of folders through one
+// GetFolder batch.
+func folderSignals(ctx context.Context, t testing.TB, c *ews.Client, ids []string) map[string]folderSignal {
+	t.Helper()
+	refs := make([]ews.FolderRef, len(ids))
+	for i, id := range ids {
+		refs[i] = ews.FolderRef{ID: id}
+	}
+	res, err := c.GetFolder(ctx, ews.GetFolderRequest{Folders: refs, Shape: ews.FolderSyncShape()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]folderSignal{}
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("GetFolder %s: %v", ids[i], r.Err)
+		}
+		f := r.Folder
+		out[ids[i]] = folderSignal{f.LocalCommitTimeMax, f.DeletedCountTotal, f.TotalCount, f.UnreadCount}
+	}
+	return out
+}
+
+// TestE2E_RecoverySignals proves, through the client, the gap detection
+// recovery relies on: after an outage, comparing each folder's commit
+// time, deleted count, TotalCount and UnreadCount with the values stored
+// at the last good sync finds exactly the folders that changed — new
+// mail, a delete, both ends of a move, a read-flag-only change — while a
+// net-zero read flip stays invisible, as DESIGN.md says.
+func TestE2E_RecoverySignals(t *testing.T) {
+	srv, clk := e2eServer(t, ewstest.AuthNTLM, nil)
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	seeded, err := ewstest.Seed(mb, ewstest.SeedOptions{Messages: 1500, Folders: 10, Seed: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e2eClient(t, srv, e2eAuth(ewstest.AuthNTLM, false), nil)
+	ids := slices.Sorted(maps.Keys(seeded.Counts))
+	if len(ids) < 7 {
+		t.Fatalf("only %d folders with mail", len(ids))
+	}
+	before := folderSignals(ctx, t, c, ids)
+	clk.Advance(2 * time.Second) // the stored values are not from the current second
+
+	first := func(folder string) ewstest.ItemInfo {
+		its, err := mb.Items(folder)
+		if err != nil || len(its) == 0 {
+			t.Fatalf("Items(%s): %v", folder, err)
+		}
+		return its[0]
+	}
+	unreadIn := func(folder string, read bool) ewstest.ItemInfo {
+		its, _ := mb.Items(folder)
+		for _, it := range its {
+			if it.Message.IsRead == read {
+				return it
+			}
+		}
+		t.Fatalf("no item with IsRead=%v in %s", read, folder)
+		return ewstest.ItemInfo{}
+	}
+	// Two folders with unread mail for the read-flag changes, four
+	// others for the rest.
+	var withUnread, others []string
+	for _, id := range ids {
+		if before[id].Unread > 0 && len(withUnread) < 2 {
+			withUnread = append(withUnread, id)
+		} else {
+			others = append(others, id)
+		}
+	}
+	if len(withUnread) < 2 || len(others) < 4 {
+		t.Fatalf("seeded folders: %d with unread mail, %d others", len(withUnread), len(others))
+	}
+	readFlag, flipped := withUnread[0], withUnread[1]
+	newMail, deleted, moveFrom, moveTo := others[0], others[1], others[2], others[3]
+	if _, err := mb.Deliver(newMail, e2eMsg("during the outage")); err != nil {
+		t.Fatal(err)
+	}
+	if err := mb.DeleteItem(first(deleted).ID, ewstest.HardDelete); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.MoveItem(first(moveFrom).ID, moveTo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.SetRead(unreadIn(readFlag, false).ID, true); err != nil {
+		t.Fatal(err)
+	}
+	flip := unreadIn(flipped, false)
+	if _, err := mb.SetRead(flip.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.SetRead(flip.ID, false); err != nil {
+		t.Fatal(err)
+	}
+
+	after := folderSignals(ctx, t, c, ids)
+	var changed []string
+	for _, id := range ids {
+		if before[id] != after[id] {
+			changed = append(changed, id)
+		}
+	}
+	want := []string{newMail, deleted, moveFrom, moveTo, readFlag}
+	slices.Sort(want)
+	if !slices.Equal(changed, want) {
+		t.Fatalf("changed folders %v, want %v (net-zero flip in %s)", changed, want, flipped)
+	}
+	if !after[readFlag].Commit.Equal(before[readFlag].Commit) || after[readFlag].Unread != before[readFlag].Unread-1 {
+		t.Errorf("read-flag-only change: %+v -> %+v", before[readFlag], after[readFlag])
+	}
+	if after[moveFrom].Deleted != before[moveFrom].Deleted+1 || !after[moveTo].Commit.After(before[moveTo].Commit) {
+		t.Errorf("move: source %+v -> %+v, target %+v -> %+v", before[moveFrom], after[moveFrom], before[moveTo], after[moveTo])
+	}
+}
+
+// TestE2E_SyncIgnore checks SyncFolderItems' Ignore list end to end: a
+// change the client made itself and names in Ignore is not reported back,
+// while other changes in the same window are.
+func TestE2E_SyncIgnore(t *testing.T) {
+	srv, clk := e2eServer(t, ewstest.AuthNone, nil)
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	c := e2eClient(t, srv, nil, nil)
+	inbox, _ := mb.FolderID("inbox")
+	a, _ := mb.Deliver(inbox, e2eMsg("a"))
+	b, _ := mb.Deliver(inbox, e2eMsg("b"))
+	m := &itemMirror{folder: inbox}
+	if err := syncAll(ctx, t, c, m, 10); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	subj := "a, edited here"
+	a2, err := mb.UpdateItem(a.ID, ewstest.ItemUpdate{Subject: &subj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.SetRead(b.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.SyncFolderItems(ctx, ews.SyncFolderItemsRequest{Folder: ews.FolderRef{ID: inbox}, SyncState: m.state,
+		Ignore: []ews.ItemID{{ID: a2.ID, ChangeKey: a2.ChangeKey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Changes) != 1 || res.Changes[0].Item.ID.ID != b.ID || res.Changes[0].Kind != ews.ChangeReadFlag || !res.Changes[0].IsRead {
+		t.Fatalf("changes with a ignored: %+v", res.Changes)
+	}
+}
