@@ -463,9 +463,17 @@ func TestFaults(t *testing.T) {
 	srv.faults.waiting = waiting
 	srv.faults.mu.Unlock()
 	done := make(chan int)
-	go func() {
-		status, _ := post(t, srv, envStart+op+envEnd, map[string]string{"X-AnchorMailbox": "alice@example.com"})
-		done <- status
+	go func() { // not post: t.Fatal must stay on the test goroutine
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(envStart+op+envEnd))
+		req.Header.Set("X-AnchorMailbox", "alice@example.com")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		done <- resp.StatusCode
 	}()
 	<-waiting // the request waits on the fake clock
 	select {
