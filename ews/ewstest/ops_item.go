@@ -557,9 +557,15 @@ func opCreateItem(r *request) error {
 		if !itemElements[el.Tag] || el.NamespaceURI() != nsT {
 			return schemaFault("unexpected element %s in Items", el.Tag)
 		}
-		msg, _, err := parseItemPayload(el)
+		msg, set, err := parseItemPayload(el)
 		if f, ok := asFault(err); ok {
 			return f
+		}
+		if err == nil && !set["IsRead"] {
+			// An item created through EWS is read unless the request says
+			// otherwise (PR_MESSAGE_FLAGS gets MSGFLAG_READ); clients that
+			// want unread mail set IsRead to false.
+			msg.IsRead = true
 		}
 		if el.Tag == "Message" && disp == "" {
 			return codeErr("ErrorMessageDispositionRequired", "MessageDisposition is required for messages.")

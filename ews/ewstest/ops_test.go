@@ -121,11 +121,17 @@ func TestOps_CreateUpdateDeleteMoveCopy(t *testing.T) {
 	bob := srv.Mailbox("bob@example.com")
 	doc := call(t, srv, `<m:CreateItem MessageDisposition="SaveOnly"><m:SavedItemFolderId><t:DistinguishedFolderId Id="inbox"/></m:SavedItemFolderId>
 		<m:Items><t:Message><t:Subject>Saved</t:Subject><t:Body BodyType="Text">b</t:Body>
-		<t:Categories><t:String>Green</t:String></t:Categories></t:Message></m:Items></m:CreateItem>`)
+		<t:Categories><t:String>Green</t:String></t:Categories><t:IsRead>false</t:IsRead></t:Message></m:Items></m:CreateItem>`)
 	idEl := first(t, doc, "ItemId")
 	id, ck := idEl.SelectAttrValue("Id", ""), idEl.SelectAttrValue("ChangeKey", "")
-	if info, err := m.Item(id); err != nil || info.Message.Subject != "Saved" || info.Message.Categories[0] != "Green" {
+	if info, err := m.Item(id); err != nil || info.Message.Subject != "Saved" || info.Message.Categories[0] != "Green" || info.Message.IsRead {
 		t.Fatalf("CreateItem stored %+v, %v", info, err)
+	}
+	// Without IsRead a created item is read.
+	doc = call(t, srv, `<m:CreateItem MessageDisposition="SaveOnly"><m:SavedItemFolderId><t:DistinguishedFolderId Id="drafts"/></m:SavedItemFolderId>
+		<m:Items><t:Message><t:Subject>No flag</t:Subject></t:Message></m:Items></m:CreateItem>`)
+	if info, _ := m.Item(first(t, doc, "ItemId").SelectAttrValue("Id", "")); !info.Message.IsRead {
+		t.Error("an item created without IsRead is unread")
 	}
 	call(t, srv, `<m:CreateItem MessageDisposition="SendAndSaveCopy"><m:Items><t:Message><t:Subject>To Bob</t:Subject>
 		<t:ToRecipients><t:Mailbox><t:EmailAddress>bob@example.com</t:EmailAddress></t:Mailbox></t:ToRecipients></t:Message></m:Items></m:CreateItem>`)
