@@ -557,15 +557,12 @@ func opCreateItem(r *request) error {
 		if !itemElements[el.Tag] || el.NamespaceURI() != nsT {
 			return schemaFault("unexpected element %s in Items", el.Tag)
 		}
-		msg, set, err := parseItemPayload(el)
+		// Without IsRead a created item is unread: MAPI's initial
+		// PR_MESSAGE_FLAGS are MSGFLAG_UNSENT|MSGFLAG_UNMODIFIED, without
+		// MSGFLAG_READ (what EWS itself does is not documented).
+		msg, _, err := parseItemPayload(el)
 		if f, ok := asFault(err); ok {
 			return f
-		}
-		if err == nil && !set["IsRead"] {
-			// An item created through EWS is read unless the request says
-			// otherwise (PR_MESSAGE_FLAGS gets MSGFLAG_READ); clients that
-			// want unread mail set IsRead to false.
-			msg.IsRead = true
 		}
 		if el.Tag == "Message" && disp == "" {
 			return codeErr("ErrorMessageDispositionRequired", "MessageDisposition is required for messages.")

@@ -127,11 +127,11 @@ func TestOps_CreateUpdateDeleteMoveCopy(t *testing.T) {
 	if info, err := m.Item(id); err != nil || info.Message.Subject != "Saved" || info.Message.Categories[0] != "Green" || info.Message.IsRead {
 		t.Fatalf("CreateItem stored %+v, %v", info, err)
 	}
-	// Without IsRead a created item is read.
+	// Without IsRead a created item is unread (MAPI's initial flags).
 	doc = call(t, srv, `<m:CreateItem MessageDisposition="SaveOnly"><m:SavedItemFolderId><t:DistinguishedFolderId Id="drafts"/></m:SavedItemFolderId>
 		<m:Items><t:Message><t:Subject>No flag</t:Subject></t:Message></m:Items></m:CreateItem>`)
-	if info, _ := m.Item(first(t, doc, "ItemId").SelectAttrValue("Id", "")); !info.Message.IsRead {
-		t.Error("an item created without IsRead is unread")
+	if info, _ := m.Item(first(t, doc, "ItemId").SelectAttrValue("Id", "")); info.Message.IsRead {
+		t.Error("an item created without IsRead is read")
 	}
 	call(t, srv, `<m:CreateItem MessageDisposition="SendAndSaveCopy"><m:Items><t:Message><t:Subject>To Bob</t:Subject>
 		<t:ToRecipients><t:Mailbox><t:EmailAddress>bob@example.com</t:EmailAddress></t:Mailbox></t:ToRecipients></t:Message></m:Items></m:CreateItem>`)
