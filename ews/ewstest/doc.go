@@ -95,12 +95,19 @@
 // The fake models mail items (IPM.Note and other classes stored as
 // messages); calendar, contact and task semantics are not modelled, and
 // properties outside the Message type are accepted on update but not
-// stored. FindItem restrictions support And, Or, Not, the comparison
-// operators and Contains on a few paths (subject, read flag, received
-// time, item class); FindFolder restrictions support the same
-// expressions on DisplayName, FolderClass, the three counts and the MAPI
-// tags 0x10F4, 0x670A, 0x670B, 0x3001 and 0x3613; anything else is
-// ErrorUnsupportedPathForQuery or ErrorInvalidRestriction. SyncFolderHierarchy returns all changes in one
+// stored. Restrictions (restrict.go) support the whole search-expression
+// grammar (And, Or, Not, Exists, Excludes, the six comparisons against a
+// constant or another property, Contains with every ContainmentMode and
+// ContainmentComparison; IgnoreNonSpacingCharacters folds Latin
+// diacritics only) over every item property the fake stores (subject,
+// body, dates, size, categories, importance, sensitivity, class, flags,
+// read and draft state, From, Sender and recipients by address or name,
+// Internet message id, conversation id and topic, and the matching MAPI
+// tags); multi-valued properties match on any value; SortOrder takes any
+// of them. Named extended properties are never stored (absent). FindFolder
+// restrictions take the same grammar on DisplayName, FolderClass, the three
+// counts and the MAPI tags 0x10F4, 0x670A, 0x670B, 0x3001 and 0x3613;
+// other paths are ErrorUnsupportedPathForQuery. SyncFolderHierarchy returns all changes in one
 // response. A moved item gets a new ItemId, as on Exchange. Sync states
 // grow with the number of pages of the last pass (a few bytes per page);
 // past 256 pages in one pass neighbouring pages are merged, which can make

@@ -1,11 +1,9 @@
 package ewstest
 
 import (
-	"cmp"
 	"encoding/base64"
 	"errors"
 	"strconv"
-	"strings"
 
 	"github.com/beevik/etree"
 )
@@ -570,7 +568,7 @@ func validFolderChangeKey(ck string) bool {
 
 // folderRestrictionPath returns the value getter of the folder property a
 // FindFolder search expression names.
-func folderRestrictionPath(el *etree.Element) (func(*folder) any, error) {
+func folderRestrictionPath(el *etree.Element) (getter[*folder], error) {
 	for _, c := range el.ChildElements() {
 		switch c.Tag {
 		case "FieldURI":
@@ -616,113 +614,8 @@ func folderRestrictionPath(el *etree.Element) (func(*folder) any, error) {
 	return nil, schemaFault("%s needs a property path", el.Tag)
 }
 
-// compareFolderConst is compareConst for folder values, which include
-// integers.
-func compareFolderConst(v any, c string) (int, error) {
-	if n, ok := v.(int64); ok {
-		k, err := strconv.ParseInt(strings.TrimSpace(c), 10, 64)
-		if err != nil {
-			return 0, schemaFault("%q is not a valid integer", c)
-		}
-		return cmp.Compare(n, k), nil
-	}
-	return compareConst(v, c)
-}
-
 // compileFolderRestriction compiles a FindFolder search expression: And,
 // Or, Not, Exists, the comparisons with a constant and Contains.
 func compileFolderRestriction(el *etree.Element) (func(*folder) bool, error) {
-	switch el.Tag {
-	case "And", "Or":
-		var subs []func(*folder) bool
-		for _, c := range el.ChildElements() {
-			p, err := compileFolderRestriction(c)
-			if err != nil {
-				return nil, err
-			}
-			subs = append(subs, p)
-		}
-		if len(subs) == 0 {
-			return nil, schemaFault("%s needs at least one expression", el.Tag)
-		}
-		and := el.Tag == "And"
-		return func(f *folder) bool {
-			for _, p := range subs {
-				if p(f) != and {
-					return !and
-				}
-			}
-			return and
-		}, nil
-	case "Not":
-		cs := el.ChildElements()
-		if len(cs) != 1 {
-			return nil, schemaFault("Not needs one expression")
-		}
-		p, err := compileFolderRestriction(cs[0])
-		if err != nil {
-			return nil, err
-		}
-		return func(f *folder) bool { return !p(f) }, nil
-	case "Exists":
-		if _, err := folderRestrictionPath(el); err != nil {
-			return nil, err
-		}
-		return func(*folder) bool { return true }, nil
-	case "IsEqualTo", "IsNotEqualTo", "IsGreaterThan", "IsGreaterThanOrEqualTo", "IsLessThan", "IsLessThanOrEqualTo":
-		get, err := folderRestrictionPath(el)
-		if err != nil {
-			return nil, err
-		}
-		cst := childT(childT(el, "FieldURIOrConstant"), "Constant")
-		if cst == nil {
-			return nil, codeErr("ErrorInvalidRestriction", "Only comparisons with a constant are supported by this server.")
-		}
-		val, op := attr(cst, "Value"), el.Tag
-		if _, err := compareFolderConst(get(&folder{}), val); err != nil {
-			return nil, err
-		}
-		return func(f *folder) bool {
-			c, _ := compareFolderConst(get(f), val)
-			switch op {
-			case "IsEqualTo":
-				return c == 0
-			case "IsNotEqualTo":
-				return c != 0
-			case "IsGreaterThan":
-				return c > 0
-			case "IsGreaterThanOrEqualTo":
-				return c >= 0
-			case "IsLessThan":
-				return c < 0
-			}
-			return c <= 0
-		}, nil
-	case "Contains":
-		get, err := folderRestrictionPath(el)
-		if err != nil {
-			return nil, err
-		}
-		val := attr(childT(el, "Constant"), "Value")
-		mode := attr(el, "ContainmentMode")
-		ignoreCase := strings.Contains(attr(el, "ContainmentComparison"), "IgnoreCase")
-		return func(f *folder) bool {
-			s, ok := get(f).(string)
-			if !ok {
-				return false
-			}
-			v := val
-			if ignoreCase {
-				s, v = strings.ToLower(s), strings.ToLower(v)
-			}
-			switch mode {
-			case "FullString":
-				return s == v
-			case "Prefixed":
-				return strings.HasPrefix(s, v)
-			}
-			return strings.Contains(s, v)
-		}, nil
-	}
-	return nil, codeErr("ErrorInvalidRestriction", "The restriction element %s is not supported by this server.", el.Tag)
+	return compileExpr(el, folderRestrictionPath, &folder{})
 }
