@@ -65,7 +65,7 @@ func opConvertID(r *request) error {
 			r.msgError(codeErr("ErrorInvalidRequest", "Only mailbox ids can be converted by this server."))
 			continue
 		}
-		format, id, mbx := attr(el, "Format"), attr(el, "Id"), attr(el, "Mailbox")
+		format, id := attr(el, "Format"), attr(el, "Id")
 		if !idFormats[format] {
 			return schemaFault("the Format attribute is missing or invalid")
 		}
@@ -74,8 +74,12 @@ func opConvertID(r *request) error {
 			r.msgError(codeErr("ErrorInvalidIdMalformed", "Id is malformed."))
 			continue
 		}
+		// The id record names its mailbox, so Exchange locates the mailbox
+		// from the id and answers with its real primary address whatever
+		// Mailbox the request named (clients such as DavMail send a dummy
+		// address to learn the caller's own SMTP address this way).
 		m, err := r.s.mailboxByID(base64.StdEncoding.EncodeToString(raw))
-		if err != nil || !strings.EqualFold(m.address, mbx) {
+		if err != nil || !r.mayAccess(m) {
 			r.msgError(codeErr("ErrorInvalidIdNotAnItemAttachmentId", "The id does not belong to the named mailbox."))
 			continue
 		}
