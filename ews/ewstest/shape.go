@@ -554,6 +554,24 @@ func (m *Mailbox) writeItemExt(w *xw, it *item, e extProp) {
 		writeExt(w, e, it.msg.DateTimeReceived.Format("2006-01-02T15:04:05Z"))
 	case 0x3008: // PR_LAST_MODIFICATION_TIME
 		writeExt(w, e, it.modified.UTC().Format("2006-01-02T15:04:05Z"))
+	case 0x0E23: // PR_INTERNET_ARTICLE_NUMBER: the IMAP UID, rising with each arrival in the folder
+		writeExt(w, e, strconv.FormatUint(it.arrivedCN, 10))
+	case 0x0FF9: // PR_RECORD_KEY: unique and stable for the item
+		writeExt(w, e, it.id)
+	case 0x0E07: // PR_MESSAGE_FLAGS
+		f := 0
+		if it.msg.IsRead {
+			f |= 0x01 // MSGFLAG_READ
+		}
+		if it.msg.IsDraft {
+			f |= 0x08 // MSGFLAG_UNSENT
+		} else {
+			f |= 0x02 // MSGFLAG_UNMODIFIED
+		}
+		if len(it.msg.Attachments) > 0 {
+			f |= 0x10 // MSGFLAG_HASATTACH
+		}
+		writeExt(w, e, strconv.Itoa(f))
 	}
 }
 
