@@ -199,7 +199,24 @@ func roundTripNTLM(rt http.RoundTripper, a *ntlmAuth, req *http.Request) (*http.
 	// The negotiator reads the credentials from the Basic header and never
 	// sends them as Basic (AllowBasicAuth is false).
 	r.SetBasicAuth(a.user, a.password)
-	return ntlmssp.Negotiator{RoundTripper: rt}.RoundTrip(r)
+	// When a handshake leg fails in transport (a dropped connection, a
+	// cancelled context), the negotiator swallows the error and returns
+	// the first leg's 401, which would read as bad credentials. The legs
+	// run one after another on this goroutine; remember the failure and
+	// return it instead.
+	var legErr error
+	record := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := rt.RoundTrip(r)
+		legErr = err
+		return resp, err
+	})
+	resp, err := ntlmssp.Negotiator{RoundTripper: record}.RoundTrip(r)
+	if err == nil && legErr != nil && resp.StatusCode == http.StatusUnauthorized {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return nil, legErr
+	}
+	return resp, err
 }
 
 // releaseBody runs release once, when the body is closed.
