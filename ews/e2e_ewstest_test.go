@@ -3,6 +3,7 @@ package ews_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -2065,5 +2066,66 @@ func TestE2E_SyncIgnore(t *testing.T) {
 	}
 	if len(res.Changes) != 1 || res.Changes[0].Item.ID.ID != b.ID || res.Changes[0].Kind != ews.ChangeReadFlag || !res.Changes[0].IsRead {
 		t.Fatalf("changes with a ignored: %+v", res.Changes)
+	}
+}
+
+// isNTLMAuthenticate reports whether r carries an NTLM AUTHENTICATE
+// message (the handshake's last leg, which also carries the request).
+func isNTLMAuthenticate(r *http.Request) bool {
+	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "NTLM ")
+	if !ok {
+		v, ok = strings.CutPrefix(r.Header.Get("Authorization"), "Negotiate ")
+	}
+	msg, err := base64.StdEncoding.DecodeString(v)
+	return ok && err == nil && len(msg) > 12 && string(msg[:8]) == "NTLMSSP\x00" && msg[8] == 3
+}
+
+// TestE2E_NTLMTransportErrors checks that a failure on the NTLM
+// handshake's authenticated leg is reported as what it is: a dropped
+// connection as the transport error (as without authentication), a
+// cancelled call as the context's error — never as HTTP 401, which would
+// read as bad credentials.
+func TestE2E_NTLMTransportErrors(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	var hold atomic.Bool
+	stall := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if hold.Load() && isNTLMAuthenticate(r) {
+				// Read the body so that the server watches the
+				// connection and cancels r's context when it closes.
+				_, _ = io.Copy(io.Discard, r.Body)
+				entered <- struct{}{}
+				<-r.Context().Done() // until the client goes away
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	srv, _ := e2eServer(t, ewstest.AuthNTLM, func(o *ewstest.Options) { o.Middleware = append(o.Middleware, stall) })
+	c := e2eClient(t, srv, e2eAuth(ewstest.AuthNTLM, false), nil)
+	req := ews.GetFolderRequest{Folders: []ews.FolderRef{ews.DistinguishedFolder("inbox")}}
+
+	srv.Faults().DropConnections(1)
+	_, err := c.GetFolder(context.Background(), req)
+	var he *ews.HTTPError
+	if err == nil || errors.Is(err, ews.ErrUnauthorized) || errors.As(err, &he) {
+		t.Errorf("dropped connection under NTLM: %v", err)
+	}
+	if res, err := c.GetFolder(context.Background(), req); err != nil || res[0].Err != nil {
+		t.Fatalf("after the drop: %v", err)
+	}
+
+	hold.Store(true)
+	c.CloseIdleConnections() // a fresh handshake
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.GetFolder(ctx, req)
+		done <- err
+	}()
+	<-entered
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) || errors.Is(err, ews.ErrUnauthorized) {
+		t.Fatalf("call cancelled during the handshake: %v", err)
 	}
 }
