@@ -107,7 +107,15 @@
 // of them. Named extended properties are never stored (absent). FindFolder
 // restrictions take the same grammar on DisplayName, FolderClass, the three
 // counts and the MAPI tags 0x10F4, 0x670A, 0x670B, 0x3001 and 0x3613;
-// other paths are ErrorUnsupportedPathForQuery. SyncFolderHierarchy returns all changes in one
+// other paths are ErrorUnsupportedPathForQuery. FindItem also takes an AQS
+// QueryString (aqs.go: free words matched at word starts against subject,
+// body, sender, recipients, categories and attachment names; quoted
+// phrases; AND, OR, NOT, "-" and parentheses; subject:, body:, from:, to:,
+// cc:, bcc:, participants:, category:, attachment:, hasattachment:,
+// isread:, isflagged:, importance:, kind:, received:/sent: with days,
+// ranges (a..b) and comparisons, and size:), evaluated on the items rather
+// than a content index, FractionalPageItemView, and GroupBy or
+// DistinguishedGroupBy (ConversationTopic) answered as t:Groups. SyncFolderHierarchy returns all changes in one
 // response. A moved item gets a new ItemId, as on Exchange. Sync states
 // grow with the number of pages of the last pass (a few bytes per page);
 // past 256 pages in one pass neighbouring pages are merged, which can make

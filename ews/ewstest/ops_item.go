@@ -91,20 +91,42 @@ func opFindItem(r *request) error {
 	}
 	sh.pre2013 = !r.versionAtLeast("Exchange2013")
 	var view pageView
+	var frac *fractionalView
+	var grp *grouping
 	var pred itemPred
 	var keys []sortKey
 	for _, c := range r.body.ChildElements() {
 		switch c.Tag {
-		case "IndexedPageItemView", "FractionalPageItemView", "SeekToConditionPageItemView":
+		case "IndexedPageItemView", "SeekToConditionPageItemView":
 			if view, err = parsePageView(c); err != nil {
 				return err
 			}
-		case "CalendarView", "ContactsView", "GroupBy", "DistinguishedGroupBy", "QueryString":
+		case "FractionalPageItemView":
+			fv, err := parseFractionalView(c)
+			if err != nil {
+				return toFault(err)
+			}
+			frac = &fv
+		case "GroupBy", "DistinguishedGroupBy":
+			if grp, err = parseGroupBy(c); err != nil {
+				return toFault(err)
+			}
+		case "CalendarView", "ContactsView":
 			return &Fault{Code: "ErrorInvalidRequest", Message: "The request is invalid: " + c.Tag + " is not supported by this server."}
+		case "QueryString":
+			if pred != nil {
+				return schemaFault("Restriction and QueryString cannot both be given")
+			}
+			if pred, err = compileAQS(textOf(c), r.s.now()); err != nil {
+				return toFault(err)
+			}
 		case "Restriction":
 			cs := c.ChildElements()
 			if len(cs) != 1 {
 				return schemaFault("Restriction needs one expression")
+			}
+			if pred != nil {
+				return schemaFault("Restriction and QueryString cannot both be given")
 			}
 			if pred, err = compileRestriction(cs[0]); err != nil {
 				return toFault(err)
@@ -169,20 +191,36 @@ func opFindItem(r *request) error {
 		if pred != nil {
 			limit = findCountLimitRestricted
 		}
+		var groups []*itemGroup
+		if grp != nil {
+			groups = grp.group(list)
+			list = flatten(groups)
+		}
 		v := view
 		if v.max == 0 || v.max > limit {
 			v.max = limit
 		}
 		lo, hi, next := v.window(len(list))
-		r.msgOK()
-		r.w.open("m:RootFolder", "IndexedPagingOffset", strconv.Itoa(next), "TotalItemsInView", strconv.Itoa(len(list)),
-			"IncludesLastItemInRange", strconv.FormatBool(hi == len(list) && !v.fromEnd || v.fromEnd && lo == 0))
-		r.w.b.Grow((hi - lo) * 1600)
-		r.w.open("t:Items")
-		for _, it := range list[lo:hi] {
-			m.writeItem(r.w, it, sh, false)
+		pagingAttrs := []string{"IndexedPagingOffset", strconv.Itoa(next)}
+		last := hi == len(list) && !v.fromEnd || v.fromEnd && lo == 0
+		if frac != nil {
+			lo, hi = frac.window(len(list), limit)
+			pagingAttrs = []string{"NumeratorOffset", strconv.Itoa(hi), "AbsoluteDenominator", strconv.Itoa(len(list))}
+			last = hi == len(list)
 		}
-		r.w.close("t:Items")
+		r.msgOK()
+		r.w.open("m:RootFolder", append(pagingAttrs, "TotalItemsInView", strconv.Itoa(len(list)),
+			"IncludesLastItemInRange", strconv.FormatBool(last))...)
+		r.w.b.Grow((hi - lo) * 1600)
+		if groups != nil {
+			m.writeGroups(r.w, groups, lo, hi, sh)
+		} else {
+			r.w.open("t:Items")
+			for _, it := range list[lo:hi] {
+				m.writeItem(r.w, it, sh, false)
+			}
+			r.w.close("t:Items")
+		}
 		r.w.close("m:RootFolder")
 		r.msgClose()
 		m.mu.Unlock()

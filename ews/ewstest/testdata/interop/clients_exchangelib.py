@@ -103,6 +103,16 @@ def main():
     check("sensitivity", lambda: subjects(inbox.filter(sensitivity="Private")))
     check("in_subjects", lambda: subjects(inbox.filter(subject__in=["Lunch plans", "Weekly report"])))
 
+    # AQS query strings (FindItem m:QueryString).
+    check("aqs_subject", lambda: subjects(inbox.filter("subject:report")))
+    check("aqs_from", lambda: subjects(inbox.filter("from:bob")))
+    check("aqs_free", lambda: subjects(inbox.filter("quarterly")))
+    check("aqs_phrase", lambda: subjects(inbox.filter('subject:"report draft"')))
+    check("aqs_bool", lambda: subjects(inbox.filter("hasattachment:true AND isread:false")))
+    check("aqs_or_not", lambda: subjects(inbox.filter("(subject:party OR subject:lunch) NOT from:ann@example.org")))
+    check("aqs_received", lambda: inbox.filter("received:2025-03-01").count())
+    check("aqs_received_after", lambda: inbox.filter("received:>2025-03-01").count())
+
     # Folder restrictions.
     check(
         "folder_filter",
