@@ -1290,7 +1290,24 @@ func BenchmarkInitialSync(b *testing.B) {
 // item's Subject, its Message-ID the InternetMessageId, and Size its
 // length.
 func TestE2E_SeededMIME(t *testing.T) {
-	srv, _ := e2eServer(t, ewstest.AuthNTLM, func(o *ewstest.Options) { o.Compression = true })
+	var gzipped atomic.Int32
+	sawGzip := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			if w.Header().Get("Content-Encoding") == "gzip" {
+				gzipped.Add(1)
+			}
+		})
+	}
+	srv, _ := e2eServer(t, ewstest.AuthNTLM, func(o *ewstest.Options) {
+		o.Compression = true
+		o.Middleware = append(o.Middleware, sawGzip)
+	})
+	defer func() {
+		if gzipped.Load() == 0 {
+			t.Error("no response was compressed: the client does not send Accept-Encoding: gzip")
+		}
+	}()
 	ctx := context.Background()
 	mb := srv.Mailbox(e2eAddress)
 	seeded, err := ewstest.Seed(mb, ewstest.SeedOptions{Messages: 300, Folders: 3, Seed: 21})
