@@ -2146,3 +2146,84 @@ func TestE2E_NTLMTransportErrors(t *testing.T) {
 		t.Fatalf("call cancelled during the handshake: %v", err)
 	}
 }
+
+// statusRecorder captures the status a handler answers with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// TestE2E_PushBackpressure fills the PushListener's Events channel: the
+// next POST is answered 503, the fake keeps the notification and retries
+// it on its schedule (30 s first, on its clock), and once the application
+// reads again the retried notification arrives — nothing is lost, and
+// watermarks stay continuous.
+func TestE2E_PushBackpressure(t *testing.T) {
+	srv, clk := e2eServer(t, ewstest.AuthNone, nil)
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	c := e2eClient(t, srv, nil, nil)
+	l, err := ews.NewPushListener(&ews.PushListenerOptions{Token: "push-secret", Buffer: 1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := make(chan struct{}, 16)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		l.ServeHTTP(rec, r)
+		if rec.status == http.StatusServiceUnavailable {
+			refused <- struct{}{}
+		}
+	}))
+	t.Cleanup(func() { hs.Close(); l.Close() })
+	sub := e2ePushSubscribe(ctx, t, c, l, hs.URL)
+
+	// The first POST (a StatusEvent) fills the channel; the mail's POST is
+	// refused.
+	m1, err := mb.Deliver("inbox", e2eMsg("while the application is busy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-refused:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the POST of the new mail was not refused")
+	}
+	first := recvPushEvent(t, l)
+	if !first.Notification.StatusOnly() || first.Notification.PreviousWatermark != sub.Watermark {
+		t.Fatalf("first notification %+v", first.Notification)
+	}
+	// The fake retries on its clock; its timer is set once it has read
+	// the 503, so the clock moves until the retry arrives.
+	var got *ews.Notification
+	for range 100 {
+		clk.Advance(30 * time.Second)
+		select {
+		case ev := <-l.Events():
+			if ev.Err != nil || ev.Gap {
+				t.Fatalf("push event %+v", ev)
+			}
+			if ev.Notification.StatusOnly() {
+				continue
+			}
+			got = ev.Notification
+		case <-time.After(50 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	if got == nil || !slices.Equal(newMailIDs(got), []string{m1.ID}) {
+		t.Fatalf("retried notification %+v", got)
+	}
+	if got.PreviousWatermark != first.Notification.LastWatermark() {
+		t.Errorf("retried notification continues %q, last seen %q", got.PreviousWatermark, first.Notification.LastWatermark())
+	}
+	if l.Dropped() < 1 {
+		t.Errorf("Dropped = %d", l.Dropped())
+	}
+}
