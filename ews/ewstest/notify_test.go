@@ -184,11 +184,12 @@ func openStreaming(t *testing.T, srv *Server, hdr map[string]string, ids ...stri
 	return &streamReader{resp: resp, r: bufio.NewReader(resp.Body)}
 }
 
-// next reads one envelope (the server ends each with </soap:Envelope>).
+// next reads one envelope (the server ends each with </Envelope>, as
+// Exchange does).
 func (s *streamReader) next(t *testing.T) (*etree.Element, error) {
 	t.Helper()
 	var buf bytes.Buffer
-	const end = "</soap:Envelope>"
+	const end = "</Envelope>"
 	for !bytes.HasSuffix(buf.Bytes(), []byte(end)) {
 		c, err := s.r.ReadByte()
 		if err != nil {

@@ -380,20 +380,20 @@ func TestFrame_XML(t *testing.T) {
 		{Event: Event{Kind: ModifiedEvent, Time: t0, Folder: true, ID: ID{ID: "IN&BOX"}, ParentFolderID: ID{ID: "ROOT"}, UnreadCount: &unread}, Watermark: "WM2"},
 	}}}}
 	got := string(AppendFrameEnvelope(nil, f, ""))
-	want := `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>` +
+	want := `<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><soap11:Body xmlns:soap11="http://schemas.xmlsoap.org/soap/envelope/">` +
 		`<m:GetStreamingEventsResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">` +
 		`<m:ResponseMessages><m:GetStreamingEventsResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>` +
 		`<m:Notifications><m:Notification><t:SubscriptionId>S1</t:SubscriptionId>` +
 		`<t:MovedEvent><t:TimeStamp>2024-05-01T10:00:00Z</t:TimeStamp><t:ItemId Id="I2" ChangeKey="C2"/><t:ParentFolderId Id="F9"/><t:OldItemId Id="I1"/><t:OldParentFolderId Id="INBOX"/></t:MovedEvent>` +
 		`<t:ModifiedEvent><t:TimeStamp>2024-05-01T10:00:00Z</t:TimeStamp><t:FolderId Id="IN&amp;BOX"/><t:ParentFolderId Id="ROOT"/><t:UnreadCount>4</t:UnreadCount></t:ModifiedEvent>` +
-		`</m:Notification></m:Notifications></m:GetStreamingEventsResponseMessage></m:ResponseMessages></m:GetStreamingEventsResponse></soap:Body></soap:Envelope>`
+		`</m:Notification></m:Notifications></m:GetStreamingEventsResponseMessage></m:ResponseMessages></m:GetStreamingEventsResponse></soap11:Body></Envelope>`
 	if got != want {
 		t.Fatalf("envelope:\n%s\nwant\n%s", got, want)
 	}
 	ef := Frame{Err: ErrSubscriptionNotFound, ErrorIDs: []string{"S2"}, Status: StatusClosed}
 	got = string(AppendFrameEnvelope(nil, ef, `<t:ServerVersionInfo xmlns:t="`+NSTypes+`" MajorVersion="15"/>`))
 	for _, part := range []string{
-		`<soap:Header><t:ServerVersionInfo`,
+		`<soap11:Header xmlns:soap11="http://schemas.xmlsoap.org/soap/envelope/"><t:ServerVersionInfo`,
 		`ResponseClass="Error"><m:MessageText>The specified subscription was not found.</m:MessageText><m:ResponseCode>ErrorSubscriptionNotFound</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:ErrorSubscriptionIds><m:SubscriptionId>S2</m:SubscriptionId></m:ErrorSubscriptionIds><m:ConnectionStatus>Closed</m:ConnectionStatus>`,
 	} {
 		if !strings.Contains(got, part) {

@@ -102,17 +102,23 @@ func AppendNotification(b []byte, n Notification, withWatermarks bool) []byte {
 
 // AppendFrameEnvelope appends one complete GetStreamingEvents SOAP
 // envelope (no XML declaration, so that envelopes can follow each other in
-// one body). header is the inner XML of soap:Header (e.g. a
+// one body). header is the inner XML of the SOAP Header (e.g. a
 // t:ServerVersionInfo element declaring its own namespace); empty omits
 // the header.
+//
+// The envelope has Exchange's streaming wire form: an unprefixed
+// <Envelope xmlns="...soap/envelope/"> around soap11:Header and
+// soap11:Body that each declare the prefix. Clients that cut the stream
+// into documents by the literal text <Envelope and </Envelope>
+// (ews-javascript-api's GetStreamingEvents reader) depend on it.
 func AppendFrameEnvelope(b []byte, f Frame, header string) []byte {
-	b = append(b, `<soap:Envelope xmlns:soap="`+NSSoap+`">`...)
+	b = append(b, `<Envelope xmlns="`+NSSoap+`">`...)
 	if header != "" {
-		b = append(b, "<soap:Header>"...)
+		b = append(b, `<soap11:Header xmlns:soap11="`+NSSoap+`">`...)
 		b = append(b, header...)
-		b = append(b, "</soap:Header>"...)
+		b = append(b, "</soap11:Header>"...)
 	}
-	b = append(b, `<soap:Body><m:GetStreamingEventsResponse xmlns:m="`+NSMessages+`" xmlns:t="`+NSTypes+`"><m:ResponseMessages>`...)
+	b = append(b, `<soap11:Body xmlns:soap11="`+NSSoap+`"><m:GetStreamingEventsResponse xmlns:m="`+NSMessages+`" xmlns:t="`+NSTypes+`"><m:ResponseMessages>`...)
 	if f.Err != nil {
 		b = append(b, `<m:GetStreamingEventsResponseMessage ResponseClass="Error">`...)
 		b = appendText(b, "m:MessageText", f.Err.Message)
@@ -138,7 +144,7 @@ func AppendFrameEnvelope(b []byte, f Frame, header string) []byte {
 	if f.Status != "" {
 		b = appendText(b, "m:ConnectionStatus", string(f.Status))
 	}
-	return append(b, "</m:GetStreamingEventsResponseMessage></m:ResponseMessages></m:GetStreamingEventsResponse></soap:Body></soap:Envelope>"...)
+	return append(b, "</m:GetStreamingEventsResponseMessage></m:ResponseMessages></m:GetStreamingEventsResponse></soap11:Body></Envelope>"...)
 }
 
 // AppendPushEnvelope appends the SendNotification request Exchange POSTs
