@@ -2227,3 +2227,56 @@ func TestE2E_PushBackpressure(t *testing.T) {
 		t.Errorf("Dropped = %d", l.Dropped())
 	}
 }
+
+// TestE2E_NTLMLanes mirrors several folders concurrently through a
+// client limited to two NTLM connections: every call completes, the
+// mirrors equal the mailbox, and the server sees no more than two client
+// connections, each authenticated once and then reused.
+func TestE2E_NTLMLanes(t *testing.T) {
+	var mu sync.Mutex
+	conns := map[string]int{}
+	handshakes := 0
+	watch := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			conns[r.RemoteAddr]++
+			if isNTLMAuthenticate(r) {
+				handshakes++
+			}
+			mu.Unlock()
+			next.ServeHTTP(w, r)
+		})
+	}
+	srv, _ := e2eServer(t, ewstest.AuthNTLM, func(o *ewstest.Options) { o.Middleware = append(o.Middleware, watch) })
+	ctx := context.Background()
+	mb := srv.Mailbox(e2eAddress)
+	seeded, err := ewstest.Seed(mb, ewstest.SeedOptions{Messages: 3000, Folders: 10, Seed: 13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ews.New(srv.URL, &ews.Options{Auth: e2eAuth(ewstest.AuthNTLM, false), MaxConnections: 2, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	folders := slices.Sorted(maps.Keys(seeded.Counts))
+	mirrors := make([]*itemMirror, len(folders))
+	var g errgroup.Group
+	for i, f := range folders {
+		mirrors[i] = &itemMirror{folder: f}
+		g.Go(func() error { return syncAll(ctx, t, c, mirrors[i], 100) })
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mirrors {
+		if d := diffItems(m.items, realItems(t, mb, m.folder)); d != "" {
+			t.Errorf("folder %s:%s", m.folder, d)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(conns) > 2 || handshakes != len(conns) {
+		t.Errorf("%d client connections %v, %d handshakes", len(conns), conns, handshakes)
+	}
+}
