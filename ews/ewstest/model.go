@@ -149,6 +149,7 @@ type Mailbox struct {
 	fmoves    []folderMove
 	fpurgedCN uint64
 	root      *folder
+	ext       mailboxExt // state of ops_misc.go
 }
 
 // distinguished folders: name, display name, class, parent, hidden.

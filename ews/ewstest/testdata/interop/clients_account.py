@@ -1,0 +1,175 @@
+"""Drive the ewstest fake with exchangelib's account-level services and
+non-mail items: folder tree, OOF settings, time zones, name resolution,
+room lists, delegates, attachments, archive, calendar, contacts and
+tasks.
+
+Usage: clients_account.py URL USER PASSWORD ADDRESS
+
+Each check runs on its own; its result (or "ERROR: <exception class>:
+<message>") goes into one JSON object on stdout, which
+interop_clients_test.go asserts on.
+"""
+
+import datetime
+import json
+import logging
+import os
+import sys
+import traceback
+
+from exchangelib import (
+    BASIC,
+    DELEGATE,
+    UTC,
+    Account,
+    CalendarItem,
+    Configuration,
+    Contact,
+    Credentials,
+    EWSDateTime,
+    FileAttachment,
+    Message,
+    OofSettings,
+    Task,
+)
+from exchangelib.protocol import BaseProtocol
+
+if os.environ.get("EWSTEST_INTEROP_DEBUG"):
+    logging.basicConfig(level=logging.DEBUG)
+
+
+def main():
+    url, user, password, address = sys.argv[1:5]
+    BaseProtocol.TIMEOUT = 30
+    config = Configuration(
+        service_endpoint=url,
+        credentials=Credentials(user, password),
+        auth_type=BASIC,
+        max_connections=2,
+    )
+    account = Account(primary_smtp_address=address, config=config, autodiscover=False, access_type=DELEGATE)
+    out = {}
+
+    def check(name, fn):
+        try:
+            out[name] = fn()
+        except Exception as e:  # noqa: BLE001 - every failure is reported
+            out[name] = ("ERROR: %s: %s" % (type(e).__name__, e))[:300]
+            if os.environ.get("EWSTEST_INTEROP_DEBUG"):
+                traceback.print_exc()
+
+    # Folders.
+    check("tree_has_inbox", lambda: "Inbox" in account.root.tree())
+    check("inbox_children", lambda: [f.name for f in account.inbox.children])
+    check("public_folders_root", lambda: str(account.public_folders_root))
+
+    # Account-level services.
+    def oof():
+        account.oof_settings = OofSettings(
+            state=OofSettings.ENABLED, internal_reply="I am away", external_reply="Away", external_audience="All"
+        )
+        s = account.oof_settings
+        return [s.state, s.internal_reply, s.external_reply, s.external_audience]
+
+    check("oof", oof)
+    check("timezones", lambda: len(list(account.protocol.get_timezones())) > 0)
+    check(
+        "resolve_names",
+        lambda: sorted(m.email_address for m in account.protocol.resolve_names(["bob"])),
+    )
+    check("resolve_none", lambda: [type(r).__name__ for r in account.protocol.resolve_names(["nobody-here"])])
+    check("resolve_smtp", lambda: [m.email_address for m in account.protocol.resolve_names(["SMTP:alice@example.com"])])
+    check("roomlists", lambda: list(account.protocol.get_roomlists()))
+    check("delegates", lambda: list(account.delegates))
+    check("tz_ids", lambda: sorted(t.id for t in account.protocol.get_timezones() if t.id in ("UTC", "Tokyo Standard Time")))
+
+    # Attachments on a saved item.
+    def attach():
+        m = Message(account=account, folder=account.drafts, subject="with attachment", body="see file")
+        m.save()
+        att = FileAttachment(name="hello.txt", content=b"hello world")
+        m.attach(att)
+        fresh = account.drafts.get(id=m.id)
+        names = [a.name for a in fresh.attachments]
+        content = fresh.attachments[0].content.decode()
+        m.detach(att)
+        after = account.drafts.get(id=m.id)
+        return [names, content, len(after.attachments)]
+
+    check("attach", attach)
+    check(
+        "archive",
+        lambda: [type(r).__name__ for r in account.inbox.filter(subject="Party").archive(to_folder=account.inbox)],
+    )
+
+    # Calendar, contacts, tasks.
+    start = EWSDateTime(2025, 4, 1, 9, 0, tzinfo=UTC)
+
+    def calendar():
+        item = CalendarItem(
+            account=account,
+            folder=account.calendar,
+            subject="Planning",
+            start=start,
+            end=start + datetime.timedelta(hours=1),
+            location="Room 1",
+            body="agenda",
+        )
+        item.save(send_meeting_invitations="SendToNone")
+        CalendarItem(
+            account=account,
+            folder=account.calendar,
+            subject="Later",
+            start=start + datetime.timedelta(days=10),
+            end=start + datetime.timedelta(days=10, hours=1),
+        ).save()
+        got = account.calendar.get(id=item.id)
+        view = [
+            i.subject
+            for i in account.calendar.view(start=start - datetime.timedelta(days=1), end=start + datetime.timedelta(days=1))
+        ]
+        got.subject = "Planning (moved)"
+        got.save(update_fields=["subject"])
+        after = account.calendar.get(id=item.id)
+        everything = sorted(i.subject for i in account.calendar.all())
+        after.delete()
+        return [
+            got.location,
+            got.start.isoformat(),
+            got.end.isoformat(),
+            view,
+            after.subject,
+            everything,
+            account.calendar.all().count(),
+        ]
+
+    check("calendar", calendar)
+
+    def contact():
+        c = Contact(
+            account=account,
+            folder=account.contacts,
+            display_name="Carol Jones",
+            given_name="Carol",
+            surname="Jones",
+            company_name="Acme",
+        )
+        c.save()
+        got = account.contacts.get(id=c.id)
+        return [got.given_name, got.surname, got.company_name, account.contacts.all().count()]
+
+    check("contact", contact)
+
+    def task():
+        t = Task(account=account, folder=account.tasks, subject="Write report", status="InProgress")
+        t.save()
+        got = account.tasks.get(id=t.id)
+        return [got.subject, got.status]
+
+    check("task", task)
+
+    print(json.dumps(out, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
