@@ -3,6 +3,9 @@ package ewstest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,8 +42,18 @@ func runExchangelibNotifications(t *testing.T, auth string) {
 	defer srv.Close()
 	defer closeNotifications(srv)
 
+	// The script asks here how many streaming connections the server still
+	// has open: a client's close reaches the server asynchronously, and
+	// events raised before it does go to the old connection (as on
+	// Exchange), so the script waits for it before testing the gap
+	// between two connections.
+	streams := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, srv.NotificationStats().OpenStreams)
+	}))
+	defer streams.Close()
+
 	script := filepath.Join("testdata", "interop", "notifications.py")
-	cmd := exec.Command(interopPython, script, srv.URL, "alice", "secret", "alice@example.com", auth)
+	cmd := exec.Command(interopPython, script, srv.URL, "alice", "secret", "alice@example.com", auth, streams.URL)
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

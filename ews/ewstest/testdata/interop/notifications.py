@@ -1,6 +1,8 @@
 """Drive the notification side of the ewstest fake server with exchangelib.
 
-Usage: notifications.py URL USER PASSWORD ADDRESS AUTH
+Usage: notifications.py URL USER PASSWORD ADDRESS AUTH STREAMS_URL
+
+STREAMS_URL answers the number of streaming connections the server holds open.
 
 Pull (subscribe_to_pull + get_events), streaming (subscribe_to_streaming +
 get_streaming_events) and push (subscribe_to_push to a local http.server
@@ -63,6 +65,21 @@ def pull(account, out):
     account.inbox.unsubscribe(sub)
 
 
+def wait_no_open_streams(url, deadline=20.0):
+    """Poll the test's counter of open streaming connections until it is 0."""
+    import time
+    import urllib.request
+
+    end = time.monotonic() + deadline
+    while True:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            if r.read().strip() == b"0":
+                return
+        if time.monotonic() > end:
+            raise RuntimeError("the server still holds the first streaming connection")
+        time.sleep(0.01)
+
+
 def streaming(account, out):
     sub = account.inbox.subscribe_to_streaming()
     # Created while (or just before) the connection opens: either way the
@@ -76,6 +93,9 @@ def streaming(account, out):
         if box.get("item") in created_ids(notifications):
             break
     t.join()
+    # The generator closed its response; wait until the server has seen the
+    # connection end, or events raised now would still go to it.
+    wait_no_open_streams(out["streams_url"])
     # A second connection after the first: an item created in between.
     item2 = create(account, "streaming interop 2")
     again = []
@@ -128,7 +148,7 @@ def push(account, out):
 
 
 def main():
-    url, user, password, address, auth = sys.argv[1:6]
+    url, user, password, address, auth, streams_url = sys.argv[1:7]
     BaseProtocol.TIMEOUT = 30
     config = Configuration(
         service_endpoint=url,
@@ -137,7 +157,7 @@ def main():
         max_connections=4,
     )
     account = Account(primary_smtp_address=address, config=config, autodiscover=False, access_type=DELEGATE)
-    out = {"version": str(account.version.build)}
+    out = {"version": str(account.version.build), "streams_url": streams_url}
     pull(account, out)
     streaming(account, out)
     push(account, out)
