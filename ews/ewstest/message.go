@@ -76,6 +76,10 @@ type Message struct {
 	// (CreateItem with MimeContent); otherwise GetItem renders MIME from the
 	// fields above.
 	MIME []byte
+
+	// ext holds the extended properties a client set through EWS, by
+	// extKey (see extprops.go).
+	ext map[string]extValue
 }
 
 // normalize fills defaults. now is the server's time.

@@ -481,6 +481,7 @@ func cloneMessage(msg Message) Message {
 	msg.Categories = slices.Clone(msg.Categories)
 	msg.Attachments = slices.Clone(msg.Attachments)
 	msg.MIME = slices.Clone(msg.MIME)
+	msg.ext = cloneExt(msg.ext)
 	return msg
 }
 
@@ -501,6 +502,11 @@ type ItemUpdate struct {
 	// Overwrite is true; a stale one gives ErrConflict.
 	ChangeKey string
 	Overwrite bool
+
+	// ext sets (or, with a nil value, removes) extended properties by
+	// extKey: UpdateItem's SetItemField and DeleteItemField with an
+	// ExtendedFieldURI.
+	ext map[string]*extValue
 }
 
 // SetRead sets the item's read flag. A read-flag-only change gets a new
@@ -533,10 +539,25 @@ func (m *Mailbox) updateLocked(it *item, u ItemUpdate) error {
 	f := it.folder
 	readChanged := u.IsRead != nil && *u.IsRead != it.msg.IsRead
 	content := u.Subject != nil || u.Categories != nil || u.FlagStatus != nil || u.Importance != nil || u.Body != nil || u.Sensitivity != nil
-	if !readChanged && !content {
+	extChanged := len(u.ext) > 0
+	if !readChanged && !content && !extChanged {
 		return nil
 	}
 	cn := m.nextCN()
+	if extChanged {
+		// A MAPI property write is a change to the item, but leaves the
+		// message's MIME alone.
+		it.msg.ext = cloneExt(it.msg.ext)
+		for k, v := range u.ext {
+			if v == nil {
+				delete(it.msg.ext, k)
+			} else {
+				it.msg.setExt(k, *v)
+			}
+		}
+		it.changeCN = cn
+		it.modified = now
+	}
 	if readChanged {
 		it.msg.IsRead = *u.IsRead
 		it.readCN = cn
@@ -572,7 +593,7 @@ func (m *Mailbox) updateLocked(it *item, u ItemUpdate) error {
 		it.changeCN = cn
 		it.modified = now
 	}
-	m.touchContent(f, cn, now, content || m.srv.opts.ReadFlagMovesCommitTime)
+	m.touchContent(f, cn, now, content || extChanged || m.srv.opts.ReadFlagMovesCommitTime)
 	evs := []notify.Event{m.itemEvent(notify.ModifiedEvent, it, now)}
 	if readChanged {
 		evs = append(evs, m.folderEvent(notify.ModifiedEvent, f, now))

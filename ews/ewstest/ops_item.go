@@ -328,6 +328,16 @@ func parseItemPayload(el *etree.Element) (Message, map[string]bool, error) {
 			}
 		case "DateTimeSent", "DateTimeReceived":
 			// Read-only on Exchange for new items; ignored.
+		case "ExtendedProperty":
+			e, v, err := parseExtendedProperty(c)
+			if err != nil {
+				return msg, nil, err
+			}
+			key, err := extKey(e)
+			if err != nil {
+				return msg, nil, err
+			}
+			msg.setExt(key, v)
 		}
 	}
 	return msg, set, nil
@@ -399,7 +409,11 @@ func opCreateItem(r *request) error {
 			if key == "" {
 				key = "drafts"
 			}
-			msg.IsDraft = true
+			// A PR_MESSAGE_FLAGS given at creation decides read and draft
+			// state (DavMail's IMAP APPEND relies on it).
+			if !msg.applyCreateFlags() {
+				msg.IsDraft = true
+			}
 			target.mu.Lock()
 			f, err := target.lookupFolder(key)
 			if err != nil {
@@ -506,8 +520,14 @@ func opUpdateItem(r *request) error {
 			if path == nil {
 				return schemaFault("%s needs a property path", u.Tag)
 			}
+			if path.Tag == "ExtendedFieldURI" {
+				if err := extUpdate(&c.u, u, path, payload); err != nil {
+					return toFault(err)
+				}
+				continue
+			}
 			if path.Tag != "FieldURI" {
-				continue // extended and indexed properties are accepted and not stored
+				continue // indexed properties are accepted and not stored
 			}
 			name, err := fieldName(attr(path, "FieldURI"))
 			if err != nil {

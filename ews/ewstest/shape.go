@@ -25,7 +25,7 @@ type shape struct {
 
 // extProp is a requested ExtendedFieldURI.
 type extProp struct {
-	tag   int // -1 for named properties, which the fake does not store
+	tag   int // -1 for named properties
 	typ   string
 	attrs []string // the ExtendedFieldURI as echoed
 }
@@ -572,6 +572,12 @@ func (m *Mailbox) writeItemExt(w *xw, it *item, e extProp) {
 			f |= 0x10 // MSGFLAG_HASATTACH
 		}
 		writeExt(w, e, strconv.Itoa(f))
+	default:
+		if key, err := extKey(e); err == nil {
+			if v, ok := it.msg.ext[key]; ok {
+				writeStoredExt(w, e, v)
+			}
+		}
 	}
 }
 

@@ -1,0 +1,179 @@
+package ewstest
+
+import (
+	"maps"
+	"strconv"
+	"strings"
+
+	"github.com/beevik/etree"
+)
+
+// Extended properties a client sets on an item (CreateItem's
+// t:ExtendedProperty, UpdateItem's SetItemField and DeleteItemField with a
+// t:ExtendedFieldURI) are stored on the message and returned when a shape
+// asks for them, as Exchange keeps any MAPI property a client writes. The
+// MAPI properties the fake derives from an item's state (writeItemExt)
+// take precedence over stored values.
+
+// extValue is a stored extended property value: its PropertyType and its
+// value, or values for the *Array types.
+type extValue struct {
+	typ    string
+	values []string
+	multi  bool
+}
+
+// prMessageFlags is PR_MESSAGE_FLAGS's tag and its flag bits.
+const (
+	prMessageFlags = 0x0E07
+	msgflagRead    = 0x01
+	msgflagUnsent  = 0x08
+)
+
+// extKey is the identity of an extended property: its tag, or its
+// property set with its name or id. PropertyType is not part of it.
+func extKey(e extProp) (string, error) {
+	if e.tag >= 0 {
+		return "tag:" + strconv.Itoa(e.tag), nil
+	}
+	var set, name, id string
+	for i := 0; i+1 < len(e.attrs); i += 2 {
+		switch e.attrs[i] {
+		case "DistinguishedPropertySetId":
+			set = e.attrs[i+1]
+		case "PropertySetId":
+			set = strings.ToLower(strings.Trim(e.attrs[i+1], "{}"))
+		case "PropertyName":
+			name = e.attrs[i+1]
+		case "PropertyId":
+			v, err := strconv.ParseInt(e.attrs[i+1], 0, 32)
+			if err != nil {
+				return "", schemaFault("the PropertyId %q is invalid", e.attrs[i+1])
+			}
+			id = strconv.FormatInt(v, 10)
+		}
+	}
+	switch {
+	case set == "" || (name == "") == (id == ""):
+		return "", schemaFault("an ExtendedFieldURI needs a PropertyTag, or a property set with a PropertyName or PropertyId")
+	case name != "":
+		return "name:" + set + ":" + name, nil
+	}
+	return "id:" + set + ":" + id, nil
+}
+
+// parseExtendedProperty reads a t:ExtendedProperty element.
+func parseExtendedProperty(el *etree.Element) (extProp, extValue, error) {
+	uri := childT(el, "ExtendedFieldURI")
+	if uri == nil {
+		return extProp{}, extValue{}, schemaFault("ExtendedProperty needs an ExtendedFieldURI")
+	}
+	e, err := parseExtendedFieldURI(uri)
+	if err != nil {
+		return e, extValue{}, err
+	}
+	v := extValue{typ: e.typ, multi: strings.HasSuffix(e.typ, "Array")}
+	if vs := childT(el, "Values"); vs != nil {
+		if !v.multi {
+			return e, v, schemaFault("the single-valued property type %s takes Value, not Values", e.typ)
+		}
+		for _, c := range vs.ChildElements() {
+			v.values = append(v.values, c.Text())
+		}
+	} else if c := childT(el, "Value"); c != nil && !v.multi {
+		v.values = []string{c.Text()}
+	} else {
+		return e, v, schemaFault("ExtendedProperty of type %s needs a Value (or Values for arrays)", e.typ)
+	}
+	return e, v, nil
+}
+
+// setExt stores an extended property on msg.
+func (msg *Message) setExt(key string, v extValue) {
+	if msg.ext == nil {
+		msg.ext = map[string]extValue{}
+	}
+	msg.ext[key] = v
+}
+
+// cloneExt copies the stored extended properties.
+func cloneExt(ext map[string]extValue) map[string]extValue { return maps.Clone(ext) }
+
+// applyCreateFlags applies a PR_MESSAGE_FLAGS a client set in CreateItem,
+// which MAPI lets a client write until the message is first saved: it
+// decides whether the new message is read and whether it is a draft
+// (MSGFLAG_UNSENT), so a message created from MIME without MSGFLAG_UNSENT
+// is an ordinary received message. It reports whether the flags were set.
+func (msg *Message) applyCreateFlags() bool {
+	key := "tag:" + strconv.Itoa(prMessageFlags)
+	v, ok := msg.ext[key]
+	if !ok {
+		return false
+	}
+	delete(msg.ext, key)
+	var flags int64
+	if len(v.values) == 1 {
+		flags, _ = strconv.ParseInt(strings.TrimSpace(v.values[0]), 10, 64)
+	}
+	msg.IsRead = flags&msgflagRead != 0
+	msg.IsDraft = flags&msgflagUnsent != 0
+	return true
+}
+
+// writeStoredExt renders a stored extended property, echoing the
+// ExtendedFieldURI the shape named.
+func writeStoredExt(w *xw, e extProp, v extValue) {
+	w.open("t:ExtendedProperty")
+	w.empty("t:ExtendedFieldURI", e.attrs...)
+	if v.multi {
+		w.open("t:Values")
+		for _, s := range v.values {
+			w.elem("t:Value", s)
+		}
+		w.close("t:Values")
+	} else if len(v.values) == 1 {
+		w.elem("t:Value", v.values[0])
+	}
+	w.close("t:ExtendedProperty")
+}
+
+// extUpdate records an UpdateItem change (SetItemField or DeleteItemField)
+// to the extended property path names; payload is the change's item
+// element, which must carry the property for SetItemField.
+func extUpdate(u *ItemUpdate, change, path, payload *etree.Element) error {
+	e, err := parseExtendedFieldURI(path)
+	if err != nil {
+		return err
+	}
+	key, err := extKey(e)
+	if err != nil {
+		return err
+	}
+	if u.ext == nil {
+		u.ext = map[string]*extValue{}
+	}
+	switch change.Tag {
+	case "DeleteItemField":
+		u.ext[key] = nil
+		return nil
+	case "SetItemField", "AppendToItemField":
+	default:
+		return schemaFault("unexpected element %s in Updates", change.Tag)
+	}
+	if payload == nil {
+		return schemaFault("%s needs an item element", change.Tag)
+	}
+	msg, _, err := parseItemPayload(payload)
+	if err != nil {
+		return err
+	}
+	v, ok := msg.ext[key]
+	if !ok {
+		// An item element without the property leaves it alone (the fake
+		// has always accepted this; Exchange's answer is not documented).
+		delete(u.ext, key)
+		return nil
+	}
+	u.ext[key] = &v
+	return nil
+}
