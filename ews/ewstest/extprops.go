@@ -23,12 +23,31 @@ type extValue struct {
 	multi  bool
 }
 
-// prMessageFlags is PR_MESSAGE_FLAGS's tag and its flag bits.
+// prMessageFlags is PR_MESSAGE_FLAGS's tag and its flag bits;
+// prFlagStatus is PR_FLAG_STATUS, the MAPI face of the item's Flag.
 const (
 	prMessageFlags = 0x0E07
 	msgflagRead    = 0x01
 	msgflagUnsent  = 0x08
+	prFlagStatus   = 0x1090
 )
+
+// flagStatusMAPI maps the EWS FlagStatus to PR_FLAG_STATUS (followupFlagged
+// 2, followupComplete 1); not flagged is an absent property.
+var flagStatusMAPI = map[string]string{FlagFlagged: "2", FlagComplete: "1"}
+
+// flagStatusFromMAPI maps a PR_FLAG_STATUS value to the EWS FlagStatus.
+func flagStatusFromMAPI(v extValue) string {
+	if len(v.values) == 1 {
+		switch strings.TrimSpace(v.values[0]) {
+		case "2":
+			return FlagFlagged
+		case "1":
+			return FlagComplete
+		}
+	}
+	return FlagNotFlagged
+}
 
 // extKey is the identity of an extended property: its tag, or its
 // property set with its name or id. PropertyType is not part of it.
@@ -88,8 +107,13 @@ func parseExtendedProperty(el *etree.Element) (extProp, extValue, error) {
 	return e, v, nil
 }
 
-// setExt stores an extended property on msg.
+// setExt stores an extended property on msg. PR_FLAG_STATUS is the
+// message's FlagStatus rather than a stored value.
 func (msg *Message) setExt(key string, v extValue) {
+	if key == "tag:"+strconv.Itoa(prFlagStatus) {
+		msg.FlagStatus = flagStatusFromMAPI(v)
+		return
+	}
 	if msg.ext == nil {
 		msg.ext = map[string]extValue{}
 	}
@@ -152,6 +176,11 @@ func extUpdate(u *ItemUpdate, change, path, payload *etree.Element) error {
 	if u.ext == nil {
 		u.ext = map[string]*extValue{}
 	}
+	if e.tag == prFlagStatus && change.Tag == "DeleteItemField" {
+		fs := FlagNotFlagged
+		u.FlagStatus = &fs
+		return nil
+	}
 	switch change.Tag {
 	case "DeleteItemField":
 		u.ext[key] = nil
@@ -166,6 +195,12 @@ func extUpdate(u *ItemUpdate, change, path, payload *etree.Element) error {
 	msg, _, err := parseItemPayload(payload)
 	if err != nil {
 		return err
+	}
+	if e.tag == prFlagStatus {
+		if msg.FlagStatus != "" {
+			u.FlagStatus = &msg.FlagStatus
+		}
+		return nil
 	}
 	v, ok := msg.ext[key]
 	if !ok {

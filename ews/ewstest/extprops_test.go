@@ -190,3 +190,60 @@ func TestExtendedProperties_Invalid(t *testing.T) {
 		}
 	}
 }
+
+// PR_FLAG_STATUS is the item's Flag: writing it flags the message without
+// touching its MIME, and reading it reflects FlagStatus.
+func TestExtendedProperties_FlagStatus(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	raw := "From: a@example.org\r\nTo: alice@example.com\r\nSubject: flag via MAPI\r\nX-Original: kept\r\n\r\nbody\r\n"
+	doc := call(t, srv, `<m:CreateItem MessageDisposition="SaveOnly"><m:SavedItemFolderId><t:DistinguishedFolderId Id="inbox"/></m:SavedItemFolderId>
+		<m:Items><t:Message><t:MimeContent>`+base64.StdEncoding.EncodeToString([]byte(raw))+`</t:MimeContent></t:Message></m:Items></m:CreateItem>`)
+	id := first(t, doc, "ItemId").SelectAttrValue("Id", "")
+	const keyFlagStatus = "PropertyTag=0x1090 PropertyType=Integer"
+	shape := `<m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>
+		<t:ExtendedFieldURI PropertyTag="0x1090" PropertyType="Integer"/></t:AdditionalProperties></m:ItemShape>`
+	get := func() []string {
+		t.Helper()
+		return extValues(call(t, srv, `<m:GetItem>`+shape+`<m:ItemIds><t:ItemId Id="`+id+`"/></m:ItemIds></m:GetItem>`))[keyFlagStatus]
+	}
+	if got := get(); got != nil {
+		t.Errorf("unflagged item has PR_FLAG_STATUS %v", got)
+	}
+	update := func(change string) {
+		t.Helper()
+		doc := call(t, srv, `<m:UpdateItem ConflictResolution="AlwaysOverwrite" MessageDisposition="SaveOnly"><m:ItemChanges><t:ItemChange>
+			<t:ItemId Id="`+id+`"/><t:Updates>`+change+`</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`)
+		if c := codes(doc); len(c) != 1 || c[0] != "NoError" {
+			t.Fatalf("UpdateItem codes = %v", c)
+		}
+	}
+	update(`<t:SetItemField><t:ExtendedFieldURI PropertyTag="0x1090" PropertyType="Integer"/>
+		<t:Item><t:ExtendedProperty><t:ExtendedFieldURI PropertyTag="0x1090" PropertyType="Integer"/><t:Value>2</t:Value></t:ExtendedProperty></t:Item></t:SetItemField>`)
+	info, err := m.Item(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Message.FlagStatus != FlagFlagged {
+		t.Errorf("after PR_FLAG_STATUS=2 FlagStatus = %q", info.Message.FlagStatus)
+	}
+	if string(info.Message.renderMIME()) != raw {
+		t.Errorf("flagging rewrote the MIME:\n%s", info.Message.renderMIME())
+	}
+	if got := get(); !slices.Equal(got, []string{"2"}) {
+		t.Errorf("PR_FLAG_STATUS = %v, want [2]", got)
+	}
+	if _, err := m.UpdateItem(id, ItemUpdate{FlagStatus: ptr(FlagComplete), Overwrite: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(); !slices.Equal(got, []string{"1"}) {
+		t.Errorf("complete: PR_FLAG_STATUS = %v, want [1]", got)
+	}
+	update(`<t:DeleteItemField><t:ExtendedFieldURI PropertyTag="0x1090" PropertyType="Integer"/></t:DeleteItemField>`)
+	if info, _ := m.Item(id); info.Message.FlagStatus != FlagNotFlagged {
+		t.Errorf("after deleting PR_FLAG_STATUS FlagStatus = %q", info.Message.FlagStatus)
+	}
+	if got := get(); got != nil {
+		t.Errorf("cleared flag still has PR_FLAG_STATUS %v", got)
+	}
+}

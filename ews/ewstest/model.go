@@ -588,8 +588,12 @@ func (m *Mailbox) updateLocked(it *item, u ItemUpdate) error {
 		} else if u.Body != nil {
 			it.msg.Body = *u.Body
 		}
-		it.msg.MIME = nil
-		it.size = 0
+		if u.Subject != nil || u.Categories != nil || u.Importance != nil || u.Body != nil || u.Sensitivity != nil {
+			// These show in the MIME; the follow-up flag does not (an
+			// IMAP client flagging a message must see the same body).
+			it.msg.MIME = nil
+			it.size = 0
+		}
 		it.changeCN = cn
 		it.modified = now
 	}

@@ -485,6 +485,7 @@ func (m *Mailbox) writeItem(w *xw, it *item, sh *shape, full itemShapeFull) {
 	if isMsg {
 		m.writeMessageProps(w, it, sh, full)
 	}
+	m.writeBag(w, it, sh, full) // calendar.go
 	w.close(el)
 }
 
@@ -572,6 +573,10 @@ func (m *Mailbox) writeItemExt(w *xw, it *item, e extProp) {
 			f |= 0x10 // MSGFLAG_HASATTACH
 		}
 		writeExt(w, e, strconv.Itoa(f))
+	case prFlagStatus: // PR_FLAG_STATUS, absent unless flagged or complete
+		if v, ok := flagStatusMAPI[it.msg.FlagStatus]; ok {
+			writeExt(w, e, v)
+		}
 	default:
 		if key, err := extKey(e); err == nil {
 			if v, ok := it.msg.ext[key]; ok {
