@@ -93,9 +93,22 @@
 // # Caveats
 //
 // The fake models mail items (IPM.Note and other classes stored as
-// messages); calendar, contact and task semantics are not modelled, and
-// properties outside the Message type are accepted on update but not
-// stored. Restrictions (restrict.go) support the whole search-expression
+// messages). CalendarItem, Contact, Task and DistributionList items
+// (calendar.go) keep the properties of their derived type as the elements
+// the client sent (a property bag written back in schema order, plus the
+// values Exchange computes such as UID, Organizer, CalendarItemType and
+// Duration), can be created, read, found, restricted on, updated,
+// deleted and synced, and FindItem takes a CalendarView (items overlapping
+// the range, by start time); there are no meeting semantics (no
+// invitations are sent, no recurrence expansion, no free/busy), and
+// ContactsView is refused. ResolveNames (against the server's users),
+// GetServerTimeZones (fixed-offset zones), Get/SetUserOofSettings,
+// CreateAttachment/DeleteAttachment (file attachments; ids are
+// positional, so deleting one renumbers later ones) are implemented;
+// GetRoomLists and GetDelegate answer as an organization without room
+// lists or delegates, and ArchiveItem as a mailbox without an archive
+// (ErrorArchiveMailboxNotEnabled). Other ItemType properties outside the
+// Message type are accepted on update but not stored. Restrictions (restrict.go) support the whole search-expression
 // grammar (And, Or, Not, Exists, Excludes, the six comparisons against a
 // constant or another property, Contains with every ContainmentMode and
 // ContainmentComparison; IgnoreNonSpacingCharacters folds Latin

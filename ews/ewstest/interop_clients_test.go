@@ -187,6 +187,10 @@ func TestInterop_ExchangelibAccount(t *testing.T) {
 		"roomlists":      []string{},
 		"delegates":      []string{},
 		"attach":         []any{[]string{"hello.txt"}, "hello world", 0},
+		"calendar": []any{"Room 1", "2025-04-01T09:00:00+00:00", "2025-04-01T10:00:00+00:00", []string{"Planning"},
+			"Planning (moved)", []string{"Later", "Planning (moved)"}, 1},
+		"contact": []any{"Carol", "Jones", "Acme", 1},
+		"task":    []any{"Write report", "InProgress"},
 	})
 	// Exchange without public folders or an archive mailbox: clean errors.
 	for name, want := range map[string]string{

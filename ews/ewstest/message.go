@@ -80,6 +80,9 @@ type Message struct {
 	// ext holds the extended properties a client set through EWS, by
 	// extKey (see extprops.go).
 	ext map[string]extValue
+	// bag holds the derived-type properties of a non-mail item
+	// (calendar.go); never modified in place.
+	bag *propBag
 }
 
 // normalize fills defaults. now is the server's time.

@@ -92,6 +92,7 @@ func opFindItem(r *request) error {
 	sh.pre2013 = !r.versionAtLeast("Exchange2013")
 	var view pageView
 	var frac *fractionalView
+	var calView *calendarView
 	var grp *grouping
 	var pred itemPred
 	var keys []sortKey
@@ -111,7 +112,11 @@ func opFindItem(r *request) error {
 			if grp, err = parseGroupBy(c); err != nil {
 				return toFault(err)
 			}
-		case "CalendarView", "ContactsView":
+		case "CalendarView":
+			if calView, err = parseCalendarView(c); err != nil {
+				return toFault(err)
+			}
+		case "ContactsView":
 			return &Fault{Code: "ErrorInvalidRequest", Message: "The request is invalid: " + c.Tag + " is not supported by this server."}
 		case "QueryString":
 			if pred != nil {
@@ -191,6 +196,13 @@ func opFindItem(r *request) error {
 		if pred != nil {
 			limit = findCountLimitRestricted
 		}
+		if calView != nil {
+			list = calView.apply(list)
+			limit = len(list)
+			if calView.max > 0 && calView.max < limit {
+				limit = calView.max
+			}
+		}
 		var groups []*itemGroup
 		if grp != nil {
 			groups = grp.group(list)
@@ -207,6 +219,10 @@ func opFindItem(r *request) error {
 			lo, hi = frac.window(len(list), limit)
 			pagingAttrs = []string{"NumeratorOffset", strconv.Itoa(hi), "AbsoluteDenominator", strconv.Itoa(len(list))}
 			last = hi == len(list)
+		}
+		if calView != nil {
+			pagingAttrs = nil
+			lo, hi, last = 0, limit, limit == len(list)
 		}
 		r.msgOK()
 		r.w.open("m:RootFolder", append(pagingAttrs, "TotalItemsInView", strconv.Itoa(len(list)),
@@ -339,6 +355,9 @@ func parseItemPayload(el *etree.Element) (Message, map[string]bool, error) {
 			}
 			msg.setExt(key, v)
 		}
+	}
+	if err := parseBag(&msg, el); err != nil { // calendar.go
+		return msg, nil, err
 	}
 	return msg, set, nil
 }
@@ -488,6 +507,7 @@ func opUpdateItem(r *request) error {
 	type change struct {
 		idEl *etree.Element
 		u    ItemUpdate
+		bag  map[string]*etree.Element // calendar.go
 	}
 	var list []change
 	for _, ch := range chs.ChildElements() {
@@ -543,6 +563,12 @@ func opUpdateItem(r *request) error {
 					return toFault(err)
 				}
 				applySet(&c.u, name, msg, set)
+				if e := bagField(payload, name); e != nil {
+					if c.bag == nil {
+						c.bag = map[string]*etree.Element{}
+					}
+					c.bag[name] = e
+				}
 				if u.Tag == "AppendToItemField" && name == "Body" && c.u.Body != nil {
 					// AppendToItemField adds to the body (Microsoft's
 					// UpdateItem reference).
@@ -550,6 +576,12 @@ func opUpdateItem(r *request) error {
 				}
 			case "DeleteItemField":
 				applyDelete(&c.u, name)
+				if isBagField(name) {
+					if c.bag == nil {
+						c.bag = map[string]*etree.Element{}
+					}
+					c.bag[name] = nil
+				}
 			default:
 				return schemaFault("unexpected element %s in Updates", u.Tag)
 			}
@@ -575,6 +607,9 @@ func opUpdateItem(r *request) error {
 		it, err := m.lookupItem(id)
 		if err == nil {
 			err = m.updateLocked(it, c.u)
+		}
+		if err == nil {
+			err = m.updateBagLocked(it, c.bag)
 		}
 		if err != nil {
 			m.mu.Unlock()

@@ -89,7 +89,7 @@ func TestOps_FindItemAndFindFolder(t *testing.T) {
 		t.Errorf("restriction matched %d items, want 6", n)
 	}
 	status, doc := post(t, srv, envStart+`<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>
-		<m:Restriction><t:IsEqualTo><t:FieldURI FieldURI="contacts:JobTitle"/><t:FieldURIOrConstant><t:Constant Value="x"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction>
+		<m:Restriction><t:IsEqualTo><t:FieldURI FieldURI="item:NoSuchProperty"/><t:FieldURIOrConstant><t:Constant Value="x"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction>
 		<m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>`+envEnd, map[string]string{"X-AnchorMailbox": "alice@example.com"})
 	if status != 500 || faultCode(t, doc) != "ErrorUnsupportedPathForQuery" {
 		t.Errorf("unsupported restriction: %d %s", status, faultCode(t, doc))
@@ -330,7 +330,7 @@ func TestSOAP_EnvelopeHandling(t *testing.T) {
 		"malformed":       {"<soap:Envelope", "ErrorSchemaValidation"},
 		"not an op":       {envStart + `<m:NoSuchThing/>` + envEnd, "ErrorSchemaValidation"},
 		"unimplemented":   {envStart + `<m:GetUserOofSettingsRequest/>` + envEnd, "ErrorSchemaValidation"},
-		"known, not here": {envStart + `<m:ResolveNames/>` + envEnd, "ErrorInvalidRequest"},
+		"known, not here": {envStart + `<m:GetInboxRules/>` + envEnd, "ErrorInvalidRequest"},
 		"bad version":     {strings.Replace(envStart, "Exchange2013", "Exchange2099", 1) + `<m:GetFolder/>` + envEnd, "ErrorInvalidServerVersion"},
 		"no BaseShape":    {envStart + `<m:GetFolder><m:FolderShape/><m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder>` + envEnd, "ErrorSchemaValidation"},
 		"bad dist id":     {envStart + `<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="nope"/></m:FolderIds></m:GetFolder>` + envEnd, "ErrorSchemaValidation"},
