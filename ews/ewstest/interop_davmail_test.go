@@ -26,7 +26,7 @@ const davmailJar = "/usr/share/davmail/davmail.jar"
 // the fake's folder tree, SELECT counts, FETCH envelopes, flags and
 // bodies against the fake's MIME, STORE \Seen, APPEND, COPY, MOVE,
 // \Deleted with EXPUNGE, and a delivery in the fake seen through NOOP.
-// Every step is checked on the fake's side too.
+// Every step is checked on the fake's side too, under Basic and NTLM.
 func TestInterop_DavMail(t *testing.T) {
 	if testing.Short() {
 		t.Skip("interop test skipped in -short mode")
@@ -42,10 +42,17 @@ func TestInterop_DavMail(t *testing.T) {
 	if _, err := os.Stat(jar); err != nil {
 		skipOrFailDavMail(t, jar+" is missing")
 	}
+	for _, auth := range []string{AuthBasic, AuthNTLM} {
+		t.Run("auth="+auth, func(t *testing.T) { runDavMail(t, java, jar, auth) })
+	}
+}
 
+// runDavMail runs one DavMail against a fresh fake using the given
+// authentication scheme.
+func runDavMail(t *testing.T, java, jar, auth string) {
 	srv := NewServer(Options{
 		Users: []User{{Name: "alice", Password: "secret", Address: "alice@example.com"}},
-		Auth:  AuthOptions{Mode: AuthBasic},
+		Auth:  AuthOptions{Mode: auth},
 	})
 	defer srv.Close()
 	m := srv.Mailbox("alice@example.com")
