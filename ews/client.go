@@ -57,6 +57,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -64,6 +65,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/beevik/etree"
@@ -197,6 +199,10 @@ type callRequest struct {
 	Header         http.Header
 	Impersonation  *Impersonation
 	NoRetry        bool
+	// Idempotent marks operations that are safe to send again after a
+	// network error (reads and ICS syncs from a given state); they are
+	// retried as RetryPolicy says. Others return the *NetworkError.
+	Idempotent bool
 }
 
 // soapResponse is a decoded response envelope.
@@ -230,6 +236,8 @@ func (c *Client) call(ctx context.Context, r *callRequest) (*soapResponse, error
 		start := time.Now()
 		resp, err := c.roundTrip(ctx, r, payload, reqID)
 		busy, hint := retryable(resp, err)
+		var ne *NetworkError
+		network := !busy && r.Idempotent && errors.As(err, &ne) && ne.IsTransient() && ctx.Err() == nil
 		serverID := ""
 		if resp != nil {
 			serverID = resp.Header.Get("request-id")
@@ -238,14 +246,19 @@ func (c *Client) call(ctx context.Context, r *callRequest) (*soapResponse, error
 			slog.String(LogKeyOp, r.Op), slog.Int(LogKeyAttempt, attempt),
 			slog.String(LogKeyClientRequestID, reqID), slog.String(LogKeyRequestID, serverID),
 			slog.Duration(LogKeyDuration, time.Since(start)), slog.Any(LogKeyError, err))
-		if !busy || r.NoRetry || attempt >= c.retry.MaxAttempts {
+		if !(busy || network) || r.NoRetry || attempt >= c.retry.MaxAttempts {
 			return resp, err
 		}
 		if err == nil {
 			err = busyMessageErr(resp)
 		}
 		d := c.retry.delay(attempt+1, hint)
-		c.log.LogAttrs(ctx, slog.LevelWarn, "ews server busy, backing off",
+		msg := "ews server busy, backing off"
+		if network {
+			d = c.retry.networkDelay(attempt + 1)
+			msg = "ews network error, retrying"
+		}
+		c.log.LogAttrs(ctx, slog.LevelWarn, msg,
 			slog.String(LogKeyOp, r.Op), slog.Int(LogKeyAttempt, attempt),
 			slog.Duration(LogKeyBackOff, d), slog.Any(LogKeyError, err))
 		if serr := c.retry.Sleep(ctx, d); serr != nil {
@@ -372,6 +385,9 @@ func (c *Client) roundTrip(ctx context.Context, r *callRequest, payload []byte, 
 	c.dumpRequest(req, payload)
 	resp, err := c.httpc.Do(req)
 	if err != nil {
+		if isNetworkError(err) {
+			return nil, &NetworkError{Op: r.Op, Err: err}
+		}
 		return nil, fmt.Errorf("ews: %s: %w", r.Op, err)
 	}
 	defer resp.Body.Close()
@@ -382,7 +398,7 @@ func (c *Client) roundTrip(ctx context.Context, r *callRequest, payload []byte, 
 		if errors.Is(rerr, ErrResponseTooLarge) {
 			return nil, fmt.Errorf("ews: %s: %w (limit %d bytes)", r.Op, ErrResponseTooLarge, c.opts.MaxResponseBytes)
 		}
-		return nil, fmt.Errorf("ews: %s: reading response: %w", r.Op, rerr)
+		return nil, &NetworkError{Op: r.Op, Err: fmt.Errorf("reading response: %w", rerr)}
 	}
 	return c.decodeHTTP(r.Op, resp, body)
 }
@@ -636,4 +652,19 @@ func writeHeaders(b *bytes.Buffer, prefix string, h http.Header) {
 			fmt.Fprintf(b, "%s%s: %s\n", prefix, k, v)
 		}
 	}
+}
+
+// isNetworkError reports whether err from the HTTP client is a failure of
+// the connection (or the call's context) rather than of the client's own
+// configuration, such as a failing TokenSource.
+func isNetworkError(err error) bool {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // *url.Error itself implements net.Error
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -2119,14 +2119,22 @@ func TestE2E_NTLMTransportErrors(t *testing.T) {
 		})
 	}
 	srv, _ := e2eServer(t, ewstest.AuthNTLM, func(o *ewstest.Options) { o.Middleware = append(o.Middleware, stall) })
-	c := e2eClient(t, srv, e2eAuth(ewstest.AuthNTLM, false), nil)
+	var sleeps []time.Duration
+	c := e2eClient(t, srv, e2eAuth(ewstest.AuthNTLM, false), &sleeps)
 	req := ews.GetFolderRequest{Folders: []ews.FolderRef{ews.DistinguishedFolder("inbox")}}
 
+	// One drop: GetFolder is idempotent, so the client sends it again.
 	srv.Faults().DropConnections(1)
+	if res, err := c.GetFolder(context.Background(), req); err != nil || res[0].Err != nil || len(sleeps) != 1 {
+		t.Fatalf("GetFolder after one dropped connection: %v (retry waits %v)", err, sleeps)
+	}
+	// As many drops as attempts: the network error comes back typed.
+	srv.Faults().DropConnections(4) // RetryPolicy's default MaxAttempts
 	_, err := c.GetFolder(context.Background(), req)
 	var he *ews.HTTPError
-	if err == nil || errors.Is(err, ews.ErrUnauthorized) || errors.As(err, &he) {
-		t.Errorf("dropped connection under NTLM: %v", err)
+	var ne *ews.NetworkError
+	if !errors.As(err, &ne) || !ne.IsTransient() || errors.Is(err, ews.ErrUnauthorized) || errors.As(err, &he) {
+		t.Errorf("dropped connections under NTLM: %v", err)
 	}
 	if res, err := c.GetFolder(context.Background(), req); err != nil || res[0].Err != nil {
 		t.Fatalf("after the drop: %v", err)

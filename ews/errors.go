@@ -1,6 +1,7 @@
 package ews
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -354,6 +355,32 @@ func (e *HTTPError) IsTransient() bool {
 		return true
 	}
 	return false
+}
+
+// NetworkError is a call that failed below HTTP: the connection could not
+// be made, was reset or closed before the response was read in full, or
+// timed out (Options.HTTPClient.Timeout). The server may or may not have
+// processed the request. Err is the underlying error (a *url.Error,
+// io.ErrUnexpectedEOF, ...); when the call's context ended, Err matches
+// context.Canceled or context.DeadlineExceeded and the error is not
+// transient.
+type NetworkError struct {
+	// Op is the operation, e.g. "SyncFolderItems".
+	Op string
+	// Err is the transport error.
+	Err error
+}
+
+// Error describes the failure.
+func (e *NetworkError) Error() string { return "ews: " + e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns the transport error.
+func (e *NetworkError) Unwrap() error { return e.Err }
+
+// IsTransient reports whether retrying later may succeed: true unless the
+// call's context ended.
+func (e *NetworkError) IsTransient() bool {
+	return !errors.Is(e.Err, context.Canceled) && !errors.Is(e.Err, context.DeadlineExceeded)
 }
 
 // malformed wraps detail as an ErrMalformedResponse for op.

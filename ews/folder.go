@@ -50,7 +50,7 @@ func (c *Client) GetFolder(ctx context.Context, req GetFolderRequest) ([]FolderR
 		}
 		addFolderRef(ids, r)
 	}
-	resp, err := c.call(ctx, &callRequest{Op: op, Body: el})
+	resp, err := c.call(ctx, &callRequest{Op: op, Body: el, Idempotent: true})
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func (c *Client) FindFolder(ctx context.Context, req FindFolderRequest) (*FindFo
 		v.CreateAttr("BasePoint", "Beginning")
 	}
 	addFolderRef(el.CreateElement("m:ParentFolderIds"), req.Parent)
-	resp, err := c.call(ctx, &callRequest{Op: op, Body: el})
+	resp, err := c.call(ctx, &callRequest{Op: op, Body: el, Idempotent: true})
 	if err != nil {
 		return nil, err
 	}

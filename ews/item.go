@@ -48,7 +48,7 @@ func (c *Client) GetItem(ctx context.Context, req GetItemRequest) ([]ItemResult,
 		}
 		addItemID(ids, id)
 	}
-	resp, err := c.call(ctx, &callRequest{Op: op, Body: el})
+	resp, err := c.call(ctx, &callRequest{Op: op, Body: el, Idempotent: true})
 	if err != nil {
 		return nil, err
 	}

@@ -145,7 +145,8 @@ func (im *Impersonation) Validate() error {
 
 // RetryPolicy says how calls are retried when the server asks the client to
 // slow down: ErrorServerBusy (as a SOAP fault, in a ResponseMessage, or as
-// the inner code of ErrorInternalServerError) and HTTP 503. The server's
+// the inner code of ErrorInternalServerError), HTTP 503 and 429; and how
+// idempotent calls are retried after a network error. The server's
 // hint (BackOffMilliseconds, Retry-After) is honoured when present, capped
 // at MaxServerDelay; otherwise the delay grows exponentially from
 // BaseDelay to MaxDelay with jitter. Every wait is cancelled by the
@@ -160,6 +161,12 @@ type RetryPolicy struct {
 	MaxDelay time.Duration
 	// MaxServerDelay caps a server hint. Default 5 min.
 	MaxServerDelay time.Duration
+	// NetworkBaseDelay is the first delay before an idempotent call
+	// (GetFolder, FindFolder, GetItem, SyncFolderHierarchy,
+	// SyncFolderItems) is sent again after a *NetworkError; it doubles
+	// up to MaxDelay. Default 1 s. Other calls are not retried after a
+	// network error: the server may have acted on them.
+	NetworkBaseDelay time.Duration
 	// Sleep waits d or until ctx is done, returning ctx.Err() in the
 	// latter case. Default: a timer. Tests inject a fake.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -184,6 +191,9 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.MaxServerDelay <= 0 {
 		p.MaxServerDelay = 5 * time.Minute
 	}
+	if p.NetworkBaseDelay <= 0 {
+		p.NetworkBaseDelay = time.Second
+	}
 	if p.Sleep == nil {
 		p.Sleep = sleepCtx
 	}
@@ -202,6 +212,16 @@ func (p RetryPolicy) delay(next int, hint time.Duration) time.Duration {
 		return min(hint, p.MaxServerDelay)
 	}
 	d := p.BaseDelay
+	for i := 2; i < next && d < p.MaxDelay; i++ {
+		d *= 2
+	}
+	return p.Jitter(min(d, p.MaxDelay))
+}
+
+// networkDelay returns how long to wait before attempt number next after a
+// network error.
+func (p RetryPolicy) networkDelay(next int) time.Duration {
+	d := p.NetworkBaseDelay
 	for i := 2; i < next && d < p.MaxDelay; i++ {
 		d *= 2
 	}

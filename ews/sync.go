@@ -58,7 +58,7 @@ func (c *Client) SyncFolderHierarchy(ctx context.Context, req SyncFolderHierarch
 	if req.SyncState != "" {
 		ewsxml.AddText(el, "m:SyncState", req.SyncState)
 	}
-	resp, err := c.call(ctx, &callRequest{Op: op, Body: el})
+	resp, err := c.call(ctx, &callRequest{Op: op, Body: el, Idempotent: true})
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +252,7 @@ func (c *Client) SyncFolderItems(ctx context.Context, req SyncFolderItemsRequest
 	if req.Scope != "" {
 		ewsxml.AddText(el, "m:SyncScope", string(req.Scope))
 	}
-	resp, err := c.call(ctx, &callRequest{Op: op, Body: el})
+	resp, err := c.call(ctx, &callRequest{Op: op, Body: el, Idempotent: true})
 	if err != nil {
 		return nil, err
 	}
