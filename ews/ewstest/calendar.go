@@ -356,9 +356,7 @@ func (m *Mailbox) writeBag(w *xw, it *item, sh *shape, full itemShapeFull) {
 			continue
 		}
 		if kind == "CalendarItem" && n == "Organizer" {
-			w.open("t:Organizer")
-			m.writeMailbox(w, "t:Mailbox", Address{Name: m.user, Email: m.address})
-			w.close("t:Organizer")
+			m.writeMailbox(w, "t:Organizer", Address{Name: m.user, Email: m.address})
 			continue
 		}
 		if v := m.computedBag(it, kind, n); v != "" {
