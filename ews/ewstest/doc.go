@@ -56,7 +56,8 @@
 // ErrorServerBusy. Operations: GetFolder, FindFolder, CreateFolder,
 // UpdateFolder, DeleteFolder, MoveFolder, GetItem, FindItem, CreateItem
 // (SaveOnly, and SendOnly/SendAndSaveCopy delivering to local
-// recipients), UpdateItem, DeleteItem, MoveItem, CopyItem, GetAttachment,
+// recipients; also the ReplyToItem, ReplyAllToItem and ForwardItem
+// response objects, which quote the original), UpdateItem, DeleteItem, MoveItem, CopyItem, GetAttachment,
 // SendItem, MarkAllItemsAsRead, EmptyFolder, ConvertId, SyncFolderHierarchy and
 // SyncFolderItems, plus the
 // notification operations registered by the notification code. FindItem

@@ -305,6 +305,9 @@ func parseItemPayload(el *etree.Element) (Message, map[string]bool, error) {
 				return msg, nil, schemaFault("the value %q is invalid for Sensitivity", msg.Sensitivity)
 			}
 		case "Body":
+			if err := textOnly(c); err != nil {
+				return msg, nil, err
+			}
 			msg.Body = c.Text()
 			msg.BodyType = attr(c, "BodyType")
 			if msg.BodyType != "HTML" && msg.BodyType != "Text" {
@@ -398,6 +401,17 @@ func opCreateItem(r *request) error {
 	}
 	var items []parsed
 	for _, el := range itemsEl.ChildElements() {
+		if _, ok := responseObjects[el.Tag]; ok && el.NamespaceURI() == nsT {
+			if disp == "" {
+				return codeErr("ErrorMessageDispositionRequired", "MessageDisposition is required for messages.")
+			}
+			msg, err := r.responseMessage(el) // ops_respond.go
+			if f, ok := asFault(err); ok {
+				return f
+			}
+			items = append(items, parsed{msg, err})
+			continue
+		}
 		if !itemElements[el.Tag] || el.NamespaceURI() != nsT {
 			return schemaFault("unexpected element %s in Items", el.Tag)
 		}
