@@ -115,33 +115,51 @@ type ewsjsResult struct {
 		Subject string `json:"subject"`
 		IsRead  bool   `json:"isRead"`
 	} `json:"draftUpdated"`
-	DeleteModes             map[string]bool `json:"deleteModes"`
-	DeletedItems            []string        `json:"deletedItems"`
-	Drafts                  []string        `json:"drafts"`
-	MovedNewID              bool            `json:"movedNewId"`
-	SyncAfter               []string        `json:"syncAfter"`
-	SyncAfterSecond         []string        `json:"syncAfterSecond"`
-	Mirror                  []string        `json:"mirror"`
-	ArchiveFound            int             `json:"archiveFound"`
-	HierarchyAfter          []string        `json:"hierarchyAfter"`
-	HierarchyDeleteIDMatch  bool            `json:"hierarchyDeleteIdMatches"`
-	HierarchyAfterSecond    int             `json:"hierarchyAfterSecond"`
-	PullFolderEvents        []string        `json:"pullFolderEvents"`
-	PullHasID               bool            `json:"pullHasId"`
-	PullFirst               int             `json:"pullFirst"`
-	PullEvents              []string        `json:"pullEvents"`
-	PullSeesItem            bool            `json:"pullSeesItem"`
-	PullUnsubscribed        bool            `json:"pullUnsubscribed"`
-	PullAfterUnsubscribe    string          `json:"pullAfterUnsubscribe"`
-	StreamHasID             bool            `json:"streamHasId"`
-	StreamOpen              bool            `json:"streamOpen"`
-	StreamDelivered         int             `json:"streamDelivered"`
-	StreamSeesItem          bool            `json:"streamSeesItem"`
-	StreamEvents            []string        `json:"streamEvents"`
-	StreamErrors            []string        `json:"streamErrors"`
-	StreamClosed            bool            `json:"streamClosed"`
-	StreamUnsubscribed      bool            `json:"streamUnsubscribed"`
-	StreamDisconnectedEvent bool            `json:"streamDisconnectedEvent"`
+	DeleteModes            map[string]bool `json:"deleteModes"`
+	DeletedItems           []string        `json:"deletedItems"`
+	Drafts                 []string        `json:"drafts"`
+	MovedNewID             bool            `json:"movedNewId"`
+	SyncAfter              []string        `json:"syncAfter"`
+	SyncAfterSecond        []string        `json:"syncAfterSecond"`
+	Mirror                 []string        `json:"mirror"`
+	ArchiveFound           int             `json:"archiveFound"`
+	HierarchyAfter         []string        `json:"hierarchyAfter"`
+	HierarchyDeleteIDMatch bool            `json:"hierarchyDeleteIdMatches"`
+	HierarchyAfterSecond   int             `json:"hierarchyAfterSecond"`
+	PullFolderEvents       []string        `json:"pullFolderEvents"`
+	RawHTMLReply           string          `json:"rawHtmlReply"`
+	Reply                  *struct {
+		To            []string `json:"to"`
+		BodyType      string   `json:"bodyType"`
+		Quotes        bool     `json:"quotes"`
+		InReplyTo     bool     `json:"inReplyTo"`
+		StartsWithNew bool     `json:"startsWithNew"`
+	} `json:"reply"`
+	Forward *struct {
+		To          []string `json:"to"`
+		Attachments []string `json:"attachments"`
+		Quotes      bool     `json:"quotes"`
+	} `json:"forward"`
+	ReplyDraft *struct {
+		To      []string `json:"to"`
+		IsDraft bool     `json:"isDraft"`
+		Quotes  bool     `json:"quotes"`
+	} `json:"replyDraft"`
+	PullHasID               bool     `json:"pullHasId"`
+	PullFirst               int      `json:"pullFirst"`
+	PullEvents              []string `json:"pullEvents"`
+	PullSeesItem            bool     `json:"pullSeesItem"`
+	PullUnsubscribed        bool     `json:"pullUnsubscribed"`
+	PullAfterUnsubscribe    string   `json:"pullAfterUnsubscribe"`
+	StreamHasID             bool     `json:"streamHasId"`
+	StreamOpen              bool     `json:"streamOpen"`
+	StreamDelivered         int      `json:"streamDelivered"`
+	StreamSeesItem          bool     `json:"streamSeesItem"`
+	StreamEvents            []string `json:"streamEvents"`
+	StreamErrors            []string `json:"streamErrors"`
+	StreamClosed            bool     `json:"streamClosed"`
+	StreamUnsubscribed      bool     `json:"streamUnsubscribed"`
+	StreamDisconnectedEvent bool     `json:"streamDisconnectedEvent"`
 }
 
 func runEwsJavascriptAPI(t *testing.T, node, auth string) {
@@ -349,6 +367,21 @@ func checkEwsjsResult(t *testing.T, out *ewsjsResult, m *Mailbox, start time.Tim
 		!out.HierarchyDeleteIDMatch || out.HierarchyAfterSecond != 0 {
 		t.Errorf("SyncFolderHierarchy after folder changes = %v (delete id matches %v), then %d",
 			out.HierarchyAfter, out.HierarchyDeleteIDMatch, out.HierarchyAfterSecond)
+	}
+
+	// Response objects (CreateItem with ReplyAllToItem, ForwardItem,
+	// ReplyToItem).
+	if out.RawHTMLReply != "a:ErrorSchemaValidation" {
+		t.Errorf("a reply with unescaped HTML in NewBodyContent gave %q, want the ErrorSchemaValidation fault", out.RawHTMLReply)
+	}
+	if r := out.Reply; r == nil || !slices.Equal(r.To, []string{"ann@example.org"}) || r.BodyType != "HTML" || !r.Quotes || !r.InReplyTo || !r.StartsWithNew {
+		t.Errorf("Reply(replyAll) in Sent Items = %+v", r)
+	}
+	if f := out.Forward; f == nil || !slices.Equal(f.To, []string{"bob@example.com"}) || !slices.Equal(f.Attachments, []string{"notes.txt"}) || !f.Quotes {
+		t.Errorf("Forward in Sent Items = %+v", f)
+	}
+	if d := out.ReplyDraft; d == nil || !slices.Equal(d.To, []string{"ann@example.org"}) || !d.IsDraft || !d.Quotes {
+		t.Errorf("CreateReply().Save(Drafts) = %+v", d)
 	}
 
 	// Notifications.
