@@ -4,6 +4,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/beevik/etree"
 )
@@ -211,4 +212,73 @@ func extUpdate(u *ItemUpdate, change, path, payload *etree.Element) error {
 	}
 	u.ext[key] = &v
 	return nil
+}
+
+// extGetter reads, for restrictions and sort orders, an extended property
+// that itemExtValues does not derive: PR_INTERNET_ARTICLE_NUMBER,
+// PR_RECORD_KEY, and the properties clients stored, typed by their
+// PropertyType. Anything else is absent.
+func extGetter(e extProp) getter[*item] {
+	switch e.tag {
+	case 0x0E23: // PR_INTERNET_ARTICLE_NUMBER
+		return func(it *item) any { return int64(it.arrivedCN) }
+	case 0x0FF9: // PR_RECORD_KEY
+		return func(it *item) any { return it.id }
+	}
+	key, err := extKey(e)
+	if err != nil {
+		return func(*item) any { return nil }
+	}
+	return func(it *item) any {
+		if it.id == "" {
+			// compileExpr's probe (a zero item) learns the value type
+			// from PropertyType.
+			return extZero(e.typ)
+		}
+		v, ok := it.msg.ext[key]
+		switch {
+		case !ok:
+			return nil
+		case v.multi:
+			return v.values
+		case len(v.values) != 1:
+			return nil
+		}
+		s := strings.TrimSpace(v.values[0])
+		switch v.typ {
+		case "Integer", "Long", "Short":
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return n
+			}
+			return nil
+		case "Boolean":
+			if b, err := parseBool(s); err == nil {
+				return b
+			}
+			return nil
+		case "SystemTime":
+			if t, ok := parseXSDateTime(s); ok {
+				return t
+			}
+			return nil
+		}
+		return v.values[0]
+	}
+}
+
+// extZero is a zero value of the Go type extGetter uses for a
+// PropertyType.
+func extZero(typ string) any {
+	switch typ {
+	case "Integer", "Long", "Short":
+		return int64(0)
+	case "Boolean":
+		return false
+	case "SystemTime":
+		return time.Time{}
+	}
+	if strings.HasSuffix(typ, "Array") {
+		return []string(nil)
+	}
+	return ""
 }

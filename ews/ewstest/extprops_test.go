@@ -247,3 +247,60 @@ func TestExtendedProperties_FlagStatus(t *testing.T) {
 		t.Errorf("cleared flag still has PR_FLAG_STATUS %v", got)
 	}
 }
+
+// Restrictions and sort orders see the article number and the properties
+// clients stored, typed by their PropertyType.
+func TestExtendedProperties_RestrictAndSort(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	var ids []string
+	for _, s := range []string{"first", "second", "third"} {
+		ids = append(ids, mustDeliver(t, m, "inbox", testMessage(s)).ID)
+	}
+	// Mark "second" deleted the way DavMail does.
+	doc := call(t, srv, `<m:UpdateItem ConflictResolution="AlwaysOverwrite" MessageDisposition="SaveOnly"><m:ItemChanges><t:ItemChange>
+		<t:ItemId Id="`+ids[1]+`"/><t:Updates><t:SetItemField><t:ExtendedFieldURI DistinguishedPropertySetId="Common" PropertyId="34160" PropertyType="Integer"/>
+		<t:Item><t:ExtendedProperty><t:ExtendedFieldURI DistinguishedPropertySetId="Common" PropertyId="34160" PropertyType="Integer"/><t:Value>1</t:Value></t:ExtendedProperty></t:Item>
+		</t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`)
+	if c := codes(doc); len(c) != 1 || c[0] != "NoError" {
+		t.Fatalf("UpdateItem codes = %v", c)
+	}
+	subjects := func(restriction, order string) []string {
+		t.Helper()
+		doc := call(t, srv, `<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>
+			<t:FieldURI FieldURI="item:Subject"/></t:AdditionalProperties></m:ItemShape>`+restriction+
+			`<m:SortOrder><t:FieldOrder Order="`+order+`"><t:ExtendedFieldURI PropertyTag="0xe23" PropertyType="Integer"/></t:FieldOrder></m:SortOrder>
+			<m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>`)
+		var out []string
+		for _, s := range find(doc, "Subject") {
+			out = append(out, s.Text())
+		}
+		return out
+	}
+	if got := subjects("", "Ascending"); !slices.Equal(got, []string{"first", "second", "third"}) {
+		t.Errorf("ascending by PR_INTERNET_ARTICLE_NUMBER = %v", got)
+	}
+	if got := subjects("", "Descending"); !slices.Equal(got, []string{"third", "second", "first"}) {
+		t.Errorf("descending by PR_INTERNET_ARTICLE_NUMBER = %v", got)
+	}
+	deleted := `<m:Restriction><t:IsEqualTo><t:ExtendedFieldURI DistinguishedPropertySetId="Common" PropertyId="34160" PropertyType="Integer"/>
+		<t:FieldURIOrConstant><t:Constant Value="1"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction>`
+	if got := subjects(deleted, "Ascending"); !slices.Equal(got, []string{"second"}) {
+		t.Errorf("restriction on a stored named property = %v", got)
+	}
+	notDeleted := `<m:Restriction><t:Not><t:Exists><t:ExtendedFieldURI DistinguishedPropertySetId="Common" PropertyId="34160" PropertyType="Integer"/></t:Exists></t:Not></m:Restriction>`
+	if got := subjects(notDeleted, "Ascending"); !slices.Equal(got, []string{"first", "third"}) {
+		t.Errorf("Not Exists on a stored named property = %v", got)
+	}
+	// A moved-in message arrives last.
+	if _, err := m.MoveItem(ids[0], "drafts"); err != nil {
+		t.Fatal(err)
+	}
+	moved := dmItems(t, m, "drafts")
+	if _, err := m.MoveItem(moved[0].ID, "inbox"); err != nil {
+		t.Fatal(err)
+	}
+	if got := subjects("", "Ascending"); !slices.Equal(got, []string{"second", "third", "first"}) {
+		t.Errorf("after moving first out and back = %v, want it last", got)
+	}
+}

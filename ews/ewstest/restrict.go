@@ -509,8 +509,9 @@ func restrictionPath(el *etree.Element) (getter[*item], error) {
 			if g, ok := itemExtValues[e.tag]; ok {
 				return g, nil
 			}
-			// Named and unknown properties are not stored: absent.
-			return func(*item) any { return nil }, nil
+			// The article number, record key and properties clients
+			// stored (extprops.go); anything else is absent.
+			return extGetter(e), nil
 		}
 	}
 	return nil, schemaFault("%s needs a property path", el.Tag)
