@@ -106,14 +106,7 @@ func runDavMail(t *testing.T, java, jar, auth string) {
 
 	// LIST: the mail folders under msgfolderroot, with DavMail's names
 	// for the special ones.
-	var listed []string
-	for _, l := range c.ok(t, `LIST "" "*"`) {
-		if m := regexp.MustCompile(`^\* LIST \([^)]*\) "/" "?([^"]*)"?$`).FindStringSubmatch(l); m != nil {
-			listed = append(listed, m[1])
-		}
-	}
-	slices.Sort(listed)
-	if want := davmailFolderNames(t, m); !slices.Equal(listed, want) {
+	if listed, want := c.list(t), davmailFolderNames(t, m); !slices.Equal(listed, want) {
 		t.Errorf("LIST = %q\nwant %q (the fake's mail folders)", listed, want)
 	}
 
@@ -171,6 +164,41 @@ func runDavMail(t *testing.T, java, jar, auth string) {
 		t.Errorf("after STORE +FLAGS \\Seen the fake's item is read=%v (err %v)", it.Message.IsRead, err)
 	}
 
+	// STORE \Flagged \Answered: the fake's FlagStatus (PR_FLAG_STATUS)
+	// turns Flagged, and the flags read back after a fresh SELECT.
+	flagged := byMsgID["<davmail-03@example.org>"]
+	c.ok(t, fmt.Sprintf(`STORE %d +FLAGS (\Flagged \Answered)`, seqOf[flagged.Message.Subject]))
+	if it, err := m.Item(flagged.ID); err != nil || it.Message.FlagStatus != FlagFlagged {
+		t.Errorf("after STORE +FLAGS \\Flagged the fake's FlagStatus is %q (err %v)", it.Message.FlagStatus, err)
+	}
+	c.ok(t, "SELECT INBOX")
+	flags := strings.Join(c.ok(t, fmt.Sprintf("FETCH %d (FLAGS)", seqOf[flagged.Message.Subject])), "\n")
+	if !strings.Contains(flags, `\Flagged`) || !strings.Contains(flags, `\Answered`) {
+		t.Errorf("after re-SELECT: %s, want \\Flagged and \\Answered", flags)
+	}
+
+	// SEARCH UNSEEN (a FindItem restriction on IsRead) matches the fake.
+	var unseen []int
+	for _, l := range c.ok(t, "SEARCH UNSEEN") {
+		if rest, ok := strings.CutPrefix(l, "* SEARCH"); ok {
+			for _, f := range strings.Fields(rest) {
+				n, _ := strconv.Atoi(f)
+				unseen = append(unseen, n)
+			}
+		}
+	}
+	var wantUnseen []int
+	for _, it := range dmItems(t, m, "inbox") {
+		if !it.Message.IsRead {
+			wantUnseen = append(wantUnseen, seqOf[it.Message.Subject])
+		}
+	}
+	slices.Sort(unseen)
+	slices.Sort(wantUnseen)
+	if !slices.Equal(unseen, wantUnseen) || len(unseen) == 0 {
+		t.Errorf("SEARCH UNSEEN = %v, the fake's unread messages are %v", unseen, wantUnseen)
+	}
+
 	// APPEND: the message appears in the fake's Inbox.
 	appended := "From: Bob <bob@example.org>\r\nTo: Alice <alice@example.com>\r\nSubject: appended through DavMail\r\n" +
 		"Message-ID: <davmail-append@example.org>\r\nDate: Mon, 02 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n" +
@@ -215,7 +243,7 @@ func runDavMail(t *testing.T, java, jar, auth string) {
 	// DavMail keeps \Deleted in a named MAPI property on the item; a fresh
 	// SELECT reads it back from the fake.
 	c.ok(t, "SELECT INBOX")
-	flags := strings.Join(c.ok(t, fmt.Sprintf("UID FETCH %d (FLAGS)", uid)), "\n")
+	flags = strings.Join(c.ok(t, fmt.Sprintf("UID FETCH %d (FLAGS)", uid)), "\n")
 	if !strings.Contains(flags, `\Deleted`) {
 		t.Errorf("after re-SELECT the \\Deleted flag is gone: %s", flags)
 	}
@@ -242,6 +270,17 @@ func runDavMail(t *testing.T, java, jar, auth string) {
 	}
 	if _, ok := c.uidOfOK(t, late.Subject); !ok {
 		t.Errorf("the delivered message is not listed after NOOP")
+	}
+	// CREATE, RENAME and DELETE of folders change the fake's tree.
+	c.ok(t, `CREATE "Archive 2025/Projects"`)
+	c.ok(t, `RENAME "Archive 2025/Projects" "Archive 2025/Done"`)
+	c.ok(t, `CREATE "Scratch"`)
+	c.ok(t, `DELETE "Scratch"`)
+	if got, want := davmailFolderNames(t, m), "Archive 2025/Done"; !slices.Contains(got, want) || slices.Contains(got, "Archive 2025/Projects") || slices.Contains(got, "Scratch") {
+		t.Errorf("after CREATE, RENAME and DELETE the fake's folders are %q", got)
+	}
+	if listed, want := c.list(t), davmailFolderNames(t, m); !slices.Equal(listed, want) {
+		t.Errorf("LIST after folder changes = %q\nwant %q", listed, want)
 	}
 	c.ok(t, "LOGOUT")
 }
@@ -462,6 +501,21 @@ func (c *imapConn) ok(t *testing.T, cmd string) []string {
 		t.Fatalf("IMAP %s: %s (untagged %q)", cmd, status, lines)
 	}
 	return lines
+}
+
+var listRE = regexp.MustCompile(`^\* LIST \([^)]*\) "/" "?([^"]*)"?$`)
+
+// list returns the sorted folder names of LIST "" "*".
+func (c *imapConn) list(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	for _, l := range c.ok(t, `LIST "" "*"`) {
+		if m := listRE.FindStringSubmatch(l); m != nil {
+			names = append(names, m[1])
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // exists returns the last EXISTS count among untagged lines, -1 if none.
