@@ -347,7 +347,7 @@ func (m *Mailbox) writeBag(w *xw, it *item, sh *shape, full itemShapeFull) {
 			}
 		default:
 			inDefault = bagDefault[kind][n]
-			if !sh.want(n, inDefault) {
+			if !sh.want(n, inDefault) && !sh.wantsIndexed(n) {
 				continue
 			}
 		}
@@ -363,6 +363,26 @@ func (m *Mailbox) writeBag(w *xw, it *item, sh *shape, full itemShapeFull) {
 			w.elem("t:"+n, v)
 		}
 	}
+}
+
+// wantsIndexed reports whether the shape names entries of the indexed
+// property n (contacts:EmailAddress with a FieldIndex for EmailAddresses,
+// contacts:PhysicalAddress:Street for PhysicalAddresses); all of the
+// property's entries are then returned.
+func (sh *shape) wantsIndexed(n string) bool {
+	for single, plural := range indexedBagFields {
+		if plural == n && sh.props[single] {
+			return true
+		}
+	}
+	if n == "PhysicalAddresses" {
+		for p := range sh.props {
+			if strings.HasPrefix(p, "PhysicalAddress:") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // bagValue is the restriction value of a derived-type property: typed

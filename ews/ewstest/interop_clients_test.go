@@ -189,8 +189,13 @@ func TestInterop_ExchangelibAccount(t *testing.T) {
 		"attach":         []any{[]string{"hello.txt"}, "hello world", 0},
 		"calendar": []any{"Room 1", "2025-04-01T09:00:00+00:00", "2025-04-01T10:00:00+00:00", []string{"Planning"},
 			"Planning (moved)", []string{"Later", "Planning (moved)"}, 1},
-		"contact": []any{"Carol", "Jones", "Acme", 1},
-		"task":    []any{"Write report", "InProgress"},
+		"contact":           []any{"Carol", "Jones", "Acme", 1},
+		"task":              []any{"Write report", "InProgress"},
+		"calendar_filters":  []any{"2025-06-02T08:00:00+00:00", []string{"Local"}, []string{"create"}},
+		"contact_email":     []any{[]string{"dan@example.org"}, []string{"+45 1234"}},
+		"folders_and_moves": []any{[]string{"Sub"}, 1, 0, true},
+		"bulk":              []any{[]string{"bulk 0", "bulk 1", "bulk 2"}, []string{"bulk 0!", "bulk 1!", "bulk 2!"}, 0},
+		"send":              1,
 	})
 	// Exchange without public folders or an archive mailbox: clean errors.
 	for name, want := range map[string]string{

@@ -27,11 +27,14 @@ from exchangelib import (
     Contact,
     Credentials,
     EWSDateTime,
+    EWSTimeZone,
+    Folder,
     FileAttachment,
     Message,
     OofSettings,
     Task,
 )
+from exchangelib.indexed_properties import EmailAddress, PhoneNumber
 from exchangelib.protocol import BaseProtocol
 
 if os.environ.get("EWSTEST_INTEROP_DEBUG"):
@@ -167,6 +170,73 @@ def main():
         return [got.subject, got.status]
 
     check("task", task)
+
+    # More everyday calls.
+    def calendar_filters():
+        tz = EWSTimeZone("Europe/Copenhagen")
+        s = EWSDateTime(2025, 6, 2, 10, 0, tzinfo=tz)
+        item = CalendarItem(
+            account=account, folder=account.calendar, subject="Local", start=s, end=s + datetime.timedelta(hours=2)
+        )
+        item.save()
+        got = account.calendar.get(id=item.id)
+        overlapping = [
+            i.subject
+            for i in account.calendar.filter(
+                start__lt=s + datetime.timedelta(hours=1), end__gt=s - datetime.timedelta(hours=1)
+            )
+        ]
+        changes = [c for c, _ in account.calendar.sync_items()]
+        return [got.start.astimezone(UTC).isoformat(), overlapping, sorted(set(changes))]
+
+    check("calendar_filters", calendar_filters)
+
+    def contact_email():
+        c = Contact(
+            account=account,
+            folder=account.contacts,
+            display_name="Dan",
+            email_addresses=[EmailAddress(email="dan@example.org", label="EmailAddress1")],
+            phone_numbers=[PhoneNumber(label="MobilePhone", phone_number="+45 1234")],
+        )
+        c.save()
+        got = account.contacts.get(id=c.id)
+        return [[e.email for e in got.email_addresses], [p.phone_number for p in got.phone_numbers]]
+
+    check("contact_email", contact_email)
+
+    def folders_and_moves():
+        sub = Folder(parent=account.inbox, name="Sub")
+        sub.save()
+        m = Message(account=account, folder=account.inbox, subject="to move", body="x")
+        m.save()
+        m.move(sub)
+        copied = m.copy(account.drafts)
+        names = [f.name for f in account.inbox.children]
+        n_sub = sub.all().count()
+        (account.inbox / "Sub").empty()
+        return [names, n_sub, sub.all().count(), bool(copied)]
+
+    check("folders_and_moves", folders_and_moves)
+
+    def bulk():
+        ids = account.bulk_create(
+            folder=account.drafts,
+            items=[Message(account=account, subject="bulk %d" % i, body="b") for i in range(3)],
+        )
+        fetched = [i.subject for i in account.fetch(ids=ids)]
+        account.bulk_update(items=[(i, ("subject",)) for i in account.fetch(ids=ids) if setattr(i, "subject", i.subject + "!") is None])
+        after = sorted(i.subject for i in account.fetch(ids=ids))
+        account.bulk_delete(ids=ids)
+        return [sorted(fetched), after, account.drafts.filter(subject__startswith="bulk").count()]
+
+    check("bulk", bulk)
+
+    def send():
+        Message(account=account, subject="hello bob", body="hi", to_recipients=["bob@example.com"]).send_and_save()
+        return account.sent.filter(subject="hello bob").count()
+
+    check("send", send)
 
     print(json.dumps(out, sort_keys=True))
 
