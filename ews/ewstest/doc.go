@@ -118,7 +118,18 @@
 // read and draft state, From, Sender and recipients by address or name,
 // Internet message id, conversation id and topic, and the matching MAPI
 // tags); multi-valued properties match on any value; SortOrder takes any
-// of them. Named extended properties are never stored (absent). FindFolder
+// of them. Extended properties a client writes (CreateItem's
+// ExtendedProperty, UpdateItem's SetItemField and DeleteItemField with an
+// ExtendedFieldURI; by tag, or by property set with name or id; arrays
+// too) are stored on the item (extprops.go), returned by GetItem and
+// FindItem, kept by moves and copies, and seen by restrictions and sort
+// orders typed by their PropertyType; they live in memory only. Items also
+// answer PR_INTERNET_ARTICLE_NUMBER (0x0E23, rising with each arrival in a
+// folder: an IMAP UID), PR_RECORD_KEY, PR_MESSAGE_FLAGS and PR_FLAG_STATUS
+// (the Flag) from their state; PR_MESSAGE_FLAGS given at creation decides
+// read and draft state. ConvertId answers the id's real mailbox whatever
+// Mailbox the request names. DavMail (an IMAP gateway) works against the
+// fake (interop_davmail_test.go). FindFolder
 // restrictions take the same grammar on DisplayName, FolderClass, the three
 // counts and the MAPI tags 0x10F4, 0x670A, 0x670B, 0x3001 and 0x3613;
 // other paths are ErrorUnsupportedPathForQuery. FindItem also takes an AQS
