@@ -185,28 +185,11 @@ func quoteOriginal(newBody, newType string, orig Message) (string, string) {
 	}
 	b.WriteString("\r\n")
 	if origType == "HTML" {
-		b.WriteString(htmlText(orig.Body))
+		b.WriteString(stripTags(orig.Body))
 	} else {
 		b.WriteString(orig.Body)
 	}
 	return b.String(), "Text"
-}
-
-// htmlText is the text of an HTML body: tags dropped, entities decoded.
-func htmlText(s string) string {
-	var b strings.Builder
-	in := false
-	for _, c := range s {
-		switch {
-		case c == '<':
-			in = true
-		case c == '>':
-			in = false
-		case !in:
-			b.WriteRune(c)
-		}
-	}
-	return html.UnescapeString(b.String())
 }
 
 // textOnly refuses child elements in an element whose schema type is text

@@ -3,6 +3,7 @@ package ewstest
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"html"
 	"strconv"
 	"strings"
 
@@ -461,6 +462,9 @@ func (m *Mailbox) writeItem(w *xw, it *item, sh *shape, full itemShapeFull) {
 	if sh.want("ConversationId", true) {
 		w.empty("t:ConversationId", "Id", conversationID(msg.Subject))
 	}
+	if sh.props["UniqueBody"] { // shape_bodies.go
+		writeBodyVariant(w, "t:UniqueBody", sh, msg)
+	}
 	if !sh.pre2013 && sh.want("Flag", true) {
 		w.open("t:Flag")
 		w.elem("t:FlagStatus", msg.FlagStatus)
@@ -470,6 +474,9 @@ func (m *Mailbox) writeItem(w *xw, it *item, sh *shape, full itemShapeFull) {
 		var b [8]byte
 		binary.BigEndian.PutUint64(b[:], it.arrivedCN)
 		w.elem("t:InstanceKey", base64.StdEncoding.EncodeToString(b[:]))
+	}
+	if !sh.pre2013 && sh.props["NormalizedBody"] {
+		writeBodyVariant(w, "t:NormalizedBody", sh, msg)
 	}
 	if !sh.pre2013 && sh.want("Preview", false) {
 		p := msg.Body
@@ -481,6 +488,9 @@ func (m *Mailbox) writeItem(w *xw, it *item, sh *shape, full itemShapeFull) {
 			p = string(r[:255])
 		}
 		w.elem("t:Preview", p)
+	}
+	if !sh.pre2013 && sh.props["TextBody"] {
+		writeBodyVariant(w, "t:TextBody", sh, msg)
 	}
 	if isMsg {
 		m.writeMessageProps(w, it, sh, full)
@@ -601,7 +611,8 @@ func parseAttachmentID(id string) (string, int, bool) {
 	return string(b[:len(b)-3]), int(b[len(b)-2])<<8 | int(b[len(b)-1]), true
 }
 
-// stripTags removes markup from HTML for a Text body.
+// stripTags removes markup from HTML for a Text body and decodes
+// character references (Exchange's text of "a &amp; b" is "a & b").
 func stripTags(s string) string {
 	var b strings.Builder
 	in := false
@@ -615,5 +626,5 @@ func stripTags(s string) string {
 			b.WriteRune(r)
 		}
 	}
-	return b.String()
+	return html.UnescapeString(b.String())
 }

@@ -336,7 +336,7 @@ func init() {
 		ExportItems FindConversation FindPeople GetAttachment GetConversationItems GetDelegate GetEvents
 		GetInboxRules GetMailTips GetPasswordExpirationDate GetPersona GetRoomLists GetRooms GetSearchableMailboxes
 		GetServerTimeZones GetServiceConfiguration GetSharingFolder GetSharingMetadata GetStreamingEvents
-		GetUserAvailability GetUserConfiguration GetUserOofSettings GetUserPhoto MarkAllItemsAsRead MarkAsJunk
+		GetUserAvailability GetUserAvailabilityRequest GetUserConfiguration GetUserOofSettings GetUserPhoto MarkAllItemsAsRead MarkAsJunk
 		PlayOnPhone RemoveDelegate ResolveNames SendItem SetUserOofSettings Subscribe UpdateInboxRules
 		UpdateUserConfiguration UploadItems Unsubscribe GetAppManifests GetClientAccessToken FindMessageTrackingReport
 		GetMessageTrackingReport GetNonIndexableItemDetails GetNonIndexableItemStatistics SearchMailboxes
