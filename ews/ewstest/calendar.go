@@ -530,3 +530,50 @@ func (v *calendarView) apply(list []*item) []*item {
 	})
 	return out
 }
+
+// contactsViewSpec is a parsed m:ContactsView: the contacts whose name
+// (FileAs, else DisplayName, else Subject) lies between InitialName and
+// FinalName, case-insensitively, in name order.
+type contactsViewSpec struct {
+	max            int
+	initial, final string
+}
+
+func parseContactsView(el *etree.Element) (*contactsViewSpec, error) {
+	v := &contactsViewSpec{initial: strings.ToLower(attr(el, "InitialName")), final: strings.ToLower(attr(el, "FinalName"))}
+	if m := attr(el, "MaxEntriesReturned"); m != "" {
+		n, err := strconv.Atoi(m)
+		if err != nil || n < 1 {
+			return nil, codeErr("ErrorInvalidPagingMaxRows", "The paging max rows value is invalid.")
+		}
+		v.max = n
+	}
+	return v, nil
+}
+
+func contactName(it *item) string {
+	for _, n := range []string{"FileAs", "DisplayName"} {
+		if s, ok := bagValue(it, n, "").(string); ok && s != "" {
+			return s
+		}
+	}
+	return it.msg.Subject
+}
+
+func (v *contactsViewSpec) apply(list []*item) []*item {
+	var out []*item
+	for _, it := range list {
+		if k := kindOf(it.msg.ItemClass); k != "Contact" && k != "DistributionList" {
+			continue
+		}
+		n := strings.ToLower(contactName(it))
+		if v.initial != "" && n < v.initial || v.final != "" && n > v.final && !strings.HasPrefix(n, v.final) {
+			continue
+		}
+		out = append(out, it)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		return strings.ToLower(contactName(out[i])) < strings.ToLower(contactName(out[j]))
+	})
+	return out
+}

@@ -213,3 +213,30 @@ func TestCalendar_ContactsTasksAndBadInput(t *testing.T) {
 		t.Errorf("xsDurationOf = %s", xsDurationOf(26*60*60*1e9+61*1e9))
 	}
 }
+
+func TestCalendar_ContactsView(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	call(t, srv, `<m:CreateItem><m:SavedItemFolderId><t:DistinguishedFolderId Id="contacts"/></m:SavedItemFolderId><m:Items>
+		<t:Contact><t:DisplayName>Zoe</t:DisplayName></t:Contact><t:Contact><t:FileAs>Baker, Ann</t:FileAs><t:DisplayName>Ann Baker</t:DisplayName></t:Contact>
+		<t:Contact><t:DisplayName>Carl</t:DisplayName></t:Contact><t:DistributionList><t:DisplayName>Dev team</t:DisplayName></t:DistributionList></m:Items></m:CreateItem>`)
+	names := func(view string) []string {
+		doc := call(t, srv, `<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>
+			<t:AdditionalProperties><t:FieldURI FieldURI="contacts:DisplayName"/></t:AdditionalProperties></m:ItemShape>`+view+`
+			<m:ParentFolderIds><t:DistinguishedFolderId Id="contacts"/></m:ParentFolderIds></m:FindItem>`)
+		var out []string
+		for _, e := range find(doc, "DisplayName") {
+			out = append(out, e.Text())
+		}
+		return out
+	}
+	if got := names(`<m:ContactsView/>`); !slices.Equal(got, []string{"Ann Baker", "Carl", "Dev team", "Zoe"}) {
+		t.Errorf("all contacts by name = %q", got)
+	}
+	if got := names(`<m:ContactsView InitialName="b" FinalName="d" MaxEntriesReturned="2"/>`); !slices.Equal(got, []string{"Ann Baker", "Carl"}) {
+		t.Errorf("b..d, max 2 = %q", got)
+	}
+	if n := len(find(call(t, srv, `<m:CreateItem><m:SavedItemFolderId><t:DistinguishedFolderId Id="contacts"/></m:SavedItemFolderId>
+		<m:Items><t:DistributionList><t:DisplayName>x</t:DisplayName></t:DistributionList></m:Items></m:CreateItem>`), "DistributionList/ItemId")); n != 1 {
+		t.Errorf("DistributionList create: %d", n)
+	}
+}

@@ -93,6 +93,7 @@ func opFindItem(r *request) error {
 	var view pageView
 	var frac *fractionalView
 	var calView *calendarView
+	var contactsView *contactsViewSpec
 	var grp *grouping
 	var pred itemPred
 	var keys []sortKey
@@ -117,7 +118,9 @@ func opFindItem(r *request) error {
 				return toFault(err)
 			}
 		case "ContactsView":
-			return &Fault{Code: "ErrorInvalidRequest", Message: "The request is invalid: " + c.Tag + " is not supported by this server."}
+			if contactsView, err = parseContactsView(c); err != nil {
+				return toFault(err)
+			}
 		case "QueryString":
 			if pred != nil {
 				return schemaFault("Restriction and QueryString cannot both be given")
@@ -195,6 +198,12 @@ func opFindItem(r *request) error {
 		limit := findCountLimit
 		if pred != nil {
 			limit = findCountLimitRestricted
+		}
+		if contactsView != nil {
+			list = contactsView.apply(list)
+			if contactsView.max > 0 && contactsView.max < limit {
+				limit = contactsView.max
+			}
 		}
 		if calView != nil {
 			list = calView.apply(list)

@@ -260,6 +260,8 @@ func itemElement(class string) string {
 		return "t:Task"
 	case strings.HasPrefix(class, "IPM.Post"):
 		return "t:PostItem"
+	case strings.HasPrefix(class, "IPM.DistList"):
+		return "t:DistributionList"
 	case strings.HasPrefix(class, "IPM.Schedule.Meeting.Request"):
 		return "t:MeetingRequest"
 	}
