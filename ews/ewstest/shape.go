@@ -208,6 +208,11 @@ func (m *Mailbox) writeFolder(w *xw, f *folder, sh *shape) {
 	if sh.want("EffectiveRights", false) {
 		writeEffectiveRights(w)
 	}
+	// folder:DistinguishedFolderId (Exchange 2013, BaseFolderType after
+	// EffectiveRights): the well-known name, when a shape names it.
+	if f.dist != "" && !sh.pre2013 && sh.props["DistinguishedFolderId"] {
+		w.elem("t:DistinguishedFolderId", f.dist)
+	}
 	if el == "t:Folder" || el == "t:TasksFolder" {
 		if sh.want("UnreadCount", true) {
 			w.elemInt("t:UnreadCount", int64(f.unread))

@@ -2,6 +2,7 @@ package ewstest
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +49,40 @@ func TestGetItem_BodyVariants(t *testing.T) {
 	}
 	if n := first(t, doc, "NormalizedBody"); attr(n, "BodyType") != "HTML" || n.Text() != "<html><body><pre>Hello,\nthis is plain &lt;x&gt;.\n</pre></body></html>" {
 		t.Errorf("NormalizedBody of a text body = %s %q", attr(n, "BodyType"), n.Text())
+	}
+}
+
+// TestGetFolder_DistinguishedFolderId: folder:DistinguishedFolderId names
+// a well-known folder after EffectiveRights, only when asked for, and
+// never for a user folder.
+func TestGetFolder_DistinguishedFolderId(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	f, err := m.CreateFolder("msgfolderroot", "Mine", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(shape string) []string {
+		doc := call(t, srv, `<m:GetFolder><m:FolderShape>`+shape+`</m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="inbox"/>`+
+			`<t:FolderId Id="`+f.ID+`"/></m:FolderIds></m:GetFolder>`)
+		var out []string
+		for _, el := range find(doc, "Folder") {
+			var tags []string
+			for _, c := range el.ChildElements() {
+				tags = append(tags, c.Tag+"="+c.Text())
+			}
+			out = append(out, strings.Join(tags, ","))
+		}
+		return out
+	}
+	got := get(`<t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties><t:FieldURI FieldURI="folder:DistinguishedFolderId"/>` +
+		`<t:FieldURI FieldURI="folder:EffectiveRights"/></t:AdditionalProperties>`)
+	if len(got) != 2 || !strings.HasSuffix(got[0], "EffectiveRights=,DistinguishedFolderId=inbox") || strings.Contains(got[1], "Distinguished") {
+		t.Errorf("named: %q", got)
+	}
+	for _, g := range get(`<t:BaseShape>AllProperties</t:BaseShape>`) {
+		if strings.Contains(g, "Distinguished") {
+			t.Errorf("AllProperties: %q", g)
+		}
 	}
 }
