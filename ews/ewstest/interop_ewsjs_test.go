@@ -61,6 +61,7 @@ type ewsjsResult struct {
 		Total         int    `json:"total"`
 		Unread        int    `json:"unread"`
 		IDNonEmpty    bool   `json:"idNonEmpty"`
+		WellKnown     string `json:"wellKnown"`
 		LastModified  string `json:"lastModified"`
 		DeletedCount  *int   `json:"deletedCount"`
 		ExtendedCount int    `json:"extendedCount"`
@@ -99,7 +100,12 @@ type ewsjsResult struct {
 		Attachments    int      `json:"attachments"`
 		Size           int      `json:"size"`
 	} `json:"full"`
-	Attachment          []string `json:"attachment"`
+	Attachment []string `json:"attachment"`
+	Bodies     struct {
+		Text       []string `json:"text"`
+		Unique     string   `json:"unique"`
+		Normalized string   `json:"normalized"`
+	} `json:"bodies"`
 	HierarchyInitial    []string `json:"hierarchyInitial"`
 	HierarchySecond     int      `json:"hierarchySecond"`
 	HierarchySecondMore bool     `json:"hierarchySecondMore"`
@@ -245,6 +251,9 @@ func checkEwsjsResult(t *testing.T, out *ewsjsResult, m *Mailbox, start time.Tim
 	if in.DisplayName != "Inbox" || in.Total != 12 || in.Unread != 8 || !in.IDNonEmpty {
 		t.Errorf("Folder.Bind(Inbox) = %+v, want Inbox 12 total 8 unread", in)
 	}
+	if in.WellKnown != "Inbox" {
+		t.Errorf("FolderSchema.WellKnownFolderName = %q, want Inbox", in.WellKnown)
+	}
 	if in.ExtendedCount != 2 || in.DeletedCount == nil || *in.DeletedCount != 0 {
 		t.Errorf("Folder.Bind(Inbox) extended properties: %d, 0x670B = %v", in.ExtendedCount, in.DeletedCount)
 	}
@@ -309,6 +318,9 @@ func checkEwsjsResult(t *testing.T, out *ewsjsResult, m *Mailbox, start time.Tim
 	if !slices.Equal(out.WithAttachment, []string{"message 04"}) || f.Subject != "message 04" || f.BodyType != "Text" || !f.BodyHasSubject ||
 		!slices.Equal(f.To, []string{"alice@example.com"}) || !f.HasAttachments || f.Attachments != 1 || f.Size <= 0 {
 		t.Errorf("EmailMessage.Bind FirstClassProperties: found %v, %+v", out.WithAttachment, f)
+	}
+	if b := out.Bodies; !slices.Equal(b.Text, []string{"Text", "Hello,\nthis is message 04."}) || b.Unique != "HTML" || b.Normalized != "HTML" {
+		t.Errorf("TextBody/UniqueBody/NormalizedBody = %+v", b)
 	}
 	if !slices.Equal(out.Attachment, []string{"notes.txt", "attached"}) {
 		t.Errorf("FileAttachment.Load = %v", out.Attachment)

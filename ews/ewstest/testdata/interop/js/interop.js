@@ -95,6 +95,7 @@ async function main() {
     const ps = new ews.PropertySet(ews.BasePropertySet.FirstClassProperties, [
       ews.FolderSchema.TotalCount,
       ews.FolderSchema.UnreadCount,
+      ews.FolderSchema.WellKnownFolderName,
       lastModified,
       deletedCount,
     ]);
@@ -104,6 +105,7 @@ async function main() {
       total: inbox.TotalCount,
       unread: inbox.UnreadCount,
       idNonEmpty: !!(inbox.Id && inbox.Id.UniqueId),
+      wellKnown: ews.WellKnownFolderName[inbox.WellKnownFolderName] || null,
       lastModified: null,
       deletedCount: null,
     };
@@ -233,6 +235,17 @@ async function main() {
       hasAttachments: full.HasAttachments,
       attachments: full.Attachments.Count,
       size: full.Size,
+    };
+    // The Exchange 2013 body variants, named explicitly.
+    const bodies = await ews.EmailMessage.Bind(
+      service,
+      found.Items[0].Id,
+      new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.ItemSchema.TextBody, ews.ItemSchema.UniqueBody, ews.ItemSchema.NormalizedBody]),
+    );
+    out.bodies = {
+      text: bodies.TextBody ? [ews.BodyType[bodies.TextBody.BodyType], String(bodies.TextBody.Text)] : null,
+      unique: bodies.UniqueBody ? ews.BodyType[bodies.UniqueBody.BodyType] : null,
+      normalized: bodies.NormalizedBody ? ews.BodyType[bodies.NormalizedBody.BodyType] : null,
     };
     const att = full.Attachments._getItem(0);
     await att.Load();
