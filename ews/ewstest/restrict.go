@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/beevik/etree"
 )
@@ -77,7 +78,7 @@ func compareScalar(a, b any) (int, bool) {
 	switch x := a.(type) {
 	case string:
 		y, ok := b.(string)
-		return strings.Compare(strings.ToLower(x), strings.ToLower(y)), ok
+		return compareFold(x, y), ok
 	case bool:
 		y, ok := b.(bool)
 		switch {
@@ -97,6 +98,23 @@ func compareScalar(a, b any) (int, bool) {
 		return x.Compare(y), ok
 	}
 	return 0, false
+}
+
+// compareFold compares two strings case-insensitively without
+// allocating.
+func compareFold(a, b string) int {
+	for a != "" && b != "" {
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		if ra != rb {
+			la, lb := unicode.ToLower(ra), unicode.ToLower(rb)
+			if la != lb {
+				return cmp.Compare(la, lb)
+			}
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return cmp.Compare(len(a), len(b))
 }
 
 // values returns the scalar values of v (none when absent).
@@ -281,6 +299,26 @@ func compileExpr[T any](el *etree.Element, path pathFunc[T], probe T) (func(T) b
 		} else if other, err = path(foc); err != nil {
 			return nil, err
 		}
+		if other == nil && op != "IsNotEqualTo" {
+			// Fast path: a constant on the right, no allocation for a
+			// single-valued property.
+			return func(x T) bool {
+				switch v := get(x).(type) {
+				case nil:
+					return false
+				case []string:
+					for _, s := range v {
+						if c, ok := compareScalar(s, cst); ok && relop(op, c) {
+							return true
+						}
+					}
+					return false
+				default:
+					c, ok := compareScalar(v, cst)
+					return ok && relop(op, c)
+				}
+			}, nil
+		}
 		return func(x T) bool {
 			rights := []any{cst}
 			if other != nil {
@@ -329,9 +367,14 @@ func compileExpr[T any](el *etree.Element, path pathFunc[T], probe T) (func(T) b
 			return nil, schemaFault("the value %q is invalid for ContainmentComparison", comparison)
 		}
 		return func(x T) bool {
-			for _, v := range values(get(x)) {
-				if s, ok := v.(string); ok && containsMatch(s, val, mode, comparison) {
-					return true
+			switch v := get(x).(type) {
+			case string:
+				return containsMatch(v, val, mode, comparison)
+			case []string:
+				for _, s := range v {
+					if containsMatch(s, val, mode, comparison) {
+						return true
+					}
 				}
 			}
 			return false
@@ -414,15 +457,20 @@ var itemFieldValues = map[string]getter[*item]{
 	"DateTimeCreated":   func(it *item) any { return it.created },
 	"LastModifiedTime":  func(it *item) any { return it.modified },
 	"Size":              func(it *item) any { return int64(it.mimeSize()) },
-	"Categories":        func(it *item) any { return append([]string{}, it.msg.Categories...) },
-	"From":              func(it *item) any { return addrValues(it.msg.From) },
-	"Sender":            func(it *item) any { return addrValues(it.msg.sender()) },
-	"ToRecipients":      func(it *item) any { return addrValues(it.msg.To...) },
-	"CcRecipients":      func(it *item) any { return addrValues(it.msg.Cc...) },
-	"BccRecipients":     func(it *item) any { return addrValues(it.msg.Bcc...) },
-	"DisplayTo":         func(it *item) any { return displayNames(it.msg.To) },
-	"DisplayCc":         func(it *item) any { return displayNames(it.msg.Cc) },
-	"ConversationId":    func(it *item) any { return conversationID(it.msg.Subject) },
+	"Categories": func(it *item) any { // never modified in place
+		if it.msg.Categories == nil {
+			return []string{}
+		}
+		return it.msg.Categories
+	},
+	"From":           func(it *item) any { return addrValues(it.msg.From) },
+	"Sender":         func(it *item) any { return addrValues(it.msg.sender()) },
+	"ToRecipients":   func(it *item) any { return addrValues(it.msg.To...) },
+	"CcRecipients":   func(it *item) any { return addrValues(it.msg.Cc...) },
+	"BccRecipients":  func(it *item) any { return addrValues(it.msg.Bcc...) },
+	"DisplayTo":      func(it *item) any { return displayNames(it.msg.To) },
+	"DisplayCc":      func(it *item) any { return displayNames(it.msg.Cc) },
+	"ConversationId": func(it *item) any { return conversationID(it.msg.Subject) },
 	"ConversationTopic": func(it *item) any {
 		return conversationTopic(it.msg.Subject)
 	},
