@@ -134,6 +134,8 @@ type ewsjsResult struct {
 	HierarchyAfterSecond   int             `json:"hierarchyAfterSecond"`
 	PullFolderEvents       []string        `json:"pullFolderEvents"`
 	RawHTMLReply           string          `json:"rawHtmlReply"`
+	LastVerbs              []int           `json:"lastVerbs"`
+	SyncAfterReplies       []string        `json:"syncAfterReplies"`
 	Reply                  *struct {
 		To            []string `json:"to"`
 		BodyType      string   `json:"bodyType"`
@@ -391,6 +393,9 @@ func checkEwsjsResult(t *testing.T, out *ewsjsResult, m *Mailbox, start time.Tim
 	}
 	if f := out.Forward; f == nil || !slices.Equal(f.To, []string{"bob@example.com"}) || !slices.Equal(f.Attachments, []string{"notes.txt"}) || !f.Quotes {
 		t.Errorf("Forward in Sent Items = %+v", f)
+	}
+	if !slices.Equal(out.LastVerbs, []int{103, 104}) || !slices.Equal(out.SyncAfterReplies, []string{"Update:message 03", "Update:message 04"}) {
+		t.Errorf("originals after reply all and forward: PR_LAST_VERB_EXECUTED %v, sync %v", out.LastVerbs, out.SyncAfterReplies)
 	}
 	if d := out.ReplyDraft; d == nil || !slices.Equal(d.To, []string{"ann@example.org"}) || !d.IsDraft || !d.Quotes {
 		t.Errorf("CreateReply().Save(Drafts) = %+v", d)

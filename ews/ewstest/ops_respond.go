@@ -3,7 +3,9 @@ package ewstest
 import (
 	"html"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/beevik/etree"
 )
@@ -111,7 +113,38 @@ func (r *request) responseMessage(el *etree.Element) (Message, error) {
 	if !set["Body"] {
 		msg.Body, msg.BodyType = quoteOriginal(newBody, newType, orig)
 	}
+	// Sending the response marks the original as Exchange does (Microsoft's
+	// "Respond to email messages by using EWS" reads these back): a change
+	// of the original, so SyncFolderItems reports it as an Update.
+	if disp := attr(r.body, "MessageDisposition"); (disp == "SendOnly" || disp == "SendAndSaveCopy") &&
+		(msg.From.Email == "" || strings.EqualFold(msg.From.Email, r.mb.address)) {
+		verb, icon := lastVerb[el.Tag][0], lastVerb[el.Tag][1]
+		_, err := m.UpdateItem(id, ItemUpdate{Overwrite: true, ext: map[string]*extValue{
+			"tag:" + strconv.Itoa(prLastVerbExecuted):      {typ: "Integer", values: []string{verb}},
+			"tag:" + strconv.Itoa(prLastVerbExecutionTime): {typ: "SystemTime", values: []string{m.now().Format(time.RFC3339)}},
+			"tag:" + strconv.Itoa(prIconIndex):             {typ: "Integer", values: []string{icon}},
+		}})
+		if err != nil {
+			return Message{}, err
+		}
+	}
 	return msg, nil
+}
+
+// The MAPI properties a sent response sets on the original message.
+const (
+	prIconIndex             = 0x1080 // PR_ICON_INDEX
+	prLastVerbExecuted      = 0x1081 // PR_LAST_VERB_EXECUTED
+	prLastVerbExecutionTime = 0x1082 // PR_LAST_VERB_EXECUTION_TIME
+)
+
+// lastVerb is PR_LAST_VERB_EXECUTED (EXCHIVERB_REPLYTOSENDER 102,
+// EXCHIVERB_REPLYTOALL 103, EXCHIVERB_FORWARD 104) and PR_ICON_INDEX
+// (replied 0x105, forwarded 0x106) for each response object.
+var lastVerb = map[string][2]string{
+	"ReplyToItem":    {"102", "261"},
+	"ReplyAllToItem": {"103", "261"},
+	"ForwardItem":    {"104", "262"},
 }
 
 // normalizedSubject strips one subject prefix (MAPI's PR_SUBJECT_PREFIX:

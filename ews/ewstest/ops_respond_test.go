@@ -48,6 +48,21 @@ func TestCreateItem_ResponseObjects(t *testing.T) {
 	if !strings.HasPrefix(r.Body, "sounds good") || !strings.Contains(r.Body, "Subject: RE: plans") || !strings.Contains(r.Body, "this is RE: plans.") {
 		t.Errorf("reply body %q", r.Body)
 	}
+	// The original is marked replied-to-all, through GetItem too.
+	doc = call(t, srv, `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>`+
+		`<t:ExtendedFieldURI PropertyTag="0x1081" PropertyType="Integer"/><t:ExtendedFieldURI PropertyTag="0x1080" PropertyType="Integer"/>`+
+		`</t:AdditionalProperties></m:ItemShape><m:ItemIds><t:ItemId Id="`+it.ID+`"/></m:ItemIds></m:GetItem>`)
+	var verbs []string
+	for _, v := range find(doc, "Value") {
+		verbs = append(verbs, v.Text())
+	}
+	if !slices.Equal(verbs, []string{"261", "103"}) && !slices.Equal(verbs, []string{"103", "261"}) {
+		t.Errorf("original's PR_LAST_VERB_EXECUTED and PR_ICON_INDEX = %v, want 103 and 261", verbs)
+	}
+	marked, _ := m.Item(it.ID)
+	if marked.ChangeKey == it.ChangeKey {
+		t.Error("marking the original kept its ChangeKey")
+	}
 	bobIn, _ := srv.Mailbox("bob@example.com").Items("inbox")
 	if len(bobIn) != 1 || bobIn[0].Message.Subject != "RE: plans" || bobIn[0].Message.IsRead {
 		t.Errorf("bob's inbox %v", bobIn)
@@ -61,6 +76,9 @@ func TestCreateItem_ResponseObjects(t *testing.T) {
 	d, err := m.Item(id)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if again, _ := m.Item(it.ID); again.ChangeKey != marked.ChangeKey {
+		t.Error("a reply saved as a draft changed the original")
 	}
 	if !slices.Equal(addressesOf(d.Message.To), []string{"ann@example.org"}) || d.Message.Cc != nil || !d.Message.IsDraft ||
 		d.Message.BodyType != "HTML" || !strings.HasPrefix(d.Message.Body, "<p>ok & thanks</p><hr>") || !strings.Contains(d.Message.Body, "this is RE: plans.<br>") {

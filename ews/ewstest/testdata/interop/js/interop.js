@@ -431,6 +431,16 @@ async function main() {
       attachments: fwd.Attachments.GetEnumerator().map((a) => a.Name),
       quotes: String(fwd.Body.Text).includes("forward by ewsjs") && String(fwd.Body.Text).includes("this is message 04"),
     };
+    // The originals are marked (Microsoft's FindRecentlySent example) and
+    // the next sync reports exactly those two updates.
+    const verb = new ews.ExtendedPropertyDefinition(0x1081, ews.MapiPropertyType.Integer);
+    const verbSet = new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.ItemSchema.Subject, verb]);
+    out.lastVerbs = [];
+    for (const subject of ["message 03", "message 04"]) {
+      const m = await ews.EmailMessage.Bind(service, (await find(inboxId, subject))[0].Id, verbSet);
+      out.lastVerbs.push(extendedValue(m, verb));
+    }
+    out.syncAfterReplies = (await syncItems("sync after replies")).changes.sort();
     out.replyDraft = replyDraft && {
       to: replyDraft.ToRecipients.GetEnumerator().map((a) => a.Address),
       isDraft: replyDraft.IsDraft,
