@@ -29,6 +29,9 @@ type extProp struct {
 	tag   int // -1 for named properties
 	typ   string
 	attrs []string // the ExtendedFieldURI as echoed
+	// key is the property's extKey ("" when it names no valid property),
+	// computed once per request rather than per item.
+	key string
 }
 
 var validBaseShapes = map[string]bool{"IdOnly": true, "Default": true, "AllProperties": true}
@@ -127,6 +130,7 @@ func parseExtendedFieldURI(p *etree.Element) (extProp, error) {
 		e.tag = int(v)
 		e.attrs = append([]string{"PropertyTag", "0x" + strconv.FormatUint(v, 16)}, e.attrs...)
 	}
+	e.key, _ = extKey(e)
 	return e, nil
 }
 
@@ -595,10 +599,8 @@ func (m *Mailbox) writeItemExt(w *xw, it *item, e extProp) {
 			writeExt(w, e, v)
 		}
 	default:
-		if key, err := extKey(e); err == nil {
-			if v, ok := it.msg.ext[key]; ok {
-				writeStoredExt(w, e, v)
-			}
+		if v, ok := it.msg.ext[e.key]; ok && e.key != "" {
+			writeStoredExt(w, e, v)
 		}
 	}
 }
