@@ -46,8 +46,13 @@ func TestInterop_EwsJavascriptAPI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(ewsjsDir, "node_modules", "ews-javascript-api", "package.json")); err != nil {
 		skipOrFailEwsjs(t, "ews-javascript-api is not installed in "+ewsjsDir)
 	}
-	for _, auth := range []string{AuthBasic, AuthNTLM} {
-		t.Run("auth="+auth, func(t *testing.T) { runEwsJavascriptAPI(t, node, auth) })
+	for _, tc := range []struct {
+		auth        string
+		impersonate bool
+	}{{AuthBasic, false}, {AuthNTLM, false}, {AuthBasic, true}} {
+		t.Run(fmt.Sprintf("auth=%s,impersonate=%v", tc.auth, tc.impersonate), func(t *testing.T) {
+			runEwsJavascriptAPI(t, node, tc.auth, tc.impersonate)
+		})
 	}
 }
 
@@ -170,7 +175,9 @@ type ewsjsResult struct {
 	StreamDisconnectedEvent bool     `json:"streamDisconnectedEvent"`
 }
 
-func runEwsJavascriptAPI(t *testing.T, node, auth string) {
+// runEwsJavascriptAPI runs the script as alice, or as the service account
+// svc impersonating alice (ExchangeImpersonation with the right granted).
+func runEwsJavascriptAPI(t *testing.T, node, auth string, impersonate bool) {
 	// Record the Authorization schemes the client sends, to prove the
 	// NTLM run does not fall back to Basic.
 	var schemesMu sync.Mutex
@@ -190,9 +197,11 @@ func runEwsJavascriptAPI(t *testing.T, node, auth string) {
 		Users: []User{
 			{Name: "alice", Password: "secret", Address: "alice@example.com"},
 			{Name: "bob", Password: "hunter2", Address: "bob@example.com"},
+			{Name: "svc", Password: "svc-pass", Address: "svc@example.com"},
 		},
-		Auth:       AuthOptions{Mode: auth},
-		Middleware: []func(http.Handler) http.Handler{recordScheme},
+		ImpersonationUsers: []string{"svc"},
+		Auth:               AuthOptions{Mode: auth},
+		Middleware:         []func(http.Handler) http.Handler{recordScheme},
 	})
 	defer srv.Close()
 	defer closeNotifications(srv)
@@ -214,7 +223,11 @@ func runEwsJavascriptAPI(t *testing.T, node, auth string) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "interop.js", srv.URL, "alice", "secret", auth)
+	args := []string{"interop.js", srv.URL, "alice", "secret", auth}
+	if impersonate {
+		args = []string{"interop.js", srv.URL, "svc", "svc-pass", auth, "alice@example.com"}
+	}
+	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = ewsjsDir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

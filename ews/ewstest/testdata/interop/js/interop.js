@@ -2,7 +2,7 @@
 // Microsoft's EWS Managed API) the way a Managed API program would, and
 // prints what it saw as one JSON object on stdout.
 //
-//   node interop.js URL USER PASSWORD [basic|ntlm]
+//   node interop.js URL USER PASSWORD [basic|ntlm] [SMTP-ADDRESS-TO-IMPERSONATE]
 //
 // The mailbox is expected to hold the fixture of interop_js_test.go: twelve
 // messages "message 00".."message 11" in the Inbox (00 oldest; every third,
@@ -16,9 +16,9 @@
 const ews = require("ews-javascript-api");
 const { XhrApi } = require("@ewsjs/xhr");
 
-const [url, user, pass, auth = "basic"] = process.argv.slice(2);
+const [url, user, pass, auth = "basic", impersonate = ""] = process.argv.slice(2);
 if (!url || !user || !pass) {
-  console.error("usage: node interop.js URL USER PASSWORD [basic|ntlm]");
+  console.error("usage: node interop.js URL USER PASSWORD [basic|ntlm] [SMTP-ADDRESS-TO-IMPERSONATE]");
   process.exit(2);
 }
 
@@ -85,6 +85,11 @@ async function main() {
     service.XHRApi = new XhrApi({ rejectUnauthorized: true }).useNtlmAuthentication(user, pass);
   }
   out.auth = auth;
+  if (impersonate) {
+    // ExchangeImpersonation: the script then acts on that mailbox.
+    service.ImpersonatedUserId = new ews.ImpersonatedUserId(ews.ConnectingIdType.SmtpAddress, impersonate);
+    out.impersonated = impersonate;
+  }
 
   const inboxId = new ews.FolderId(ews.WellKnownFolderName.Inbox);
   const lastModified = new ews.ExtendedPropertyDefinition(0x670a, ews.MapiPropertyType.SystemTime);
