@@ -238,6 +238,26 @@ def main():
 
     check("send", send)
 
+    def free_busy():
+        s = EWSDateTime(2025, 6, 2, 0, 0, tzinfo=UTC)
+        views = list(
+            account.protocol.get_free_busy_info(
+                accounts=[(account, "Required", False)],
+                start=s,
+                end=s + datetime.timedelta(days=1),
+                merged_free_busy_interval=60,
+                requested_view="DetailedMerged",
+            )
+        )
+        v = views[0]
+        return [
+            v.view_type,
+            v.merged,
+            [[e.start.isoformat(), e.end.isoformat(), e.busy_type, e.details.subject] for e in v.calendar_events],
+        ]
+
+    check("free_busy", free_busy)
+
     print(json.dumps(out, sort_keys=True))
 
 
