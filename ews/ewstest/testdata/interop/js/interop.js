@@ -4,13 +4,22 @@
 //
 //   node interop.js URL USER PASSWORD [basic|ntlm] [SMTP-ADDRESS-TO-IMPERSONATE]
 //
-// The mailbox is expected to hold the fixture of interop_js_test.go: twelve
-// messages "message 00".."message 11" in the Inbox (00 oldest; every third,
-// starting with 00, read) and a top-level folder "Archive 2025".
+// The mailbox is expected to hold the fixture of interop_ewsjs_test.go:
+// twelve messages "message 00".."message 11" in the Inbox (00 oldest; every
+// third, starting with 00, read; 04 with the attachment notes.txt), a
+// top-level folder "Archive 2025", and bob@example.com as another local user.
 //
 // Each step records its failure in out.errors and the run goes on, so one
 // discrepancy does not hide the others. The exit code is 0 whenever the JSON
 // was printed; the Go test judges it.
+//
+// Library quirks this script works around or avoids (ews-javascript-api
+// 0.15.3, not server behaviour): string values are written into requests
+// unescaped by design, so HTML bodies are escaped here; the promise of
+// StreamingSubscriptionConnection.Open settles only on failure;
+// FindFolders never sets FolderView results' NextPageOffset (FindItems
+// does, so offset paging is exercised there); AddItemAttachment leaves
+// the attachment's Item null, so item attachments are not created.
 "use strict";
 
 const ews = require("ews-javascript-api");
