@@ -501,3 +501,56 @@ func opArchiveItem(r *request) error {
 type mailboxExt struct {
 	oof oofSettings
 }
+
+func init() { registerOp("MarkAsJunk", opMarkAsJunk) }
+
+// opMarkAsJunk marks items as junk or not junk; with MoveItem it moves
+// them to Junk Email (IsJunk true) or the Inbox (false) and returns the
+// moved item's new id. The fake keeps no blocked-senders list.
+func opMarkAsJunk(r *request) error {
+	isJunk, err := parseBool(attr(r.body, "IsJunk"))
+	if err != nil {
+		return schemaFault("the IsJunk attribute is missing or invalid")
+	}
+	move, err := parseBool(attr(r.body, "MoveItem"))
+	if err != nil {
+		return schemaFault("the MoveItem attribute is missing or invalid")
+	}
+	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
+	if err != nil {
+		return err
+	}
+	to := "inbox"
+	if isJunk {
+		to = "junkemail"
+	}
+	r.respBegin()
+	for _, el := range ids {
+		m, id, err := r.resolveItem(el)
+		if f, ok := asFault(err); ok {
+			return f
+		}
+		if err == nil {
+			_, err = m.Item(id)
+		}
+		if err != nil {
+			r.msgError(err)
+			continue
+		}
+		if !move {
+			r.msgOK()
+			r.msgClose()
+			continue
+		}
+		info, err := m.MoveItem(id, to)
+		if err != nil {
+			r.msgError(err)
+			continue
+		}
+		r.msgOK()
+		r.w.empty("m:MovedItemId", "Id", info.ID, "ChangeKey", info.ChangeKey)
+		r.msgClose()
+	}
+	r.respEnd()
+	return nil
+}

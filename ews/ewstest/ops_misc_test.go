@@ -149,3 +149,31 @@ func TestMisc_AttachmentsArchiveDelegatesRooms(t *testing.T) {
 		t.Errorf("GetRoomLists")
 	}
 }
+
+func TestMisc_MarkAsJunk(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	it := mustDeliver(t, m, "inbox", testMessage("offer"))
+	doc := call(t, srv, `<m:MarkAsJunk IsJunk="true" MoveItem="false"><m:ItemIds><t:ItemId Id="`+it.ID+`"/></m:ItemIds></m:MarkAsJunk>`)
+	if got := codes(doc); !slices.Equal(got, []string{"NoError"}) || len(find(doc, "MovedItemId")) != 0 {
+		t.Errorf("MoveItem=false: %v", got)
+	}
+	doc = call(t, srv, `<m:MarkAsJunk IsJunk="true" MoveItem="true"><m:ItemIds><t:ItemId Id="`+it.ID+`"/><t:ItemId Id="`+it.ID+`"/></m:ItemIds></m:MarkAsJunk>`)
+	if got := codes(doc); !slices.Equal(got, []string{"NoError", "ErrorItemNotFound"}) {
+		t.Errorf("MarkAsJunk codes = %v", got)
+	}
+	moved := first(t, doc, "MovedItemId").SelectAttrValue("Id", "")
+	junk, _ := m.Items("junkemail")
+	if len(junk) != 1 || junk[0].ID != moved {
+		t.Fatalf("junk folder holds %d items", len(junk))
+	}
+	doc = call(t, srv, `<m:MarkAsJunk IsJunk="false" MoveItem="true"><m:ItemIds><t:ItemId Id="`+moved+`"/></m:ItemIds></m:MarkAsJunk>`)
+	if inbox, _ := m.Items("inbox"); len(inbox) != 1 || inbox[0].ID != first(t, doc, "MovedItemId").SelectAttrValue("Id", "") {
+		t.Errorf("not junk did not return the item to the inbox")
+	}
+	status, fdoc := post(t, srv, envStart+`<m:MarkAsJunk IsJunk="perhaps" MoveItem="true"><m:ItemIds><t:ItemId Id="`+moved+`"/></m:ItemIds></m:MarkAsJunk>`+envEnd,
+		map[string]string{"X-AnchorMailbox": "alice@example.com"})
+	if status != 500 || faultCode(t, fdoc) != "ErrorSchemaValidation" {
+		t.Errorf("bad IsJunk: %d %s", status, faultCode(t, fdoc))
+	}
+}

@@ -258,6 +258,13 @@ def main():
 
     check("free_busy", free_busy)
 
+    def junk():
+        Message(account=account, folder=account.inbox, subject="spam spam", body="x").save()
+        res = account.inbox.filter(subject="spam spam").mark_as_junk(is_junk=True, move_item=True)
+        return [len(list(res)), account.junk.filter(subject="spam spam").count(), account.inbox.filter(subject="spam spam").count()]
+
+    check("junk", junk)
+
     print(json.dumps(out, sort_keys=True))
 
 
