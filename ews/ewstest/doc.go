@@ -59,7 +59,10 @@
 // recipients; also the ReplyToItem, ReplyAllToItem and ForwardItem
 // response objects, which quote the original), UpdateItem, DeleteItem, MoveItem, CopyItem, GetAttachment,
 // SendItem, MarkAllItemsAsRead, EmptyFolder, ConvertId, SyncFolderHierarchy and
-// SyncFolderItems, plus the
+// SyncFolderItems, the account-level operations third-party clients call
+// (ResolveNames, GetServerTimeZones, Get/SetUserOofSettings,
+// GetUserAvailability, CreateAttachment, DeleteAttachment, MarkAsJunk,
+// GetRoomLists, GetDelegate, ArchiveItem; see Caveats), plus the
 // notification operations registered by the notification code. FindItem
 // and SyncFolderItems return summary properties only (no body,
 // attachments or MIME), as on Exchange. Any other EWS operation gets ErrorInvalidRequest; an
@@ -100,9 +103,13 @@
 // values Exchange computes such as UID, Organizer, CalendarItemType and
 // Duration), can be created, read, found, restricted on, updated,
 // deleted and synced, and FindItem takes a CalendarView (items overlapping
-// the range, by start time); there are no meeting semantics (no
-// invitations are sent, no recurrence expansion, no free/busy), and
-// ContactsView is refused. ResolveNames (against the server's users),
+// the range, by start time) or a ContactsView (contacts and lists by
+// name); there are no meeting semantics (no invitations are sent, no
+// recurrence expansion). GetUserAvailability computes free/busy from the
+// Calendar folder (time zones by Bias only, no daylight saving; working
+// hours are Monday to Friday 08:00 to 17:00 UTC). MarkAsJunk moves items
+// to Junk Email or back to the Inbox (no blocked-senders list).
+// ResolveNames (prefix match on the server's users),
 // GetServerTimeZones (fixed-offset zones), Get/SetUserOofSettings,
 // CreateAttachment/DeleteAttachment (file attachments; ids are
 // positional, so deleting one renumbers later ones) are implemented;
