@@ -2,6 +2,7 @@ package ewstest
 
 import (
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,22 @@ func flagStatusFromMAPI(v extValue) string {
 	return FlagNotFlagged
 }
 
+// distinguishedSetGUIDs names the property sets EWS can also address by
+// DistinguishedPropertySetId, so both forms name the same property.
+var distinguishedSetGUIDs = map[string]string{
+	"00020329-0000-0000-c000-000000000046": "PublicStrings",
+	"00062008-0000-0000-c000-000000000046": "Common",
+	"00062004-0000-0000-c000-000000000046": "Address",
+	"00062002-0000-0000-c000-000000000046": "Appointment",
+	"00062003-0000-0000-c000-000000000046": "Task",
+	"00020386-0000-0000-c000-000000000046": "InternetHeaders",
+	"6ed8da90-450b-101b-98da-00aa003f1305": "Meeting",
+}
+
+// keywordsKey is PS_PUBLIC_STRINGS "Keywords", the MAPI property behind
+// the item's Categories.
+const keywordsKey = "name:PublicStrings:Keywords"
+
 // extKey is the identity of an extended property: its tag, or its
 // property set with its name or id. PropertyType is not part of it.
 func extKey(e extProp) (string, error) {
@@ -63,6 +80,9 @@ func extKey(e extProp) (string, error) {
 			set = e.attrs[i+1]
 		case "PropertySetId":
 			set = strings.ToLower(strings.Trim(e.attrs[i+1], "{}"))
+			if d, ok := distinguishedSetGUIDs[set]; ok {
+				set = d
+			}
 		case "PropertyName":
 			name = e.attrs[i+1]
 		case "PropertyId":
@@ -76,6 +96,8 @@ func extKey(e extProp) (string, error) {
 	switch {
 	case set == "" || (name == "") == (id == ""):
 		return "", schemaFault("an ExtendedFieldURI needs a PropertyTag, or a property set with a PropertyName or PropertyId")
+	case name != "" && set == "InternetHeaders":
+		return "name:" + set + ":" + strings.ToLower(name), nil // header names are case-insensitive
 	case name != "":
 		return "name:" + set + ":" + name, nil
 	}
@@ -109,10 +131,15 @@ func parseExtendedProperty(el *etree.Element) (extProp, extValue, error) {
 }
 
 // setExt stores an extended property on msg. PR_FLAG_STATUS is the
-// message's FlagStatus rather than a stored value.
+// message's FlagStatus and Keywords its Categories rather than stored
+// values.
 func (msg *Message) setExt(key string, v extValue) {
-	if key == "tag:"+strconv.Itoa(prFlagStatus) {
+	switch key {
+	case "tag:" + strconv.Itoa(prFlagStatus):
 		msg.FlagStatus = flagStatusFromMAPI(v)
+		return
+	case keywordsKey:
+		msg.Categories = slices.Clone(v.values)
 		return
 	}
 	if msg.ext == nil {
@@ -182,6 +209,10 @@ func extUpdate(u *ItemUpdate, change, path, payload *etree.Element) error {
 		u.FlagStatus = &fs
 		return nil
 	}
+	if key == keywordsKey && change.Tag == "DeleteItemField" {
+		u.Categories = &[]string{}
+		return nil
+	}
 	switch change.Tag {
 	case "DeleteItemField":
 		u.ext[key] = nil
@@ -201,6 +232,14 @@ func extUpdate(u *ItemUpdate, change, path, payload *etree.Element) error {
 		if msg.FlagStatus != "" {
 			u.FlagStatus = &msg.FlagStatus
 		}
+		return nil
+	}
+	if key == keywordsKey {
+		cats := msg.Categories
+		if cats == nil {
+			cats = []string{}
+		}
+		u.Categories = &cats
 		return nil
 	}
 	v, ok := msg.ext[key]
@@ -228,6 +267,14 @@ func extGetter(e extProp) getter[*item] {
 	key, err := extKey(e)
 	if err != nil {
 		return func(*item) any { return nil }
+	}
+	if key == keywordsKey {
+		return func(it *item) any {
+			if it.id == "" {
+				return []string(nil)
+			}
+			return it.msg.Categories
+		}
 	}
 	return func(it *item) any {
 		if it.id == "" {

@@ -353,3 +353,50 @@ func BenchmarkFindItem_DavMailShape(b *testing.B) {
 	}
 	b.ReportMetric(float64(items)/b.Elapsed().Seconds(), "items/s")
 }
+
+// PS_PUBLIC_STRINGS "Keywords" is the item's Categories, by either name
+// of the property set (DavMail writes IMAP keywords there).
+func TestExtendedProperties_KeywordsAreCategories(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	msg := testMessage("keywords")
+	msg.Categories = []string{"Old"}
+	it := mustDeliver(t, m, "inbox", msg)
+	const byGUID = `PropertySetId="{00020329-0000-0000-C000-000000000046}" PropertyName="Keywords" PropertyType="StringArray"`
+	const byName = `DistinguishedPropertySetId="PublicStrings" PropertyName="Keywords" PropertyType="StringArray"`
+	get := func() []string {
+		t.Helper()
+		doc := call(t, srv, `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>
+			<t:ExtendedFieldURI `+byGUID+`/></t:AdditionalProperties></m:ItemShape><m:ItemIds><t:ItemId Id="`+it.ID+`"/></m:ItemIds></m:GetItem>`)
+		var out []string
+		for _, v := range find(doc, "Value") {
+			out = append(out, v.Text())
+		}
+		return out
+	}
+	if got := get(); !slices.Equal(got, []string{"Old"}) {
+		t.Errorf("Keywords of an item with Categories [Old] = %v", got)
+	}
+	doc := call(t, srv, `<m:UpdateItem ConflictResolution="AlwaysOverwrite" MessageDisposition="SaveOnly"><m:ItemChanges><t:ItemChange>
+		<t:ItemId Id="`+it.ID+`"/><t:Updates><t:SetItemField><t:ExtendedFieldURI `+byName+`/>
+		<t:Item><t:ExtendedProperty><t:ExtendedFieldURI `+byName+`/><t:Values><t:Value>Important</t:Value><t:Value>Work</t:Value></t:Values></t:ExtendedProperty></t:Item>
+		</t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`)
+	if c := codes(doc); len(c) != 1 || c[0] != "NoError" {
+		t.Fatalf("UpdateItem codes = %v", c)
+	}
+	if info, _ := m.Item(it.ID); !slices.Equal(info.Message.Categories, []string{"Important", "Work"}) {
+		t.Errorf("Categories after setting Keywords = %v", info.Message.Categories)
+	}
+	if got := get(); !slices.Equal(got, []string{"Important", "Work"}) {
+		t.Errorf("Keywords by GUID = %v", got)
+	}
+	call(t, srv, `<m:UpdateItem ConflictResolution="AlwaysOverwrite" MessageDisposition="SaveOnly"><m:ItemChanges><t:ItemChange>
+		<t:ItemId Id="`+it.ID+`"/><t:Updates><t:DeleteItemField><t:ExtendedFieldURI `+byGUID+`/></t:DeleteItemField>
+		</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`)
+	if info, _ := m.Item(it.ID); len(info.Message.Categories) != 0 {
+		t.Errorf("Categories after deleting Keywords = %v", info.Message.Categories)
+	}
+	if got := get(); got != nil {
+		t.Errorf("Keywords after delete = %v", got)
+	}
+}

@@ -167,14 +167,18 @@ func runDavMail(t *testing.T, java, jar, auth string) {
 	// STORE \Flagged \Answered: the fake's FlagStatus (PR_FLAG_STATUS)
 	// turns Flagged, and the flags read back after a fresh SELECT.
 	flagged := byMsgID["<davmail-03@example.org>"]
-	c.ok(t, fmt.Sprintf(`STORE %d +FLAGS (\Flagged \Answered)`, seqOf[flagged.Message.Subject]))
+	c.ok(t, fmt.Sprintf(`STORE %d +FLAGS (\Flagged \Answered $label1)`, seqOf[flagged.Message.Subject]))
 	if it, err := m.Item(flagged.ID); err != nil || it.Message.FlagStatus != FlagFlagged {
 		t.Errorf("after STORE +FLAGS \\Flagged the fake's FlagStatus is %q (err %v)", it.Message.FlagStatus, err)
+	} else if !slices.Contains(it.Message.Categories, "Important") {
+		// DavMail writes IMAP keywords to PS_PUBLIC_STRINGS Keywords, the
+		// Categories ($label1 is its "Important").
+		t.Errorf("after STORE +FLAGS $label1 the fake's Categories are %q", it.Message.Categories)
 	}
 	c.ok(t, "SELECT INBOX")
 	flags := strings.Join(c.ok(t, fmt.Sprintf("FETCH %d (FLAGS)", seqOf[flagged.Message.Subject])), "\n")
-	if !strings.Contains(flags, `\Flagged`) || !strings.Contains(flags, `\Answered`) {
-		t.Errorf("after re-SELECT: %s, want \\Flagged and \\Answered", flags)
+	if !strings.Contains(flags, `\Flagged`) || !strings.Contains(flags, `\Answered`) || !strings.Contains(flags, "$label1") {
+		t.Errorf("after re-SELECT: %s, want \\Flagged, \\Answered and $label1", flags)
 	}
 
 	// SEARCH UNSEEN (a FindItem restriction on IsRead) matches the fake.

@@ -599,7 +599,11 @@ func (m *Mailbox) writeItemExt(w *xw, it *item, e extProp) {
 			writeExt(w, e, v)
 		}
 	default:
-		if v, ok := it.msg.ext[e.key]; ok && e.key != "" {
+		if e.key == keywordsKey {
+			if len(it.msg.Categories) > 0 { // Keywords is the Categories
+				writeStoredExt(w, e, extValue{multi: true, values: it.msg.Categories})
+			}
+		} else if v, ok := it.msg.ext[e.key]; ok && e.key != "" {
 			writeStoredExt(w, e, v)
 		}
 	}
