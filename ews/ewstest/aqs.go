@@ -90,9 +90,10 @@ var aqsProps = map[string]bool{"subject": true, "body": true, "from": true, "to"
 func aqsKnownProp(p string) bool { return aqsProps[p] }
 
 type aqsParser struct {
-	toks []aqsToken
-	pos  int
-	now  time.Time
+	toks  []aqsToken
+	pos   int
+	now   time.Time
+	depth int
 }
 
 func (p *aqsParser) peek() (aqsToken, bool) {
@@ -125,6 +126,11 @@ func compileAQS(q string, now time.Time) (itemPred, error) {
 }
 
 func (p *aqsParser) or(field string) (itemPred, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxExprDepth {
+		return nil, codeErr("ErrorInvalidArgument", "The query string is nested too deeply.")
+	}
 	left, err := p.and(field)
 	if err != nil {
 		return nil, err
@@ -173,6 +179,11 @@ func (p *aqsParser) unary(field string) (itemPred, error) {
 	}
 	if isOp(t, "NOT") {
 		p.pos++
+		p.depth++
+		defer func() { p.depth-- }()
+		if p.depth > maxExprDepth {
+			return nil, codeErr("ErrorInvalidArgument", "The query string is nested too deeply.")
+		}
 		sub, err := p.unary(field)
 		if err != nil {
 			return nil, err

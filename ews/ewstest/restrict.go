@@ -229,11 +229,22 @@ func firstRune(s string) rune {
 // compileExpr compiles a search expression over objects of type T. probe
 // is a zero object used to learn a property's value type.
 func compileExpr[T any](el *etree.Element, path pathFunc[T], probe T) (func(T) bool, error) {
+	return compileExprDepth(el, path, probe, 0)
+}
+
+// maxExprDepth bounds the nesting of search expressions (and AQS
+// parentheses), so that a hostile request cannot exhaust the stack.
+const maxExprDepth = 64
+
+func compileExprDepth[T any](el *etree.Element, path pathFunc[T], probe T, depth int) (func(T) bool, error) {
+	if depth > maxExprDepth {
+		return nil, codeErr("ErrorInvalidRestriction", "The restriction is nested too deeply.")
+	}
 	switch el.Tag {
 	case "And", "Or":
 		var subs []func(T) bool
 		for _, c := range el.ChildElements() {
-			p, err := compileExpr(c, path, probe)
+			p, err := compileExprDepth(c, path, probe, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -256,7 +267,7 @@ func compileExpr[T any](el *etree.Element, path pathFunc[T], probe T) (func(T) b
 		if len(cs) != 1 {
 			return nil, schemaFault("Not needs one expression")
 		}
-		p, err := compileExpr(cs[0], path, probe)
+		p, err := compileExprDepth(cs[0], path, probe, depth+1)
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package ewstest
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -120,5 +121,28 @@ func TestRestrict_BadInput(t *testing.T) {
 		if status != 500 || faultCode(t, doc) != tc.code {
 			t.Errorf("%s: status %d fault %q, want 500 %s", tc.name, status, faultCode(t, doc), tc.code)
 		}
+	}
+}
+
+func TestRestrict_DeepNesting(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	deep := strings.Repeat("<t:Not>", 100) + `<t:Exists><t:FieldURI FieldURI="item:Subject"/></t:Exists>` + strings.Repeat("</t:Not>", 100)
+	for name, tc := range map[string]struct{ body, code string }{
+		"restriction": {restriction(deep), "ErrorInvalidRestriction"},
+		"aqs parens":  {queryString(strings.Repeat("(", 5000) + "x" + strings.Repeat(")", 5000)), "ErrorInvalidArgument"},
+		"aqs not":     {queryString(strings.Repeat("NOT ", 5000) + "x"), "ErrorInvalidArgument"},
+	} {
+		status, doc := post(t, srv, envStart+`<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>`+
+			tc.body+`<m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>`+envEnd,
+			map[string]string{"X-AnchorMailbox": "alice@example.com"})
+		if status != 500 || faultCode(t, doc) != tc.code {
+			t.Errorf("%s: %d %s, want %s", name, status, faultCode(t, doc), tc.code)
+		}
+	}
+	// Nesting within the limit still works.
+	ok := strings.Repeat("<t:Not>", 11) + `<t:Exists><t:FieldURI FieldURI="item:Subject"/></t:Exists>` + strings.Repeat("</t:Not>", 11)
+	seedClientMailbox(t, srv.Mailbox("alice@example.com"))
+	if got := findSubjects(t, srv, restriction(ok), ""); len(got) != 0 {
+		t.Errorf("eleven NOTs of Exists = %q, want none", got)
 	}
 }
