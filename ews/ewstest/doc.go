@@ -54,7 +54,7 @@
 // DescriptiveLinkKey, and SOAP faults (HTTP 500) for request-wide errors
 // such as ErrorSchemaValidation, ErrorInvalidServerVersion and
 // ErrorServerBusy. Operations: GetFolder, FindFolder, CreateFolder,
-// UpdateFolder, DeleteFolder, MoveFolder, GetItem, FindItem, CreateItem
+// UpdateFolder, DeleteFolder, MoveFolder, CopyFolder, GetItem, FindItem, CreateItem
 // (SaveOnly, and SendOnly/SendAndSaveCopy delivering to local
 // recipients; also the ReplyToItem, ReplyAllToItem and ForwardItem
 // response objects, which quote the original), UpdateItem, DeleteItem, MoveItem, CopyItem, GetAttachment,

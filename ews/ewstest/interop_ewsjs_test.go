@@ -134,6 +134,7 @@ type ewsjsResult struct {
 	SyncAfterSecond        []string        `json:"syncAfterSecond"`
 	Mirror                 []string        `json:"mirror"`
 	ArchiveFound           int             `json:"archiveFound"`
+	FolderCopyNewID        bool            `json:"folderCopyNewId"`
 	HierarchyAfter         []string        `json:"hierarchyAfter"`
 	HierarchyDeleteIDMatch bool            `json:"hierarchyDeleteIdMatches"`
 	HierarchyAfterSecond   int             `json:"hierarchyAfterSecond"`
@@ -390,7 +391,7 @@ func checkEwsjsResult(t *testing.T, out *ewsjsResult, m *Mailbox, start time.Tim
 	if !slices.Equal(out.Mirror, server) {
 		t.Errorf("client mirror %v, server inbox %v", out.Mirror, server)
 	}
-	if out.ArchiveFound != 1 || !slices.Equal(out.HierarchyAfter, []string{"Create:ewsjs renamed", "Delete:"}) ||
+	if out.ArchiveFound != 1 || !slices.Equal(out.HierarchyAfter, []string{"Create:ewsjs renamed", "Create:ewsjs renamed", "Delete:"}) || !out.FolderCopyNewID ||
 		!out.HierarchyDeleteIDMatch || out.HierarchyAfterSecond != 0 {
 		t.Errorf("SyncFolderHierarchy after folder changes = %v (delete id matches %v), then %d",
 			out.HierarchyAfter, out.HierarchyDeleteIDMatch, out.HierarchyAfterSecond)

@@ -462,14 +462,16 @@ async function main() {
     };
   });
 
-  // Folder changes meanwhile: a create then rename nets to one Create; a
-  // delete is a Delete.
+  // Folder changes meanwhile: a create then rename nets to one Create, a
+  // copy is another Create; a delete is a Delete.
   await step("folder changes then SyncFolderHierarchy", async () => {
     const f = new ews.Folder(service);
     f.DisplayName = "ewsjs folder";
     await f.Save(ews.WellKnownFolderName.MsgFolderRoot);
     f.DisplayName = "ewsjs renamed";
     await f.Update();
+    const copy = await f.Copy(ews.WellKnownFolderName.Inbox);
+    out.folderCopyNewId = !!(copy && copy.Id && copy.Id.UniqueId && copy.Id.UniqueId !== f.Id.UniqueId);
     const view = new ews.FolderView(10);
     view.PropertySet = new ews.PropertySet(ews.BasePropertySet.IdOnly, [ews.FolderSchema.DisplayName]);
     const archive = await service.FindFolders(
