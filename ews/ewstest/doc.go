@@ -62,7 +62,8 @@
 // SyncFolderItems, the account-level operations third-party clients call
 // (ResolveNames, GetServerTimeZones, Get/SetUserOofSettings,
 // GetUserAvailability, CreateAttachment, DeleteAttachment, MarkAsJunk,
-// GetRoomLists, GetDelegate, ArchiveItem; see Caveats), plus the
+// ExportItems, UploadItems, GetRoomLists, GetDelegate, ArchiveItem; see
+// Caveats), plus the
 // notification operations registered by the notification code. FindItem
 // and SyncFolderItems return summary properties only (no body,
 // attachments or MIME), as on Exchange. Any other EWS operation gets ErrorInvalidRequest; an
@@ -109,6 +110,9 @@
 // Calendar folder (time zones by Bias only, no daylight saving; working
 // hours are Monday to Friday 08:00 to 17:00 UTC). MarkAsJunk moves items
 // to Junk Email or back to the Inbox (no blocked-senders list).
+// ExportItems data is this server's own versioned record (not Exchange's
+// fast-transfer stream; extended properties are not carried), so it
+// round-trips through UploadItems here only.
 // ResolveNames (prefix match on the server's users),
 // GetServerTimeZones (fixed-offset zones), Get/SetUserOofSettings,
 // CreateAttachment/DeleteAttachment (file attachments; ids are

@@ -196,7 +196,9 @@ func TestInterop_ExchangelibAccount(t *testing.T) {
 		"folders_and_moves": []any{[]string{"Sub"}, 1, 0, true},
 		"bulk":              []any{[]string{"bulk 0", "bulk 1", "bulk 2"}, []string{"bulk 0!", "bulk 1!", "bulk 2!"}, 0},
 		"send":              1,
-		"junk":              []int{1, 1, 0},
+		"export_upload": []any{[]any{[]any{"Invoice", true}, []any{"Party", false}},
+			[]string{"2025-06-02T08:00:00+00:00", "2025-06-02T08:00:00+00:00"}},
+		"junk": []int{1, 1, 0},
 		"free_busy": []any{"DetailedMerged", "000000002200000000000000",
 			[][]string{{"2025-06-02T08:00:00", "2025-06-02T10:00:00", "Busy", "Local"}}},
 	})

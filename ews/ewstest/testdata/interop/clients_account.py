@@ -265,6 +265,21 @@ def main():
 
     check("junk", junk)
 
+    def export_upload():
+        items = list(account.inbox.filter(subject__in=["Party", "Invoice"]).order_by("subject"))
+        data = account.export(items)
+        restore = Folder(parent=account.msg_folder_root, name="Restore")
+        restore.save()
+        account.upload([(restore, d) for d in data])
+        restored = sorted((i.subject, i.has_attachments) for i in restore.all())
+        cal = list(account.calendar.filter(subject="Local"))
+        cal_data = account.export(cal)
+        account.upload([(account.calendar, cal_data[0])])
+        copies = sorted(i.start.isoformat() for i in account.calendar.filter(subject="Local"))
+        return [restored, copies]
+
+    check("export_upload", export_upload)
+
     print(json.dumps(out, sort_keys=True))
 
 
