@@ -21,7 +21,7 @@
 // Every mutation, whether it comes from a SOAP operation or from a Go
 // test through the Mailbox methods (Deliver, CreateItem, SetRead,
 // UpdateItem, MoveItem, CopyItem, DeleteItem, MarkAllRead, EmptyFolder,
-// CreateFolder, RenameFolder, MoveFolder, DeleteFolder), takes the same
+// CreateFolder, RenameFolder, MoveFolder, CopyFolder, DeleteFolder), takes the same
 // code path: it allocates a
 // mailbox change number, keeps TotalCount, UnreadCount, ChildFolderCount,
 // PR_LOCAL_COMMIT_TIME_MAX (0x670A, one-second granularity; moved by
