@@ -11,6 +11,7 @@ interop_clients_test.go asserts on.
 """
 
 import datetime
+from decimal import Decimal
 import json
 import logging
 import os
@@ -25,13 +26,16 @@ from exchangelib import (
     CalendarItem,
     Configuration,
     Contact,
+    DistributionList,
     Credentials,
+    EWSDate,
     EWSDateTime,
     EWSTimeZone,
     Folder,
     FileAttachment,
     Message,
     OofSettings,
+    PostItem,
     Task,
 )
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber
@@ -279,6 +283,44 @@ def main():
         return [restored, copies]
 
     check("export_upload", export_upload)
+
+    def more_items():
+        p = PostItem(account=account, folder=account.inbox, subject="posted", body="to the folder")
+        p.save()
+        got_post = account.inbox.get(id=p.id)
+        dl = DistributionList(account=account, folder=account.contacts, display_name="Team")
+        dl.save()
+        got_dl = account.contacts.get(id=dl.id)
+        s = EWSDateTime(2025, 7, 1, 9, 0, tzinfo=UTC)
+        meeting = CalendarItem(
+            account=account,
+            folder=account.calendar,
+            subject="Review",
+            start=s,
+            end=s + datetime.timedelta(minutes=45),
+            required_attendees=["bob@example.com"],
+        )
+        meeting.save(send_meeting_invitations="SendToAllAndSaveCopy")
+        got_meeting = account.calendar.get(id=meeting.id)
+        attendees = [a.mailbox.email_address for a in got_meeting.required_attendees or []]
+        got_meeting.delete(send_meeting_cancellations="SendToNone")
+        due = EWSDate(2025, 8, 1)
+        t = Task(account=account, folder=account.tasks, subject="Due soon", due_date=due, status="InProgress", percent_complete=Decimal(50))
+        t.save()
+        got_task = account.tasks.get(id=t.id)
+        return [
+            type(got_post).__name__,
+            got_post.subject,
+            type(got_dl).__name__,
+            got_dl.display_name,
+            attendees,
+            got_meeting.is_meeting,
+            str(got_task.due_date),
+            str(got_task.percent_complete),
+            account.tasks.filter(due_date__lt=EWSDate(2025, 8, 2)).count(),
+        ]
+
+    check("more_items", more_items)
 
     print(json.dumps(out, sort_keys=True))
 
