@@ -62,8 +62,8 @@
 // SyncFolderItems, the account-level operations third-party clients call
 // (ResolveNames, GetServerTimeZones, Get/SetUserOofSettings,
 // GetUserAvailability, CreateAttachment, DeleteAttachment, MarkAsJunk,
-// ExportItems, UploadItems, GetRoomLists, GetDelegate, ArchiveItem; see
-// Caveats), plus the
+// ExportItems, UploadItems, GetMailTips, GetRoomLists, GetRooms,
+// GetDelegate, ArchiveItem; see Caveats), plus the
 // notification operations registered by the notification code. FindItem
 // and SyncFolderItems return summary properties only (no body,
 // attachments or MIME), as on Exchange. Any other EWS operation gets ErrorInvalidRequest; an
@@ -117,8 +117,9 @@
 // GetServerTimeZones (fixed-offset zones), Get/SetUserOofSettings,
 // CreateAttachment/DeleteAttachment (file attachments; ids are
 // positional, so deleting one renumbers later ones) are implemented;
-// GetRoomLists and GetDelegate answer as an organization without room
-// lists or delegates, and ArchiveItem as a mailbox without an archive
+// GetMailTips reports local mailboxes' active out-of-office replies and
+// other addresses as external. GetRoomLists, GetRooms and GetDelegate
+// answer as an organization without room lists or delegates, and ArchiveItem as a mailbox without an archive
 // (ErrorArchiveMailboxNotEnabled). Other ItemType properties outside the
 // Message type are accepted on update but not stored. Restrictions (restrict.go) support the whole search-expression
 // grammar (And, Or, Not, Exists, Excludes, the six comparisons against a

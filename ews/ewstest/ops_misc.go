@@ -554,3 +554,98 @@ func opMarkAsJunk(r *request) error {
 	r.respEnd()
 	return nil
 }
+
+func init() {
+	registerOp("GetMailTips", opGetMailTips)
+	registerOp("GetRooms", opGetRooms)
+}
+
+// maxMessageSize is the MaxMessageSize mail tip (Exchange's default 35 MB
+// send limit, in bytes).
+const maxMessageSize = 36700160
+
+// opGetMailTips answers for each recipient from what the server knows:
+// unknown addresses are external (ExternalMemberCount 1), a local
+// mailbox's active out-of-office reply is its OutOfOffice tip.
+func opGetMailTips(r *request) error {
+	if childM(r.body, "SendingAs") == nil {
+		return schemaFault("GetMailTips needs SendingAs")
+	}
+	rcpts := childM(r.body, "Recipients")
+	if rcpts == nil || len(rcpts.ChildElements()) == 0 {
+		return schemaFault("GetMailTips needs Recipients with at least one Mailbox")
+	}
+	now := r.s.now()
+	r.w.open("m:GetMailTipsResponse", "xmlns:m", nsM, "xmlns:t", nsT, "ResponseClass", "Success")
+	r.w.elem("m:ResponseCode", "NoError")
+	r.w.open("m:ResponseMessages")
+	for _, mb := range rcpts.ChildElements() {
+		addr := textOf(childT(mb, "EmailAddress"))
+		m := r.s.Mailbox(addr)
+		r.w.open("m:MailTipsResponseMessageType", "ResponseClass", "Success")
+		r.w.elem("m:ResponseCode", "NoError")
+		r.w.open("m:MailTips")
+		r.w.open("t:RecipientAddress")
+		name := addr
+		if m != nil {
+			name = m.user
+		}
+		r.w.elem("t:Name", name)
+		r.w.elem("t:EmailAddress", addr)
+		r.w.elem("t:RoutingType", "SMTP")
+		r.w.close("t:RecipientAddress")
+		r.w.elem("t:PendingMailTips", "")
+		if m != nil {
+			m.mu.Lock()
+			o := m.ext.oof
+			m.mu.Unlock()
+			active := o.set && (o.state == "Enabled" || o.state == "Scheduled" && !now.Before(o.start) && now.Before(o.end))
+			r.w.open("t:OutOfOffice")
+			r.w.open("t:ReplyBody")
+			if active {
+				r.w.elem("t:Message", o.internalReply)
+			} else {
+				r.w.elem("t:Message", "")
+			}
+			r.w.close("t:ReplyBody")
+			if active && o.state == "Scheduled" {
+				r.w.open("t:Duration")
+				r.w.elemTime("t:StartTime", o.start)
+				r.w.elemTime("t:EndTime", o.end)
+				r.w.close("t:Duration")
+			}
+			r.w.close("t:OutOfOffice")
+			r.w.elemBool("t:MailboxFull", false)
+		}
+		r.w.elem("t:TotalMemberCount", "1")
+		if m == nil {
+			r.w.elem("t:ExternalMemberCount", "1")
+		} else {
+			r.w.elem("t:ExternalMemberCount", "0")
+		}
+		r.w.elemInt("t:MaxMessageSize", maxMessageSize)
+		r.w.elemBool("t:DeliveryRestricted", false)
+		r.w.elemBool("t:IsModerated", false)
+		r.w.elemBool("t:InvalidRecipient", false)
+		r.w.close("m:MailTips")
+		r.w.close("m:MailTipsResponseMessageType")
+	}
+	r.w.close("m:ResponseMessages")
+	r.w.close("m:GetMailTipsResponse")
+	return nil
+}
+
+// opGetRooms answers as an organization without room lists: the list
+// named does not resolve.
+func opGetRooms(r *request) error {
+	rl := childM(r.body, "RoomList")
+	if rl == nil || textOf(childT(rl, "EmailAddress")) == "" {
+		return schemaFault("GetRooms needs RoomList with EmailAddress")
+	}
+	r.w.open("m:GetRoomsResponse", "xmlns:m", nsM, "xmlns:t", nsT, "ResponseClass", "Error")
+	r.w.elem("m:MessageText", "No results were found.")
+	r.w.elem("m:ResponseCode", "ErrorNameResolutionNoResults")
+	r.w.elem("m:DescriptiveLinkKey", "0")
+	r.w.close("m:GetRoomsResponse")
+	return nil
+}

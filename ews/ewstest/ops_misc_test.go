@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestMisc_ResolveNames(t *testing.T) {
@@ -175,5 +176,42 @@ func TestMisc_MarkAsJunk(t *testing.T) {
 		map[string]string{"X-AnchorMailbox": "alice@example.com"})
 	if status != 500 || faultCode(t, fdoc) != "ErrorSchemaValidation" {
 		t.Errorf("bad IsJunk: %d %s", status, faultCode(t, fdoc))
+	}
+}
+
+func TestMisc_MailTipsAndRooms(t *testing.T) {
+	srv, clk := newTestServer(t, nil)
+	now := clk.Now().UTC()
+	call(t, srv, `<m:SetUserOofSettingsRequest><t:Mailbox><t:Address>bob@example.com</t:Address></t:Mailbox>
+		<t:UserOofSettings><t:OofState>Scheduled</t:OofState><t:Duration><t:StartTime>`+now.Add(-time.Hour).Format(time.RFC3339)+`</t:StartTime>
+		<t:EndTime>`+now.Add(time.Hour).Format(time.RFC3339)+`</t:EndTime></t:Duration>
+		<t:InternalReply><t:Message>On leave</t:Message></t:InternalReply></t:UserOofSettings></m:SetUserOofSettingsRequest>`)
+	doc := call(t, srv, `<m:GetMailTips><m:SendingAs><t:EmailAddress>alice@example.com</t:EmailAddress></m:SendingAs><m:Recipients>
+		<t:Mailbox><t:EmailAddress>bob@example.com</t:EmailAddress></t:Mailbox><t:Mailbox><t:EmailAddress>carol@elsewhere.org</t:EmailAddress></t:Mailbox>
+		</m:Recipients><m:MailTipsRequested>All</m:MailTipsRequested></m:GetMailTips>`)
+	tips := find(doc, "MailTips")
+	if len(tips) != 2 {
+		t.Fatalf("%d MailTips", len(tips))
+	}
+	if e := tips[0].FindElement("./OutOfOffice/ReplyBody/Message"); e == nil || e.Text() != "On leave" {
+		t.Errorf("bob's out-of-office tip missing")
+	}
+	if e := tips[1].FindElement("./ExternalMemberCount"); e == nil || e.Text() != "1" || tips[1].FindElement("./OutOfOffice") != nil {
+		t.Errorf("external recipient tip wrong")
+	}
+	clk.Advance(2 * time.Hour)
+	doc = call(t, srv, `<m:GetMailTips><m:SendingAs><t:EmailAddress>alice@example.com</t:EmailAddress></m:SendingAs><m:Recipients>
+		<t:Mailbox><t:EmailAddress>bob@example.com</t:EmailAddress></t:Mailbox></m:Recipients></m:GetMailTips>`)
+	if e := first(t, doc, "OutOfOffice/ReplyBody/Message"); e.Text() != "" {
+		t.Errorf("expired scheduled OOF still reported: %q", e.Text())
+	}
+	doc = call(t, srv, `<m:GetRooms><m:RoomList><t:EmailAddress>rooms@example.com</t:EmailAddress></m:RoomList></m:GetRooms>`)
+	if got := first(t, doc, "GetRoomsResponse/ResponseCode").Text(); got != "ErrorNameResolutionNoResults" {
+		t.Errorf("GetRooms = %s", got)
+	}
+	status, fdoc := post(t, srv, envStart+`<m:GetMailTips><m:SendingAs><t:EmailAddress>alice@example.com</t:EmailAddress></m:SendingAs></m:GetMailTips>`+envEnd,
+		map[string]string{"X-AnchorMailbox": "alice@example.com"})
+	if status != 500 || faultCode(t, fdoc) != "ErrorSchemaValidation" {
+		t.Errorf("GetMailTips without recipients: %d %s", status, faultCode(t, fdoc))
 	}
 }

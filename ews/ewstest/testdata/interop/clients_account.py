@@ -322,6 +322,13 @@ def main():
 
     check("more_items", more_items)
 
+    def mail_tips():
+        t = account.mail_tips
+        return [t.recipient_address.email_address, t.out_of_office.reply_body, t.mailbox_full, t.max_message_size]
+
+    check("mail_tips", mail_tips)
+    check("rooms", lambda: [type(r).__name__ for r in account.protocol.get_rooms("rooms@example.com")])
+
     print(json.dumps(out, sort_keys=True))
 
 
