@@ -115,8 +115,11 @@
 // round-trips through UploadItems here only.
 // ResolveNames (prefix match on the server's users),
 // GetServerTimeZones (fixed-offset zones), Get/SetUserOofSettings,
-// CreateAttachment/DeleteAttachment (file attachments; ids are
-// positional, so deleting one renumbers later ones) are implemented;
+// CreateAttachment/DeleteAttachment (file attachments, and item
+// attachments whose embedded item GetAttachment returns with all its
+// properties; ids are positional, so deleting one renumbers later ones;
+// ExportItems carries an item attachment as its MIME only) are
+// implemented;
 // GetMailTips reports local mailboxes' active out-of-office replies and
 // other addresses as external. GetRoomLists, GetRooms and GetDelegate
 // answer as an organization without room lists or delegates, and ArchiveItem as a mailbox without an archive

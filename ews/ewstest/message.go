@@ -35,6 +35,11 @@ type Attachment struct {
 	Name        string
 	ContentType string
 	Content     []byte
+
+	// item, when set, makes this an item attachment (CreateAttachment
+	// with t:ItemAttachment, ops_misc.go): the embedded item, whose MIME
+	// is Content.
+	item *Message
 }
 
 // Flag status values (t:FlagStatus).

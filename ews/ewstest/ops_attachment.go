@@ -40,6 +40,13 @@ func opGetAttachment(r *request) error {
 		a := it.msg.Attachments[idx]
 		r.msgOK()
 		r.w.open("m:Attachments")
+		if a.item != nil { // ops_misc.go
+			m.writeItemAttachment(r.w, it, a, attr(el, "Id"))
+			r.w.close("m:Attachments")
+			r.msgClose()
+			m.mu.Unlock()
+			continue
+		}
 		r.w.open("t:FileAttachment")
 		r.w.empty("t:AttachmentId", "Id", attr(el, "Id"))
 		r.w.elem("t:Name", a.Name)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/mailsync/mailsync/ews/ewstest/internal/notify"
 )
 
@@ -396,16 +397,39 @@ func opCreateAttachment(r *request) error {
 			r.msgError(err, "m:Attachments")
 			continue
 		}
-		if a.Tag != "FileAttachment" {
-			if a.Tag == "ItemAttachment" || a.Tag == "ReferenceAttachment" {
+		var embedded *Message
+		if a.Tag == "ItemAttachment" {
+			var inner *etree.Element
+			for _, c := range a.ChildElements() {
+				if itemElements[c.Tag] {
+					inner = c
+				}
+			}
+			if inner == nil {
+				return schemaFault("ItemAttachment needs an item")
+			}
+			msg, _, perr := parseItemPayload(inner)
+			if perr != nil {
+				return toFault(perr)
+			}
+			msg.normalize(r.s.now(), 0)
+			embedded = &msg
+		} else if a.Tag != "FileAttachment" {
+			if a.Tag == "ReferenceAttachment" {
 				r.msgError(codeErr("ErrorInvalidRequest", "The request is invalid: %s is not supported by this server.", a.Tag), "m:Attachments")
 				continue
 			}
 			return schemaFault("unexpected element %s in Attachments", a.Tag)
 		}
-		content, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(textOf(childT(a, "Content"))))
-		if derr != nil {
-			return schemaFault("the attachment Content is not valid base64")
+		var content []byte
+		ctype := textOf(childT(a, "ContentType"))
+		if embedded != nil {
+			content, ctype = embedded.renderMIME(), "message/rfc822"
+		} else {
+			var derr error
+			if content, derr = base64.StdEncoding.DecodeString(strings.TrimSpace(textOf(childT(a, "Content")))); derr != nil {
+				return schemaFault("the attachment Content is not valid base64")
+			}
 		}
 		name := textOf(childT(a, "Name"))
 		m.mu.Lock()
@@ -420,13 +444,17 @@ func opCreateAttachment(r *request) error {
 			r.msgError(codeErr("ErrorIrresolvableConflict", "The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item."), "m:Attachments")
 			continue
 		}
-		list := append(slices.Clone(it.msg.Attachments), Attachment{Name: name, ContentType: textOf(childT(a, "ContentType")), Content: content})
+		list := append(slices.Clone(it.msg.Attachments), Attachment{Name: name, ContentType: ctype, Content: content, item: embedded})
 		m.changeAttachmentsLocked(it, list)
 		r.msgOK()
+		tag := "t:FileAttachment"
+		if embedded != nil {
+			tag = "t:ItemAttachment"
+		}
 		r.w.open("m:Attachments")
-		r.w.open("t:FileAttachment")
+		r.w.open(tag)
 		r.w.empty("t:AttachmentId", "Id", attachmentID(it.id, len(list)-1), "RootItemId", it.id, "RootItemChangeKey", m.changeKey(false, it.keyCN()))
-		r.w.close("t:FileAttachment")
+		r.w.close(tag)
 		r.w.close("m:Attachments")
 		r.msgClose()
 		m.mu.Unlock()
@@ -648,4 +676,21 @@ func opGetRooms(r *request) error {
 	r.w.elem("m:DescriptiveLinkKey", "0")
 	r.w.close("m:GetRoomsResponse")
 	return nil
+}
+
+// writeItemAttachment writes an item attachment with its embedded item
+// (all properties, as GetAttachment returns it); the embedded item's
+// ItemId is the attachment id.
+func (m *Mailbox) writeItemAttachment(w *xw, parent *item, a Attachment, id string) {
+	w.open("t:ItemAttachment")
+	w.empty("t:AttachmentId", "Id", id)
+	w.elem("t:Name", a.Name)
+	w.elem("t:ContentType", a.ContentType)
+	w.elemInt("t:Size", int64(len(a.Content)))
+	w.elemBool("t:IsInline", false)
+	emb := &item{id: id, folder: parent.folder, msg: *a.item, arrivedCN: parent.arrivedCN, changeCN: parent.changeCN,
+		created: parent.created, modified: parent.modified}
+	sh := &shape{base: "AllProperties", props: map[string]bool{}, bodyType: "Best"}
+	m.writeItem(w, emb, sh, true)
+	w.close("t:ItemAttachment")
 }

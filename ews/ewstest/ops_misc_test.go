@@ -98,7 +98,7 @@ func TestMisc_AttachmentsArchiveDelegatesRooms(t *testing.T) {
 	content := base64.StdEncoding.EncodeToString([]byte("payload"))
 	doc := call(t, srv, `<m:CreateAttachment><m:ParentItemId Id="`+it.ID+`" ChangeKey="`+it.ChangeKey+`"/><m:Attachments>
 		<t:FileAttachment><t:Name>a.txt</t:Name><t:ContentType>text/plain</t:ContentType><t:Content>`+content+`</t:Content></t:FileAttachment>
-		<t:ItemAttachment><t:Name>x</t:Name></t:ItemAttachment>
+		<t:ReferenceAttachment><t:Name>x</t:Name></t:ReferenceAttachment>
 		<t:FileAttachment><t:Name>b.txt</t:Name><t:Content>`+content+`</t:Content></t:FileAttachment></m:Attachments></m:CreateAttachment>`)
 	// The second file carries the (now stale) ChangeKey of the request.
 	if got := codes(doc); !slices.Equal(got, []string{"NoError", "ErrorInvalidRequest", "ErrorIrresolvableConflict"}) {
@@ -213,5 +213,30 @@ func TestMisc_MailTipsAndRooms(t *testing.T) {
 		map[string]string{"X-AnchorMailbox": "alice@example.com"})
 	if status != 500 || faultCode(t, fdoc) != "ErrorSchemaValidation" {
 		t.Errorf("GetMailTips without recipients: %d %s", status, faultCode(t, fdoc))
+	}
+}
+
+func TestMisc_ItemAttachment(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	it := mustDeliver(t, m, "inbox", testMessage("outer"))
+	doc := call(t, srv, `<m:CreateAttachment><m:ParentItemId Id="`+it.ID+`"/><m:Attachments>
+		<t:ItemAttachment><t:Name>fwd</t:Name><t:Message><t:Subject>inner</t:Subject><t:Body BodyType="Text">inner body</t:Body></t:Message></t:ItemAttachment>
+		</m:Attachments></m:CreateAttachment>`)
+	aid := first(t, doc, "ItemAttachment/AttachmentId").SelectAttrValue("Id", "")
+	doc = call(t, srv, `<m:GetItem><m:ItemShape><t:BaseShape>Default</t:BaseShape></m:ItemShape>
+		<m:ItemIds><t:ItemId Id="`+it.ID+`"/></m:ItemIds></m:GetItem>`)
+	ia := first(t, doc, "Attachments/ItemAttachment")
+	if ia.FindElement("./IsContactPhoto") != nil || ia.FindElement("./ContentType").Text() != "message/rfc822" || first(t, doc, "Message/HasAttachments").Text() != "true" {
+		t.Errorf("GetItem lists the item attachment wrongly: %v", childTags(ia))
+	}
+	doc = call(t, srv, `<m:GetAttachment><m:AttachmentIds><t:AttachmentId Id="`+aid+`"/></m:AttachmentIds></m:GetAttachment>`)
+	if first(t, doc, "ItemAttachment/Message/Subject").Text() != "inner" || first(t, doc, "ItemAttachment/Message/Body").Text() != "inner body" {
+		t.Errorf("GetAttachment embedded item wrong")
+	}
+	status, fdoc := post(t, srv, envStart+`<m:CreateAttachment><m:ParentItemId Id="`+it.ID+`"/><m:Attachments><t:ItemAttachment><t:Name>x</t:Name></t:ItemAttachment></m:Attachments></m:CreateAttachment>`+envEnd,
+		map[string]string{"X-AnchorMailbox": "alice@example.com"})
+	if status != 500 || faultCode(t, fdoc) != "ErrorSchemaValidation" {
+		t.Errorf("ItemAttachment without an item: %d %s", status, faultCode(t, fdoc))
 	}
 }

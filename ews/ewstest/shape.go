@@ -364,7 +364,11 @@ func (m *Mailbox) writeItem(w *xw, it *item, sh *shape, full itemShapeFull) {
 	if len(msg.Attachments) > 0 && sh.wantDetail("Attachments", full) {
 		w.open("t:Attachments")
 		for i, a := range msg.Attachments {
-			w.open("t:FileAttachment")
+			tag := "t:FileAttachment"
+			if a.item != nil {
+				tag = "t:ItemAttachment"
+			}
+			w.open(tag)
 			w.empty("t:AttachmentId", "Id", attachmentID(it.id, i))
 			w.elem("t:Name", a.Name)
 			ct := a.ContentType
@@ -374,8 +378,10 @@ func (m *Mailbox) writeItem(w *xw, it *item, sh *shape, full itemShapeFull) {
 			w.elem("t:ContentType", ct)
 			w.elemInt("t:Size", int64(len(a.Content)))
 			w.elemBool("t:IsInline", false)
-			w.elemBool("t:IsContactPhoto", false)
-			w.close("t:FileAttachment")
+			if a.item == nil {
+				w.elemBool("t:IsContactPhoto", false)
+			}
+			w.close(tag)
 		}
 		w.close("t:Attachments")
 	}

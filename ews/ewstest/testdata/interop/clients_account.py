@@ -33,6 +33,7 @@ from exchangelib import (
     EWSTimeZone,
     Folder,
     FileAttachment,
+    ItemAttachment,
     Message,
     OofSettings,
     PostItem,
@@ -104,6 +105,16 @@ def main():
         return [names, content, len(after.attachments)]
 
     check("attach", attach)
+
+    def item_attachment():
+        outer = Message(account=account, folder=account.drafts, subject="outer", body="o")
+        outer.save()
+        outer.attach(ItemAttachment(name="forwarded", item=Message(subject="inner", body="inner body")))
+        fresh = account.drafts.get(id=outer.id)
+        a = fresh.attachments[0]
+        return [type(a).__name__, a.name, a.item.subject, str(a.item.body)]
+
+    check("item_attachment", item_attachment)
     check(
         "archive",
         lambda: [type(r).__name__ for r in account.inbox.filter(subject="Party").archive(to_folder=account.inbox)],
