@@ -196,6 +196,8 @@ func TestInterop_ExchangelibAccount(t *testing.T) {
 		"folders_and_moves": []any{[]string{"Sub"}, 1, 0, true},
 		"bulk":              []any{[]string{"bulk 0", "bulk 1", "bulk 2"}, []string{"bulk 0!", "bulk 1!", "bulk 2!"}, 0},
 		"send":              1,
+		"calendar_order":    []string{"Local", "Local", "Later"},
+		"contact_filter":    []string{"Carol Jones"},
 		"item_attachment":   []string{"ItemAttachment", "forwarded", "inner", "inner body"},
 		"mail_tips":         []any{"alice@example.com", "I am away", false, 36700160},
 		"more_items":        []any{"PostItem", "posted", "DistributionList", "Team", []string{"bob@example.com"}, true, "2025-08-01", "50", 1},

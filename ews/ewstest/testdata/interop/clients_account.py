@@ -338,6 +338,11 @@ def main():
         return [t.recipient_address.email_address, t.out_of_office.reply_body, t.mailbox_full, t.max_message_size]
 
     check("mail_tips", mail_tips)
+    check("calendar_order", lambda: [i.subject for i in account.calendar.all().order_by("-start").only("subject")])
+    check(
+        "contact_filter",
+        lambda: [c.display_name for c in account.contacts.filter(display_name__startswith="Car").only("display_name")],
+    )
     check("rooms", lambda: [type(r).__name__ for r in account.protocol.get_rooms("rooms@example.com")])
 
     print(json.dumps(out, sort_keys=True))
