@@ -492,6 +492,13 @@ var itemFieldValues = map[string]getter[*item]{
 	"FlagStatus": func(it *item) any { return it.msg.FlagStatus },
 	"Flag":       func(it *item) any { return it.msg.FlagStatus },
 	"Culture":    func(it *item) any { return "en-US" },
+	"ItemId":     func(it *item) any { return it.id },
+	"ParentFolderId": func(it *item) any {
+		if it.folder == nil {
+			return ""
+		}
+		return it.folder.id
+	},
 }
 
 // itemExtValues are the MAPI properties restrictions can name by tag.

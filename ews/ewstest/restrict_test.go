@@ -146,3 +146,18 @@ func TestRestrict_DeepNesting(t *testing.T) {
 		t.Errorf("eleven NOTs of Exists = %q, want none", got)
 	}
 }
+
+func TestRestrict_ItemID(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	m := srv.Mailbox("alice@example.com")
+	a := mustDeliver(t, m, "inbox", testMessage("a"))
+	mustDeliver(t, m, "inbox", testMessage("b"))
+	got := findSubjects(t, srv, restriction(`<t:IsEqualTo><t:FieldURI FieldURI="item:ItemId"/><t:FieldURIOrConstant><t:Constant Value="`+a.ID+`"/></t:FieldURIOrConstant></t:IsEqualTo>`), "")
+	if !slices.Equal(got, []string{"a"}) {
+		t.Errorf("item:ItemId restriction = %q", got)
+	}
+	got = findSubjects(t, srv, restriction(`<t:IsEqualTo><t:FieldURI FieldURI="item:ParentFolderId"/><t:FieldURIOrConstant><t:Constant Value="`+a.FolderID+`"/></t:FieldURIOrConstant></t:IsEqualTo>`), "")
+	if len(got) != 2 {
+		t.Errorf("item:ParentFolderId restriction = %q", got)
+	}
+}
