@@ -209,7 +209,11 @@ func newMailbox(srv *Server, u User) *Mailbox {
 func (m *Mailbox) Address() string { return m.address }
 
 // Database returns the id of the mailbox database that holds the mailbox.
-func (m *Mailbox) Database() string { return m.database }
+func (m *Mailbox) Database() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.database
+}
 
 func (m *Mailbox) nextCN() uint64 { m.cn++; return m.cn }
 

@@ -139,7 +139,8 @@ func BackendOf(database string) string {
 // placed makes sure the broker knows where a mailbox lives and returns its
 // address.
 func (s *Server) placed(m *Mailbox) string {
-	s.broker().EnsureMailbox(m.address, m.database, BackendOf(m.database))
+	db := m.Database()
+	s.broker().EnsureMailbox(m.address, db, BackendOf(db))
 	return m.address
 }
 
@@ -202,6 +203,9 @@ func (s *Server) MoveMailbox(address, database string) error {
 		return fmt.Errorf("%w: empty database", ErrInvalidArgument)
 	}
 	s.broker().MoveMailbox(s.placed(m), database, BackendOf(database))
+	m.mu.Lock()
+	m.database = database
+	m.mu.Unlock()
 	return nil
 }
 

@@ -432,6 +432,9 @@ func TestNotify_RestartMoveExpire(t *testing.T) {
 	if be, _ := srv.MailboxBackend("alice@example.com"); be != BackendOf("DB09") {
 		t.Fatalf("backend after move %s", be)
 	}
+	if db := alice.Database(); db != "DB09" {
+		t.Fatalf("Mailbox.Database after move = %q", db)
+	}
 	// Expired watermarks.
 	_, wm = subscribePull(t, srv, "alice@example.com", inboxAllTypes+`<t:Timeout>10</t:Timeout>`)
 	mustDeliver(t, alice, "inbox", testMessage("two"))
