@@ -240,3 +240,36 @@ func TestCalendar_ContactsView(t *testing.T) {
 		t.Errorf("DistributionList create: %d", n)
 	}
 }
+
+func TestCalendar_FindPeopleAndGetPersona(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	doc := call(t, srv, `<m:CreateItem><m:SavedItemFolderId><t:DistinguishedFolderId Id="contacts"/></m:SavedItemFolderId><m:Items>
+		<t:Contact><t:DisplayName>Zoe</t:DisplayName></t:Contact>
+		<t:Contact><t:DisplayName>Carol Jones</t:DisplayName><t:EmailAddresses><t:Entry Key="EmailAddress1">carol@example.org</t:Entry></t:EmailAddresses></t:Contact>
+		<t:DistributionList><t:DisplayName>Team</t:DisplayName></t:DistributionList></m:Items></m:CreateItem>`)
+	carol := find(doc, "Contact/ItemId")[1].SelectAttrValue("Id", "")
+	people := func(extra string) ([]string, string) {
+		doc := call(t, srv, `<m:FindPeople><m:PersonaShape><t:BaseShape>IdOnly</t:BaseShape></m:PersonaShape>
+			<m:IndexedPageItemView MaxEntriesReturned="10" Offset="0" BasePoint="Beginning"/>
+			<m:ParentFolderId><t:DistinguishedFolderId Id="contacts"/></m:ParentFolderId>`+extra+`</m:FindPeople>`)
+		var out []string
+		for _, e := range find(doc, "Persona/DisplayName") {
+			out = append(out, e.Text())
+		}
+		return out, first(t, doc, "TotalNumberOfPeopleInView").Text()
+	}
+	if got, total := people(""); !slices.Equal(got, []string{"Carol Jones", "Zoe"}) || total != "2" {
+		t.Errorf("FindPeople = %q (%s)", got, total)
+	}
+	if got, _ := people(`<m:QueryString>example.org</m:QueryString>`); !slices.Equal(got, []string{"Carol Jones"}) {
+		t.Errorf("FindPeople by address = %q", got)
+	}
+	doc = call(t, srv, `<m:GetPersona><m:PersonaId Id="`+carol+`"/></m:GetPersona>`)
+	if first(t, doc, "Persona/EmailAddress/EmailAddress").Text() != "carol@example.org" {
+		t.Errorf("GetPersona lacks the address")
+	}
+	doc = call(t, srv, `<m:GetPersona><m:PersonaId Id="`+attachmentID(carol, 0)+`"/></m:GetPersona>`)
+	if first(t, doc, "GetPersonaResponseMessage").SelectAttrValue("ResponseClass", "") != "Error" {
+		t.Errorf("GetPersona of a bad id succeeded")
+	}
+}

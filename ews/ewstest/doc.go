@@ -62,8 +62,8 @@
 // SyncFolderItems, the account-level operations third-party clients call
 // (ResolveNames, GetServerTimeZones, Get/SetUserOofSettings,
 // GetUserAvailability, CreateAttachment, DeleteAttachment, MarkAsJunk,
-// ExportItems, UploadItems, GetMailTips, GetRoomLists, GetRooms,
-// GetDelegate, ArchiveItem; see Caveats), plus the
+// ExportItems, UploadItems, GetMailTips, FindPeople, GetPersona,
+// GetRoomLists, GetRooms, GetDelegate, ArchiveItem; see Caveats), plus the
 // notification operations registered by the notification code. FindItem
 // and SyncFolderItems return summary properties only (no body,
 // attachments or MIME), as on Exchange. Any other EWS operation gets ErrorInvalidRequest; an
@@ -120,6 +120,9 @@
 // properties; ids are positional, so deleting one renumbers later ones;
 // ExportItems carries an item attachment as its MIME only) are
 // implemented;
+// FindPeople lists one folder's contacts as personas (no linking across
+// folders; QueryString matches names and addresses as a substring,
+// Restriction is refused), and GetPersona returns one.
 // GetMailTips reports local mailboxes' active out-of-office replies and
 // other addresses as external. GetRoomLists, GetRooms and GetDelegate
 // answer as an organization without room lists or delegates, and ArchiveItem as a mailbox without an archive

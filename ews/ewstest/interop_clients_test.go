@@ -196,6 +196,7 @@ func TestInterop_ExchangelibAccount(t *testing.T) {
 		"folders_and_moves": []any{[]string{"Sub"}, 1, 0, true},
 		"bulk":              []any{[]string{"bulk 0", "bulk 1", "bulk 2"}, []string{"bulk 0!", "bulk 1!", "bulk 2!"}, 0},
 		"send":              1,
+		"people":            []string{"Carol Jones", "Dan"},
 		"calendar_order":    []string{"Local", "Local", "Later"},
 		"contact_filter":    []string{"Carol Jones"},
 		"item_attachment":   []string{"ItemAttachment", "forwarded", "inner", "inner body"},

@@ -338,6 +338,7 @@ def main():
         return [t.recipient_address.email_address, t.out_of_office.reply_body, t.mailbox_full, t.max_message_size]
 
     check("mail_tips", mail_tips)
+    check("people", lambda: sorted(p.display_name for p in account.contacts.people()))
     check("calendar_order", lambda: [i.subject for i in account.calendar.all().order_by("-start").only("subject")])
     check(
         "contact_filter",
