@@ -66,22 +66,16 @@ func opEmptyFolder(r *request) error {
 	}
 	r.respBegin()
 	for _, el := range ids {
-		m, key, err := r.resolveFolder(el)
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err == nil {
-			m.mu.Lock()
-			var f *folder
-			if f, err = m.lookupFolder(key); err == nil {
-				switch f.dist {
-				case "root", "msgfolderroot", "searchfolders", "recoverableitemsroot":
-					err = codeErr("ErrorCannotEmptyFolder", "The folder cannot be emptied.")
-				default:
-					_, err = m.emptyFolderLocked(f, mode, sub)
-				}
+		fault, err := r.inFolder(el, func(m *Mailbox, f *folder) error {
+			switch f.dist {
+			case "root", "msgfolderroot", "searchfolders", "recoverableitemsroot":
+				return codeErr("ErrorCannotEmptyFolder", "The folder cannot be emptied.")
 			}
-			m.mu.Unlock()
+			_, err := m.emptyFolderLocked(f, mode, sub)
+			return err
+		})
+		if fault != nil {
+			return fault
 		}
 		if err != nil {
 			r.msgError(err)

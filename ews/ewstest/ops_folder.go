@@ -27,6 +27,30 @@ func asFault(err error) (*Fault, bool) {
 	return nil, false
 }
 
+// inFolder resolves el (a t:FolderId or t:DistinguishedFolderId) and runs
+// fn on the folder with its mailbox locked. A request-wide fault from
+// resolving (ExchangeImpersonation or access to another mailbox refused)
+// comes back as the *Fault, which ends the request; a failure of this
+// folder alone (malformed or unknown id, or fn's own error) as err, for
+// the caller's per-folder error message. fn may write the response
+// message: nothing else changes the mailbox while it runs.
+func (r *request) inFolder(el *etree.Element, fn func(m *Mailbox, f *folder) error) (*Fault, error) {
+	m, key, err := r.resolveFolder(el)
+	if f, ok := asFault(err); ok {
+		return f, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, err := m.lookupFolder(key)
+	if err != nil {
+		return nil, err
+	}
+	return nil, fn(m, f)
+}
+
 func opGetFolder(r *request) error {
 	sh, err := parseShape(childM(r.body, "FolderShape"))
 	if err != nil {
@@ -38,27 +62,20 @@ func opGetFolder(r *request) error {
 	}
 	r.respBegin()
 	for _, el := range ids {
-		m, key, err := r.resolveFolder(el)
-		if f, ok := asFault(err); ok {
-			return f
+		fault, err := r.inFolder(el, func(m *Mailbox, f *folder) error {
+			r.msgOK()
+			r.w.open("m:Folders")
+			m.writeFolder(r.w, f, sh)
+			r.w.close("m:Folders")
+			r.msgClose()
+			return nil
+		})
+		if fault != nil {
+			return fault
 		}
 		if err != nil {
 			r.msgError(err, "m:Folders")
-			continue
 		}
-		m.mu.Lock()
-		f, err := m.lookupFolder(key)
-		if err != nil {
-			m.mu.Unlock()
-			r.msgError(err, "m:Folders")
-			continue
-		}
-		r.msgOK()
-		r.w.open("m:Folders")
-		m.writeFolder(r.w, f, sh)
-		r.w.close("m:Folders")
-		r.msgClose()
-		m.mu.Unlock()
 	}
 	r.respEnd()
 	return nil
@@ -160,51 +177,44 @@ func opFindFolder(r *request) error {
 	}
 	r.respBegin()
 	for _, el := range ids {
-		m, key, err := r.resolveFolder(el)
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err != nil {
-			r.msgError(err)
-			continue
-		}
-		m.mu.Lock()
-		p, err := m.lookupFolder(key)
-		if err != nil {
-			m.mu.Unlock()
-			r.msgError(err)
-			continue
-		}
-		var list []*folder
-		var walk func(f *folder)
-		walk = func(f *folder) {
-			for _, c := range f.children {
-				if pred == nil || pred(c) {
-					list = append(list, c)
-				}
-				if trav == "Deep" {
-					walk(c)
+		fault, err := r.inFolder(el, func(m *Mailbox, p *folder) error {
+			var list []*folder
+			var walk func(f *folder)
+			walk = func(f *folder) {
+				for _, c := range f.children {
+					if pred == nil || pred(c) {
+						list = append(list, c)
+					}
+					if trav == "Deep" {
+						walk(c)
+					}
 				}
 			}
+			walk(p)
+			// EWSFindCountLimit caps FindFolder rows too.
+			v := view
+			if v.max == 0 || v.max > findCountLimit {
+				v.max = findCountLimit
+			}
+			lo, hi, next := v.window(len(list))
+			r.msgOK()
+			r.w.open("m:RootFolder", "IndexedPagingOffset", strconv.Itoa(next), "TotalItemsInView", strconv.Itoa(len(list)),
+				"IncludesLastItemInRange", strconv.FormatBool(hi == len(list) && !v.fromEnd || v.fromEnd && lo == 0))
+			r.w.open("t:Folders")
+			for _, f := range list[lo:hi] {
+				m.writeFolder(r.w, f, sh)
+			}
+			r.w.close("t:Folders")
+			r.w.close("m:RootFolder")
+			r.msgClose()
+			return nil
+		})
+		if fault != nil {
+			return fault
 		}
-		walk(p)
-		// EWSFindCountLimit caps FindFolder rows too.
-		v := view
-		if v.max == 0 || v.max > findCountLimit {
-			v.max = findCountLimit
+		if err != nil {
+			r.msgError(err)
 		}
-		lo, hi, next := v.window(len(list))
-		r.msgOK()
-		r.w.open("m:RootFolder", "IndexedPagingOffset", strconv.Itoa(next), "TotalItemsInView", strconv.Itoa(len(list)),
-			"IncludesLastItemInRange", strconv.FormatBool(hi == len(list) && !v.fromEnd || v.fromEnd && lo == 0))
-		r.w.open("t:Folders")
-		for _, f := range list[lo:hi] {
-			m.writeFolder(r.w, f, sh)
-		}
-		r.w.close("t:Folders")
-		r.w.close("m:RootFolder")
-		r.msgClose()
-		m.mu.Unlock()
 	}
 	r.respEnd()
 	return nil
@@ -382,17 +392,11 @@ func opDeleteFolder(r *request) error {
 	}
 	r.respBegin()
 	for _, el := range ids {
-		m, key, err := r.resolveFolder(el)
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err == nil {
-			m.mu.Lock()
-			var f *folder
-			if f, err = m.lookupFolder(key); err == nil {
-				err = m.deleteFolderLocked(f, mode)
-			}
-			m.mu.Unlock()
+		fault, err := r.inFolder(el, func(m *Mailbox, f *folder) error {
+			return m.deleteFolderLocked(f, mode)
+		})
+		if fault != nil {
+			return fault
 		}
 		if ResponseCode(err) == "ErrorFolderNotFound" {
 			// Microsoft's DeleteFolder reference shows ErrorItemNotFound
