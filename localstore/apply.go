@@ -447,14 +447,35 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 		if !ok {
 			return fail("ReadFlags", i, string(rf.ID), m.corrupt("items", k, "undecodable item"))
 		}
-		if (h.flags&flagRead != 0) == rf.IsRead {
+		sameRead := (h.flags&flagRead != 0) == rf.IsRead
+		var nv []byte
+		if rf.ChangeKey != "" {
+			it, fnum, ok := decodeItem(rf.ID, v)
+			if !ok {
+				return fail("ReadFlags", i, string(rf.ID), m.corrupt("items", k, "undecodable item"))
+			}
+			if sameRead && it.ChangeKey == rf.ChangeKey {
+				continue
+			}
+			it.ChangeKey, it.IsRead = rf.ChangeKey, rf.IsRead
+			nv = m.a.end(appendItem(m.a.begin(itemSizeHint(&it)), &it, fnum))
+		} else if sameRead {
 			continue
 		}
 		e, err := m.folderByNum(h.fnum)
 		if err != nil {
 			return fail("ReadFlags", i, string(rf.ID), err)
 		}
-		nv := m.a.end(append(m.a.begin(len(v)), v...))
+		if sameRead { // only the change key moved
+			if err := m.items.Put(k, nv); err != nil {
+				return fail("ReadFlags", i, string(rf.ID), err)
+			}
+			add(Change{Kind: ItemUpdated, Folder: e.f.ID, Item: rf.ID})
+			continue
+		}
+		if nv == nil {
+			nv = m.a.end(append(m.a.begin(len(v)), v...))
+		}
 		key := m.a.end(appendIndexKey(m.a.begin(folderKeyLen+timeKeyLen+len(k)), h.fnum, h.received, rf.ID))
 		if rf.IsRead {
 			nv[1] |= flagRead

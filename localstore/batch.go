@@ -70,6 +70,10 @@ type MIME struct {
 type ReadFlag struct {
 	ID     ItemID
 	IsRead bool
+	// ChangeKey, when not empty, replaces the item's change key: Exchange
+	// gives an item a new ChangeKey when its read flag changes, and the
+	// ReadFlagChange's ItemId carries it.
+	ChangeKey string
 }
 
 // Checkpoint sets a folder's sync checkpoint.
