@@ -1,0 +1,72 @@
+package syncengine
+
+import (
+	"context"
+	"iter"
+
+	"github.com/mailsync/mailsync/ews"
+)
+
+type pageResult struct {
+	page *ews.SyncFolderItemsResult
+	err  error
+}
+
+// itemPages yields SyncFolderItems pages from req.SyncState to
+// IncludesLastItemInRange, like ews.Client.SyncFolderItemsPages, but
+// pipelined: while the caller applies page k, page k+1 (whose request needs
+// only page k's SyncState) is already being fetched and decoded. If the
+// caller stops early, the prefetch is cancelled and waited for; its page is
+// discarded, which is harmless because nothing was committed for it.
+func itemPages(ctx context.Context, r Remote, req ews.SyncFolderItemsRequest) iter.Seq2[*ews.SyncFolderItemsResult, error] {
+	return func(yield func(*ews.SyncFolderItemsResult, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		fetch := func(req ews.SyncFolderItemsRequest) <-chan pageResult {
+			ch := make(chan pageResult, 1)
+			go func() {
+				p, err := r.SyncFolderItems(ctx, req)
+				ch <- pageResult{p, err}
+			}()
+			return ch
+		}
+		next := fetch(req)
+		for {
+			res := <-next
+			if res.err != nil {
+				yield(nil, res.err)
+				return
+			}
+			last := res.page.IncludesLastItemInRange
+			if !last {
+				req.SyncState = res.page.SyncState
+				next = fetch(req)
+			}
+			if !yield(res.page, nil) || last {
+				if !last {
+					cancel()
+					<-next
+				}
+				return
+			}
+		}
+	}
+}
+
+// hierarchyPages yields SyncFolderHierarchy pages to
+// IncludesLastFolderInRange.
+func hierarchyPages(ctx context.Context, r Remote, req ews.SyncFolderHierarchyRequest) iter.Seq2[*ews.SyncFolderHierarchyResult, error] {
+	return func(yield func(*ews.SyncFolderHierarchyResult, error) bool) {
+		for {
+			page, err := r.SyncFolderHierarchy(ctx, req)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(page, nil) || page.IncludesLastFolderInRange {
+				return
+			}
+			req.SyncState = page.SyncState
+		}
+	}
+}
