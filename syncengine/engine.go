@@ -291,7 +291,7 @@ func (m *mailbox) syncAllOnce(ctx context.Context) error {
 	for _, r := range runs {
 		rep.Folders = append(rep.Folders, displayName(r.folder))
 	}
-	m.emit(Event{Kind: EventInitialSync, Batch: rep})
+	m.emit(Event{Kind: EventSyncPass, Batch: rep})
 	return nil
 }
 

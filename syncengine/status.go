@@ -78,6 +78,9 @@ const (
 	EventInitialSync
 	// EventError: the mailbox backs off after Err.
 	EventError
+	// EventSyncPass: a SyncOnce pass over the mailbox finished (Batch holds
+	// its totals).
+	EventSyncPass
 )
 
 // Event is what Config.OnEvent receives.
