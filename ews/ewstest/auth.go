@@ -3,7 +3,6 @@ package ewstest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -57,11 +56,6 @@ type ThrottleOptions struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-func init() {
-	authUserFromContext = authn.UserFromContext
-	registerServerHook(installAuthAndThrottle)
-}
-
 // installAuthAndThrottle puts the authentication middleware (outermost)
 // and the throttle in front of the SOAP handler.
 func installAuthAndThrottle(s *Server) {
@@ -78,7 +72,7 @@ func installAuthAndThrottle(s *Server) {
 	if mw != nil {
 		s.addMiddleware(mw)
 		if strings.EqualFold(s.opts.Auth.Mode, AuthNTLM) {
-			s.ConnContext = chainConnContext(s.ConnContext, authn.ConnContext)
+			s.connContext = authn.ConnContext
 		}
 	}
 	t := s.opts.Throttle
@@ -160,11 +154,3 @@ func (t *Throttling) Refused() int64 { return t.l.Refused() }
 // InFlight returns the number of requests the user (logon name) has in
 // flight, GetStreamingEvents excluded.
 func (t *Throttling) InFlight(user string) int { return t.l.InFlight(user) }
-
-// chainConnContext composes two http.Server.ConnContext functions.
-func chainConnContext(a, b func(context.Context, net.Conn) context.Context) func(context.Context, net.Conn) context.Context {
-	if a == nil {
-		return b
-	}
-	return func(ctx context.Context, c net.Conn) context.Context { return b(a(ctx, c), c) }
-}

@@ -96,7 +96,7 @@ func TestServer_AuthModes(t *testing.T) {
 // authentication layer hands to the SOAP layer.
 func newWhoAmIServer(opts Options) *Server {
 	s := NewUnstartedServer(opts)
-	s.registerOp("GetFolder", func(r *request) error {
+	s.replaceOp("GetFolder", func(r *request) error {
 		r.handled = true
 		io.WriteString(r.rw, r.caller+" "+r.mb.Address())
 		return nil
@@ -118,7 +118,7 @@ func TestServer_ThrottleConcurrentRequests(t *testing.T) {
 	s := NewUnstartedServer(Options{Users: authUsers, Auth: AuthOptions{Mode: AuthBasic},
 		Throttle: ThrottleOptions{MaxConcurrentRequests: 1, BackOff: 2 * time.Second}})
 	entered, release := make(chan string, 4), make(chan struct{})
-	s.registerOp("GetFolder", func(r *request) error {
+	s.replaceOp("GetFolder", func(r *request) error {
 		entered <- r.caller
 		<-release
 		r.handled = true

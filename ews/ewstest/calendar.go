@@ -452,31 +452,31 @@ func bagSample(name string) any {
 // their entries.
 var indexedBagFields = map[string]string{"EmailAddress": "EmailAddresses", "PhoneNumber": "PhoneNumbers", "ImAddress": "ImAddresses"}
 
-func init() {
-	extraFieldValue = func(uri, index string) (getter[*item], bool) {
-		name, err := fieldName(uri)
-		if err != nil {
-			return nil, false
-		}
-		if p, ok := indexedBagFields[name]; ok && index != "" {
-			return func(it *item) any {
-				if it.id == "" && it.msg.bag == nil {
-					return "" // the compile-time probe
-				}
-				return bagValue(it, p, index)
-			}, true
-		}
-		if !isBagField(name) {
-			return nil, false
-		}
-		sample := bagSample(name)
+// bagFieldValue resolves the restriction and sort paths of the
+// derived-type properties (calendar items, contacts, tasks).
+func bagFieldValue(uri, index string) (getter[*item], bool) {
+	name, err := fieldName(uri)
+	if err != nil {
+		return nil, false
+	}
+	if p, ok := indexedBagFields[name]; ok && index != "" {
 		return func(it *item) any {
 			if it.id == "" && it.msg.bag == nil {
-				return sample // the compile-time probe
+				return "" // the compile-time probe
 			}
-			return bagValue(it, name, "")
+			return bagValue(it, p, index)
 		}, true
 	}
+	if !isBagField(name) {
+		return nil, false
+	}
+	sample := bagSample(name)
+	return func(it *item) any {
+		if it.id == "" && it.msg.bag == nil {
+			return sample // the compile-time probe
+		}
+		return bagValue(it, name, "")
+	}, true
 }
 
 // calendarView is a parsed m:CalendarView.
@@ -529,184 +529,4 @@ func (v *calendarView) apply(list []*item) []*item {
 		return a.Before(b)
 	})
 	return out
-}
-
-// contactsViewSpec is a parsed m:ContactsView: the contacts whose name
-// (FileAs, else DisplayName, else Subject) lies between InitialName and
-// FinalName, case-insensitively, in name order.
-type contactsViewSpec struct {
-	max            int
-	initial, final string
-}
-
-func parseContactsView(el *etree.Element) (*contactsViewSpec, error) {
-	v := &contactsViewSpec{initial: strings.ToLower(attr(el, "InitialName")), final: strings.ToLower(attr(el, "FinalName"))}
-	if m := attr(el, "MaxEntriesReturned"); m != "" {
-		n, err := strconv.Atoi(m)
-		if err != nil || n < 1 {
-			return nil, codeErr("ErrorInvalidPagingMaxRows", "The paging max rows value is invalid.")
-		}
-		v.max = n
-	}
-	return v, nil
-}
-
-func contactName(it *item) string {
-	for _, n := range []string{"FileAs", "DisplayName"} {
-		if s, ok := bagValue(it, n, "").(string); ok && s != "" {
-			return s
-		}
-	}
-	return it.msg.Subject
-}
-
-func (v *contactsViewSpec) apply(list []*item) []*item {
-	var out []*item
-	for _, it := range list {
-		if k := kindOf(it.msg.ItemClass); k != "Contact" && k != "DistributionList" {
-			continue
-		}
-		n := strings.ToLower(contactName(it))
-		if v.initial != "" && n < v.initial || v.final != "" && n > v.final && !strings.HasPrefix(n, v.final) {
-			continue
-		}
-		out = append(out, it)
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		return strings.ToLower(contactName(out[i])) < strings.ToLower(contactName(out[j]))
-	})
-	return out
-}
-
-func init() { registerOp("FindPeople", opFindPeople) }
-
-// opFindPeople lists the contacts of one folder as personas (one persona
-// per contact, no linking across folders), filtered by an AQS
-// QueryString on the display name and e-mail addresses, in display-name
-// order, paged by IndexedPageItemView.
-func opFindPeople(r *request) error {
-	if childM(r.body, "PersonaShape") == nil && childM(r.body, "IndexedPageItemView") == nil {
-		return schemaFault("FindPeople needs IndexedPageItemView")
-	}
-	view, err := parsePageView(childM(r.body, "IndexedPageItemView"))
-	if err != nil {
-		return err
-	}
-	pf := childM(r.body, "ParentFolderId")
-	if pf == nil || len(pf.ChildElements()) != 1 {
-		return schemaFault("FindPeople needs ParentFolderId with one folder id")
-	}
-	query := ""
-	if q := childM(r.body, "QueryString"); q != nil {
-		query = strings.ToLower(strings.TrimSpace(textOf(q)))
-	}
-	if childM(r.body, "Restriction") != nil {
-		return &Fault{Code: "ErrorInvalidRequest", Message: "The request is invalid: FindPeople restrictions are not supported by this server."}
-	}
-	m, key, err := r.resolveFolder(pf.ChildElements()[0])
-	if err != nil {
-		return toFault(err)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f, err := m.lookupFolder(key)
-	if err != nil {
-		return toFault(err)
-	}
-	var list []*item
-	for _, it := range f.entries {
-		if it.deleted || kindOf(it.msg.ItemClass) != "Contact" {
-			continue
-		}
-		if query != "" {
-			hay := strings.ToLower(contactName(it))
-			if v, ok := bagValue(it, "EmailAddresses", "").([]string); ok {
-				hay += " " + strings.ToLower(strings.Join(v, " "))
-			}
-			if !strings.Contains(hay, query) {
-				continue
-			}
-		}
-		list = append(list, it)
-	}
-	sort.SliceStable(list, func(i, j int) bool {
-		return strings.ToLower(contactName(list[i])) < strings.ToLower(contactName(list[j]))
-	})
-	if view.max == 0 || view.max > findCountLimit {
-		view.max = findCountLimit
-	}
-	lo, hi, _ := view.window(len(list))
-	r.w.open("m:FindPeopleResponse", "xmlns:m", nsM, "xmlns:t", nsT, "ResponseClass", "Success")
-	r.w.elem("m:ResponseCode", "NoError")
-	r.w.open("m:People")
-	for _, it := range list[lo:hi] {
-		writePersona(r.w, "t:Persona", it)
-	}
-	r.w.close("m:People")
-	r.w.elemInt("m:TotalNumberOfPeopleInView", int64(len(list)))
-	r.w.elemInt("m:FirstMatchingRowIndex", int64(lo))
-	r.w.elemInt("m:FirstLoadedRowIndex", int64(lo))
-	r.w.close("m:FindPeopleResponse")
-	return nil
-}
-
-// writePersona writes a contact as a persona.
-func writePersona(w *xw, tag string, it *item) {
-	w.open(tag)
-	w.empty("t:PersonaId", "Id", it.id)
-	w.elem("t:PersonaType", "Person")
-	name := contactName(it)
-	if s, ok := bagValue(it, "DisplayName", "").(string); ok && s != "" {
-		name = s
-	}
-	w.elem("t:DisplayName", name)
-	for _, n := range []string{"GivenName", "Surname", "CompanyName"} {
-		if s, ok := bagValue(it, n, "").(string); ok && s != "" {
-			w.elem("t:"+n, s)
-		}
-	}
-	if v, ok := bagValue(it, "EmailAddresses", "").([]string); ok && len(v) > 0 {
-		w.open("t:EmailAddress")
-		w.elem("t:Name", name)
-		w.elem("t:EmailAddress", strings.TrimPrefix(strings.TrimPrefix(v[0], "SMTP:"), "smtp:"))
-		w.elem("t:RoutingType", "SMTP")
-		w.close("t:EmailAddress")
-	}
-	w.close(tag)
-}
-
-func init() { registerOp("GetPersona", opGetPersona) }
-
-// opGetPersona returns the persona of one contact (FindPeople's ids).
-func opGetPersona(r *request) error {
-	pid := childM(r.body, "PersonaId")
-	if pid == nil || attr(pid, "Id") == "" {
-		return schemaFault("GetPersona needs PersonaId with Id")
-	}
-	id := attr(pid, "Id")
-	m, err := r.s.mailboxByID(id)
-	if err == nil && !r.mayAccess(m) {
-		err = codeErr("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
-	}
-	var it *item
-	if err == nil {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if it, err = m.lookupItem(id); err == nil && kindOf(it.msg.ItemClass) != "Contact" {
-			err = codeErr("ErrorItemNotFound", "The specified object was not found in the store.")
-		}
-	}
-	if err != nil {
-		r.w.open("m:GetPersonaResponseMessage", "xmlns:m", nsM, "xmlns:t", nsT, "ResponseClass", "Error")
-		r.w.elem("m:MessageText", "The persona could not be found.")
-		r.w.elem("m:ResponseCode", ResponseCode(err))
-		r.w.elem("m:DescriptiveLinkKey", "0")
-		r.w.close("m:GetPersonaResponseMessage")
-		return nil
-	}
-	r.w.open("m:GetPersonaResponseMessage", "xmlns:m", nsM, "xmlns:t", nsT, "ResponseClass", "Success")
-	r.w.elem("m:ResponseCode", "NoError")
-	writePersona(r.w, "m:Persona", it)
-	r.w.close("m:GetPersonaResponseMessage")
-	return nil
 }

@@ -64,7 +64,9 @@
 // GetUserAvailability, CreateAttachment, DeleteAttachment, MarkAsJunk,
 // ExportItems, UploadItems, GetMailTips, FindPeople, GetPersona,
 // GetRoomLists, GetRooms, GetDelegate, ArchiveItem; see Caveats), plus the
-// notification operations registered by the notification code. FindItem
+// notification operations Subscribe, GetEvents, GetStreamingEvents and
+// Unsubscribe. One table in ops.go lists every operation with the file
+// that serves it, one file per operation family. FindItem
 // and SyncFolderItems return summary properties only (no body,
 // attachments or MIME), as on Exchange. Any other EWS operation gets ErrorInvalidRequest; an
 // element that is not an EWS operation gets ErrorSchemaValidation.

@@ -16,11 +16,6 @@ import (
 // format (a versioned JSON record), not Exchange's fast-transfer stream,
 // so it only round-trips through this server.
 
-func init() {
-	registerOp("ExportItems", opExportItems)
-	registerOp("UploadItems", opUploadItems)
-}
-
 // exportMagic starts every exported blob.
 const exportMagic = "ewstest-export-v1\n"
 

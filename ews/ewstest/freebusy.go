@@ -9,8 +9,6 @@ import (
 // GetUserAvailability (free/busy) computed from the calendar items in
 // each requested mailbox's Calendar folder.
 
-func init() { registerOp("GetUserAvailabilityRequest", opGetUserAvailability) }
-
 // busyDigits are the MergedFreeBusy digits by LegacyFreeBusyStatus.
 var busyDigits = map[string]byte{"Free": '0', "Tentative": '1', "Busy": '2', "OOF": '3', "WorkingElsewhere": '4', "NoData": '5'}
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/beevik/etree"
 )
 
 // Address is a mailbox address as EWS writes it (t:Mailbox with Name,
@@ -364,4 +366,122 @@ func parseMIME(raw []byte) (Message, error) {
 	msg.Body = string(body)
 	msg.MIME = append([]byte(nil), raw...)
 	return msg, nil
+}
+
+var itemElements = map[string]bool{"Message": true, "Item": true, "PostItem": true, "MeetingRequest": true,
+	"CalendarItem": true, "Contact": true, "Task": true, "DistributionList": true, "MeetingMessage": true,
+	"MeetingResponse": true, "MeetingCancellation": true}
+
+func parseMailboxEl(el *etree.Element) Address {
+	mb := childT(el, "Mailbox")
+	if mb == nil {
+		mb = el
+	}
+	return Address{Name: textOf(childT(mb, "Name")), Email: textOf(childT(mb, "EmailAddress"))}
+}
+
+func parseRecipients(el *etree.Element) []Address {
+	var out []Address
+	for _, mb := range childrenNS(el, nsT, "Mailbox") {
+		out = append(out, parseMailboxEl(mb))
+	}
+	return out
+}
+
+func parseStrings(el *etree.Element) []string {
+	var out []string
+	for _, s := range childrenNS(el, nsT, "String") {
+		out = append(out, textOf(s))
+	}
+	return out
+}
+
+// parseItemPayload reads a t:Message (or other item element) into a
+// Message; set lists the property names present.
+func parseItemPayload(el *etree.Element) (Message, map[string]bool, error) {
+	var msg Message
+	set := map[string]bool{}
+	if mc := childT(el, "MimeContent"); mc != nil {
+		raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(mc.Text()), ""))
+		if err != nil {
+			return msg, nil, codeErr("ErrorMimeContentInvalidBase64String", "The MIME content is not a valid Base64 string.")
+		}
+		if msg, err = parseMIME(raw); err != nil {
+			return msg, nil, codeErr("ErrorMimeContentConversionFailed", "The MIME content could not be converted.")
+		}
+		set["MimeContent"] = true
+	}
+	for _, c := range el.ChildElements() {
+		set[c.Tag] = true
+		switch c.Tag {
+		case "ItemClass":
+			msg.ItemClass = textOf(c)
+		case "Subject":
+			msg.Subject = c.Text()
+		case "Sensitivity":
+			msg.Sensitivity = textOf(c)
+			switch msg.Sensitivity {
+			case "Normal", "Personal", "Private", "Confidential":
+			default:
+				return msg, nil, schemaFault("the value %q is invalid for Sensitivity", msg.Sensitivity)
+			}
+		case "Body":
+			if err := textOnly(c); err != nil {
+				return msg, nil, err
+			}
+			msg.Body = c.Text()
+			msg.BodyType = attr(c, "BodyType")
+			if msg.BodyType != "HTML" && msg.BodyType != "Text" {
+				return msg, nil, schemaFault("the BodyType attribute is missing or invalid")
+			}
+		case "Categories":
+			msg.Categories = parseStrings(c)
+		case "Importance":
+			msg.Importance = textOf(c)
+			if msg.Importance != "Low" && msg.Importance != "Normal" && msg.Importance != "High" {
+				return msg, nil, schemaFault("the value %q is invalid for Importance", msg.Importance)
+			}
+		case "IsRead":
+			v, err := parseBool(textOf(c))
+			if err != nil {
+				return msg, nil, err
+			}
+			msg.IsRead = v
+		case "From":
+			msg.From = parseMailboxEl(c)
+		case "Sender":
+			msg.Sender = parseMailboxEl(c)
+		case "ToRecipients":
+			msg.To = parseRecipients(c)
+		case "CcRecipients":
+			msg.Cc = parseRecipients(c)
+		case "BccRecipients":
+			msg.Bcc = parseRecipients(c)
+		case "InternetMessageId":
+			msg.InternetMessageID = textOf(c)
+		case "Flag":
+			msg.FlagStatus = textOf(childT(c, "FlagStatus"))
+			switch msg.FlagStatus {
+			case FlagNotFlagged, FlagFlagged, FlagComplete:
+			default:
+				return msg, nil, schemaFault("the value %q is invalid for FlagStatus", msg.FlagStatus)
+			}
+		case "DateTimeSent", "DateTimeReceived":
+			// Read-only on Exchange for new items; ignored.
+		case "ExtendedProperty":
+			e, v, err := parseExtendedProperty(c)
+			if err != nil {
+				return msg, nil, err
+			}
+			key, err := extKey(e)
+			if err != nil {
+				return msg, nil, err
+			}
+			msg.setExt(key, v)
+		}
+	}
+	if err := parseBag(&msg, el); err != nil { // calendar.go
+		return msg, nil, err
+	}
+	return msg, set, nil
 }

@@ -105,8 +105,6 @@ func (n *notifySink) Publish(database, mailbox string, evs ...notify.Event) {
 	n.b.Publish(mailbox, evs...)
 }
 
-func init() { registerServerHook(installNotifications) }
-
 func installNotifications(s *Server) {
 	b, err := notify.New(&notify.Options{Clock: s.clock, Logger: s.log,
 		RequestServerVersion: "Exchange2013"})
@@ -115,10 +113,6 @@ func installNotifications(s *Server) {
 		panic(fmt.Sprintf("ewstest: notification broker: %v", err))
 	}
 	s.setEventSink(&notifySink{b: b})
-	s.registerOp("Subscribe", opSubscribe)
-	s.registerOp("GetEvents", opGetEvents)
-	s.registerOp("GetStreamingEvents", opGetStreamingEvents)
-	s.registerOp("Unsubscribe", opUnsubscribe)
 }
 
 // broker returns the server's notification broker.

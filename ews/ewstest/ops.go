@@ -1,188 +1,157 @@
 package ewstest
 
 import (
-	"encoding/base64"
-	"errors"
-	"strconv"
 	"strings"
 
 	"github.com/beevik/etree"
 )
 
-// respBegin opens m:<Op>Response and m:ResponseMessages.
-func (r *request) respBegin() {
-	r.w.open("m:"+r.op+"Response", "xmlns:m", nsM, "xmlns:t", nsT)
-	r.w.open("m:ResponseMessages")
+// opHandler runs one SOAP operation. It writes the operation's response
+// element into r.w, or returns a *Fault for a request-wide failure. A
+// handler that streams its own HTTP response sets r.handled.
+type opHandler func(r *request) error
+
+// operation is one row of the operation table.
+type operation struct {
+	serve opHandler
+	// children are the child elements messages.xsd allows in the
+	// operation element (all in the messages namespace); a request with
+	// any other child fails schema validation, as on Exchange. nil means
+	// the handler checks its own.
+	children map[string]bool
 }
 
-func (r *request) respEnd() {
-	r.w.close("m:ResponseMessages")
-	r.w.close("m:" + r.op + "Response")
+// operations is the dispatch table: every operation the server serves,
+// keyed by the operation element's local name, grouped by the file that
+// implements it.
+var operations = map[string]operation{
+	// Folders (ops_folder.go).
+	"GetFolder":          {opGetFolder, words("FolderShape FolderIds")},
+	"CreateFolder":       {opCreateFolder, words("ParentFolderId Folders")},
+	"UpdateFolder":       {opUpdateFolder, words("FolderChanges")},
+	"DeleteFolder":       {opDeleteFolder, words("FolderIds")},
+	"MoveFolder":         {opMoveFolder, words("ToFolderId FolderIds")},
+	"CopyFolder":         {opCopyFolder, nil},
+	"EmptyFolder":        {opEmptyFolder, words("FolderIds")},
+	"MarkAllItemsAsRead": {opMarkAllItemsAsRead, words("ReadFlag SuppressReadReceipts FolderIds")},
+
+	// Items (ops_item.go).
+	"GetItem":     {opGetItem, words("ItemShape ItemIds")},
+	"CreateItem":  {opCreateItem, words("SavedItemFolderId Items")},
+	"UpdateItem":  {opUpdateItem, words("SavedItemFolderId ItemChanges")},
+	"DeleteItem":  {opDeleteItem, words("ItemIds")},
+	"MoveItem":    {opMoveItem, words("ToFolderId ItemIds ReturnNewItemIds")},
+	"CopyItem":    {opCopyItem, words("ToFolderId ItemIds ReturnNewItemIds")},
+	"SendItem":    {opSendItem, words("ItemIds SavedItemFolderId")},
+	"MarkAsJunk":  {opMarkAsJunk, nil},
+	"ArchiveItem": {opArchiveItem, nil},
+
+	// Searching (ops_find.go).
+	"FindFolder": {opFindFolder, words("FolderShape IndexedPageFolderView FractionalPageFolderView Restriction ParentFolderIds")},
+	"FindItem": {opFindItem, words("ItemShape IndexedPageItemView FractionalPageItemView SeekToConditionPageItemView " +
+		"CalendarView ContactsView GroupBy DistinguishedGroupBy Restriction SortOrder ParentFolderIds QueryString")},
+
+	// Synchronization (ops_sync.go).
+	"SyncFolderHierarchy": {opSyncFolderHierarchy, words("FolderShape SyncFolderId SyncState")},
+	"SyncFolderItems":     {opSyncFolderItems, words("ItemShape SyncFolderId SyncState Ignore MaxChangesReturned SyncScope NumberOfDays")},
+
+	// Notifications (notify_ops.go).
+	"Subscribe":          {opSubscribe, nil},
+	"GetEvents":          {opGetEvents, nil},
+	"GetStreamingEvents": {opGetStreamingEvents, nil},
+	"Unsubscribe":        {opUnsubscribe, nil},
+
+	// Attachments (ops_attachment.go).
+	"GetAttachment":    {opGetAttachment, words("AttachmentShape AttachmentIds")},
+	"CreateAttachment": {opCreateAttachment, nil},
+	"DeleteAttachment": {opDeleteAttachment, nil},
+
+	// Contacts and people (ops_contacts.go).
+	"ResolveNames": {opResolveNames, nil},
+	"FindPeople":   {opFindPeople, nil},
+	"GetPersona":   {opGetPersona, nil},
+
+	// Export and import (export.go).
+	"ExportItems": {opExportItems, nil},
+	"UploadItems": {opUploadItems, nil},
+
+	// Ids (ops_convert.go).
+	"ConvertId": {opConvertID, words("SourceIds")},
+
+	// Availability (freebusy.go).
+	"GetUserAvailabilityRequest": {opGetUserAvailability, nil},
+
+	// Account-level operations (ops_misc.go).
+	"GetServerTimeZones":        {opGetServerTimeZones, nil},
+	"GetUserOofSettingsRequest": {opGetUserOofSettings, nil},
+	"SetUserOofSettingsRequest": {opSetUserOofSettings, nil},
+	"GetMailTips":               {opGetMailTips, nil},
+	"GetRoomLists":              {opGetRoomLists, nil},
+	"GetRooms":                  {opGetRooms, nil},
+	"GetDelegate":               {opGetDelegate, nil},
 }
 
-// msgOK opens a Success response message; close it with msgClose.
-func (r *request) msgOK() {
-	r.w.open("m:"+r.op+"ResponseMessage", "ResponseClass", "Success")
-	r.w.elem("m:ResponseCode", "NoError")
+// knownOperations are EWS operations that exist in the schema; those this
+// server does not implement get ErrorInvalidRequest instead of a schema
+// validation fault.
+var knownOperations = words(`AddDelegate ApplyConversationAction ArchiveItem ConvertId CopyFolder CreateAttachment
+	CreateManagedFolder CreateUserConfiguration DeleteAttachment DeleteUserConfiguration EmptyFolder ExpandDL
+	ExportItems FindConversation FindPeople GetAttachment GetConversationItems GetDelegate GetEvents
+	GetInboxRules GetMailTips GetPasswordExpirationDate GetPersona GetRoomLists GetRooms GetSearchableMailboxes
+	GetServerTimeZones GetServiceConfiguration GetSharingFolder GetSharingMetadata GetStreamingEvents
+	GetUserAvailability GetUserAvailabilityRequest GetUserConfiguration GetUserOofSettings GetUserPhoto MarkAllItemsAsRead MarkAsJunk
+	PlayOnPhone RemoveDelegate ResolveNames SendItem SetUserOofSettings Subscribe UpdateInboxRules
+	UpdateUserConfiguration UploadItems Unsubscribe GetAppManifests GetClientAccessToken FindMessageTrackingReport
+	GetMessageTrackingReport GetNonIndexableItemDetails GetNonIndexableItemStatistics SearchMailboxes
+	GetDiscoverySearchConfiguration GetHoldOnMailboxes SetHoldOnMailboxes GetUserRetentionPolicyTags
+	GetAppMarketplaceUrl InstallApp UninstallApp DisableApp GetImItemList GetImItems AddImContactToGroup
+	RemoveImContactFromGroup AddImGroup AddNewImContactToGroup AddNewTelUriContactToGroup AddDistributionGroupToImList
+	RemoveContactFromImList RemoveDistributionGroupFromImList RemoveImGroup SetImGroup SetImListMigrationCompleted
+	GetUserPhoto SetUserPhoto GetRoomLists SetTeamMailbox UnpinTeamMailbox MarkAsJunk`)
+
+// words returns the set of the space-separated words of s.
+func words(s string) map[string]bool {
+	set := map[string]bool{}
+	for _, w := range strings.Fields(s) {
+		set[w] = true
+	}
+	return set
 }
 
-func (r *request) msgClose() { r.w.close("m:" + r.op + "ResponseMessage") }
-
-// msgError writes a complete Error response message for err, followed by
-// the empty payload containers Exchange includes (e.g. "m:Items").
-func (r *request) msgError(err error, empty ...string) {
-	code := ResponseCode(err)
-	text := messageText(code)
-	var re *responseError
-	if errors.As(err, &re) && re.msg != "" {
-		text = re.msg
-	}
-	r.w.open("m:"+r.op+"ResponseMessage", "ResponseClass", "Error")
-	r.w.elem("m:MessageText", text)
-	r.w.elem("m:ResponseCode", code)
-	r.w.elem("m:DescriptiveLinkKey", "0")
-	var f *Fault
-	if errors.As(err, &f) && f.BackOff > 0 {
-		r.w.raw(`<m:MessageXml><t:Value Name="BackOffMilliseconds">` + itoa(f.BackOff.Milliseconds()) + `</t:Value></m:MessageXml>`)
-	}
-	for _, e := range empty {
-		r.w.empty(e)
-	}
-	r.msgClose()
-}
-
-// mailboxByID finds the mailbox an Exchange-shaped id belongs to.
-func (s *Server) mailboxByID(id string) (*Mailbox, error) {
-	b, err := base64.StdEncoding.DecodeString(id)
-	if err != nil || len(b) < 50 || b[0] != 0x00 || b[1] != 0x03 || b[2] != 0x24 {
-		return nil, codeErr("ErrorInvalidIdMalformed", "Id is malformed.")
-	}
+// lookupOp returns the operation named op: a test's replacement on this
+// server (Server.replaceOp), else the table's.
+func (s *Server) lookupOp(op string) (operation, bool) {
 	s.mu.RLock()
-	m := s.byGUID[string(b[4:40])]
+	h := s.testOps[op]
 	s.mu.RUnlock()
-	if m == nil {
-		return nil, codeErr("ErrorItemNotFound", "The specified object was not found in the store.")
+	o, ok := operations[op]
+	if h != nil {
+		return operation{serve: h, children: o.children}, true
 	}
-	return m, nil
+	return o, ok
 }
 
-// distinguishedNames are the DistinguishedFolderId values the schema
-// allows; those the fake does not model give ErrorFolderNotFound.
-var distinguishedNames = map[string]bool{}
-
-func init() {
-	for _, n := range strings.Fields(`calendar contacts deleteditems drafts inbox journal notes outbox sentitems tasks
-		msgfolderroot publicfoldersroot root junkemail searchfolders voicemail recoverableitemsroot
-		recoverableitemsdeletions recoverableitemsversions recoverableitemspurges archiveroot archivemsgfolderroot
-		archivedeleteditems archiveinbox archiverecoverableitemsroot archiverecoverableitemsdeletions
-		archiverecoverableitemsversions archiverecoverableitemspurges syncissues conflicts localfailures
-		serverfailures recipientcache quickcontacts conversationhistory adminauditlogs todosearch mycontacts
-		directory imcontactlist peopleconnect favorites mecontact personmetadata teamspaceactivity
-		teamspacemessaging teamspaceworkingset teamspacestorage orionnotes conversationhistory archive
-		dlpsharedsearchfolder allitems allcategorizeditems allcontacts allpersonmetadata allpeople allstoredobjects
-		alltodos companycontacts connectors externalcontacts fromfavoritesenders galcontacts organizationalcontacts
-		peoplecentricconversationbuddies recoverableitemsdiscoveryholds recoverableitemsmigratedmessages
-		recoverableitemssubstrateholds relevantcontacts sharepointnotifications shortnotes sentitemsandtodos
-		tempsharepointfolder usercuratedcontacts userspocontacts`) {
-		distinguishedNames[n] = true
+// replaceOp replaces an operation on this server only; the package's
+// tests use it to see what the layers in front of the handlers pass on.
+func (s *Server) replaceOp(op string, h opHandler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.testOps == nil {
+		s.testOps = map[string]opHandler{}
 	}
+	s.testOps[op] = h
 }
 
-// resolveFolder resolves a t:FolderId or t:DistinguishedFolderId element
-// to a mailbox and a folder key for lookupFolder.
-func (r *request) resolveFolder(el *etree.Element) (*Mailbox, string, error) {
-	if el.NamespaceURI() != nsT {
-		return nil, "", schemaFault("unexpected element %s", el.Tag)
+// checkChildren rejects a child element the schema does not allow in the
+// operation element, or one outside the messages namespace.
+func (o operation) checkChildren(op string, el *etree.Element) error {
+	if o.children == nil {
+		return nil
 	}
-	switch el.Tag {
-	case "FolderId":
-		id := attr(el, "Id")
-		if id == "" {
-			return nil, "", schemaFault("the required attribute 'Id' is missing")
+	for _, c := range el.ChildElements() {
+		if !o.children[c.Tag] || c.NamespaceURI() != nsM {
+			return schemaFault("the element '%s' in namespace '%s' is not expected in %s", c.Tag, c.NamespaceURI(), op)
 		}
-		m, err := r.s.mailboxByID(id)
-		if err != nil {
-			if ResponseCode(err) == "ErrorItemNotFound" {
-				return nil, "", codeErr("ErrorFolderNotFound", "The specified folder could not be found in the store.")
-			}
-			return nil, "", err
-		}
-		if !r.mayAccess(m) {
-			return nil, "", codeErr("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
-		}
-		return m, id, nil
-	case "DistinguishedFolderId":
-		id := attr(el, "Id")
-		if !distinguishedNames[id] {
-			return nil, "", schemaFault("the value %q is invalid for DistinguishedFolderId", id)
-		}
-		m := r.mb
-		if mbEl := childT(el, "Mailbox"); mbEl != nil {
-			addr := textOf(childT(mbEl, "EmailAddress"))
-			if addr == "" {
-				return nil, "", codeErr("ErrorMissingEmailAddress", "The e-mail address is missing.")
-			}
-			if m = r.s.Mailbox(addr); m == nil {
-				return nil, "", codeErr("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.")
-			}
-			if !r.mayAccess(m) {
-				return nil, "", codeErr("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
-			}
-		}
-		if _, ok := m.dist[id]; !ok {
-			return nil, "", codeErr("ErrorFolderNotFound", "The specified folder could not be found in the store.")
-		}
-		return m, id, nil
 	}
-	return nil, "", schemaFault("unexpected element %s where a folder id was expected", el.Tag)
-}
-
-// resolveItem resolves a t:ItemId element to its mailbox and id.
-func (r *request) resolveItem(el *etree.Element) (*Mailbox, string, error) {
-	if el.NamespaceURI() != nsT || (el.Tag != "ItemId" && el.Tag != "OccurrenceItemId" && el.Tag != "RecurringMasterItemId") {
-		return nil, "", schemaFault("unexpected element %s where an item id was expected", el.Tag)
-	}
-	if el.Tag != "ItemId" {
-		return nil, "", codeErr("ErrorItemNotFound", "The specified object was not found in the store.")
-	}
-	id := attr(el, "Id")
-	if id == "" {
-		return nil, "", schemaFault("the required attribute 'Id' is missing")
-	}
-	m, err := r.s.mailboxByID(id)
-	if err != nil {
-		return nil, "", err
-	}
-	if !r.mayAccess(m) {
-		return nil, "", codeErr("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
-	}
-	return m, id, nil
-}
-
-// folderIDList returns the children of a FolderIds-like element after
-// checking there is at least one.
-func folderIDList(el *etree.Element, name string) ([]*etree.Element, error) {
-	if el == nil {
-		return nil, schemaFault("the required element %s is missing", name)
-	}
-	ids := el.ChildElements()
-	if len(ids) == 0 {
-		return nil, schemaFault("the element %s has no ids", name)
-	}
-	return ids, nil
-}
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// toFault turns err into a request-wide fault with its response code.
-func toFault(err error) *Fault {
-	if f, ok := asFault(err); ok {
-		return f
-	}
-	var re *responseError
-	msg := ""
-	if errors.As(err, &re) {
-		msg = re.msg
-	}
-	return &Fault{Code: ResponseCode(err), Message: msg}
+	return nil
 }

@@ -6,8 +6,6 @@ import (
 	"strings"
 )
 
-func init() { registerOp("ConvertId", opConvertID) }
-
 var idFormats = map[string]bool{"EwsLegacyId": true, "EwsId": true, "EntryId": true, "HexEntryId": true, "StoreId": true, "OwaId": true}
 
 // ewsIDBytes decodes an id of the given format to the raw EwsId record.

@@ -2,25 +2,13 @@ package ewstest
 
 import (
 	"encoding/base64"
+	"errors"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/beevik/etree"
 )
-
-func init() {
-	registerOp("GetItem", opGetItem)
-	registerOp("FindItem", opFindItem)
-	registerOp("CreateItem", opCreateItem)
-	registerOp("UpdateItem", opUpdateItem)
-	registerOp("DeleteItem", opDeleteItem)
-	registerOp("MoveItem", func(r *request) error { return opMoveCopyItem(r, false) })
-	registerOp("CopyItem", func(r *request) error { return opMoveCopyItem(r, true) })
-	registerOp("SyncFolderItems", opSyncFolderItems)
-}
 
 func itemIDList(el *etree.Element, name string) ([]*etree.Element, error) {
 	if el == nil {
@@ -71,301 +59,7 @@ func opGetItem(r *request) error {
 	return nil
 }
 
-// Exchange's default EWSFindCountLimit, and the lower limit for restricted
-// (and AQS) searches on Exchange 2013+ and Online.
-const (
-	findCountLimit           = 1000
-	findCountLimitRestricted = 250
-)
-
-func opFindItem(r *request) error {
-	trav := attr(r.body, "Traversal")
-	switch trav {
-	case "Shallow", "SoftDeleted", "Associated":
-	default:
-		return schemaFault("the Traversal attribute is missing or invalid")
-	}
-	sh, err := parseShape(childM(r.body, "ItemShape"))
-	if err != nil {
-		return err
-	}
-	sh.pre2013 = !r.versionAtLeast("Exchange2013")
-	var view pageView
-	var frac *fractionalView
-	var calView *calendarView
-	var contactsView *contactsViewSpec
-	var grp *grouping
-	var pred itemPred
-	var keys []sortKey
-	for _, c := range r.body.ChildElements() {
-		switch c.Tag {
-		case "IndexedPageItemView", "SeekToConditionPageItemView":
-			if view, err = parsePageView(c); err != nil {
-				return err
-			}
-		case "FractionalPageItemView":
-			fv, err := parseFractionalView(c)
-			if err != nil {
-				return toFault(err)
-			}
-			frac = &fv
-		case "GroupBy", "DistinguishedGroupBy":
-			if grp, err = parseGroupBy(c); err != nil {
-				return toFault(err)
-			}
-		case "CalendarView":
-			if calView, err = parseCalendarView(c); err != nil {
-				return toFault(err)
-			}
-		case "ContactsView":
-			if contactsView, err = parseContactsView(c); err != nil {
-				return toFault(err)
-			}
-		case "QueryString":
-			if pred != nil {
-				return schemaFault("Restriction and QueryString cannot both be given")
-			}
-			if pred, err = compileAQS(textOf(c), r.s.now()); err != nil {
-				return toFault(err)
-			}
-		case "Restriction":
-			cs := c.ChildElements()
-			if len(cs) != 1 {
-				return schemaFault("Restriction needs one expression")
-			}
-			if pred != nil {
-				return schemaFault("Restriction and QueryString cannot both be given")
-			}
-			if pred, err = compileRestriction(cs[0]); err != nil {
-				return toFault(err)
-			}
-		case "SortOrder":
-			if keys, err = parseSortOrder(c); err != nil {
-				return toFault(err)
-			}
-		}
-	}
-	ids, err := folderIDList(childM(r.body, "ParentFolderIds"), "ParentFolderIds")
-	if err != nil {
-		return err
-	}
-	r.respBegin()
-	for _, el := range ids {
-		fault, err := r.inFolder(el, func(m *Mailbox, f *folder) error {
-			var list []*item
-			if trav == "Shallow" {
-				list = make([]*item, 0, f.live)
-				for i := len(f.entries) - 1; i >= 0; i-- {
-					if it := f.entries[i]; !it.deleted && (pred == nil || pred(it)) {
-						list = append(list, it)
-					}
-				}
-			}
-			if len(keys) == 0 {
-				sort.SliceStable(list, func(i, j int) bool {
-					return list[i].msg.DateTimeReceived.After(list[j].msg.DateTimeReceived)
-				})
-			} else {
-				sort.SliceStable(list, func(i, j int) bool {
-					for _, k := range keys {
-						c := less(k.get(list[i]), k.get(list[j]))
-						if k.desc {
-							c = -c
-						}
-						if c != 0 {
-							return c < 0
-						}
-					}
-					return false
-				})
-			}
-			// EWSFindCountLimit: at most 1000 rows per FindItem (250 with a
-			// restriction, as on Exchange 2013+); the client pages on.
-			limit := findCountLimit
-			if pred != nil {
-				limit = findCountLimitRestricted
-			}
-			if contactsView != nil {
-				list = contactsView.apply(list)
-				if contactsView.max > 0 && contactsView.max < limit {
-					limit = contactsView.max
-				}
-			}
-			if calView != nil {
-				list = calView.apply(list)
-				limit = len(list)
-				if calView.max > 0 && calView.max < limit {
-					limit = calView.max
-				}
-			}
-			var groups []*itemGroup
-			if grp != nil {
-				groups = grp.group(list)
-				list = flatten(groups)
-			}
-			v := view
-			if v.max == 0 || v.max > limit {
-				v.max = limit
-			}
-			lo, hi, next := v.window(len(list))
-			pagingAttrs := []string{"IndexedPagingOffset", strconv.Itoa(next)}
-			last := hi == len(list) && !v.fromEnd || v.fromEnd && lo == 0
-			if frac != nil {
-				lo, hi = frac.window(len(list), limit)
-				pagingAttrs = []string{"NumeratorOffset", strconv.Itoa(hi), "AbsoluteDenominator", strconv.Itoa(len(list))}
-				last = hi == len(list)
-			}
-			if calView != nil {
-				pagingAttrs = nil
-				lo, hi, last = 0, limit, limit == len(list)
-			}
-			r.msgOK()
-			r.w.open("m:RootFolder", append(pagingAttrs, "TotalItemsInView", strconv.Itoa(len(list)),
-				"IncludesLastItemInRange", strconv.FormatBool(last))...)
-			r.w.b.Grow((hi - lo) * 1600)
-			if groups != nil {
-				m.writeGroups(r.w, groups, lo, hi, sh)
-			} else {
-				r.w.open("t:Items")
-				for _, it := range list[lo:hi] {
-					m.writeItem(r.w, it, sh, false)
-				}
-				r.w.close("t:Items")
-			}
-			r.w.close("m:RootFolder")
-			r.msgClose()
-			return nil
-		})
-		if fault != nil {
-			return fault
-		}
-		if err != nil {
-			r.msgError(err)
-		}
-	}
-	r.respEnd()
-	return nil
-}
-
 // Item payload parsing (CreateItem, UpdateItem).
-
-var itemElements = map[string]bool{"Message": true, "Item": true, "PostItem": true, "MeetingRequest": true,
-	"CalendarItem": true, "Contact": true, "Task": true, "DistributionList": true, "MeetingMessage": true,
-	"MeetingResponse": true, "MeetingCancellation": true}
-
-func parseMailboxEl(el *etree.Element) Address {
-	mb := childT(el, "Mailbox")
-	if mb == nil {
-		mb = el
-	}
-	return Address{Name: textOf(childT(mb, "Name")), Email: textOf(childT(mb, "EmailAddress"))}
-}
-
-func parseRecipients(el *etree.Element) []Address {
-	var out []Address
-	for _, mb := range childrenNS(el, nsT, "Mailbox") {
-		out = append(out, parseMailboxEl(mb))
-	}
-	return out
-}
-
-func parseStrings(el *etree.Element) []string {
-	var out []string
-	for _, s := range childrenNS(el, nsT, "String") {
-		out = append(out, textOf(s))
-	}
-	return out
-}
-
-// parseItemPayload reads a t:Message (or other item element) into a
-// Message; set lists the property names present.
-func parseItemPayload(el *etree.Element) (Message, map[string]bool, error) {
-	var msg Message
-	set := map[string]bool{}
-	if mc := childT(el, "MimeContent"); mc != nil {
-		raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(mc.Text()), ""))
-		if err != nil {
-			return msg, nil, codeErr("ErrorMimeContentInvalidBase64String", "The MIME content is not a valid Base64 string.")
-		}
-		if msg, err = parseMIME(raw); err != nil {
-			return msg, nil, codeErr("ErrorMimeContentConversionFailed", "The MIME content could not be converted.")
-		}
-		set["MimeContent"] = true
-	}
-	for _, c := range el.ChildElements() {
-		set[c.Tag] = true
-		switch c.Tag {
-		case "ItemClass":
-			msg.ItemClass = textOf(c)
-		case "Subject":
-			msg.Subject = c.Text()
-		case "Sensitivity":
-			msg.Sensitivity = textOf(c)
-			switch msg.Sensitivity {
-			case "Normal", "Personal", "Private", "Confidential":
-			default:
-				return msg, nil, schemaFault("the value %q is invalid for Sensitivity", msg.Sensitivity)
-			}
-		case "Body":
-			if err := textOnly(c); err != nil {
-				return msg, nil, err
-			}
-			msg.Body = c.Text()
-			msg.BodyType = attr(c, "BodyType")
-			if msg.BodyType != "HTML" && msg.BodyType != "Text" {
-				return msg, nil, schemaFault("the BodyType attribute is missing or invalid")
-			}
-		case "Categories":
-			msg.Categories = parseStrings(c)
-		case "Importance":
-			msg.Importance = textOf(c)
-			if msg.Importance != "Low" && msg.Importance != "Normal" && msg.Importance != "High" {
-				return msg, nil, schemaFault("the value %q is invalid for Importance", msg.Importance)
-			}
-		case "IsRead":
-			v, err := parseBool(textOf(c))
-			if err != nil {
-				return msg, nil, err
-			}
-			msg.IsRead = v
-		case "From":
-			msg.From = parseMailboxEl(c)
-		case "Sender":
-			msg.Sender = parseMailboxEl(c)
-		case "ToRecipients":
-			msg.To = parseRecipients(c)
-		case "CcRecipients":
-			msg.Cc = parseRecipients(c)
-		case "BccRecipients":
-			msg.Bcc = parseRecipients(c)
-		case "InternetMessageId":
-			msg.InternetMessageID = textOf(c)
-		case "Flag":
-			msg.FlagStatus = textOf(childT(c, "FlagStatus"))
-			switch msg.FlagStatus {
-			case FlagNotFlagged, FlagFlagged, FlagComplete:
-			default:
-				return msg, nil, schemaFault("the value %q is invalid for FlagStatus", msg.FlagStatus)
-			}
-		case "DateTimeSent", "DateTimeReceived":
-			// Read-only on Exchange for new items; ignored.
-		case "ExtendedProperty":
-			e, v, err := parseExtendedProperty(c)
-			if err != nil {
-				return msg, nil, err
-			}
-			key, err := extKey(e)
-			if err != nil {
-				return msg, nil, err
-			}
-			msg.setExt(key, v)
-		}
-	}
-	if err := parseBag(&msg, el); err != nil { // calendar.go
-		return msg, nil, err
-	}
-	return msg, set, nil
-}
 
 func opCreateItem(r *request) error {
 	disp := attr(r.body, "MessageDisposition")
@@ -743,6 +437,10 @@ func opDeleteItem(r *request) error {
 	return nil
 }
 
+func opMoveItem(r *request) error { return opMoveCopyItem(r, false) }
+
+func opCopyItem(r *request) error { return opMoveCopyItem(r, true) }
+
 func opMoveCopyItem(r *request, copyItem bool) error {
 	to := childM(r.body, "ToFolderId")
 	if to == nil || len(to.ChildElements()) != 1 {
@@ -805,106 +503,122 @@ func opMoveCopyItem(r *request, copyItem bool) error {
 	return nil
 }
 
-func opSyncFolderItems(r *request) error {
-	sh, err := parseShape(childM(r.body, "ItemShape"))
+// opSendItem sends saved drafts.
+func opSendItem(r *request) error {
+	save, err := parseBool(attr(r.body, "SaveItemToFolder"))
+	if err != nil {
+		return schemaFault("the SaveItemToFolder attribute is missing or invalid")
+	}
+	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
 	if err != nil {
 		return err
 	}
-	sh.pre2013 = !r.versionAtLeast("Exchange2013")
-	sf := childM(r.body, "SyncFolderId")
-	if sf == nil || len(sf.ChildElements()) != 1 {
-		return schemaFault("SyncFolderId must hold one folder id")
-	}
-	mcr := childM(r.body, "MaxChangesReturned")
-	if mcr == nil {
-		return schemaFault("MaxChangesReturned is required")
-	}
-	maxChanges, err := strconv.Atoi(textOf(mcr))
-	if err != nil || maxChanges < 1 || maxChanges > 512 {
-		return schemaFault("MaxChangesReturned must be between 1 and 512")
-	}
-	if sc := childM(r.body, "SyncScope"); sc != nil {
-		if !r.versionAtLeast("Exchange2010") {
-			return schemaFault("SyncScope is not valid before Exchange2010 (RequestServerVersion %s)", r.version)
+	saveTo := ""
+	var saveMB *Mailbox
+	if sf := childM(r.body, "SavedItemFolderId"); sf != nil {
+		if len(sf.ChildElements()) != 1 {
+			return schemaFault("SavedItemFolderId must hold one folder id")
 		}
-		switch textOf(sc) {
-		case "NormalItems", "NormalAndAssociatedItems":
-		default:
-			return schemaFault("the value %q is invalid for SyncScope", textOf(sc))
+		m, key, err := r.resolveFolder(sf.ChildElements()[0])
+		if f, ok := asFault(err); ok {
+			return f
 		}
-	}
-	var ignore map[string]bool
-	if ig := childM(r.body, "Ignore"); ig != nil {
-		ignore = map[string]bool{}
-		for _, e := range childrenNS(ig, nsT, "ItemId") {
-			ignore[attr(e, "Id")] = true
+		if err != nil {
+			return toFault(err)
 		}
+		saveMB, saveTo = m, key
 	}
-	m, key, err := r.resolveFolder(sf.ChildElements()[0])
-	if f, ok := asFault(err); ok {
-		return f
-	}
-	if err != nil {
-		if ResponseCode(err) == "ErrorFolderNotFound" {
-			err = codeErr("ErrorSyncFolderNotFound", "The specified folder could not be found in the store.")
-		}
-		r.syncHierarchyError(err)
-		return nil
-	}
-	state := textOf(childM(r.body, "SyncState"))
-	if r.s.faults.takeInvalidSync() {
-		r.syncHierarchyError(ErrInvalidSyncState)
-		return nil
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f, err := m.lookupFolder(key)
-	if err != nil {
-		r.syncHierarchyError(codeErr("ErrorSyncFolderNotFound", "The specified folder could not be found in the store."))
-		return nil
-	}
-	st, err := m.itemState(f, state)
-	if err != nil {
-		r.syncHierarchyError(err)
-		return nil
-	}
-	changes, last := m.syncItemsLocked(f, st, ignore, maxChanges)
 	r.respBegin()
-	r.msgOK()
-	r.w.elem("m:SyncState", st.encode())
-	r.w.elemBool("m:IncludesLastItemInRange", last)
-	r.writeItemChanges(m, changes, sh)
-	r.msgClose()
+	for _, el := range ids {
+		m, id, err := r.resolveItem(el)
+		if f, ok := asFault(err); ok {
+			return f
+		}
+		if err == nil && saveMB != nil && saveMB != m {
+			err = codeErr("ErrorInvalidRequest", "The sent item can only be saved in its own mailbox.")
+		}
+		if err == nil {
+			_, err = m.SendItem(id, saveTo, save)
+			if errors.Is(err, ErrInvalidArgument) {
+				err = codeErr("ErrorInvalidRequest", "Only draft items can be sent.")
+			}
+		}
+		if err != nil {
+			r.msgError(err)
+			continue
+		}
+		r.msgOK()
+		r.msgClose()
+	}
 	r.respEnd()
 	return nil
 }
 
-// writeItemChanges renders m:Changes. Caller holds m.mu.
-func (r *request) writeItemChanges(m *Mailbox, changes []itemChange, sh *shape) {
-	// Size the buffer once: growing it copies the page again and again.
-	per := 1600
-	if sh.base == "IdOnly" && len(sh.props) == 0 && len(sh.ext) == 0 {
-		per = 220
+// opArchiveItem answers as Exchange does for a mailbox without an archive
+// mailbox: every item fails with ErrorArchiveMailboxNotEnabled.
+func opArchiveItem(r *request) error {
+	if childM(r.body, "ArchiveSourceFolderId") == nil {
+		return schemaFault("ArchiveItem needs ArchiveSourceFolderId")
 	}
-	r.w.b.Grow(len(changes)*per + 1024)
-	r.w.open("m:Changes")
-	for _, c := range changes {
-		switch c.kind {
-		case changeDelete:
-			r.w.open("t:Delete")
-			r.w.empty("t:ItemId", "Id", c.it.id)
-			r.w.close("t:Delete")
-		case changeReadFlag:
-			r.w.open("t:ReadFlagChange")
-			m.writeItemID(r.w, "t:ItemId", c.it)
-			r.w.elemBool("t:IsRead", c.it.msg.IsRead)
-			r.w.close("t:ReadFlagChange")
-		default:
-			tag := "t:" + c.kind.String()
-			r.w.open(tag)
-			m.writeItem(r.w, c.it, sh, false)
-			r.w.close(tag)
+	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
+	if err != nil {
+		return err
+	}
+	r.respBegin()
+	for range ids {
+		r.msgError(codeErr("ErrorArchiveMailboxNotEnabled", "The archive mailbox is not enabled for this user."), "m:Items")
+	}
+	r.respEnd()
+	return nil
+}
+
+// opMarkAsJunk marks items as junk or not junk; with MoveItem it moves
+// them to Junk Email (IsJunk true) or the Inbox (false) and returns the
+// moved item's new id. The fake keeps no blocked-senders list.
+func opMarkAsJunk(r *request) error {
+	isJunk, err := parseBool(attr(r.body, "IsJunk"))
+	if err != nil {
+		return schemaFault("the IsJunk attribute is missing or invalid")
+	}
+	move, err := parseBool(attr(r.body, "MoveItem"))
+	if err != nil {
+		return schemaFault("the MoveItem attribute is missing or invalid")
+	}
+	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
+	if err != nil {
+		return err
+	}
+	to := "inbox"
+	if isJunk {
+		to = "junkemail"
+	}
+	r.respBegin()
+	for _, el := range ids {
+		m, id, err := r.resolveItem(el)
+		if f, ok := asFault(err); ok {
+			return f
 		}
+		if err == nil {
+			_, err = m.Item(id)
+		}
+		if err != nil {
+			r.msgError(err)
+			continue
+		}
+		if !move {
+			r.msgOK()
+			r.msgClose()
+			continue
+		}
+		info, err := m.MoveItem(id, to)
+		if err != nil {
+			r.msgError(err)
+			continue
+		}
+		r.msgOK()
+		r.w.empty("m:MovedItemId", "Id", info.ID, "ChangeKey", info.ChangeKey)
+		r.msgClose()
 	}
-	r.w.close("m:Changes")
+	r.respEnd()
+	return nil
 }

@@ -563,7 +563,7 @@ func restrictionPath(el *etree.Element) (getter[*item], error) {
 			if g, ok := itemFieldValues[name]; ok && c.Tag == "FieldURI" {
 				return g, nil
 			}
-			if g, ok := extraFieldValue(uri, attr(c, "FieldIndex")); ok {
+			if g, ok := bagFieldValue(uri, attr(c, "FieldIndex")); ok { // calendar.go
 				return g, nil
 			}
 			return nil, codeErr("ErrorUnsupportedPathForQuery", "The property path %s is not supported for queries by this server.", uri)
@@ -582,10 +582,6 @@ func restrictionPath(el *etree.Element) (getter[*item], error) {
 	}
 	return nil, schemaFault("%s needs a property path", el.Tag)
 }
-
-// extraFieldValue resolves paths of item kinds beyond messages; it is
-// replaced by the property bag of non-mail items where present.
-var extraFieldValue = func(uri, index string) (getter[*item], bool) { return nil, false }
 
 type sortKey struct {
 	get  getter[*item]

@@ -125,28 +125,16 @@ type eventSink interface {
 	Publish(database, mailbox string, evs ...notify.Event)
 }
 
-// serverHooks run on every new Server before it starts; other files of the
-// package (notifications, authentication, throttling) register them from
-// init to install their sink, middleware and operations.
-var serverHooks []func(*Server)
-
-func registerServerHook(h func(*Server)) { serverHooks = append(serverHooks, h) }
-
-// authUserFromContext returns the authenticated logon name the auth
-// middleware stored in the request context. The authentication code sets
-// it (see internal/authn UserFromContext); until then requests are
-// unauthenticated.
-var authUserFromContext = func(context.Context) (string, bool) { return "", false }
-
 // Server is a fake Exchange server for tests, in the spirit of
 // net/http/httptest.Server.
 type Server struct {
 	// URL is the EWS endpoint, http://127.0.0.1:port/EWS/Exchange.asmx,
 	// set by Start.
 	URL string
-	// ConnContext, if set before Start, derives each connection's context
-	// (the auth middleware keeps per-connection NTLM state there).
-	ConnContext func(ctx context.Context, c net.Conn) context.Context
+
+	// connContext derives each connection's context (the NTLM
+	// middleware keeps per-connection state there); nil for other modes.
+	connContext func(ctx context.Context, c net.Conn) context.Context
 
 	opts   Options
 	clock  fakeclock.Clock
@@ -159,7 +147,7 @@ type Server struct {
 	byGUID    map[string]*Mailbox // by the GUID embedded in ids
 	users     map[string]User     // by lower-case logon name
 	evsink    eventSink
-	ops       map[string]opHandler
+	testOps   map[string]opHandler // see replaceOp
 	extraMW   []func(http.Handler) http.Handler
 	throttle  *Throttling
 }
@@ -173,7 +161,7 @@ func NewServer(opts Options) *Server {
 }
 
 // NewUnstartedServer returns a Server that is not yet listening, so that
-// ConnContext or mailboxes can be set up first. Call Start.
+// mailboxes can be set up first. Call Start.
 func NewUnstartedServer(opts Options) *Server {
 	s := &Server{opts: opts, clock: opts.Clock, log: opts.Logger, mailboxes: map[string]*Mailbox{}, byGUID: map[string]*Mailbox{}, users: map[string]User{}}
 	if s.clock == nil {
@@ -186,27 +174,20 @@ func NewUnstartedServer(opts Options) *Server {
 		s.opts.Version = DefaultServerVersion
 	}
 	s.faults = &Faults{clock: s.clock}
-	s.ops = make(map[string]opHandler, len(builtinOps))
-	for k, v := range builtinOps {
-		s.ops[k] = v
-	}
 	for _, u := range opts.Users {
 		if err := s.AddUser(u); err != nil {
 			s.log.Error("ewstest: bad user", "user", u.Name, "err", err)
 		}
 	}
-	for _, h := range serverHooks {
-		h(s)
-	}
+	installAuthAndThrottle(s)
+	installNotifications(s)
 	s.ts = httptest.NewUnstartedServer(s.Handler())
 	return s
 }
 
 // Start starts the server on 127.0.0.1 at a free port.
 func (s *Server) Start() {
-	if s.ConnContext != nil {
-		s.ts.Config.ConnContext = s.ConnContext
-	}
+	s.ts.Config.ConnContext = s.ConnContext
 	s.ts.Start()
 	s.URL = s.ts.URL + Path
 }
@@ -218,6 +199,17 @@ func (s *Server) Close() {
 	s.faults.shutdown()
 	closeNotifications(s)
 	s.ts.Close()
+}
+
+// ConnContext derives a connection's context as the server's own
+// listener does: with AuthNTLM it holds the connection's NTLM state. Set
+// it as http.Server.ConnContext when serving Handler on a listener of
+// your own.
+func (s *Server) ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if s.connContext == nil {
+		return ctx
+	}
+	return s.connContext(ctx, c)
 }
 
 // Client returns an HTTP client configured for the server.
@@ -303,14 +295,6 @@ func (s *Server) setEventSink(e eventSink) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.evsink = e
-}
-
-// registerOp adds or replaces a SOAP operation on this server, keyed by
-// the operation element's local name (for example "Subscribe").
-func (s *Server) registerOp(name string, h opHandler) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ops[name] = h
 }
 
 // addMiddleware appends an inner middleware (hooks call it before Start).

@@ -615,21 +615,6 @@ func (m *Mailbox) writeItemExt(w *xw, it *item, e extProp) {
 	}
 }
 
-// attachmentID names attachment i of an item: base64 of the item id, a
-// zero byte and the 16-bit index.
-func attachmentID(itemID string, i int) string {
-	return base64.StdEncoding.EncodeToString(append([]byte(itemID), 0x00, byte(i>>8), byte(i)))
-}
-
-// parseAttachmentID reverses attachmentID.
-func parseAttachmentID(id string) (string, int, bool) {
-	b, err := base64.StdEncoding.DecodeString(id)
-	if err != nil || len(b) < 4 || b[len(b)-3] != 0x00 {
-		return "", 0, false
-	}
-	return string(b[:len(b)-3]), int(b[len(b)-2])<<8 | int(b[len(b)-1]), true
-}
-
 // stripTags removes markup from HTML for a Text body and decodes
 // character references (Exchange's text of "a &amp; b" is "a & b").
 func stripTags(s string) string {

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
+	"github.com/mailsync/mailsync/ews/ewstest/internal/authn"
 )
 
 // XML namespaces of SOAP and EWS.
@@ -46,19 +47,6 @@ func (r *request) versionAtLeast(v string) bool {
 	}
 	return requestVersions[r.version] >= requestVersions[v]
 }
-
-// opHandler runs one SOAP operation. It writes the operation's response
-// element into r.w, or returns a *Fault for a request-wide failure. A
-// handler that streams its own HTTP response sets r.handled.
-type opHandler func(r *request) error
-
-// builtinOps is the dispatch table of operations this package implements,
-// keyed by the operation element's local name.
-var builtinOps = map[string]opHandler{}
-
-// registerOp adds an operation to every server created afterwards; files
-// of this package call it from init.
-func registerOp(name string, h opHandler) { builtinOps[name] = h }
 
 // request is one SOAP request being served.
 type request struct {
@@ -196,19 +184,17 @@ func (r *request) run() error {
 	if f := r.s.faults.runHook(r.op, r.mailboxAddr()); f != nil {
 		return f
 	}
-	r.s.mu.RLock()
-	h, ok := r.s.ops[r.op]
-	r.s.mu.RUnlock()
+	op, ok := r.s.lookupOp(r.op)
 	if !ok {
 		if knownOperations[r.op] {
 			return &Fault{Code: "ErrorInvalidRequest", Message: "The request is invalid: the operation " + r.op + " is not supported by this server."}
 		}
 		return schemaFault("the element %s is not a known EWS operation", r.op)
 	}
-	if err := checkOpChildren(r.op, r.body); err != nil {
+	if err := op.checkChildren(r.op, r.body); err != nil {
 		return err
 	}
-	return h(r)
+	return op.serve(r)
 }
 
 // parseHeader checks RequestServerVersion and resolves the caller and the
@@ -237,7 +223,7 @@ func (r *request) parseHeader(header *etree.Element) error {
 			}
 		}
 	}
-	caller, authed := authUserFromContext(r.ctx)
+	caller, authed := authn.UserFromContext(r.ctx)
 	if authed {
 		r.caller = caller
 	}
@@ -323,30 +309,6 @@ func (s *Server) canImpersonate(caller string, m *Mailbox) bool {
 // unauthenticated request, or a caller with the impersonation right).
 func (r *request) mayAccess(m *Mailbox) bool {
 	return m == r.mb || r.caller == "" || r.s.canImpersonate(r.caller, m)
-}
-
-// knownOperations are EWS operations that exist in the schema; those this
-// server does not implement get ErrorInvalidRequest instead of a schema
-// validation fault.
-var knownOperations = map[string]bool{}
-
-func init() {
-	for _, n := range strings.Fields(`AddDelegate ApplyConversationAction ArchiveItem ConvertId CopyFolder CreateAttachment
-		CreateManagedFolder CreateUserConfiguration DeleteAttachment DeleteUserConfiguration EmptyFolder ExpandDL
-		ExportItems FindConversation FindPeople GetAttachment GetConversationItems GetDelegate GetEvents
-		GetInboxRules GetMailTips GetPasswordExpirationDate GetPersona GetRoomLists GetRooms GetSearchableMailboxes
-		GetServerTimeZones GetServiceConfiguration GetSharingFolder GetSharingMetadata GetStreamingEvents
-		GetUserAvailability GetUserAvailabilityRequest GetUserConfiguration GetUserOofSettings GetUserPhoto MarkAllItemsAsRead MarkAsJunk
-		PlayOnPhone RemoveDelegate ResolveNames SendItem SetUserOofSettings Subscribe UpdateInboxRules
-		UpdateUserConfiguration UploadItems Unsubscribe GetAppManifests GetClientAccessToken FindMessageTrackingReport
-		GetMessageTrackingReport GetNonIndexableItemDetails GetNonIndexableItemStatistics SearchMailboxes
-		GetDiscoverySearchConfiguration GetHoldOnMailboxes SetHoldOnMailboxes GetUserRetentionPolicyTags
-		GetAppMarketplaceUrl InstallApp UninstallApp DisableApp GetImItemList GetImItems AddImContactToGroup
-		RemoveImContactFromGroup AddImGroup AddNewImContactToGroup AddNewTelUriContactToGroup AddDistributionGroupToImList
-		RemoveContactFromImList RemoveDistributionGroupFromImList RemoveImGroup SetImGroup SetImListMigrationCompleted
-		GetUserPhoto SetUserPhoto GetRoomLists SetTeamMailbox UnpinTeamMailbox MarkAsJunk`) {
-		knownOperations[n] = true
-	}
 }
 
 // writeEnvelope writes the success envelope around r.w.
@@ -651,4 +613,70 @@ func parseBool(s string) (bool, error) {
 		return false, nil
 	}
 	return false, schemaFault("%q is not a valid xs:boolean", s)
+}
+
+// respBegin opens m:<Op>Response and m:ResponseMessages.
+func (r *request) respBegin() {
+	r.w.open("m:"+r.op+"Response", "xmlns:m", nsM, "xmlns:t", nsT)
+	r.w.open("m:ResponseMessages")
+}
+
+func (r *request) respEnd() {
+	r.w.close("m:ResponseMessages")
+	r.w.close("m:" + r.op + "Response")
+}
+
+// msgOK opens a Success response message; close it with msgClose.
+func (r *request) msgOK() {
+	r.w.open("m:"+r.op+"ResponseMessage", "ResponseClass", "Success")
+	r.w.elem("m:ResponseCode", "NoError")
+}
+
+func (r *request) msgClose() { r.w.close("m:" + r.op + "ResponseMessage") }
+
+// msgError writes a complete Error response message for err, followed by
+// the empty payload containers Exchange includes (e.g. "m:Items").
+func (r *request) msgError(err error, empty ...string) {
+	code := ResponseCode(err)
+	text := messageText(code)
+	var re *responseError
+	if errors.As(err, &re) && re.msg != "" {
+		text = re.msg
+	}
+	r.w.open("m:"+r.op+"ResponseMessage", "ResponseClass", "Error")
+	r.w.elem("m:MessageText", text)
+	r.w.elem("m:ResponseCode", code)
+	r.w.elem("m:DescriptiveLinkKey", "0")
+	var f *Fault
+	if errors.As(err, &f) && f.BackOff > 0 {
+		r.w.raw(`<m:MessageXml><t:Value Name="BackOffMilliseconds">` + itoa(f.BackOff.Milliseconds()) + `</t:Value></m:MessageXml>`)
+	}
+	for _, e := range empty {
+		r.w.empty(e)
+	}
+	r.msgClose()
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// toFault turns err into a request-wide fault with its response code.
+func toFault(err error) *Fault {
+	if f, ok := asFault(err); ok {
+		return f
+	}
+	var re *responseError
+	msg := ""
+	if errors.As(err, &re) {
+		msg = re.msg
+	}
+	return &Fault{Code: ResponseCode(err), Message: msg}
+}
+
+// asFault returns err as a request-wide fault when it is one.
+func asFault(err error) (*Fault, bool) {
+	var f *Fault
+	if errors.As(err, &f) {
+		return f, true
+	}
+	return nil, false
 }
