@@ -23,12 +23,14 @@ func (s *Store) Check(ctx context.Context) error {
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var errs []error
+		s.commitMu.Lock() // bbolt's page check reads the freelist unlocked
 		for err := range tx.Check() {
 			errs = append(errs, err)
 			if len(errs) == 10 {
 				break
 			}
 		}
+		s.commitMu.Unlock()
 		if len(errs) > 0 {
 			return &CorruptError{Bucket: "bbolt", Reason: errors.Join(errs...).Error()}
 		}

@@ -91,6 +91,10 @@ type Store struct {
 	feed     feed
 	arena    arena
 	writerSt writerStats
+	// commitMu is held by the writer around each commit and by Check
+	// around bbolt's page check, which reads the freelist without bbolt's
+	// own locking and so must not overlap a commit.
+	commitMu sync.Mutex
 
 	// testHookFill, when set before the first Apply, runs on the writer
 	// after it took a group's first request and before it collects the
@@ -360,6 +364,7 @@ func (s *Store) commitGroup(group []*request) {
 	for len(pending) > 0 {
 		failed, failErr := -1, error(nil)
 		var changes []Change
+		s.commitMu.Lock()
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			changes = changes[:0]
 			for i, r := range pending {
@@ -380,6 +385,7 @@ func (s *Store) commitGroup(group []*request) {
 			}
 			return nil
 		})
+		s.commitMu.Unlock()
 		s.arena = arena{buf: s.arena.buf[:0]}
 		if failed >= 0 {
 			s.writerSt.failed.Add(1)
