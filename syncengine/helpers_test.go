@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,4 +246,44 @@ func (f *fixture) step(n int, seed int64) {
 			f.t.Fatal(err)
 		}
 	}
+}
+
+var msgSeq atomic.Int64
+
+// testMessage is a new message with a unique subject.
+func testMessage(i int) ewstest.Message {
+	n := msgSeq.Add(1)
+	return ewstest.Message{
+		Subject:          fmt.Sprintf("test message %d-%d", n, i),
+		From:             ewstest.Address{Name: "Bob", Email: "bob@example.com"},
+		To:               []ewstest.Address{{Name: "Alice", Email: testAddr}},
+		DateTimeReceived: time.Now().UTC(),
+		DateTimeSent:     time.Now().UTC(),
+		Body:             "hello",
+	}
+}
+
+// reopenEmpty replaces the store with an empty one.
+func (f *fixture) reopenEmpty() {
+	f.t.Helper()
+	if err := f.store.Close(); err != nil {
+		f.t.Fatal(err)
+	}
+	f.path = filepath.Join(f.t.TempDir(), "mirror.db")
+	f.open()
+}
+
+// outOfCommitSecond waits until the wall clock has left the second in
+// which the seeded folders were last changed: PR_LOCAL_COMMIT_TIME_MAX has
+// one-second granularity, and a pair read within that second is uncertain
+// (always resynced by recovery). Tests that count resynced folders need the
+// initial sync's pairs to be certain.
+func (f *fixture) outOfCommitSecond() {
+	var latest time.Time
+	for _, sf := range f.box.Folders() {
+		if sf.LocalCommitTimeMax.After(latest) {
+			latest = sf.LocalCommitTimeMax
+		}
+	}
+	time.Sleep(time.Until(latest.Add(time.Second + 10*time.Millisecond)))
 }

@@ -1,0 +1,321 @@
+package syncengine
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mailsync/mailsync/ews"
+	"github.com/mailsync/mailsync/ews/ewstest"
+	"github.com/mailsync/mailsync/localstore"
+	"github.com/mailsync/mailsync/recovery"
+)
+
+// startEngine starts an engine over f's store with one mailbox.
+func startEngine(t *testing.T, f *fixture, mb Mailbox, cfg Config) *Engine {
+	t.Helper()
+	eng, err := New(f.store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb.Address == "" {
+		mb.Address = testAddr
+	}
+	if mb.Client == nil {
+		mb.Client = f.client()
+	}
+	if err := eng.AddMailbox(context.Background(), mb); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close(context.Background()) })
+	return eng
+}
+
+// changeOneFolder makes n new messages in the Inbox and marks one other
+// message read, touching exactly one folder.
+func (f *fixture) changeInbox(n int) {
+	f.t.Helper()
+	inbox, err := f.box.FolderID("inbox")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := f.box.Deliver(inbox, testMessage(i)); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+func TestEngine_RecoversAfterServerRestart(t *testing.T) {
+	for _, mode := range []Mode{Streaming, Pull} {
+		t.Run(mode.String(), func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, 400, 12)
+			f.outOfCommitSecond()
+			events := make(chan Event, 1024)
+			eng := startEngine(t, f, Mailbox{Mode: mode}, testConfig(events))
+			waitEvent(t, events, EventInitialSync, 20*time.Second)
+			f.srv.Restart()
+			f.changeInbox(5)
+			ev := waitEvent(t, events, EventRecovery, 20*time.Second)
+			r := ev.Recovery
+			if !r.Resubscribed || r.Compared < 10 {
+				t.Fatalf("report %+v", r)
+			}
+			if r.Resynced > 2 {
+				t.Fatalf("resynced %d folders (%v) after a change to one folder", r.Resynced, r.Reasons)
+			}
+			f.converge(ctx, 20*time.Second)
+			if n := f.srv.NotificationStats().Subscriptions; n != 1 {
+				t.Fatalf("%d live subscriptions on the server, want 1", n)
+			}
+			if eng.Status()[0].Recoveries != 1 {
+				t.Fatalf("status %+v", eng.Status()[0])
+			}
+		})
+	}
+}
+
+func TestEngine_RestartResumesByComparison(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 400, 10)
+	f.outOfCommitSecond()
+	events := make(chan Event, 1024)
+	eng := startEngine(t, f, Mailbox{}, testConfig(events))
+	waitEvent(t, events, EventInitialSync, 20*time.Second)
+	if err := eng.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.srv.NotificationStats().Subscriptions; n != 0 {
+		t.Fatalf("Close left %d subscriptions", n)
+	}
+	// While the process is down.
+	f.changeInbox(3)
+	f.reopen()
+	events2 := make(chan Event, 1024)
+	startEngine(t, f, Mailbox{}, testConfig(events2))
+	ev := waitEvent(t, events2, EventRecovery, 20*time.Second)
+	if ev.Recovery.Cause != "restart" || ev.Recovery.Resynced > 2 {
+		t.Fatalf("restart recovery %+v", ev.Recovery)
+	}
+	f.converge(ctx, 20*time.Second)
+}
+
+func TestEngine_NoSubscriptionLeakAcrossCrashes(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 50, 2)
+	for range 5 {
+		events := make(chan Event, 256)
+		eng, err := New(f.store, testConfig(events))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := eng.AddMailbox(ctx, Mailbox{Address: testAddr, Client: f.client(), Mode: Pull}); err != nil {
+			t.Fatal(err)
+		}
+		if err := eng.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, events, EventPhase, 10*time.Second)
+		for st := eng.Status()[0]; st.Phase != PhaseLive; st = eng.Status()[0] {
+			waitEvent(t, events, EventPhase, 10*time.Second)
+		}
+		// A crash: the engine goes away without unsubscribing.
+		crash(eng)
+		f.reopen()
+	}
+	if n := f.srv.NotificationStats().Subscriptions; n > 1 {
+		t.Fatalf("%d subscriptions after 5 crashes, want at most 1", n)
+	}
+}
+
+// crash stops an engine's goroutines without a clean shutdown (as SIGKILL
+// would leave the server side).
+func crash(e *Engine) {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.cancel()
+	e.wg.Wait()
+	e.streams.close()
+}
+
+func TestEngine_InvalidSyncStateRebuildsFolder(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 300, 4)
+	events := make(chan Event, 1024)
+	startEngine(t, f, Mailbox{}, testConfig(events))
+	waitEvent(t, events, EventInitialSync, 20*time.Second)
+	inbox, _ := f.box.FolderID("inbox")
+	items, _ := f.box.Items(inbox)
+	f.srv.Faults().InvalidSyncState(1)
+	// Deleted while the next sync's state is rejected: the rebuild must
+	// remove it from the mirror.
+	if err := f.box.DeleteItem(items[0].ID, ewstest.HardDelete); err != nil {
+		t.Fatal(err)
+	}
+	f.converge(ctx, 20*time.Second)
+	if _, err := f.store.Item(ctx, localstore.Mailbox(testAddr), localstore.ItemID(items[0].ID)); !errors.Is(err, localstore.ErrNotFound) {
+		t.Fatalf("deleted item still mirrored: %v", err)
+	}
+}
+
+func TestEngine_ThrottlingBacksOffAndConverges(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 300, 4)
+	events := make(chan Event, 1024)
+	eng := startEngine(t, f, Mailbox{}, testConfig(events))
+	waitEvent(t, events, EventInitialSync, 20*time.Second)
+	f.srv.Faults().ServerBusy(12, 5*time.Millisecond) // past the client's own retries
+	f.step(60, 5)
+	f.converge(ctx, 20*time.Second)
+	if m := eng.Metrics(); m.Throttles == 0 {
+		t.Fatalf("no back-off recorded: %+v", m)
+	}
+}
+
+func TestEngine_MailboxMoveRecovers(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 200, 4)
+	events := make(chan Event, 1024)
+	startEngine(t, f, Mailbox{Mode: Pull}, testConfig(events))
+	waitEvent(t, events, EventInitialSync, 20*time.Second)
+	if err := f.srv.MoveMailbox(testAddr, "DB02"); err != nil {
+		t.Fatal(err)
+	}
+	f.changeInbox(2)
+	ev := waitEvent(t, events, EventRecovery, 20*time.Second)
+	if !ev.Recovery.Resubscribed {
+		t.Fatalf("report %+v", ev.Recovery)
+	}
+	f.converge(ctx, 20*time.Second)
+}
+
+func TestEngine_WatermarkExpiryRecovers(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 200, 4)
+	events := make(chan Event, 1024)
+	startEngine(t, f, Mailbox{Mode: Pull}, testConfig(events))
+	waitEvent(t, events, EventInitialSync, 20*time.Second)
+	f.changeInbox(1)
+	if err := f.srv.ExpireWatermarks(testAddr); err != nil {
+		t.Fatal(err)
+	}
+	f.changeInbox(2)
+	waitEvent(t, events, EventRecovery, 20*time.Second)
+	f.converge(ctx, 20*time.Second)
+}
+
+// subscribeHook runs fn after the first successful Subscribe, before the
+// engine reads any folder: a change made then must not be lost.
+type subscribeHook struct {
+	Remote
+	once atomic.Bool
+	fn   func()
+}
+
+func (h *subscribeHook) Subscribe(ctx context.Context, req *ews.SubscribeRequest) (*ews.Subscription, error) {
+	s, err := h.Remote.Subscribe(ctx, req)
+	if err == nil && h.once.CompareAndSwap(false, true) {
+		h.fn()
+	}
+	return s, err
+}
+
+func TestEngine_SubscribeBeforeYouLook(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 200, 4)
+	events := make(chan Event, 1024)
+	var delivered atomic.Int32
+	hook := &subscribeHook{Remote: f.client()}
+	hook.fn = func() {
+		// Between Subscribe and the first read of the folders.
+		f.changeInbox(1)
+		delivered.Add(1)
+	}
+	startEngine(t, f, Mailbox{Client: hook}, testConfig(events))
+	waitEvent(t, events, EventInitialSync, 20*time.Second)
+	if delivered.Load() != 1 {
+		t.Fatal("hook did not run")
+	}
+	f.converge(ctx, 20*time.Second)
+}
+
+// failingRemote fails every SyncFolderItems call after the first n.
+type failingRemote struct {
+	Remote
+	n     atomic.Int64
+	after int64
+}
+
+var errInjected = errors.New("injected failure")
+
+func (r *failingRemote) SyncFolderItems(ctx context.Context, req ews.SyncFolderItemsRequest) (*ews.SyncFolderItemsResult, error) {
+	if r.n.Add(1) > r.after {
+		return nil, errInjected
+	}
+	return r.Remote.SyncFolderItems(ctx, req)
+}
+
+func TestEngine_SyncOnceResumesFromLastCommittedPage(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 3000, 2)
+	full := &failingRemote{Remote: f.client(), after: 1 << 40}
+	// A whole first pass, for the number of calls it takes.
+	probe := newFixture(t, 3000, 2)
+	pe, _ := New(probe.store, testConfig(nil))
+	probeRemote := &failingRemote{Remote: probe.client(), after: 1 << 40}
+	pe.AddMailbox(ctx, Mailbox{Address: testAddr, Client: probeRemote})
+	if err := pe.SyncOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pe.Close(ctx)
+	total := probeRemote.n.Load()
+
+	broken := &failingRemote{Remote: f.client(), after: total / 2}
+	e1, _ := New(f.store, testConfig(nil))
+	e1.AddMailbox(ctx, Mailbox{Address: testAddr, Client: broken})
+	if err := e1.SyncOnce(ctx); !errors.Is(err, errInjected) {
+		t.Fatalf("first pass: %v", err)
+	}
+	e1.Close(ctx)
+	e2, _ := New(f.store, testConfig(nil))
+	e2.AddMailbox(ctx, Mailbox{Address: testAddr, Client: full})
+	if err := e2.SyncOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e2.Close(ctx)
+	// The second pass continued from the committed pages: together the two
+	// passes made about one pass's calls (plus one per folder to close the
+	// interrupted ones), not one and a half.
+	if got := broken.n.Load() + full.n.Load(); got > total+total/4+10 {
+		t.Fatalf("%d SyncFolderItems calls over both passes, a full pass takes %d", got, total)
+	}
+	if d := f.diff(ctx); len(d) != 0 {
+		t.Fatalf("after resume:\n%v", first(d, 10))
+	}
+}
+
+func TestEngine_ClassifiedLossesReachRecovery(t *testing.T) {
+	// The stream hub's rule: a removed subscription is Resubscribe, a
+	// missed-events error is a comparison only.
+	if a := recovery.Classify(&ews.ResponseError{Code: ews.ErrMissedNotificationEvents}); a != recovery.CompareOnly {
+		t.Fatalf("missed events: %v", a)
+	}
+	var l loss
+	l.ch = make(chan struct{}, 1)
+	l.signal(recovery.CompareOnly, nil)
+	l.signal(recovery.Resubscribe, errInjected)
+	l.signal(recovery.CompareOnly, nil)
+	if a, err := l.take(); a != recovery.Resubscribe || err != errInjected {
+		t.Fatalf("coalesced loss %v %v", a, err)
+	}
+	if a, _ := l.take(); a != recovery.None {
+		t.Fatalf("second take %v", a)
+	}
+}
