@@ -88,6 +88,12 @@ type Mailbox struct {
 	// share a Client share streaming connections, up to
 	// ews.MaxStreamingSubscriptions subscriptions on each.
 	Client Remote
+	// StreamClient, when set, is the client whose streaming connections
+	// carry this mailbox's subscription: typically one service-account
+	// client (impersonating its affinity group's anchor) shared by many
+	// mailboxes, so that thousands of mailboxes need few connections.
+	// Nil means Client.
+	StreamClient Remote
 	// Group, when set, routes the mailbox's subscriptions to its affinity
 	// group's mailbox server (ews.GroupMailboxes); streaming connections
 	// are then shared within the group only.

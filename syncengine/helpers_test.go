@@ -102,12 +102,16 @@ func testConfig(events chan<- Event) Config {
 // diff compares the mirror with the server's mailbox: every mail folder,
 // its counts, and each item's id, change key and read flag.
 func (f *fixture) diff(ctx context.Context) []string {
+	return f.diffMailbox(ctx, testAddr)
+}
+
+func (f *fixture) diffMailbox(ctx context.Context, addr string) []string {
 	var out []string
 	server := map[string]ewstest.FolderInfo{}
 	for _, sf := range f.box.Folders() {
 		server[sf.ID] = sf
 	}
-	mb := localstore.Mailbox(testAddr)
+	mb := localstore.Mailbox(addr)
 	mirrored := map[string]bool{}
 	for lf, err := range f.store.Folders(ctx, mb) {
 		if err != nil {
@@ -190,11 +194,16 @@ func (f *fixture) underMsgFolderRoot(sf ewstest.FolderInfo, all map[string]ewste
 // every commit; it fails the test after timeout with the differences.
 func (f *fixture) converge(ctx context.Context, timeout time.Duration) {
 	f.t.Helper()
+	f.convergeMailbox(ctx, testAddr, timeout)
+}
+
+func (f *fixture) convergeMailbox(ctx context.Context, addr string, timeout time.Duration) {
+	f.t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		notify := f.store.Notify()
-		d := f.diff(ctx)
+		d := f.diffMailbox(ctx, addr)
 		if len(d) == 0 {
 			if err := f.store.Check(ctx); err != nil {
 				f.t.Fatalf("store check: %v", err)

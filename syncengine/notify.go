@@ -192,7 +192,11 @@ type streamConn struct {
 }
 
 func (h *streamHub) add(m *mailbox, sub *ews.Subscription) (func(), error) {
-	key := streamKey{client: m.cfg.Client}
+	client := m.cfg.Client
+	if m.cfg.StreamClient != nil {
+		client = m.cfg.StreamClient
+	}
+	key := streamKey{client: client}
 	if m.cfg.Group != nil {
 		key.group = m.cfg.Group.Name
 	}
@@ -209,7 +213,7 @@ func (h *streamHub) add(m *mailbox, sub *ews.Subscription) (func(), error) {
 		}
 	}
 	if c == nil {
-		sc, err := m.cfg.Client.NewStreamingConnection(&ews.StreamingOptions{
+		sc, err := client.NewStreamingConnection(&ews.StreamingOptions{
 			Group: m.cfg.Group, Clock: notificationClock{h.e.cfg.Clock}, Logger: h.e.log,
 		})
 		if err != nil {
