@@ -6,63 +6,63 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
-	"github.com/mailsync/mailsync/debounce"
 	"github.com/mailsync/mailsync/ews"
 	"github.com/mailsync/mailsync/ews/ewstest"
 	"github.com/mailsync/mailsync/localstore"
+	"github.com/mailsync/mailsync/syncengine"
 )
 
 // demoConfig is what the demo flags set.
 type demoConfig struct {
 	messages int
 	folders  int
-	live     time.Duration
+	duration time.Duration
+	live     bool
 	rate     float64
+	outage   int
 	seed     int64
 	db       string
 	quiet    time.Duration
 	maxDelay time.Duration
 }
 
-// runDemo is the default command: the foundation working together over the
-// wire. It starts the fake Exchange server in-process with NTLM and a seeded
-// mailbox, mirrors the mailbox into a bbolt store through the ews client
-// (SyncFolderHierarchy, then GetFolder for the two MAPI props and
-// SyncFolderItems per folder, each page applied in one transaction with its
-// SyncState), then follows a streaming subscription while the fake's activity
-// generator changes the mailbox, debouncing the events by folder and
-// resyncing the dirty folders. It ends with a reconciliation pass and checks
-// that the mirror holds exactly what the server holds.
-//
-// The orchestration here is a stand-in for the sync engine (syncengine/),
-// which will own it; the demo keeps it small and visible.
+// runDemo is the default command: mailsync end to end on an embedded fake
+// Exchange. It seeds a mailbox, mirrors it with the sync engine into a
+// store that stays after the demo, follows live activity through a
+// streaming subscription, kills the subscription the way a server restart
+// does (with changes made during the outage) and shows the recovery, then
+// checks the mirror against the server.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg demoConfig
-	fs.IntVar(&cfg.messages, "messages", 5000, "messages to seed")
-	fs.IntVar(&cfg.folders, "folders", 10, "user folders to seed")
-	fs.DurationVar(&cfg.live, "live", 4*time.Second, "how long to follow live changes")
-	fs.Float64Var(&cfg.rate, "rate", 40, "changes per second made by the activity generator during the live phase")
+	fs.IntVar(&cfg.messages, "messages", 20000, "messages to seed")
+	fs.IntVar(&cfg.folders, "folders", 30, "user folders to seed")
+	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "how long the live phase runs")
+	fs.BoolVar(&cfg.live, "live", false, "keep following live activity after the summary, until Ctrl-C")
+	fs.Float64Var(&cfg.rate, "rate", 40, "changes per second made by the activity generator")
+	fs.IntVar(&cfg.outage, "outage-changes", 200, "changes made while the subscription is lost")
 	fs.Int64Var(&cfg.seed, "seed", 1, "seed for the mailbox and the activity")
-	fs.StringVar(&cfg.db, "db", "", "mirror file (default: a temporary file, removed on exit)")
+	fs.StringVar(&cfg.db, "db", "", "mirror file (default: mailsync/demo.db under the user cache directory)")
 	fs.DurationVar(&cfg.quiet, "quiet", 300*time.Millisecond, "debounce quiet window")
 	fs.DurationVar(&cfg.maxDelay, "max-delay", 2*time.Second, "debounce maximum delay")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: demo takes no arguments", errUsage)
 	}
-	if cfg.messages < 0 || cfg.folders < 0 || cfg.live < 0 || cfg.rate <= 0 {
-		return fmt.Errorf("%w: -messages, -folders and -live must not be negative, -rate must be positive", errUsage)
+	if cfg.messages < 0 || cfg.folders < 0 || cfg.duration < 0 || cfg.rate <= 0 || cfg.outage < 0 {
+		return fmt.Errorf("%w: -messages, -folders, -duration and -outage-changes must not be negative, -rate must be positive", errUsage)
 	}
 	return demo(ctx, cfg, stdout)
 }
@@ -74,105 +74,144 @@ const (
 )
 
 func demo(ctx context.Context, cfg demoConfig, out io.Writer) error {
+	began := time.Now()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := ewstest.NewServer(ewstest.Options{
-		Users: []ewstest.User{{Name: demoUser, Password: demoPassword, Address: demoAddress}},
-		Auth:  ewstest.AuthOptions{Mode: "ntlm"},
+		Users:  []ewstest.User{{Name: demoUser, Password: demoPassword, Address: demoAddress}},
+		Auth:   ewstest.AuthOptions{Mode: "ntlm"},
+		Logger: quiet,
 	})
 	defer srv.Close()
 	box := srv.Mailbox(demoAddress)
-	seeded, err := ewstest.Seed(box, ewstest.SeedOptions{Messages: cfg.messages, Folders: cfg.folders, Seed: cfg.seed})
-	if err != nil {
+	if _, err := ewstest.Seed(box, ewstest.SeedOptions{Messages: cfg.messages, Folders: cfg.folders, Seed: cfg.seed}); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	_ = seeded
-	fmt.Fprintf(out, "fake Exchange at %s (NTLM, %s, %d messages seeded)\n", srv.URL, demoAddress, cfg.messages)
+	fmt.Fprintf(out, "fake Exchange at %s (NTLM, %s: %d messages in %d folders)\n", srv.URL, demoAddress, cfg.messages, len(box.Folders()))
 
 	path := cfg.db
 	if path == "" {
-		dir, err := os.MkdirTemp("", "syncdemo-")
+		p, err := defaultStorePath("demo.db")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		path = filepath.Join(dir, "mirror.db")
+		path = p
 	}
-	store, err := localstore.Open(path, nil)
+	store, err := localstore.Open(path, &localstore.Options{Logger: quiet})
 	if err != nil {
-		return err
+		return storeOpenError(path, err)
 	}
 	defer store.Close()
-
-	client, err := ews.New(srv.URL, &ews.Options{Auth: ews.NTLM(demoUser, demoPassword)})
-	if err != nil {
-		return err
-	}
-	defer client.CloseIdleConnections()
-	m := &mirror{client: client, store: store, mb: localstore.Mailbox(demoAddress)}
+	mb := localstore.Mailbox(demoAddress)
 	// The fake server is new on every run, with new ids: a mirror left by an
-	// earlier run (-db) describes another mailbox.
-	if _, err := store.MailboxState(ctx, m.mb); err == nil {
-		if err := store.RemoveMailbox(ctx, m.mb); err != nil {
+	// earlier run describes another mailbox.
+	if _, err := store.MailboxState(ctx, mb); err == nil {
+		if err := store.RemoveMailbox(ctx, mb); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "removed the mirror of %s left by an earlier run\n", demoAddress)
 	}
 
-	// 1. Initial mirror.
-	start := time.Now()
-	if err := m.syncHierarchy(ctx); err != nil {
-		return err
-	}
-	var total changeCount
-	for _, id := range m.folderIDs(ctx) {
-		n, err := m.syncFolder(ctx, id)
-		if err != nil {
-			return err
-		}
-		total.add(n)
-	}
-	el := time.Since(start)
-	fmt.Fprintf(out, "initial sync: %d folders, %d items in %v (%.0f items/s) into %s\n",
-		len(m.folderIDs(ctx)), total.created, el.Round(time.Millisecond), float64(total.created)/el.Seconds(), path)
-
-	// 2. Live: a streaming subscription, debounced by folder.
-	if cfg.live > 0 {
-		if err := m.followLive(ctx, srv, cfg, out); err != nil {
-			return err
-		}
-	}
-
-	// 3. Reconcile and check the mirror against the server's real state.
-	var final changeCount
-	if err := m.syncHierarchy(ctx); err != nil {
-		return err
-	}
-	for _, id := range m.folderIDs(ctx) {
-		n, err := m.syncFolder(ctx, id)
-		if err != nil {
-			return err
-		}
-		final.add(n)
-	}
-	fmt.Fprintf(out, "reconciliation pass: %s\n", final)
-	if err := m.compare(ctx, box); err != nil {
-		return err
-	}
-	if err := store.Check(ctx); err != nil {
-		return fmt.Errorf("mirror integrity: %w", err)
-	}
-	st, err := store.Stats(ctx, m.mb)
+	client, err := ews.New(srv.URL, &ews.Options{Auth: ews.NTLM(demoUser, demoPassword), Logger: quiet})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "mirror matches the server: %d folders, %d items, %d unread; integrity check passed\n", st.Folders, st.Items, st.Unread)
+	defer client.CloseIdleConnections()
 
-	// 4. What an app reads offline: the newest messages of the Inbox.
+	d := &demoRun{out: out, events: make(chan syncengine.Event, 256)}
+	eng, err := syncengine.New(store, syncengine.Config{
+		Logger: quiet, Quiet: cfg.quiet, MaxDelay: cfg.maxDelay,
+		StreamDownAfter: 10 * time.Second,
+		OnEvent:         d.onEvent,
+	})
+	if err != nil {
+		return err
+	}
+	if err := eng.AddMailbox(ctx, syncengine.Mailbox{Address: demoAddress, Client: client}); err != nil {
+		return err
+	}
+	if err := eng.Start(ctx); err != nil {
+		return err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			eng.Close(context.WithoutCancel(ctx))
+		}
+	}()
+
+	// 1. Initial mirror, with progress.
+	ev, err := d.waitFor(ctx, syncengine.EventInitialSync, 5*time.Minute, func() { d.progress(eng) })
+	if err != nil {
+		return err
+	}
+	d.endProgress()
+	b := ev.Batch
+	took := b.Committed.Sub(b.Cut)
+	fmt.Fprintf(out, "initial sync: %d folders, %d items in %v (%.0f items/s, %d requests) into %s\n",
+		len(b.Folders), b.Created, took.Round(time.Millisecond), float64(b.Created)/max(took.Seconds(), 1e-9), b.Requests, path)
+
+	// 2. Live: activity through the streaming subscription.
+	fmt.Fprintf(out, "live: streaming subscription; %g changes/s for %v, debounced %v quiet / %v max\n", cfg.rate, cfg.duration, cfg.quiet, cfg.maxDelay)
+	act, err := srv.StartActivity(ewstest.ActivityOptions{Rate: cfg.rate, Seed: cfg.seed})
+	if err != nil {
+		return err
+	}
+	d.showBatches = true
+	if err := d.pump(ctx, cfg.duration); err != nil {
+		act.Stop()
+		return err
+	}
+	act.Stop()
+	if err := d.converge(ctx, store, box, 30*time.Second); err != nil {
+		return err
+	}
+	m := eng.Metrics()
+	fmt.Fprintf(out, "live: %d changes made, %d events received, %d batches applied; median latency %v after the debounce window closed\n",
+		act.Total(), m.Events, m.Batches, d.medianLatency().Round(time.Millisecond))
+
+	// 3. Lose the subscription the way a server restart does, change the
+	// mailbox during the outage, and watch the recovery.
+	d.showBatches = false
+	srv.Restart()
+	stepper, err := srv.NewActivity(ewstest.ActivityOptions{Seed: cfg.seed + 1})
+	if err != nil {
+		return err
+	}
+	for range cfg.outage {
+		if _, err := stepper.Step(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "outage: the server restarted (every subscription lost); %d changes made meanwhile\n", cfg.outage)
+	ev, err = d.waitFor(ctx, syncengine.EventRecovery, time.Minute, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s\n", ev.Recovery)
+	if err := d.converge(ctx, store, box, 30*time.Second); err != nil {
+		return err
+	}
+
+	// 4. Check the mirror against the server's real state.
+	if err := store.Check(ctx); err != nil {
+		return fmt.Errorf("mirror integrity: %w", err)
+	}
+	st, err := store.Stats(ctx, mb)
+	if err != nil {
+		return err
+	}
+	m = eng.Metrics()
+	fmt.Fprintf(out, "mirror matches the server: %d folders, %d items, %d unread; integrity check passed\n", st.Folders, st.Items, st.Unread)
+	fmt.Fprintf(out, "summary: %d requests, %d commits, %d item changes, %d batches, %d recoveries in %v\n",
+		m.Requests, m.Commits, m.Items, m.Batches, m.Recoveries, time.Since(began).Round(100*time.Millisecond))
+
+	// 5. What an app reads offline: the newest messages of the Inbox.
 	inbox, err := box.FolderID("inbox")
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "newest in Inbox (from the mirror):")
-	for it, err := range store.Items(ctx, m.mb, localstore.FolderID(inbox), localstore.Query{Limit: 5}) {
+	for it, err := range store.Items(ctx, mb, localstore.FolderID(inbox), localstore.Query{Limit: 5}) {
 		if err != nil {
 			return err
 		}
@@ -182,357 +221,245 @@ func demo(ctx context.Context, cfg demoConfig, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "  %s %s  %-28.28s %s\n", mark, it.Received.Format("2006-01-02 15:04"), it.From.Email, it.Subject)
 	}
-	return nil
-}
 
-// changeCount counts the changes applied by syncs.
-type changeCount struct{ created, updated, deleted, readFlags int }
-
-func (c *changeCount) add(o changeCount) {
-	c.created += o.created
-	c.updated += o.updated
-	c.deleted += o.deleted
-	c.readFlags += o.readFlags
-}
-
-func (c changeCount) String() string {
-	return fmt.Sprintf("%d created, %d updated, %d deleted, %d read-flag changes", c.created, c.updated, c.deleted, c.readFlags)
-}
-
-// mirror syncs one mailbox into the store.
-type mirror struct {
-	client *ews.Client
-	store  *localstore.Store
-	mb     localstore.Mailbox
-}
-
-// folderShape asks for what the store keeps of a folder: its place, name and
-// counters, and the two MAPI props recovery compares.
-func folderShape() ews.FolderShape {
-	s := ews.FolderSyncShape()
-	s.Fields = append(s.Fields, ews.FieldFolderParentFolderID, ews.FieldFolderDisplayName, ews.FieldFolderClass)
-	return s
-}
-
-func folderInfo(f ews.Folder) localstore.FolderInfo {
-	return localstore.FolderInfo{
-		ID:               localstore.FolderID(f.ID.ID),
-		ChangeKey:        f.ID.ChangeKey,
-		ParentID:         localstore.FolderID(f.ParentID.ID),
-		DisplayName:      f.DisplayName,
-		FolderClass:      f.FolderClass,
-		TotalCount:       int64(max(f.TotalCount, 0)),
-		UnreadCount:      int64(max(f.UnreadCount, 0)),
-		ChildFolderCount: int64(max(f.ChildFolderCount, 0)),
-	}
-}
-
-// syncHierarchy applies SyncFolderHierarchy pages from the stored state,
-// each page with its new state in one transaction.
-func (m *mirror) syncHierarchy(ctx context.Context) error {
-	st, err := m.store.MailboxState(ctx, m.mb)
-	if err != nil && !errors.Is(err, localstore.ErrNotFound) {
-		return err
-	}
-	root := ews.DistinguishedFolder("msgfolderroot")
-	req := ews.SyncFolderHierarchyRequest{SyncFolder: &root, SyncState: st.HierarchySyncState, Shape: folderShape()}
-	for page, err := range m.client.SyncFolderHierarchyPages(ctx, req) {
-		if err != nil {
-			return fmt.Errorf("sync hierarchy: %w", err)
-		}
-		b := localstore.Batch{Mailbox: m.mb, HierarchySyncState: &page.SyncState}
-		for _, c := range page.Changes {
-			if c.Kind == ews.ChangeDelete {
-				b.FolderDeletes = append(b.FolderDeletes, localstore.FolderID(c.Folder.ID.ID))
-				continue
-			}
-			b.Folders = append(b.Folders, folderInfo(c.Folder))
-		}
-		if err := m.store.Apply(ctx, b); err != nil {
-			return fmt.Errorf("apply hierarchy: %w", err)
-		}
-	}
-	return nil
-}
-
-func (m *mirror) folderIDs(ctx context.Context) []string {
-	var ids []string
-	for f, err := range m.store.Folders(ctx, m.mb) {
-		if err != nil {
-			break
-		}
-		ids = append(ids, string(f.ID))
-	}
-	return ids
-}
-
-// syncFolder reads the folder's props, then runs SyncFolderItems from the
-// stored state to the end, applying each page together with its SyncState
-// and the props read before the sync (DESIGN.md invariants 1 and 3). A
-// folder that disappeared meanwhile is left to the next hierarchy sync.
-func (m *mirror) syncFolder(ctx context.Context, id string) (changeCount, error) {
-	var n changeCount
-	res, err := m.client.GetFolder(ctx, ews.GetFolderRequest{Folders: []ews.FolderRef{{ID: id}}, Shape: folderShape()})
-	if err != nil {
-		return n, fmt.Errorf("get folder: %w", err)
-	}
-	if err := res[0].Err; err != nil {
-		if errors.Is(err, ews.ErrFolderNotFound) {
-			return n, nil
-		}
-		return n, fmt.Errorf("get folder: %w", err)
-	}
-	props := res[0].Folder
-	stored, err := m.store.Folder(ctx, m.mb, localstore.FolderID(id))
-	if err != nil {
-		return n, err
-	}
-	req := ews.SyncFolderItemsRequest{
-		Folder:    ews.FolderRef{ID: id},
-		SyncState: stored.SyncState,
-		Shape:     ews.MessageMetadataShape(false),
-	}
-	first := true
-	for page, err := range m.client.SyncFolderItemsPages(ctx, req) {
-		if err != nil {
-			if errors.Is(err, ews.ErrSyncFolderNotFound) || errors.Is(err, ews.ErrFolderNotFound) {
-				return n, nil
-			}
-			return n, fmt.Errorf("sync folder %s: %w", stored.DisplayName, err)
-		}
-		b := localstore.Batch{Mailbox: m.mb}
-		if first {
-			b.Folders = []localstore.FolderInfo{folderInfo(props)}
-			first = false
-		}
-		for _, c := range page.Changes {
-			switch c.Kind {
-			case ews.ChangeCreate, ews.ChangeUpdate:
-				it := itemOf(c.Item)
-				if it.FolderID == "" {
-					it.FolderID = localstore.FolderID(id)
-				}
-				b.Items = append(b.Items, it)
-				if c.Kind == ews.ChangeCreate {
-					n.created++
-				} else {
-					n.updated++
-				}
-			case ews.ChangeDelete:
-				b.ItemDeletes = append(b.ItemDeletes, localstore.ItemID(c.Item.ID.ID))
-				n.deleted++
-			case ews.ChangeReadFlag:
-				b.ReadFlags = append(b.ReadFlags, localstore.ReadFlag{ID: localstore.ItemID(c.Item.ID.ID), IsRead: c.IsRead})
-				n.readFlags++
-			}
-		}
-		b.Checkpoints = []localstore.Checkpoint{{Folder: localstore.FolderID(id), FolderSync: localstore.FolderSync{
-			SyncState:          page.SyncState,
-			LocalCommitTimeMax: props.LocalCommitTimeMax,
-			DeletedCountTotal:  props.DeletedCountTotal,
-			LastSynced:         time.Now(),
-		}}}
-		if err := m.store.Apply(ctx, b); err != nil {
-			return n, fmt.Errorf("apply %s: %w", stored.DisplayName, err)
-		}
-	}
-	return n, nil
-}
-
-func itemOf(it ews.Item) localstore.Item {
-	addr := func(mb *ews.Mailbox) localstore.Address {
-		if mb == nil {
-			return localstore.Address{}
-		}
-		return localstore.Address{Name: mb.Name, Email: mb.EmailAddress}
-	}
-	list := func(mbs []ews.Mailbox) []localstore.Address {
-		var out []localstore.Address
-		for i := range mbs {
-			out = append(out, addr(&mbs[i]))
-		}
-		return out
-	}
-	imp := localstore.ImportanceNormal
-	switch it.Importance {
-	case "Low":
-		imp = localstore.ImportanceLow
-	case "High":
-		imp = localstore.ImportanceHigh
-	}
-	return localstore.Item{
-		ID:                localstore.ItemID(it.ID.ID),
-		ChangeKey:         it.ID.ChangeKey,
-		FolderID:          localstore.FolderID(it.ParentFolderID.ID),
-		ItemClass:         it.ItemClass,
-		Subject:           it.Subject,
-		From:              addr(it.From),
-		To:                list(it.ToRecipients),
-		Cc:                list(it.CcRecipients),
-		Received:          it.DateTimeReceived,
-		Sent:              it.DateTimeSent,
-		Size:              it.Size,
-		IsRead:            it.IsRead,
-		HasAttachments:    it.HasAttachments,
-		Importance:        imp,
-		Categories:        it.Categories,
-		InternetMessageID: it.InternetMessageID,
-		ConversationID:    it.ConversationID,
-	}
-}
-
-// hierarchyKey is the debounce key for "the folder tree changed".
-const hierarchyKey = "\x00hierarchy"
-
-// followLive subscribes (streaming, all folders), starts the activity
-// generator, and for cfg.live turns each debounced batch of dirty folders
-// into syncs.
-func (m *mirror) followLive(ctx context.Context, srv *ewstest.Server, cfg demoConfig, out io.Writer) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sub, err := m.client.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, AllFolders: true})
-	if err != nil {
-		return fmt.Errorf("subscribe: %w", err)
-	}
-	defer m.client.Unsubscribe(context.WithoutCancel(ctx), sub.ID, nil)
-	conn, err := m.client.NewStreamingConnection(&ews.StreamingOptions{ConnectionTimeout: time.Minute})
-	if err != nil {
-		return err
-	}
-	if err := conn.Add(sub.ID); err != nil {
-		return err
-	}
-	if err := conn.Start(ctx); err != nil {
-		return err
-	}
-	defer conn.Close()
-
-	batches := make(chan debounce.Batch[string, int], 16)
-	deb, err := debounce.New(&debounce.Config{Quiet: cfg.quiet, MaxDelay: cfg.maxDelay},
-		func(acc, v int) int { return acc + v },
-		func(b debounce.Batch[string, int]) { batches <- b })
-	if err != nil {
-		return err
-	}
-	var events atomic.Int64
-	go func() {
-		for ev := range conn.Events() {
-			if ev.Err != nil || ev.Notification == nil {
-				continue
-			}
-			for _, e := range ev.Notification.Events {
-				if e.Type == ews.EventStatus {
-					continue
-				}
-				events.Add(1)
-				if e.Folder {
-					deb.Add(hierarchyKey, 1)
-					continue
-				}
-				if e.ParentFolderID.ID != "" {
-					deb.Add(e.ParentFolderID.ID, 1)
-				}
-				if e.OldParentFolderID.ID != "" {
-					deb.Add(e.OldParentFolderID.ID, 1)
-				}
-			}
-		}
-	}()
-
-	act, err := srv.StartActivity(ewstest.ActivityOptions{Rate: cfg.rate, Seed: cfg.seed})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "live: streaming subscription open; %g changes/s for %v, debounced %v quiet / %v max\n", cfg.rate, cfg.live, cfg.quiet, cfg.maxDelay)
-	stop := time.After(cfg.live)
-	var applied changeCount
-	nb := 0
-	for {
-		var b debounce.Batch[string, int]
-		var ok bool
-		select {
-		case <-ctx.Done():
-			act.Stop()
-			return ctx.Err()
-		case <-stop:
-			// Stop the changes and flush what is pending; events still in
-			// flight are left to the reconciliation pass.
-			act.Stop()
-			stop = nil
-			go func() {
-				deb.Close(context.WithoutCancel(ctx))
-				close(batches)
-			}()
-			continue
-		case b, ok = <-batches:
-		}
-		if !ok {
-			break
-		}
-		nb++
-		var n changeCount
-		var names []string
-		hier := b.Overflow
-		for _, it := range b.Items {
-			hier = hier || it.Key == hierarchyKey
-		}
-		if hier {
-			if err := m.syncHierarchy(ctx); err != nil {
-				return err
-			}
-			names = append(names, "(hierarchy)")
-			// Folders the hierarchy sync just brought in have no SyncState
-			// yet: mirror their items now.
-			for f, err := range m.store.Folders(ctx, m.mb) {
-				if err == nil && f.SyncState == "" && !slices.ContainsFunc(b.Items, func(it debounce.Item[string, int]) bool { return it.Key == string(f.ID) }) {
-					b.Items = append(b.Items, debounce.Item[string, int]{Key: string(f.ID)})
-				}
-			}
-		}
-		for _, it := range b.Items {
-			if it.Key == hierarchyKey {
-				continue
-			}
-			f, err := m.store.Folder(ctx, m.mb, localstore.FolderID(it.Key))
-			if err != nil {
-				continue // not mirrored (outside msgfolderroot, or gone)
-			}
-			c, err := m.syncFolder(ctx, it.Key)
-			if err != nil {
-				return err
-			}
-			n.add(c)
-			if f.DisplayName == "" {
-				f.DisplayName = fmt.Sprintf("(unnamed %.8s…)", f.ID)
-			}
-			names = append(names, f.DisplayName)
-		}
-		applied.add(n)
-		fmt.Fprintf(out, "  batch %d: %d events → %s: %s\n", nb, b.Events(), strings.Join(names, ", "), n)
-	}
-	fmt.Fprintf(out, "live: %d changes made by the generator, %d events received, %d batches applied: %s\n", act.Total(), events.Load(), nb, applied)
-	return nil
-}
-
-// compare checks every mirrored folder's item and unread counts against the
-// fake server's own state.
-func (m *mirror) compare(ctx context.Context, box *ewstest.Mailbox) error {
-	var diffs []string
-	for f, err := range m.store.Folders(ctx, m.mb) {
+	if cfg.live {
+		fmt.Fprintln(out, "live: following activity until Ctrl-C")
+		act, err := srv.StartActivity(ewstest.ActivityOptions{Rate: cfg.rate, Seed: cfg.seed + 2})
 		if err != nil {
 			return err
+		}
+		d.showBatches = true
+		<-ctx.Done()
+		act.Stop()
+	}
+	closed = true
+	if err := eng.Close(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "the mirror stays in %s; look inside with:\n  syncdemo query -db %s folders\n", path, shellQuote(path))
+	return nil
+}
+
+// demoRun prints what the engine reports.
+type demoRun struct {
+	out         io.Writer
+	events      chan syncengine.Event
+	showBatches bool
+	nb          int
+	mu          sync.Mutex
+	latencies   []time.Duration
+	barShown    bool
+	lastLine    time.Time
+}
+
+// onEvent runs on the mailbox goroutine: it only queues.
+func (d *demoRun) onEvent(ev syncengine.Event) {
+	if ev.Kind == syncengine.EventBatch {
+		d.mu.Lock()
+		d.latencies = append(d.latencies, ev.Batch.Committed.Sub(ev.Batch.Cut))
+		d.mu.Unlock()
+	}
+	select {
+	case d.events <- ev:
+	default: // the demo only loses a line, never engine work
+	}
+}
+
+func (d *demoRun) medianLatency() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.latencies) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d.latencies...)
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s[len(s)/2]
+}
+
+func (d *demoRun) print(ev syncengine.Event) {
+	switch ev.Kind {
+	case syncengine.EventBatch:
+		if !d.showBatches {
+			return
+		}
+		d.nb++
+		b := ev.Batch
+		names := b.Folders
+		if b.Hierarchy {
+			names = append([]string{"(hierarchy)"}, names...)
+		}
+		if len(names) == 0 {
+			names = []string{"(no mirrored folder)"}
+		}
+		if len(names) > 4 {
+			names = append(names[:4:4], fmt.Sprintf("+%d more", len(names)-4))
+		}
+		fmt.Fprintf(d.out, "  batch %d: %d events → %s: %d created, %d updated, %d deleted, %d read flags; %v\n",
+			d.nb, b.Events, strings.Join(names, ", "), b.Created, b.Updated, b.Deleted, b.ReadFlags, b.Committed.Sub(b.Cut).Round(time.Millisecond))
+	case syncengine.EventError:
+		fmt.Fprintf(d.out, "  backing off: %v\n", ev.Err)
+	}
+}
+
+// pump prints events for dur.
+func (d *demoRun) pump(ctx context.Context, dur time.Duration) error {
+	t := time.NewTimer(dur)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		case ev := <-d.events:
+			d.print(ev)
+		}
+	}
+}
+
+// waitFor prints events until one of kind arrives; tick, when set, runs
+// every 100 ms meanwhile.
+func (d *demoRun) waitFor(ctx context.Context, kind syncengine.EventKind, timeout time.Duration, tick func()) (syncengine.Event, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tk := time.NewTicker(100 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return syncengine.Event{}, ctx.Err()
+		case <-deadline.C:
+			return syncengine.Event{}, fmt.Errorf("demo: no %v within %v", kindName(kind), timeout)
+		case <-tk.C:
+			if tick != nil {
+				tick()
+			}
+		case ev := <-d.events:
+			if ev.Kind == kind {
+				return ev, nil
+			}
+			d.print(ev)
+		}
+	}
+}
+
+func kindName(k syncengine.EventKind) string {
+	switch k {
+	case syncengine.EventInitialSync:
+		return "initial sync"
+	case syncengine.EventRecovery:
+		return "recovery"
+	}
+	return "event"
+}
+
+// progress shows the initial sync's progress: a bar on a terminal, a
+// plain line every two seconds otherwise.
+func (d *demoRun) progress(eng *syncengine.Engine) {
+	for _, s := range eng.Status() {
+		if s.Phase != syncengine.PhaseInitialSync || s.ItemsTotal == 0 {
+			continue
+		}
+		frac := min(float64(s.ItemsDone)/float64(s.ItemsTotal), 1)
+		if f, ok := d.out.(*os.File); ok && isTerminal(f) {
+			const width = 30
+			n := int(frac * width)
+			fmt.Fprintf(d.out, "\r  [%s%s] %3.0f%%  %d/%d items, %d/%d folders ", strings.Repeat("#", n), strings.Repeat(".", width-n),
+				frac*100, s.ItemsDone, s.ItemsTotal, s.FoldersDone, s.FoldersTotal)
+			d.barShown = true
+			continue
+		}
+		if time.Since(d.lastLine) >= 2*time.Second {
+			d.lastLine = time.Now()
+			fmt.Fprintf(d.out, "  initial sync: %d/%d items, %d/%d folders\n", s.ItemsDone, s.ItemsTotal, s.FoldersDone, s.FoldersTotal)
+		}
+	}
+}
+
+func (d *demoRun) endProgress() {
+	if d.barShown {
+		fmt.Fprint(d.out, "\r\033[K")
+		d.barShown = false
+	}
+}
+
+// converge waits until the mirror equals the server's state, re-checking
+// after every commit.
+func (d *demoRun) converge(ctx context.Context, store *localstore.Store, box *ewstest.Mailbox, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		notify := store.Notify()
+		diffs, err := compareMirror(ctx, store, box)
+		if err != nil {
+			return err
+		}
+		if len(diffs) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			if len(diffs) > 10 {
+				diffs = append(diffs[:10:10], fmt.Sprintf("... %d more", len(diffs)-10))
+			}
+			return fmt.Errorf("mirror differs from the server after %v:\n  %s", timeout, strings.Join(diffs, "\n  "))
+		case ev := <-d.events:
+			d.print(ev)
+		case <-notify:
+		}
+	}
+}
+
+// compareMirror compares every mirrored mail folder with the server's:
+// counts, and each item's change key and read flag.
+func compareMirror(ctx context.Context, store *localstore.Store, box *ewstest.Mailbox) ([]string, error) {
+	mb := localstore.Mailbox(box.Address())
+	var diffs []string
+	for f, err := range store.Folders(ctx, mb) {
+		if err != nil {
+			return nil, err
 		}
 		sf, err := box.Folder(string(f.ID))
 		if err != nil {
 			diffs = append(diffs, fmt.Sprintf("%s: mirrored but not on the server", f.DisplayName))
 			continue
 		}
+		if f.DisplayName != sf.DisplayName {
+			diffs = append(diffs, fmt.Sprintf("%s: named %q on the server", f.DisplayName, sf.DisplayName))
+		}
+		if f.SyncState == "" {
+			continue // not item-synced (not a mail folder)
+		}
 		if int64(sf.TotalCount) != f.LocalItems || int64(sf.UnreadCount) != f.LocalUnread {
 			diffs = append(diffs, fmt.Sprintf("%s: server %d/%d unread, mirror %d/%d", f.DisplayName, sf.TotalCount, sf.UnreadCount, f.LocalItems, f.LocalUnread))
+			continue
+		}
+		items, err := box.Items(sf.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			mi, err := store.Item(ctx, mb, localstore.ItemID(it.ID))
+			if err != nil || mi.ChangeKey != it.ChangeKey || mi.IsRead != it.Message.IsRead || string(mi.FolderID) != sf.ID {
+				diffs = append(diffs, fmt.Sprintf("%s: item %q differs", f.DisplayName, it.Message.Subject))
+				break
+			}
 		}
 	}
-	if len(diffs) > 0 {
-		return fmt.Errorf("mirror differs from the server:\n  %s", strings.Join(diffs, "\n  "))
-	}
-	return nil
+	return diffs, nil
 }
+
+func shellQuote(s string) string {
+	if strings.ContainsAny(s, " '\"\\$`") {
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	return s
+}
+
+

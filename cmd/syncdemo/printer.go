@@ -49,6 +49,9 @@ func (p *printer) event(ev syncengine.Event) {
 		if b.Hierarchy {
 			names = append([]string{"(hierarchy)"}, names...)
 		}
+		if len(names) == 0 {
+			names = []string{"(no mirrored folder)"}
+		}
 		lat := b.Committed.Sub(b.Cut)
 		p.line("batch %d: %d events → %s: %d created, %d updated, %d deleted, %d read flags; committed %v after the cut",
 			n, b.Events, strings.Join(names, ", "), b.Created, b.Updated, b.Deleted, b.ReadFlags, lat.Round(time.Millisecond))
