@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/mailsync/mailsync/localstore"
 )
 
 func main() {
@@ -16,15 +18,68 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "syncdemo:", err)
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
 }
 
 // errUsage marks command-line mistakes (exit status 2).
 var errUsage = errors.New("usage")
+
+// Exit statuses. Every status a command can end with is listed in
+// exitStatuses, which both main and the help text read.
+const (
+	exitFailure      = 1 // anything not listed below
+	exitUsage        = 2
+	exitStoreLocked  = 3
+	exitStoreTooNew  = 4
+	exitStoreMissing = 5
+	exitStoreBad     = 6
+	exitNotFound     = 7
+	exitNoMIME       = 8
+	exitPartial      = 9
+	exitCredentials  = 10
+	exitUnreachable  = 11
+	exitTLS          = 12
+)
+
+// exitStatuses maps errors to exit statuses, first match wins; an error
+// matching none exits with exitFailure.
+var exitStatuses = []struct {
+	code  int
+	match func(error) bool
+	doc   string
+}{
+	{exitUsage, isErr(errUsage), "bad command line"},
+	{exitStoreLocked, isErr(localstore.ErrLocked), "the store is locked by another process (a running sync)"},
+	{exitStoreTooNew, isErr(localstore.ErrSchemaTooNew), "the store was written by a newer version"},
+	{exitStoreMissing, isErr(errStoreMissing), "no store at -db PATH"},
+	{exitStoreBad, func(err error) bool {
+		return errors.Is(err, localstore.ErrNotStore) || errors.Is(err, localstore.ErrCorrupt) || errors.Is(err, localstore.ErrNeedsMigration)
+	}, "the file is not a usable store (foreign, damaged, or needs a read-write open to migrate)"},
+	{exitNotFound, isErr(errNoSuch), "no such mailbox, folder or item in the store"},
+	{exitNoMIME, isErr(errNoMIME), "export: the selection has no mirrored MIME"},
+	{exitPartial, isErr(errPartialExport), "export: written, but some items had no mirrored MIME"},
+	{exitCredentials, isErr(errCredentials), "sync: the server refused the credentials"},
+	{exitUnreachable, isErr(errUnreachable), "sync: the server is unreachable"},
+	{exitTLS, isErr(errTLS), "sync: TLS failure (certificate not trusted, or not TLS)"},
+}
+
+func isErr(target error) func(error) bool {
+	return func(err error) bool { return errors.Is(err, target) }
+}
+
+// exitStatus returns the exit status for an error returned by run.
+func exitStatus(err error) int {
+	if err == nil {
+		return 0
+	}
+	for _, s := range exitStatuses {
+		if s.match(err) {
+			return s.code
+		}
+	}
+	return exitFailure
+}
 
 // command is one subcommand.
 type command struct {
@@ -36,7 +91,10 @@ type command struct {
 // commands lists the subcommands; the first is the default.
 var commands = []command{
 	{"demo", "run the demo (the default)", runDemo},
+	{"sync", "mirror a real server's mailbox into a store", runSync},
 	{"serve", "serve the fake Exchange server", runServe},
+	{"query", "read a mirror offline: folders, items, item, search, stats, dump", runQuery},
+	{"export", "write a mirror's MIME as mbox files or a Maildir++ tree", runExport},
 }
 
 // run dispatches to a subcommand. It returns when the subcommand is done
@@ -66,4 +124,11 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "  help     print this help")
+	fmt.Fprintln(w, `"syncdemo COMMAND -h" lists a command's flags.`)
+	fmt.Fprintln(w, "exit status:")
+	fmt.Fprintln(w, "  0  success")
+	fmt.Fprintf(w, "  %d  failure not listed below\n", exitFailure)
+	for _, s := range exitStatuses {
+		fmt.Fprintf(w, "  %d  %s\n", s.code, s.doc)
+	}
 }
