@@ -461,5 +461,3 @@ func shellQuote(s string) string {
 	}
 	return s
 }
-
-
