@@ -284,9 +284,10 @@ func hasMIME(ctx context.Context, st *localstore.Store, mb localstore.Mailbox, i
 // sanitizeName makes a folder name safe as one file name component on
 // Unix, macOS and Windows: path separators, control characters and
 // characters Windows refuses become "_", as do a leading dot and (for
-// Maildir++, where it separates levels) every dot; trailing dots and
-// spaces go; an empty result is "_".
+// Maildir++, where it separates levels) every dot; leading spaces and
+// trailing dots and spaces go; an empty result is "_".
 func sanitizeName(name string, dots bool) string {
+	name = strings.TrimLeft(name, " ")
 	var b strings.Builder
 	for i, r := range name {
 		switch {
