@@ -433,14 +433,14 @@ func (q *queryRun) stats(ctx context.Context) error {
 			Mailboxes []statsJSON `json:"mailboxes"`
 		}{q.st.Path(), size, rows})
 	}
-	tw := tabwriter.NewWriter(q.out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "MAILBOX\tFOLDERS\tITEMS\tUNREAD\tWITH MIME\tMIME BYTES\tSUBSCRIPTION\tLAST SYNCED\t\n")
+	tw := tabwriter.NewWriter(q.out, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "MAILBOX\tFOLDERS\tITEMS\tUNREAD\tWITH MIME\tMIME BYTES\tSUBSCRIPTION\tLAST SYNCED\n")
 	for _, r := range rows {
 		last := "never"
 		if r.LastSynced != nil {
 			last = r.LastSynced.Local().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", r.Address, r.Folders, r.Items, r.Unread, r.MIMEItems, r.MIMEBytes, r.Subscription, last)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.Address, r.Folders, r.Items, r.Unread, r.MIMEItems, r.MIMEBytes, r.Subscription, last)
 	}
 	return tw.Flush()
 }
