@@ -247,7 +247,19 @@ func (m *mailbox) subState() *localstore.Subscription {
 func (m *mailbox) run(ctx context.Context) {
 	defer close(m.done)
 	defer m.setPhase(PhaseStopped)
-	if !m.startup(ctx) {
+	// A stop request cancels the start-up (a long initial sync, say): what
+	// it committed stays, page by page, and the next start resumes there.
+	sctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-m.stop:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	ok := m.startup(sctx)
+	cancel()
+	if !ok {
 		m.shutdown(ctx)
 		return
 	}
