@@ -3,27 +3,39 @@ package debounce
 import "time"
 
 // Clock is the source of time and timers of a Debouncer. The zero Config
-// uses the wall clock; tests pass a fake such as debouncetest.Clock so that
-// they never sleep.
+// uses the wall clock; tests pass debouncetest.Clock so that they never
+// sleep.
+//
+// # One shape for every package
+//
+// The interface uses only standard types (AfterFunc returns a plain stop
+// function, not a named Timer), so it is structurally identical to the
+// clock interfaces of the other packages (ews.Clock, syncengine.Clock):
+// one value, SystemClock or a *debouncetest.Clock, satisfies them all, and
+// a package that declares the same two methods needs no adapter and no
+// import of this one.
+//
+// # Which goroutine runs timers
+//
+// The function given to AfterFunc runs on a goroutine the Clock chooses,
+// never inside AfterFunc itself: SystemClock starts one per timer (as
+// time.AfterFunc does), and debouncetest.Clock runs the timers that fall
+// due on the goroutine calling its Advance, before Advance returns. Code
+// may therefore arm a timer while holding its own lock, and a timer
+// function must take whatever lock it needs itself, must not block on the
+// goroutine that advances a fake clock, and must not call Advance.
 //
 // Implementations must be safe for concurrent use. The Debouncer calls Now
 // and AfterFunc while holding its own lock, so a Clock must never call back
-// into the Debouncer from Now or AfterFunc; the function given to AfterFunc
-// may run on any goroutine, but not inside AfterFunc itself.
+// into the Debouncer from Now or AfterFunc.
 type Clock interface {
 	// Now returns the current time. It must never go backwards; the
 	// Debouncer clamps it if it does.
 	Now() time.Time
 	// AfterFunc arranges for f to be called once d has elapsed and returns
-	// a Timer that can cancel the call.
-	AfterFunc(d time.Duration, f func()) Timer
-}
-
-// Timer is a pending AfterFunc call.
-type Timer interface {
-	// Stop prevents the call if it has not started yet and reports whether
-	// it did so.
-	Stop() bool
+	// a function that cancels the call if it has not started yet,
+	// reporting whether it did so (as time.Timer.Stop does).
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
 
 // SystemClock is the wall clock, backed by package time. It is what a nil
@@ -34,6 +46,6 @@ type SystemClock struct{}
 func (SystemClock) Now() time.Time { return time.Now() }
 
 // AfterFunc wraps time.AfterFunc; f runs on its own goroutine.
-func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+func (SystemClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 var _ Clock = SystemClock{}

@@ -105,7 +105,7 @@ type Debouncer[K comparable, V any] struct {
 	ovFirst, ovLast time.Duration
 	ovEvents        int
 
-	timer    Timer // armed for timerAt, or nil
+	timer    func() bool // stops the timer armed for timerAt, or nil
 	timerAt  time.Duration
 	timerGen uint64
 
@@ -582,7 +582,7 @@ func (d *Debouncer[K, V]) armLocked(now time.Duration) {
 	due, ok := d.nextDueLocked()
 	if !ok {
 		if d.timer != nil {
-			d.timer.Stop()
+			d.timer()
 			d.timer = nil
 		}
 		return
@@ -591,7 +591,7 @@ func (d *Debouncer[K, V]) armLocked(now time.Duration) {
 		if d.timerAt <= due {
 			return
 		}
-		d.timer.Stop()
+		d.timer()
 	}
 	d.timerGen++
 	gen := d.timerGen

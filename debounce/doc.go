@@ -76,8 +76,11 @@
 //
 //   - Times come from Config.Clock. Tests inject debouncetest.Clock and
 //     never sleep: its Advance runs the deliveries that fall due before it
-//     returns. A Clock from elsewhere with the same methods can be adapted
-//     in a few lines (AfterFunc must return a debounce.Timer).
+//     returns. Clock uses only standard types (AfterFunc returns a stop
+//     function), so any value with the same two methods fits without an
+//     adapter: the ews and syncengine clocks are the same interface, and
+//     one clock drives them all (see Clock for which goroutine runs
+//     timers).
 //   - merge runs under the Debouncer's lock, on the goroutine calling Add:
 //     it must be quick and must not call the Debouncer. Values are kept, not
 //     copied: if V holds references, merge may mutate acc in place, and the

@@ -169,8 +169,8 @@ func ExampleNew() {
 // methods can stand in for it.
 func ExampleSystemClock() {
 	var c debounce.Clock = debounce.SystemClock{}
-	t := c.AfterFunc(time.Hour, func() {})
-	fmt.Println(t.Stop())
+	stop := c.AfterFunc(time.Hour, func() {})
+	fmt.Println(stop())
 	// Output:
 	// true
 }

@@ -43,11 +43,8 @@ func TestClient_callRetriesBusyFault(t *testing.T) {
 		io.WriteString(w, unsubscribeOK)
 	}))
 	defer srv.Close()
-	var slept []time.Duration
-	c, err := New(srv.URL, &Options{Logger: slog.New(slog.DiscardHandler), Retry: RetryPolicy{Sleep: func(ctx context.Context, d time.Duration) error {
-		slept = append(slept, d)
-		return nil
-	}}})
+	fs := &fakeSleeper{}
+	c, err := New(srv.URL, &Options{Logger: slog.New(slog.DiscardHandler), Clock: fs.clock(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +57,8 @@ func TestClient_callRetriesBusyFault(t *testing.T) {
 	if len(resp.Messages) != 1 || resp.Messages[0].Err != nil {
 		t.Fatalf("messages = %+v", resp.Messages)
 	}
-	if len(slept) != 1 || slept[0] != 30*time.Second {
-		t.Fatalf("slept %v, want [30s]", slept)
+	if len(fs.delays) != 1 || fs.delays[0] != 30*time.Second {
+		t.Fatalf("fs.delays %v, want [30s]", fs.delays)
 	}
 	if v, ok := c.ServerVersion(); !ok || v.MajorVersion != 15 || v.Version != "V2017_07_11" {
 		t.Fatalf("server version = %+v %v", v, ok)

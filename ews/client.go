@@ -151,9 +151,7 @@ func New(endpoint string, opts *Options) (*Client, error) {
 	if o.MaxResponseTags == 0 {
 		o.MaxResponseTags = DefaultMaxResponseTags
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clockOrSystem(o.Clock)
 	c := &Client{
 		endpoint: u.String(),
 		opts:     o,
@@ -261,7 +259,7 @@ func (c *Client) call(ctx context.Context, r *callRequest) (*soapResponse, error
 		c.log.LogAttrs(ctx, slog.LevelWarn, msg,
 			slog.String(LogKeyOp, r.Op), slog.Int(LogKeyAttempt, attempt),
 			slog.Duration(LogKeyBackOff, d), slog.Any(LogKeyError, err))
-		if serr := c.retry.Sleep(ctx, d); serr != nil {
+		if serr := sleep(ctx, c.opts.Clock, d); serr != nil {
 			return nil, fmt.Errorf("ews: %s: back-off interrupted: %w (after %w)", r.Op, serr, err)
 		}
 	}
@@ -451,7 +449,7 @@ func looksLikeXML(b []byte) bool {
 func (c *Client) httpError(op string, resp *http.Response) *HTTPError {
 	he := &HTTPError{Op: op, StatusCode: resp.StatusCode, Status: resp.Status}
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		he.RetryAfter = parseRetryAfter(ra, c.opts.Now())
+		he.RetryAfter = parseRetryAfter(ra, c.opts.Clock.Now())
 	}
 	if resp.StatusCode/100 == 3 {
 		if loc := resp.Header.Get("Location"); loc != "" {

@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 	"github.com/mailsync/mailsync/ews"
 	"github.com/mailsync/mailsync/ews/ewstest"
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -42,9 +42,9 @@ var e2eStart = time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)
 
 // e2eServer starts a fake with one user on a fake clock, authenticating
 // with mode.
-func e2eServer(t testing.TB, mode string, tweak func(*ewstest.Options)) (*ewstest.Server, *fakeclock.Fake) {
+func e2eServer(t testing.TB, mode string, tweak func(*ewstest.Options)) (*ewstest.Server, *debouncetest.Clock) {
 	t.Helper()
-	clk := fakeclock.New(e2eStart)
+	clk := debouncetest.NewClock(e2eStart)
 	opts := ewstest.Options{
 		Users:  []ewstest.User{{Name: e2eUser, Password: e2ePassword, Address: e2eAddress}},
 		Clock:  clk,
@@ -78,15 +78,17 @@ func e2eAuth(mode string, wrong bool) ews.Auth {
 }
 
 // e2eClient returns a client for srv; sleeps, when non-nil, records the
-// retry waits instead of sleeping.
+// retry waits, which end at once on a fake clock of the client's own.
 func e2eClient(t testing.TB, srv *ewstest.Server, auth ews.Auth, sleeps *[]time.Duration) *ews.Client {
 	t.Helper()
 	opts := &ews.Options{Auth: auth, Logger: slog.New(slog.DiscardHandler)}
 	if sleeps != nil {
-		opts.Retry.Sleep = func(ctx context.Context, d time.Duration) error {
+		clk := debouncetest.NewClock(e2eStart)
+		t.Cleanup(clk.AutoAdvance(func(d time.Duration) bool {
 			*sleeps = append(*sleeps, d)
-			return ctx.Err()
-		}
+			return true
+		}))
+		opts.Clock = clk
 	}
 	c, err := ews.New(srv.URL, opts)
 	if err != nil {
@@ -993,14 +995,29 @@ func TestE2E_StreamingAcrossConnectionTimeout(t *testing.T) {
 	}
 }
 
-// ntfClock adapts a fake clock to ews.NotificationClock, running each
-// timer on its own goroutine as the interface asks.
-type ntfClock struct{ f *fakeclock.Fake }
-
-func (c ntfClock) Now() time.Time { return c.f.Now() }
-
-func (c ntfClock) AfterFunc(d time.Duration, fn func()) func() bool {
-	return c.f.AfterFunc(d, func() { go fn() }).Stop
+// nextEvent returns the next value received from events while it drives
+// clk: whenever a timer is due within horizon it moves clk to that timer
+// (running it), and otherwise it waits for a value or for the code under
+// test to arm a timer. It never polls on real time; 20 s without progress
+// fails the test.
+func nextEvent[E any](t testing.TB, clk *debouncetest.Clock, horizon time.Duration, events <-chan E) E {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		armed := clk.Armed()
+		if due, ok := clk.NextDue(); ok && !due.After(clk.Now().Add(horizon)) {
+			clk.Set(due)
+		}
+		select {
+		case ev := <-events:
+			return ev
+		case <-armed:
+		case <-deadline:
+			var zero E
+			t.Fatalf("no event and no timer due within %v", horizon)
+			return zero
+		}
+	}
 }
 
 // TestE2E_Push subscribes the client's PushListener, served by
@@ -1032,21 +1049,13 @@ func TestE2E_Push(t *testing.T) {
 	}
 	// StatusFrequency of quiet gives a StatusEvent. The fake re-arms its
 	// status timer when it has read the listener's answer, which may be
-	// after the event reached us, so the clock moves a minute at a time
-	// until the POST comes.
+	// after the event reached us, so the clock moves to the status timer
+	// once it is armed.
 	var idle *ews.Notification
-	for range 100 {
-		clk.Advance(time.Minute)
-		select {
-		case ev := <-l.Events():
-			if ev.Err != nil || ev.Notification == nil {
-				t.Fatalf("push event %+v", ev)
-			}
-			idle = ev.Notification
-		case <-time.After(50 * time.Millisecond):
-			continue
-		}
-		break
+	if ev := nextEvent(t, clk, time.Minute, l.Events()); ev.Err != nil || ev.Notification == nil {
+		t.Fatalf("push event %+v", ev)
+	} else {
+		idle = ev.Notification
 	}
 	if idle == nil || !idle.StatusOnly() || idle.PreviousWatermark != ev.Notification.LastWatermark() {
 		t.Fatalf("idle POST: %+v", idle)
@@ -1058,7 +1067,7 @@ func TestE2E_Push(t *testing.T) {
 
 // e2eListener starts a PushListener behind httptest on the given
 // listener clock (nil for the wall clock).
-func e2eListener(t testing.TB, clk ews.NotificationClock) (*ews.PushListener, *httptest.Server) {
+func e2eListener(t testing.TB, clk ews.Clock) (*ews.PushListener, *httptest.Server) {
 	t.Helper()
 	l, err := ews.NewPushListener(&ews.PushListenerOptions{Token: "push-secret", LivenessSlack: 10 * time.Second, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -1112,8 +1121,8 @@ func TestE2E_SubscriptionLostOnRestart(t *testing.T) {
 	srv, _ := e2eServer(t, ewstest.AuthNone, nil)
 	ctx := context.Background()
 	c := e2eClient(t, srv, nil, nil)
-	lclk := fakeclock.New(e2eStart)
-	l, hs := e2eListener(t, ntfClock{lclk})
+	lclk := debouncetest.NewClock(e2eStart)
+	l, hs := e2eListener(t, lclk)
 
 	pull, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Pull, AllFolders: true, Timeout: 10 * time.Minute})
 	if err != nil {
@@ -1494,18 +1503,19 @@ func TestE2E_ConcurrencyLimit(t *testing.T) {
 	ctx := context.Background()
 	aDone := make(chan error, 1)
 	var waits []time.Duration // only the second call waits
+	var aErr error
+	cclk := debouncetest.NewClock(e2eStart)
+	t.Cleanup(cclk.AutoAdvance(func(d time.Duration) bool {
+		waits = append(waits, d)
+		if len(waits) == 1 {
+			openGate.Do(func() { close(gate) })
+			aErr = <-aDone
+		}
+		return true
+	}))
 	c, err := ews.New(srv.URL, &ews.Options{
 		Auth: e2eAuth(ewstest.AuthNTLM, false), Logger: slog.New(slog.DiscardHandler),
-		Retry: ews.RetryPolicy{MaxAttempts: 100, Sleep: func(ctx context.Context, d time.Duration) error {
-			waits = append(waits, d)
-			if len(waits) == 1 {
-				openGate.Do(func() { close(gate) })
-				if err := <-aDone; err != nil {
-					return err
-				}
-			}
-			return ctx.Err()
-		}},
+		Clock: cclk, Retry: ews.RetryPolicy{MaxAttempts: 100},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -1523,6 +1533,9 @@ func TestE2E_ConcurrencyLimit(t *testing.T) {
 	<-entered
 	if err := call(); err != nil {
 		t.Fatalf("refused call: %v", err)
+	}
+	if aErr != nil {
+		t.Fatalf("first call: %v", aErr)
 	}
 	refused := srv.Throttle().Refused()
 	if refused < 1 || int64(len(waits)) != refused {
@@ -1842,8 +1855,8 @@ func TestE2E_StreamingConnectionLimit(t *testing.T) {
 	ctx := context.Background()
 	mb := srv.Mailbox(e2eAddress)
 	c := e2eClient(t, srv, nil, nil)
-	lclk := fakeclock.New(e2eStart)
-	open := func(clk ews.NotificationClock) (*ews.StreamingConnection, string) {
+	lclk := debouncetest.NewClock(e2eStart)
+	open := func(clk ews.Clock) (*ews.StreamingConnection, string) {
 		t.Helper()
 		sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Streaming, DistinguishedFolders: []string{"inbox"}, EventTypes: []ews.EventType{ews.EventNewMail}})
 		if err != nil {
@@ -1882,7 +1895,7 @@ func TestE2E_StreamingConnectionLimit(t *testing.T) {
 		recvMail(sc, it.ID) // each request is open at the server
 	}
 
-	extra, _ := open(ntfClock{lclk})
+	extra, _ := open(lclk)
 	select {
 	case ev := <-extra.Events():
 		var re *ews.ResponseError
@@ -1902,23 +1915,17 @@ func TestE2E_StreamingConnectionLimit(t *testing.T) {
 	// client's 90 s read timeout runs on lclk too once the connection is
 	// in, and must not fire while the queued mail is on its way.
 	for range 400 {
-		if due, ok := lclk.NextDue(); ok && due.Sub(lclk.Now()) <= time.Minute {
-			lclk.Set(due)
-		}
-		select {
-		case ev := <-extra.Events():
-			if ev.Err != nil {
-				if !errors.Is(ev.Err, ews.ErrExceededConnectionCount) {
-					t.Fatalf("fourth connection: %v", ev.Err)
-				}
-				continue
+		ev := nextEvent(t, lclk, time.Minute, extra.Events())
+		if ev.Err != nil {
+			if !errors.Is(ev.Err, ews.ErrExceededConnectionCount) {
+				t.Fatalf("fourth connection: %v", ev.Err)
 			}
-			if !slices.Equal(newMailIDs(ev.Notification), []string{late.ID}) {
-				t.Fatalf("fourth connection delivered %+v", ev.Notification)
-			}
-			return
-		case <-time.After(50 * time.Millisecond):
+			continue
 		}
+		if !slices.Equal(newMailIDs(ev.Notification), []string{late.ID}) {
+			t.Fatalf("fourth connection delivered %+v", ev.Notification)
+		}
+		return
 	}
 	t.Fatal("the fourth connection never got in")
 }
@@ -2214,22 +2221,17 @@ func TestE2E_PushBackpressure(t *testing.T) {
 		t.Fatalf("first notification %+v", first.Notification)
 	}
 	// The fake retries on its clock; its timer is set once it has read
-	// the 503, so the clock moves until the retry arrives.
+	// the 503, so the clock moves to it once it is armed.
 	var got *ews.Notification
 	for range 100 {
-		clk.Advance(30 * time.Second)
-		select {
-		case ev := <-l.Events():
-			if ev.Err != nil || ev.Gap {
-				t.Fatalf("push event %+v", ev)
-			}
-			if ev.Notification.StatusOnly() {
-				continue
-			}
-			got = ev.Notification
-		case <-time.After(50 * time.Millisecond):
+		ev := nextEvent(t, clk, 30*time.Second, l.Events())
+		if ev.Err != nil || ev.Gap {
+			t.Fatalf("push event %+v", ev)
+		}
+		if ev.Notification.StatusOnly() {
 			continue
 		}
+		got = ev.Notification
 		break
 	}
 	if got == nil || !slices.Equal(newMailIDs(got), []string{m1.ID}) {

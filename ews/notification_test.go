@@ -18,6 +18,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 	"github.com/mailsync/mailsync/ews/internal/ewsxml"
 )
 
@@ -50,100 +51,19 @@ func ntfGoldenFiles(t testing.TB, prefix string) [][]byte {
 	return out
 }
 
-// testClock is a manual NotificationClock. Timers fire synchronously in
-// Advance, in due order. Tests wait for timers to be registered with
-// waitTimers instead of sleeping.
-type testClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	seq    int
-	timers map[int]*testTimer
-	added  chan struct{}
+// newTestClock returns the fake clock of the notification tests: timers
+// run on the goroutine calling Advance, in due order.
+func newTestClock() *debouncetest.Clock {
+	return debouncetest.NewClock(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
 }
 
-type testTimer struct {
-	when time.Time
-	seq  int
-	f    func()
-}
-
-func newTestClock() *testClock {
-	return &testClock{
-		now:    time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC),
-		timers: make(map[int]*testTimer),
-		added:  make(chan struct{}, 1),
-	}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) AfterFunc(d time.Duration, f func()) func() bool {
-	c.mu.Lock()
-	c.seq++
-	seq := c.seq
-	c.timers[seq] = &testTimer{when: c.now.Add(d), seq: seq, f: f}
-	c.mu.Unlock()
-	select {
-	case c.added <- struct{}{}:
-	default:
-	}
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		_, ok := c.timers[seq]
-		delete(c.timers, seq)
-		return ok
-	}
-}
-
-// pending returns the number of timers not yet fired or stopped.
-func (c *testClock) pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.timers)
-}
-
-// waitTimers blocks until at least n timers are pending.
-func (c *testClock) waitTimers(t testing.TB, n int) {
+// waitTimers blocks until at least n timers are pending on clk.
+func waitTimers(t testing.TB, clk *debouncetest.Clock, n int) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for c.pending() < n {
-		select {
-		case <-c.added:
-		case <-deadline:
-			t.Fatalf("timed out waiting for %d pending timers (have %d)", n, c.pending())
-		}
-	}
-}
-
-// Advance moves the clock and runs the timers that fall due, in order.
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	target := c.now.Add(d)
-	c.mu.Unlock()
-	for {
-		c.mu.Lock()
-		var next *testTimer
-		for _, tm := range c.timers {
-			if !tm.when.After(target) && (next == nil || tm.when.Before(next.when) || tm.when.Equal(next.when) && tm.seq < next.seq) {
-				next = tm
-			}
-		}
-		if next == nil {
-			c.now = target
-			c.mu.Unlock()
-			return
-		}
-		delete(c.timers, next.seq)
-		if next.when.After(c.now) {
-			c.now = next.when
-		}
-		c.mu.Unlock()
-		next.f()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := clk.WaitPending(ctx, n); err != nil {
+		t.Fatalf("timed out waiting for %d pending timers (have %d)", n, clk.Pending())
 	}
 }
 

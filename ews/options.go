@@ -1,7 +1,6 @@
 package ews
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -99,9 +98,9 @@ type Options struct {
 	// Retry is the back-off policy for ErrorServerBusy and HTTP 503.
 	Retry RetryPolicy
 
-	// Now returns the current time, used to read Retry-After dates.
-	// Default time.Now.
-	Now func() time.Time
+	// Clock times the retry back-off and reads Retry-After dates. Nil
+	// means the wall clock; tests pass a fake (see Clock).
+	Clock Clock
 }
 
 // Impersonation names the mailbox to act as through the
@@ -167,9 +166,6 @@ type RetryPolicy struct {
 	// up to MaxDelay. Default 1 s. Other calls are not retried after a
 	// network error: the server may have acted on them.
 	NetworkBaseDelay time.Duration
-	// Sleep waits d or until ctx is done, returning ctx.Err() in the
-	// latter case. Default: a timer. Tests inject a fake.
-	Sleep func(ctx context.Context, d time.Duration) error
 	// Jitter maps a computed delay to the delay actually waited; it is
 	// not applied to server hints. Default: uniform in [d/2, d].
 	Jitter func(d time.Duration) time.Duration
@@ -193,9 +189,6 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	}
 	if p.NetworkBaseDelay <= 0 {
 		p.NetworkBaseDelay = time.Second
-	}
-	if p.Sleep == nil {
-		p.Sleep = sleepCtx
 	}
 	if p.Jitter == nil {
 		p.Jitter = func(d time.Duration) time.Duration {
@@ -226,17 +219,6 @@ func (p RetryPolicy) networkDelay(next int) time.Duration {
 		d *= 2
 	}
 	return p.Jitter(min(d, p.MaxDelay))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Validate reports an unusable Options value. New calls it.

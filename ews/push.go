@@ -53,7 +53,7 @@ type PushListenerOptions struct {
 	// answered Unsubscribe. Default DefaultPushPendingWait.
 	PendingWait time.Duration
 	// Clock drives liveness tracking; nil means the wall clock.
-	Clock NotificationClock
+	Clock Clock
 	// Logger receives diagnostics (never notification content); nil
 	// means slog.Default().
 	Logger *slog.Logger
@@ -181,7 +181,7 @@ func NewPushListener(opts *PushListenerOptions) (*PushListener, error) {
 	if o.PendingWait == 0 {
 		o.PendingWait = DefaultPushPendingWait
 	}
-	o.Clock = ntfClockOrReal(o.Clock)
+	o.Clock = clockOrSystem(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

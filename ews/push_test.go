@@ -10,11 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 )
 
 const pushSubID = "hKJETtoAdi9PPW0tZDQ4MThmMDoVYB"
 
-func newTestListener(t testing.TB, opts *PushListenerOptions) (*PushListener, *testClock) {
+func newTestListener(t testing.TB, opts *PushListenerOptions) (*PushListener, *debouncetest.Clock) {
 	t.Helper()
 	clk := newTestClock()
 	var o PushListenerOptions
@@ -325,7 +327,7 @@ func TestPushListener_Expect(t *testing.T) {
 	release := l.Expect()
 	done := make(chan *httptest.ResponseRecorder)
 	go func() { done <- post(t, l, "/", xmlCT, pushNotification("NEW", "W0", "W1")) }()
-	clk.waitTimers(t, 1) // the POST is waiting (its PendingWait timer is set)
+	waitTimers(t, clk, 1) // the POST is waiting (its PendingWait timer is set)
 	if err := l.Register("NEW", time.Minute, "W0"); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +341,7 @@ func TestPushListener_Expect(t *testing.T) {
 	// Released without Register (Subscribe failed): Unsubscribe.
 	release = l.Expect()
 	go func() { done <- post(t, l, "/", xmlCT, pushNotification("GHOST", "W0", "W1")) }()
-	clk.waitTimers(t, 2)
+	waitTimers(t, clk, 2)
 	release()
 	expectReply(t, <-done, "sendnotification_unsubscribe.response.xml")
 
@@ -347,7 +349,7 @@ func TestPushListener_Expect(t *testing.T) {
 	release = l.Expect()
 	defer release()
 	go func() { done <- post(t, l, "/", xmlCT, pushNotification("GHOST", "W0", "W1")) }()
-	clk.waitTimers(t, 2)
+	waitTimers(t, clk, 2)
 	clk.Advance(DefaultPushPendingWait)
 	expectReply(t, <-done, "sendnotification_unsubscribe.response.xml")
 	noPushEvent(t, l)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 )
 
 // scripted serves one (status, headers, body) per request, repeating the
@@ -43,30 +45,35 @@ func (s *scripted) count() int {
 	return s.n
 }
 
-// fakeSleeper records requested delays without sleeping.
+// fakeSleeper records the client's back-off waits. The client runs on a
+// fake clock that moves to each wait's end as soon as it starts, unless
+// hook (called with the wait's number, from 1) returns an error: then the
+// wait is left pending (the hook cancels the call's context).
 type fakeSleeper struct {
 	mu     sync.Mutex
 	delays []time.Duration
 	hook   func(n int) error
 }
 
-func (f *fakeSleeper) sleep(ctx context.Context, d time.Duration) error {
-	f.mu.Lock()
-	f.delays = append(f.delays, d)
-	n := len(f.delays)
-	f.mu.Unlock()
-	if f.hook != nil {
-		return f.hook(n)
-	}
-	return nil
+// clock returns the fake clock, advanced until the test ends.
+func (f *fakeSleeper) clock(t testing.TB) *debouncetest.Clock {
+	clk := debouncetest.NewClock(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
+	t.Cleanup(clk.AutoAdvance(func(d time.Duration) bool {
+		f.mu.Lock()
+		f.delays = append(f.delays, d)
+		n := len(f.delays)
+		f.mu.Unlock()
+		return f.hook == nil || f.hook(n) == nil
+	}))
+	return clk
 }
 
 func newRetryClient(t *testing.T, h http.Handler, fs *fakeSleeper, attempts int) *Client {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	c, err := New(srv.URL, &Options{Logger: slog.New(slog.DiscardHandler), Retry: RetryPolicy{
-		MaxAttempts: attempts, Sleep: fs.sleep,
-		Jitter: func(d time.Duration) time.Duration { return d }, // deterministic
+	c, err := New(srv.URL, &Options{Logger: slog.New(slog.DiscardHandler), Clock: fs.clock(t), Retry: RetryPolicy{
+		MaxAttempts: attempts,
+		Jitter:      func(d time.Duration) time.Duration { return d }, // deterministic
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +177,7 @@ func TestRetry_ContextCancelStopsBackOff(t *testing.T) {
 func TestRetry_DefaultSleepHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := sleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+	if err := sleep(ctx, systemClock{}, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -64,7 +64,7 @@ type StreamingOptions struct {
 	Impersonation *Impersonation
 	// Clock drives the read timeout and the back-off; nil means the wall
 	// clock.
-	Clock NotificationClock
+	Clock Clock
 	// Logger receives connection-level diagnostics; nil means the
 	// client's logger.
 	Logger *slog.Logger
@@ -107,7 +107,7 @@ func (o *StreamingOptions) withDefaults() StreamingOptions {
 	if v.HandoverTimeout == 0 {
 		v.HandoverTimeout = DefaultStreamHandoverTimeout
 	}
-	v.Clock = ntfClockOrReal(v.Clock)
+	v.Clock = clockOrSystem(v.Clock)
 	if v.Logger == nil {
 		v.Logger = slog.Default()
 	}
@@ -546,7 +546,10 @@ func (sc *StreamingConnection) run(ctx context.Context) {
 			return
 		}
 		failures++
-		if !sc.wait(ctx, sc.backoff(failures, err)) {
+		// Changes of the id set do not cut the wait short, so a burst of
+		// Add calls cannot defeat the server's back-off hint; they apply
+		// on the next attempt.
+		if sleep(ctx, sc.opts.Clock, sc.backoff(failures, err)) != nil {
 			return
 		}
 	}
@@ -570,25 +573,6 @@ func (sc *StreamingConnection) backoff(failures int, err error) time.Duration {
 		d = hint
 	}
 	return d
-}
-
-// wait sleeps d on the connection's clock and reports false when ctx ends
-// first. Changes of the id set do not cut the wait short, so a burst of
-// Add calls cannot defeat the server's back-off hint; they apply on the
-// next attempt.
-func (sc *StreamingConnection) wait(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	fired := make(chan struct{})
-	stop := sc.opts.Clock.AfterFunc(d, func() { close(fired) })
-	select {
-	case <-fired:
-		return true
-	case <-ctx.Done():
-		stop()
-		return false
-	}
 }
 
 // deliver sends ev to the application, blocking until it is taken or the
@@ -771,7 +755,7 @@ func (sc *StreamingConnection) handle(msg *StreamMessage, req *streamReq) bool {
 // not count. It runs on the connection's clock, so tests advance a fake
 // clock instead of sleeping.
 type streamWatchdog struct {
-	clock   NotificationClock
+	clock   Clock
 	timeout time.Duration
 	cancel  context.CancelFunc
 
@@ -784,7 +768,7 @@ type streamWatchdog struct {
 	closer io.Closer
 }
 
-func newStreamWatchdog(clock NotificationClock, timeout time.Duration, cancel context.CancelFunc) *streamWatchdog {
+func newStreamWatchdog(clock Clock, timeout time.Duration, cancel context.CancelFunc) *streamWatchdog {
 	w := &streamWatchdog{clock: clock, timeout: timeout, cancel: cancel, last: clock.Now()}
 	w.mu.Lock()
 	w.stop = clock.AfterFunc(timeout, w.check)

@@ -9,18 +9,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 	"github.com/mailsync/mailsync/ews"
 	"github.com/mailsync/mailsync/ews/ewstest"
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
 )
 
 // End-to-end runs of the notification client against the fake server.
 // They complement the golden and httptest-based tests, which are the
 // primary proof of the client.
 
-func newE2E(t *testing.T) (*ewstest.Server, *fakeclock.Fake, *ews.Client) {
+func newE2E(t *testing.T) (*ewstest.Server, *debouncetest.Clock, *ews.Client) {
 	t.Helper()
-	clk := fakeclock.New(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
+	clk := debouncetest.NewClock(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
 	srv := ewstest.NewServer(ewstest.Options{
 		Users: []ewstest.User{{Name: "alice", Password: "secret", Address: "alice@example.com"}},
 		Clock: clk,
@@ -244,7 +244,7 @@ func TestE2E_StreamingHandoverAgainstEwstest(t *testing.T) {
 // different backends share one streaming connection only when they were
 // created through the same AffinityGroup (anchor headers and cookie).
 func TestE2E_AffinityGroupAgainstEwstest(t *testing.T) {
-	clk := fakeclock.New(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
+	clk := debouncetest.NewClock(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
 	srv := ewstest.NewServer(ewstest.Options{
 		Users: []ewstest.User{
 			{Name: "alice", Password: "secret", Address: "alice@example.com"},

@@ -490,7 +490,7 @@ func TestStreamingConnection_ConnectionErrorsBackOff(t *testing.T) {
 	if !errors.Is(ev.Err, ErrServiceUnavailable) {
 		t.Fatalf("second error %+v", ev)
 	}
-	clk.waitTimers(t, 1)
+	waitTimers(t, clk, 1)
 	clk.Advance(999 * time.Millisecond)
 	ss.expectNoConn(t)
 	clk.Advance(time.Millisecond)
@@ -507,7 +507,7 @@ func TestStreamingConnection_ConnectionErrorsBackOff(t *testing.T) {
 	}
 	// The envelope was read, so the failure count restarted: the
 	// first failure would be retried at once, but the hint says 30 s.
-	clk.waitTimers(t, 1)
+	waitTimers(t, clk, 1)
 	clk.Advance(29 * time.Second)
 	ss.expectNoConn(t)
 	clk.Advance(time.Second)
@@ -598,7 +598,7 @@ func TestStreamingConnection_HandoverTimeout(t *testing.T) {
 	recvNotification(t, sc, "S1", "zero")
 	sc.Add("S2")
 	fs2 := ss.next(t)
-	clk.waitTimers(t, 2) // the old request's read timeout and the handover timer
+	waitTimers(t, clk, 2) // the old request's read timeout and the handover timer
 	fs2.write(t, seNotify("S2", "A"))
 	clk.Advance(4 * time.Second)
 	select {

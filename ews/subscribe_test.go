@@ -462,11 +462,8 @@ func TestSubscribe_RetriedWhenBusy(t *testing.T) {
 		}
 		w.Write(ntfGolden(t, "subscribe_streaming.response.xml"))
 	})
-	var slept []time.Duration
-	c, err := New(srv.URL, &Options{Retry: RetryPolicy{MaxAttempts: 3, Sleep: func(_ context.Context, d time.Duration) error {
-		slept = append(slept, d)
-		return nil
-	}}})
+	fs := &fakeSleeper{}
+	c, err := New(srv.URL, &Options{Clock: fs.clock(t), Retry: RetryPolicy{MaxAttempts: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,7 +471,7 @@ func TestSubscribe_RetriedWhenBusy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sub.ID == "" || calls != 2 || len(slept) != 1 || slept[0] != 4*time.Second {
-		t.Fatalf("sub %+v, calls %d, slept %v", sub, calls, slept)
+	if sub.ID == "" || calls != 2 || len(fs.delays) != 1 || fs.delays[0] != 4*time.Second {
+		t.Fatalf("sub %+v, calls %d, fs.delays %v", sub, calls, fs.delays)
 	}
 }

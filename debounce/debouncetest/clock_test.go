@@ -1,6 +1,7 @@
 package debouncetest_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -26,7 +27,7 @@ func TestClock_Advance(t *testing.T) {
 		c.AfterFunc(10*time.Second, record("late"))         // due after it
 	})
 	stopped := c.AfterFunc(1500*time.Millisecond, record("stopped"))
-	if !stopped.Stop() || stopped.Stop() {
+	if !stopped() || stopped() {
 		t.Error("Stop should succeed once")
 	}
 	if c.Pending() != 4 {
@@ -67,7 +68,56 @@ func TestClock_NeverBackwards(t *testing.T) {
 	}
 	t1 := c.AfterFunc(0, func() { ran++ })
 	c.Advance(0)
-	if ran != 2 || t1.Stop() {
+	if ran != 2 || t1() {
 		t.Errorf("Advance(0) ran %d timers; Stop after running must fail", ran-1)
+	}
+}
+
+func TestClock_WaitPending(t *testing.T) {
+	c := debouncetest.NewClock(start)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	armed := make(chan struct{})
+	go func() {
+		defer close(armed)
+		c.AfterFunc(time.Second, func() {})
+		c.AfterFunc(2*time.Second, func() {})
+	}()
+	if err := c.WaitPending(ctx, 2); err != nil || c.Pending() < 2 {
+		t.Fatalf("WaitPending(2) = %v with %d pending", err, c.Pending())
+	}
+	<-armed
+	short, stop := context.WithCancel(context.Background())
+	stop()
+	if err := c.WaitPending(short, 3); err != context.Canceled {
+		t.Errorf("WaitPending(3) on an ended context = %v, want context.Canceled", err)
+	}
+}
+
+func TestClock_AutoAdvance(t *testing.T) {
+	c := debouncetest.NewClock(start)
+	var waits []time.Duration
+	stop := c.AutoAdvance(func(d time.Duration) bool {
+		waits = append(waits, d)
+		return len(waits) < 3
+	})
+	defer stop()
+	for _, d := range []time.Duration{time.Second, 2 * time.Second} {
+		fired := make(chan struct{})
+		c.AfterFunc(d, func() { close(fired) })
+		<-fired
+	}
+	c.AfterFunc(time.Minute, func() { t.Error("timer ran after each returned false") })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.WaitPending(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if want := []time.Duration{time.Second, 2 * time.Second, time.Minute}; !slices.Equal(waits, want) {
+		t.Errorf("waits %v, want %v", waits, want)
+	}
+	if got := c.Now().Sub(start); got != 3*time.Second {
+		t.Errorf("clock moved %v, want 3s", got)
 	}
 }

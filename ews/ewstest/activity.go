@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
 )
 
 // ActivityKind names one kind of change the activity generator makes.
@@ -96,7 +94,7 @@ type ActivityChange struct {
 // Activity is a running or stepped activity generator. It is safe for
 // concurrent use.
 type Activity struct {
-	clock     fakeclock.Clock
+	clock     Clock
 	mailboxes []*Mailbox
 	opts      ActivityOptions
 	kinds     []ActivityKind
@@ -105,7 +103,7 @@ type Activity struct {
 	mu      sync.Mutex
 	r       *rand.Rand
 	gens    map[*Mailbox]*seedGen
-	timer   fakeclock.Timer
+	timer   func() bool
 	running bool
 	due     float64
 	counts  map[ActivityKind]int64
@@ -115,7 +113,7 @@ type Activity struct {
 // NewActivity returns a stopped generator that changes the given mailboxes,
 // timed by clock (the server's clock, so that a test on a fake clock drives
 // it with Advance).
-func NewActivity(clock fakeclock.Clock, mailboxes []*Mailbox, opts ActivityOptions) (*Activity, error) {
+func NewActivity(clock Clock, mailboxes []*Mailbox, opts ActivityOptions) (*Activity, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -197,7 +195,7 @@ func (a *Activity) Stop() {
 	defer a.mu.Unlock()
 	a.running = false
 	if a.timer != nil {
-		a.timer.Stop()
+		a.timer()
 		a.timer = nil
 	}
 }

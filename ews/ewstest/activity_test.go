@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 )
 
-func newActivityServer(t *testing.T) (*Server, *fakeclock.Fake) {
+func newActivityServer(t *testing.T) (*Server, *debouncetest.Clock) {
 	t.Helper()
-	clock := fakeclock.New(seedEpoch)
+	clock := debouncetest.NewClock(seedEpoch)
 	s := NewUnstartedServer(Options{Clock: clock, Logger: slog.New(slog.DiscardHandler), Users: []User{
 		{Name: "alice", Password: "secret", Address: "alice@example.com"},
 		{Name: "bob", Password: "secret", Address: "bob@example.com"},
@@ -163,7 +163,7 @@ func TestActivity_ChangesThroughMailboxMethods(t *testing.T) {
 }
 
 func TestActivity_FallsBackToNewMail(t *testing.T) {
-	s := NewUnstartedServer(Options{Clock: fakeclock.New(seedEpoch),
+	s := NewUnstartedServer(Options{Clock: debouncetest.NewClock(seedEpoch),
 		Users: []User{{Name: "carol", Password: "x", Address: "carol@example.com"}}})
 	a, err := s.NewActivity(ActivityOptions{Seed: 1, Mix: map[ActivityKind]int{ActRenameFolder: 1, ActMove: 1}})
 	if err != nil {
@@ -200,7 +200,7 @@ func TestActivity_Invalid(t *testing.T) {
 // BenchmarkActivityStep measures one generated change on a mailbox of
 // 100,000 messages in 50 folders.
 func BenchmarkActivityStep(b *testing.B) {
-	s := NewUnstartedServer(Options{Clock: fakeclock.New(seedEpoch), Logger: slog.New(slog.DiscardHandler),
+	s := NewUnstartedServer(Options{Clock: debouncetest.NewClock(seedEpoch), Logger: slog.New(slog.DiscardHandler),
 		Users: []User{{Name: "alice", Password: "secret", Address: "alice@example.com"}}})
 	if _, err := Seed(s.Mailbox("alice@example.com"), SeedOptions{Messages: 100_000, Folders: 50, Seed: 1}); err != nil {
 		b.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
 )
 
 // Fault is a request-wide SOAP fault the server answers with HTTP 500, as
@@ -35,7 +33,7 @@ func (f *Fault) text() string {
 // Faults injects failures into the server at run time. All methods are
 // safe for concurrent use and take effect on the next request.
 type Faults struct {
-	clock fakeclock.Clock
+	clock Clock
 
 	mu          sync.Mutex
 	busy        int
@@ -131,7 +129,7 @@ func (f *Faults) waitLatency(ctx context.Context) bool {
 		return true
 	}
 	done := make(chan struct{})
-	t := f.clock.AfterFunc(d, func() { close(done) })
+	stop := f.clock.AfterFunc(d, func() { close(done) })
 	if w != nil {
 		w <- struct{}{}
 	}
@@ -139,10 +137,10 @@ func (f *Faults) waitLatency(ctx context.Context) bool {
 	case <-done:
 		return true
 	case <-ctx.Done():
-		t.Stop()
+		stop()
 		return false
 	case <-f.closingCh():
-		t.Stop()
+		stop()
 		return false
 	}
 }

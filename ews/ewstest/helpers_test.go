@@ -8,15 +8,15 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 )
 
 var testStart = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 
 // newTestServer starts a server with alice and bob on a fake clock.
-func newTestServer(t *testing.T, mod func(*Options)) (*Server, *fakeclock.Fake) {
+func newTestServer(t *testing.T, mod func(*Options)) (*Server, *debouncetest.Clock) {
 	t.Helper()
-	clk := fakeclock.New(testStart)
+	clk := debouncetest.NewClock(testStart)
 	opts := Options{
 		Users: []User{
 			{Name: "alice", Password: "secret", Address: "alice@example.com"},

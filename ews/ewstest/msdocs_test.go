@@ -13,7 +13,7 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 )
 
 // The Microsoft-documented conformance suite: each request example of the
@@ -32,7 +32,7 @@ type msFixture struct {
 	t   *testing.T
 	srv *Server
 	mb  *Mailbox
-	clk *fakeclock.Fake
+	clk *debouncetest.Clock
 	// inboxItems, deletedItems and sentItems are the seeded messages.
 	inboxItems, deletedItems, sentItems []ItemInfo
 	// testFolder is a user folder "TestFolder" under the Inbox.
@@ -41,7 +41,7 @@ type msFixture struct {
 
 func newMSFixture(t *testing.T) *msFixture {
 	t.Helper()
-	clk := fakeclock.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	clk := debouncetest.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	srv := NewServer(Options{
 		Users:  []User{{Name: "alice", Password: "secret", Address: "alice@example.com"}},
 		Clock:  clk,

@@ -7,15 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 	"github.com/mailsync/mailsync/ews/ewstest"
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
 )
 
 // A pull subscription over SOAP, then a mailbox move: the subscription
 // ends with the code Exchange uses.
 func ExampleServer_MoveMailbox() {
 	srv := ewstest.NewServer(ewstest.Options{
-		Clock:  fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
+		Clock:  debouncetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
 		Users:  []ewstest.User{{Name: "alice", Password: "secret", Address: "alice@example.com"}},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -9,13 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 	"github.com/mailsync/mailsync/ews/ewstest"
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
 )
 
 func ExampleSeed() {
 	srv := ewstest.NewServer(ewstest.Options{
-		Clock: fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
+		Clock: debouncetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
 		Users: []ewstest.User{{Name: "alice", Password: "secret", Address: "alice@example.com"}},
 	})
 	defer srv.Close()
@@ -33,7 +33,7 @@ func ExampleSeed() {
 }
 
 func ExampleServer_StartActivity() {
-	clock := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := debouncetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	srv := ewstest.NewServer(ewstest.Options{
 		Clock: clock,
 		Users: []ewstest.User{{Name: "alice", Password: "secret", Address: "alice@example.com"}},

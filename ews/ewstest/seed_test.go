@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 )
 
 var seedEpoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func newSeedServer(t testing.TB) (*Server, *Mailbox) {
 	t.Helper()
-	s := NewUnstartedServer(Options{Clock: fakeclock.New(seedEpoch),
+	s := NewUnstartedServer(Options{Clock: debouncetest.NewClock(seedEpoch),
 		Users: []User{{Name: "alice", Password: "secret", Address: "alice@example.com"}}})
 	return s, s.Mailbox("alice@example.com")
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
 	"github.com/mailsync/mailsync/ews/ewstest/internal/notify"
 )
 
@@ -57,8 +56,9 @@ type Options struct {
 	// hold the ApplicationImpersonation right; ExchangeImpersonation from
 	// anyone else is refused with ErrorImpersonateUserDenied.
 	ImpersonationUsers []string
-	// Clock is the server's time source; nil means the wall clock.
-	Clock fakeclock.Clock
+	// Clock is the server's time source; nil means the wall clock. Tests
+	// pass a *debouncetest.Clock (see Clock).
+	Clock Clock
 	// TombstoneRetention is how long deleted items are remembered for ICS;
 	// a sync state older than this is invalid. Zero means
 	// DefaultTombstoneRetention.
@@ -137,7 +137,7 @@ type Server struct {
 	connContext func(ctx context.Context, c net.Conn) context.Context
 
 	opts   Options
-	clock  fakeclock.Clock
+	clock  Clock
 	log    *slog.Logger
 	ts     *httptest.Server
 	faults *Faults
@@ -165,7 +165,7 @@ func NewServer(opts Options) *Server {
 func NewUnstartedServer(opts Options) *Server {
 	s := &Server{opts: opts, clock: opts.Clock, log: opts.Logger, mailboxes: map[string]*Mailbox{}, byGUID: map[string]*Mailbox{}, users: map[string]User{}}
 	if s.clock == nil {
-		s.clock = fakeclock.Real{}
+		s.clock = systemClock{}
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -219,7 +219,7 @@ func (s *Server) Client() *http.Client { return s.ts.Client() }
 func (s *Server) Faults() *Faults { return s.faults }
 
 // Clock returns the server's clock.
-func (s *Server) Clock() fakeclock.Clock { return s.clock }
+func (s *Server) Clock() Clock { return s.clock }
 
 // AddUser adds a user and creates the user's mailbox with the distinguished
 // folders.

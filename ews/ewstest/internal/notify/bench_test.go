@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 )
 
 // BenchmarkPublish measures appending one event to the event table with a
@@ -99,7 +99,7 @@ func BenchmarkStream200(b *testing.B) {
 
 func newBenchBroker(b *testing.B) (*Broker, error) {
 	b.Helper()
-	br, err := New(&Options{Clock: fakeclock.New(t0)})
+	br, err := New(&Options{Clock: debouncetest.NewClock(t0)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
 )
 
 // Kind is a subscription kind.
@@ -100,8 +98,8 @@ const (
 // takes the default named in its comment.
 type Options struct {
 	// Clock drives expiry, retention, keep-alives, connection timeouts and
-	// push retries. Default fakeclock.Real.
-	Clock fakeclock.Clock
+	// push retries. Default: the wall clock.
+	Clock Clock
 	// Logger receives debug logs. Default slog.Default().
 	Logger *slog.Logger
 	// Retention is how long events stay in a database's event table.
@@ -160,7 +158,7 @@ func (o *Options) Validate() error {
 
 func (o Options) withDefaults() Options {
 	if o.Clock == nil {
-		o.Clock = fakeclock.Real{}
+		o.Clock = systemClock{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -218,7 +216,7 @@ type mailboxInfo struct {
 // concurrent use.
 type Broker struct {
 	opts  Options
-	clock fakeclock.Clock
+	clock Clock
 	log   *slog.Logger
 
 	mu        sync.Mutex
@@ -641,7 +639,7 @@ func (b *Broker) newIDLocked(backend string) string {
 
 func (b *Broker) armPullTimerLocked(s *subscription) {
 	if s.timer != nil {
-		s.timer.Stop()
+		s.timer()
 	}
 	s.timerGen++
 	gen := s.timerGen
@@ -657,7 +655,7 @@ func (b *Broker) armPullTimerLocked(s *subscription) {
 
 func (b *Broker) armIdleTimerLocked(s *subscription) {
 	if s.timer != nil {
-		s.timer.Stop()
+		s.timer()
 	}
 	s.timerGen++
 	gen := s.timerGen
@@ -682,7 +680,7 @@ func (b *Broker) removeLocked(s *subscription, tomb *Error) {
 	b.cost[s.mailbox] -= s.cost
 	s.timerGen++
 	if s.timer != nil {
-		s.timer.Stop()
+		s.timer()
 	}
 	if s.push != nil {
 		s.push.stopTimers()
@@ -904,7 +902,7 @@ type subscription struct {
 	createdAt time.Time
 
 	timeout  time.Duration
-	timer    fakeclock.Timer
+	timer    func() bool
 	timerGen uint64
 
 	conn *Stream    // streaming: the connection carrying it

@@ -57,8 +57,9 @@
 //     MoveMailbox ends the mailbox's subscriptions
 //     (ErrMailboxMoveInProgress) and invalidates its old watermarks.
 //
-// All timing reads Options.Clock, so tests drive it with fakeclock.Fake and
-// never sleep: timers run inside Advance.
+// All timing reads Options.Clock, so tests drive it with
+// debouncetest.Clock and never sleep: timers run inside Advance, on the
+// goroutine calling it.
 //
 // # Caveats
 //

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 	"github.com/mailsync/mailsync/ews/ewstest/internal/notify"
 )
 
 func ExampleBroker_GetEvents() {
-	clk := fakeclock.New(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
+	clk := debouncetest.NewClock(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
 	b, _ := notify.New(&notify.Options{Clock: clk})
 	defer b.Close()
 	ctx := context.Background()
@@ -33,7 +33,7 @@ func ExampleBroker_GetEvents() {
 }
 
 func ExampleBroker_OpenStream() {
-	clk := fakeclock.New(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
+	clk := debouncetest.NewClock(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
 	b, _ := notify.New(&notify.Options{Clock: clk})
 	defer b.Close()
 	ctx := context.Background()

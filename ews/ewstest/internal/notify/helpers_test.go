@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 )
 
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
@@ -19,9 +19,9 @@ const (
 	other = "F9"
 )
 
-func newTestBroker(t *testing.T, o *Options) (*Broker, *fakeclock.Fake) {
+func newTestBroker(t *testing.T, o *Options) (*Broker, *debouncetest.Clock) {
 	t.Helper()
-	clk := fakeclock.New(t0)
+	clk := debouncetest.NewClock(t0)
 	var opts Options
 	if o != nil {
 		opts = *o

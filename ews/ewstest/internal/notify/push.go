@@ -9,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"time"
-
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
 )
 
 // PushResult describes one SendNotification attempt, for Options.OnPush.
@@ -40,18 +38,18 @@ type pushState struct {
 	inflight    bool
 	waiting     bool // a retry is scheduled
 	failures    int  // consecutive failed attempts
-	retryTimer  fakeclock.Timer
-	statusTimer fakeclock.Timer
+	retryTimer  func() bool
+	statusTimer func() bool
 	gen         uint64
 }
 
 func (p *pushState) stopTimers() {
 	p.gen++
 	if p.retryTimer != nil {
-		p.retryTimer.Stop()
+		p.retryTimer()
 	}
 	if p.statusTimer != nil {
-		p.statusTimer.Stop()
+		p.statusTimer()
 	}
 }
 
@@ -85,7 +83,7 @@ func (b *Broker) sendPushLocked(s *subscription) {
 		return
 	}
 	if p.statusTimer != nil {
-		p.statusTimer.Stop()
+		p.statusTimer()
 	}
 	n := Notification{SubscriptionID: s.id, PreviousWatermark: s.lastWM}
 	k := min(len(s.queue), MaxEventsPerNotification)
@@ -218,7 +216,7 @@ func (b *Broker) pushDone(s *subscription, gen, qgen uint64, sent int, status st
 func (b *Broker) armStatusTimerLocked(s *subscription) {
 	p := s.push
 	if p.statusTimer != nil {
-		p.statusTimer.Stop()
+		p.statusTimer()
 	}
 	g := p.gen
 	p.statusTimer = b.clock.AfterFunc(p.freq, func() {

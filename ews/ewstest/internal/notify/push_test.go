@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
+	"github.com/mailsync/mailsync/debounce/debouncetest"
 )
 
 // listener is a push subscriber: it records each SendNotification and
@@ -98,7 +98,7 @@ func newListener(t *testing.T, answer func(n int) (int, string)) *listener {
 
 func ok(int) (int, string) { return 200, "OK" }
 
-func pushBroker(t *testing.T, o Options) (*Broker, *fakeclock.Fake, chan PushResult) {
+func pushBroker(t *testing.T, o Options) (*Broker, *debouncetest.Clock, chan PushResult) {
 	results := make(chan PushResult, 100)
 	o.OnPush = func(r PushResult) { results <- r }
 	b, clk := newTestBroker(t, &o)

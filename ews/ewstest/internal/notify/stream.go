@@ -5,8 +5,6 @@ import (
 	"io"
 	"sync"
 	"time"
-
-	"github.com/mailsync/mailsync/ews/ewstest/fakeclock"
 )
 
 // StreamRequest is one GetStreamingEvents operation.
@@ -38,9 +36,9 @@ type Stream struct {
 	// guarded by b.mu
 	subs     map[string]*subscription
 	counted  bool
-	kaTimer  fakeclock.Timer
+	kaTimer  func() bool
 	kaGen    uint64
-	toTimer  fakeclock.Timer
+	toTimer  func() bool
 	finished bool
 
 	mu      sync.Mutex // guards the fields below; taken after b.mu
@@ -117,7 +115,7 @@ func (b *Broker) OpenStream(ctx context.Context, r StreamRequest) (*Stream, erro
 		s.conn = st
 		s.timerGen++
 		if s.timer != nil {
-			s.timer.Stop()
+			s.timer()
 		}
 		st.subs[id] = s
 		if s.missed {
@@ -186,7 +184,7 @@ func (st *Stream) pushFrameLocked(f Frame) {
 
 func (st *Stream) armKeepAliveLocked() {
 	if st.kaTimer != nil {
-		st.kaTimer.Stop()
+		st.kaTimer()
 	}
 	st.kaGen++
 	gen := st.kaGen
@@ -246,11 +244,11 @@ func (st *Stream) finishLocked(dropped bool) {
 	}
 	st.subs = nil
 	if st.kaTimer != nil {
-		st.kaTimer.Stop()
+		st.kaTimer()
 	}
 	st.kaGen++
 	if st.toTimer != nil {
-		st.toTimer.Stop()
+		st.toTimer()
 	}
 	if st.counted {
 		st.counted = false
