@@ -37,6 +37,18 @@
 // back-off with jitter, a bounded number of times (Options.Retry); waiting
 // stops when the context is done.
 //
+// # Time and back-off
+//
+// Everything that waits or times out reads a Clock: Options.Clock (retry
+// waits, Retry-After dates), StreamingOptions.Clock (read timeout,
+// reconnect back-off, handover) and PushListenerOptions.Clock (liveness).
+// Nil means the wall clock. Clock has the same two methods, with standard
+// types only, as debounce.Clock and the engine's clock, so one value drives
+// them all; tests pass debouncetest.Clock, whose timers run on the
+// goroutine calling Advance, and never sleep. Every computed wait is a
+// Backoff (capped exponential with jitter, a server hint from BackOffHint
+// winning), which the engine and recovery use too.
+//
 // Every request carries RequestServerVersion, the ExchangeImpersonation
 // header when Options.Impersonation is set, X-AnchorMailbox (the anchor,
 // else the impersonated SMTP address), X-PreferServerAffinity when asked,

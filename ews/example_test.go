@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/mailsync/mailsync/ews"
 )
@@ -227,4 +228,15 @@ func ExampleClient_SyncFolderItemsPages() {
 	// Output:
 	// 5 changes, more: true
 	// 5 changes, more: true
+}
+
+// A Backoff computes the waits between attempts; a server hint wins.
+func ExampleBackoff() {
+	b := ews.Backoff{Base: time.Second, Max: 8 * time.Second, NoJitter: true}
+	for n := range 5 {
+		fmt.Print(b.Delay(n, 0), " ")
+	}
+	fmt.Println(b.Delay(0, 30*time.Second))
+	// Output:
+	// 1s 2s 4s 8s 8s 30s
 }

@@ -160,23 +160,6 @@ func ntfBackOff(vs []MessageXMLValue) time.Duration {
 	return time.Duration(min(ms, int64(time.Hour/time.Millisecond))) * time.Millisecond
 }
 
-// ntfBackoffHint returns the server's back-off hint carried by err, if any.
-func ntfBackoffHint(err error) time.Duration {
-	var re *ResponseError
-	if errors.As(err, &re) {
-		return re.BackOff
-	}
-	var fe *FaultError
-	if errors.As(err, &fe) {
-		return fe.BackOff
-	}
-	var he *HTTPError
-	if errors.As(err, &he) {
-		return he.RetryAfter
-	}
-	return 0
-}
-
 // ntfIsSubscriptionLoss reports whether err is a response code that
 // concerns a single subscription rather than the connection.
 func ntfIsSubscriptionLoss(err error) bool {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"time"
 )
@@ -148,7 +147,7 @@ func (im *Impersonation) Validate() error {
 // idempotent calls are retried after a network error. The server's
 // hint (BackOffMilliseconds, Retry-After) is honoured when present, capped
 // at MaxServerDelay; otherwise the delay grows exponentially from
-// BaseDelay to MaxDelay with jitter. Every wait is cancelled by the
+// BaseDelay to MaxDelay with jitter, as Backoff computes it. Every wait is cancelled by the
 // call's context. The zero value takes the documented defaults.
 type RetryPolicy struct {
 	// MaxAttempts is the total number of attempts per call, first
@@ -190,35 +189,19 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.NetworkBaseDelay <= 0 {
 		p.NetworkBaseDelay = time.Second
 	}
-	if p.Jitter == nil {
-		p.Jitter = func(d time.Duration) time.Duration {
-			return d/2 + rand.N(d/2+1)
-		}
-	}
 	return p
 }
 
 // delay returns how long to wait before attempt number next (2 for the
 // first retry), given the server's hint (zero if none).
 func (p RetryPolicy) delay(next int, hint time.Duration) time.Duration {
-	if hint > 0 {
-		return min(hint, p.MaxServerDelay)
-	}
-	d := p.BaseDelay
-	for i := 2; i < next && d < p.MaxDelay; i++ {
-		d *= 2
-	}
-	return p.Jitter(min(d, p.MaxDelay))
+	return Backoff{Base: p.BaseDelay, Max: p.MaxDelay, MaxHint: p.MaxServerDelay, Jitter: p.Jitter}.Delay(next-2, hint)
 }
 
 // networkDelay returns how long to wait before attempt number next after a
 // network error.
 func (p RetryPolicy) networkDelay(next int) time.Duration {
-	d := p.NetworkBaseDelay
-	for i := 2; i < next && d < p.MaxDelay; i++ {
-		d *= 2
-	}
-	return p.Jitter(min(d, p.MaxDelay))
+	return Backoff{Base: p.NetworkBaseDelay, Max: p.MaxDelay, Jitter: p.Jitter}.Delay(next-2, 0)
 }
 
 // Validate reports an unusable Options value. New calls it.

@@ -561,18 +561,15 @@ var errStreamReconnect = errors.New("ews: reconnect to apply subscription change
 
 // backoff returns the delay before reconnect attempt number failures.
 // The first failure is retried at once (a dead connection is usually
-// fixed by a new one); then 1 s, 2 s, 4 s, ... up to MaxBackoff, or the
-// server's back-off hint when it is longer.
+// fixed by a new one); then 1 s, 2 s, 4 s, ... up to MaxBackoff (a
+// Backoff without jitter), or the server's back-off hint when it is
+// longer.
 func (sc *StreamingConnection) backoff(failures int, err error) time.Duration {
 	var d time.Duration
 	if failures > 1 {
-		d = time.Second << min(failures-2, 16)
-		d = min(d, sc.opts.MaxBackoff)
+		d = Backoff{Base: time.Second, Max: sc.opts.MaxBackoff, NoJitter: true}.Delay(failures-2, 0)
 	}
-	if hint := ntfBackoffHint(err); hint > d {
-		d = hint
-	}
-	return d
+	return max(d, BackOffHint(err))
 }
 
 // deliver sends ev to the application, blocking until it is taken or the

@@ -232,8 +232,8 @@ func TestStreamReader_ErrorEnvelopes(t *testing.T) {
 		if !errors.As(err, &fe) || !errors.Is(err, ErrServerBusy) || fe.BackOff.Seconds() != 30 {
 			t.Fatalf("fault error %#v", err)
 		}
-		if ntfBackoffHint(err).Seconds() != 30 {
-			t.Errorf("back-off hint %v", ntfBackoffHint(err))
+		if BackOffHint(err).Seconds() != 30 {
+			t.Errorf("back-off hint %v", BackOffHint(err))
 		}
 	})
 }
