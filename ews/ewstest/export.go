@@ -79,41 +79,21 @@ func decodeExport(data string) (Message, error) {
 }
 
 func opExportItems(r *request) error {
-	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
+	ids, err := r.ids("ItemIds")
 	if err != nil {
 		return err
 	}
-	r.respBegin()
-	for _, el := range ids {
-		m, id, err := r.resolveItem(el)
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err != nil {
-			r.msgError(err)
-			continue
-		}
-		m.mu.Lock()
-		it, err := m.lookupItem(id)
-		if err != nil {
-			m.mu.Unlock()
-			r.msgError(err)
-			continue
-		}
+	return r.eachItem(ids, nil, nil, func(m *Mailbox, it *item, _ *folder) error {
 		data, err := encodeExport(it.msg)
 		if err != nil {
-			m.mu.Unlock()
-			r.msgError(err)
-			continue
+			return err
 		}
 		r.msgOK()
 		m.writeItemID(r.w, "m:ItemId", it)
 		r.w.elem("m:Data", data)
 		r.msgClose()
-		m.mu.Unlock()
-	}
-	r.respEnd()
-	return nil
+		return nil
+	})
 }
 
 // replaceContentLocked gives an existing item the content of msg (an

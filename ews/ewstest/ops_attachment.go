@@ -11,16 +11,49 @@ import (
 
 // opGetAttachment returns file attachments with their content.
 func opGetAttachment(r *request) error {
+	return r.eachAttachment([]string{"m:Attachments"}, func(m *Mailbox, it *item, idx int, id string) error {
+		a := it.msg.Attachments[idx]
+		r.msgOK()
+		r.w.open("m:Attachments")
+		if a.item != nil {
+			m.writeItemAttachment(r.w, it, a, id)
+		} else {
+			r.w.open("t:FileAttachment")
+			r.w.empty("t:AttachmentId", "Id", id)
+			r.w.elem("t:Name", a.Name)
+			ct := a.ContentType
+			if ct == "" {
+				ct = "application/octet-stream"
+			}
+			r.w.elem("t:ContentType", ct)
+			r.w.elemInt("t:Size", int64(len(a.Content)))
+			r.w.elemBool("t:IsInline", false)
+			r.w.elemBool("t:IsContactPhoto", false)
+			r.w.elem("t:Content", base64.StdEncoding.EncodeToString(a.Content))
+			r.w.close("t:FileAttachment")
+		}
+		r.w.close("m:Attachments")
+		r.msgClose()
+		return nil
+	})
+}
+
+// eachAttachment writes the operation's response with one message per
+// t:AttachmentId of its AttachmentIds: fn runs on the attachment's item
+// and index, with the mailbox locked, and writes the Success message; a
+// malformed or unknown id, or fn's error, becomes an Error message with
+// the empty containers named.
+func (r *request) eachAttachment(empty []string, fn func(m *Mailbox, it *item, idx int, id string) error) error {
 	ids := childM(r.body, "AttachmentIds")
 	if ids == nil || len(ids.ChildElements()) == 0 {
 		return schemaFault("AttachmentIds must hold at least one AttachmentId")
 	}
-	r.respBegin()
-	for _, el := range ids.ChildElements() {
+	return each(r, ids.ChildElements(), empty, func(el *etree.Element) (*Fault, error) {
 		if el.Tag != "AttachmentId" || el.NamespaceURI() != nsT {
-			return schemaFault("unexpected element %s in AttachmentIds", el.Tag)
+			return schemaFault("unexpected element %s in AttachmentIds", el.Tag), nil
 		}
-		itemID, idx, ok := parseAttachmentID(attr(el, "Id"))
+		id := attr(el, "Id")
+		itemID, idx, ok := parseAttachmentID(id)
 		var m *Mailbox
 		var err error
 		if !ok {
@@ -28,50 +61,23 @@ func opGetAttachment(r *request) error {
 		} else if m, err = r.s.mailboxByID(itemID); err == nil && !r.mayAccess(m) {
 			err = codeErr("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
 		}
+		if ResponseCode(err) == "ErrorItemNotFound" {
+			return nil, errAttachmentNotFound
+		}
 		if err != nil {
-			if ResponseCode(err) == "ErrorItemNotFound" {
-				err = codeErr("ErrorAttachmentNotFound", "The attachment could not be found.")
-			}
-			r.msgError(err, "m:Attachments")
-			continue
+			return nil, err
 		}
 		m.mu.Lock()
+		defer m.mu.Unlock()
 		it, err := m.lookupItem(itemID)
 		if err != nil || idx >= len(it.msg.Attachments) {
-			m.mu.Unlock()
-			r.msgError(codeErr("ErrorAttachmentNotFound", "The attachment could not be found."), "m:Attachments")
-			continue
+			return nil, errAttachmentNotFound
 		}
-		a := it.msg.Attachments[idx]
-		r.msgOK()
-		r.w.open("m:Attachments")
-		if a.item != nil { // ops_misc.go
-			m.writeItemAttachment(r.w, it, a, attr(el, "Id"))
-			r.w.close("m:Attachments")
-			r.msgClose()
-			m.mu.Unlock()
-			continue
-		}
-		r.w.open("t:FileAttachment")
-		r.w.empty("t:AttachmentId", "Id", attr(el, "Id"))
-		r.w.elem("t:Name", a.Name)
-		ct := a.ContentType
-		if ct == "" {
-			ct = "application/octet-stream"
-		}
-		r.w.elem("t:ContentType", ct)
-		r.w.elemInt("t:Size", int64(len(a.Content)))
-		r.w.elemBool("t:IsInline", false)
-		r.w.elemBool("t:IsContactPhoto", false)
-		r.w.elem("t:Content", base64.StdEncoding.EncodeToString(a.Content))
-		r.w.close("t:FileAttachment")
-		r.w.close("m:Attachments")
-		r.msgClose()
-		m.mu.Unlock()
-	}
-	r.respEnd()
-	return nil
+		return nil, fn(m, it, idx, id)
+	})
 }
+
+var errAttachmentNotFound = codeErr("ErrorAttachmentNotFound", "The attachment could not be found.")
 
 // changeAttachmentsLocked replaces the item's attachments as a content
 // change: a new ChangeKey, ModifiedEvent, and an Update for sync.
@@ -174,46 +180,13 @@ func opCreateAttachment(r *request) error {
 }
 
 func opDeleteAttachment(r *request) error {
-	ids := childM(r.body, "AttachmentIds")
-	if ids == nil || len(ids.ChildElements()) == 0 {
-		return schemaFault("AttachmentIds must hold at least one AttachmentId")
-	}
-	r.respBegin()
-	for _, el := range ids.ChildElements() {
-		if el.Tag != "AttachmentId" || el.NamespaceURI() != nsT {
-			return schemaFault("unexpected element %s in AttachmentIds", el.Tag)
-		}
-		itemID, idx, ok := parseAttachmentID(attr(el, "Id"))
-		var m *Mailbox
-		var err error
-		if !ok {
-			err = codeErr("ErrorInvalidIdMalformed", "Id is malformed.")
-		} else if m, err = r.s.mailboxByID(itemID); err == nil && !r.mayAccess(m) {
-			err = codeErr("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
-		}
-		if err != nil {
-			if ResponseCode(err) == "ErrorItemNotFound" {
-				err = codeErr("ErrorAttachmentNotFound", "The attachment could not be found.")
-			}
-			r.msgError(err)
-			continue
-		}
-		m.mu.Lock()
-		it, err := m.lookupItem(itemID)
-		if err != nil || idx >= len(it.msg.Attachments) {
-			m.mu.Unlock()
-			r.msgError(codeErr("ErrorAttachmentNotFound", "The attachment could not be found."))
-			continue
-		}
-		list := slices.Delete(slices.Clone(it.msg.Attachments), idx, idx+1)
-		m.changeAttachmentsLocked(it, list)
+	return r.eachAttachment(nil, func(m *Mailbox, it *item, idx int, _ string) error {
+		m.changeAttachmentsLocked(it, slices.Delete(slices.Clone(it.msg.Attachments), idx, idx+1))
 		r.msgOK()
 		r.w.empty("m:RootItemId", "RootItemId", it.id, "RootItemChangeKey", m.changeKey(false, it.keyCN()))
 		r.msgClose()
-		m.mu.Unlock()
-	}
-	r.respEnd()
-	return nil
+		return nil
+	})
 }
 
 // writeItemAttachment writes an item attachment with its embedded item

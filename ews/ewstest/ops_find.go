@@ -271,53 +271,42 @@ func opFindFolder(r *request) error {
 			}
 		}
 	}
-	ids, err := folderIDList(childM(r.body, "ParentFolderIds"), "ParentFolderIds")
+	ids, err := r.ids("ParentFolderIds")
 	if err != nil {
 		return err
 	}
-	r.respBegin()
-	for _, el := range ids {
-		fault, err := r.inFolder(el, func(m *Mailbox, p *folder) error {
-			var list []*folder
-			var walk func(f *folder)
-			walk = func(f *folder) {
-				for _, c := range f.children {
-					if pred == nil || pred(c) {
-						list = append(list, c)
-					}
-					if trav == "Deep" {
-						walk(c)
-					}
+	return r.eachFolder(ids, nil, nil, func(m *Mailbox, p, _ *folder) error {
+		var list []*folder
+		var walk func(f *folder)
+		walk = func(f *folder) {
+			for _, c := range f.children {
+				if pred == nil || pred(c) {
+					list = append(list, c)
+				}
+				if trav == "Deep" {
+					walk(c)
 				}
 			}
-			walk(p)
-			// EWSFindCountLimit caps FindFolder rows too.
-			v := view
-			if v.max == 0 || v.max > findCountLimit {
-				v.max = findCountLimit
-			}
-			lo, hi, next := v.window(len(list))
-			r.msgOK()
-			r.w.open("m:RootFolder", "IndexedPagingOffset", strconv.Itoa(next), "TotalItemsInView", strconv.Itoa(len(list)),
-				"IncludesLastItemInRange", strconv.FormatBool(hi == len(list) && !v.fromEnd || v.fromEnd && lo == 0))
-			r.w.open("t:Folders")
-			for _, f := range list[lo:hi] {
-				m.writeFolder(r.w, f, sh)
-			}
-			r.w.close("t:Folders")
-			r.w.close("m:RootFolder")
-			r.msgClose()
-			return nil
-		})
-		if fault != nil {
-			return fault
 		}
-		if err != nil {
-			r.msgError(err)
+		walk(p)
+		// EWSFindCountLimit caps FindFolder rows too.
+		v := view
+		if v.max == 0 || v.max > findCountLimit {
+			v.max = findCountLimit
 		}
-	}
-	r.respEnd()
-	return nil
+		lo, hi, next := v.window(len(list))
+		r.msgOK()
+		r.w.open("m:RootFolder", "IndexedPagingOffset", strconv.Itoa(next), "TotalItemsInView", strconv.Itoa(len(list)),
+			"IncludesLastItemInRange", strconv.FormatBool(hi == len(list) && !v.fromEnd || v.fromEnd && lo == 0))
+		r.w.open("t:Folders")
+		for _, f := range list[lo:hi] {
+			m.writeFolder(r.w, f, sh)
+		}
+		r.w.close("t:Folders")
+		r.w.close("m:RootFolder")
+		r.msgClose()
+		return nil
+	})
 }
 
 // folderRestrictionPath returns the value getter of the folder property a
@@ -448,104 +437,93 @@ func opFindItem(r *request) error {
 			}
 		}
 	}
-	ids, err := folderIDList(childM(r.body, "ParentFolderIds"), "ParentFolderIds")
+	ids, err := r.ids("ParentFolderIds")
 	if err != nil {
 		return err
 	}
-	r.respBegin()
-	for _, el := range ids {
-		fault, err := r.inFolder(el, func(m *Mailbox, f *folder) error {
-			var list []*item
-			if trav == "Shallow" {
-				list = make([]*item, 0, f.live)
-				for i := len(f.entries) - 1; i >= 0; i-- {
-					if it := f.entries[i]; !it.deleted && (pred == nil || pred(it)) {
-						list = append(list, it)
+	return r.eachFolder(ids, nil, nil, func(m *Mailbox, f, _ *folder) error {
+		var list []*item
+		if trav == "Shallow" {
+			list = make([]*item, 0, f.live)
+			for i := len(f.entries) - 1; i >= 0; i-- {
+				if it := f.entries[i]; !it.deleted && (pred == nil || pred(it)) {
+					list = append(list, it)
+				}
+			}
+		}
+		if len(keys) == 0 {
+			sort.SliceStable(list, func(i, j int) bool {
+				return list[i].msg.DateTimeReceived.After(list[j].msg.DateTimeReceived)
+			})
+		} else {
+			sort.SliceStable(list, func(i, j int) bool {
+				for _, k := range keys {
+					c := less(k.get(list[i]), k.get(list[j]))
+					if k.desc {
+						c = -c
+					}
+					if c != 0 {
+						return c < 0
 					}
 				}
-			}
-			if len(keys) == 0 {
-				sort.SliceStable(list, func(i, j int) bool {
-					return list[i].msg.DateTimeReceived.After(list[j].msg.DateTimeReceived)
-				})
-			} else {
-				sort.SliceStable(list, func(i, j int) bool {
-					for _, k := range keys {
-						c := less(k.get(list[i]), k.get(list[j]))
-						if k.desc {
-							c = -c
-						}
-						if c != 0 {
-							return c < 0
-						}
-					}
-					return false
-				})
-			}
-			// EWSFindCountLimit: at most 1000 rows per FindItem (250 with a
-			// restriction, as on Exchange 2013+); the client pages on.
-			limit := findCountLimit
-			if pred != nil {
-				limit = findCountLimitRestricted
-			}
-			if contactsView != nil {
-				list = contactsView.apply(list)
-				if contactsView.max > 0 && contactsView.max < limit {
-					limit = contactsView.max
-				}
-			}
-			if calView != nil {
-				list = calView.apply(list)
-				limit = len(list)
-				if calView.max > 0 && calView.max < limit {
-					limit = calView.max
-				}
-			}
-			var groups []*itemGroup
-			if grp != nil {
-				groups = grp.group(list)
-				list = flatten(groups)
-			}
-			v := view
-			if v.max == 0 || v.max > limit {
-				v.max = limit
-			}
-			lo, hi, next := v.window(len(list))
-			pagingAttrs := []string{"IndexedPagingOffset", strconv.Itoa(next)}
-			last := hi == len(list) && !v.fromEnd || v.fromEnd && lo == 0
-			if frac != nil {
-				lo, hi = frac.window(len(list), limit)
-				pagingAttrs = []string{"NumeratorOffset", strconv.Itoa(hi), "AbsoluteDenominator", strconv.Itoa(len(list))}
-				last = hi == len(list)
-			}
-			if calView != nil {
-				pagingAttrs = nil
-				lo, hi, last = 0, limit, limit == len(list)
-			}
-			r.msgOK()
-			r.w.open("m:RootFolder", append(pagingAttrs, "TotalItemsInView", strconv.Itoa(len(list)),
-				"IncludesLastItemInRange", strconv.FormatBool(last))...)
-			r.w.b.Grow((hi - lo) * 1600)
-			if groups != nil {
-				m.writeGroups(r.w, groups, lo, hi, sh)
-			} else {
-				r.w.open("t:Items")
-				for _, it := range list[lo:hi] {
-					m.writeItem(r.w, it, sh, false)
-				}
-				r.w.close("t:Items")
-			}
-			r.w.close("m:RootFolder")
-			r.msgClose()
-			return nil
-		})
-		if fault != nil {
-			return fault
+				return false
+			})
 		}
-		if err != nil {
-			r.msgError(err)
+		// EWSFindCountLimit: at most 1000 rows per FindItem (250 with a
+		// restriction, as on Exchange 2013+); the client pages on.
+		limit := findCountLimit
+		if pred != nil {
+			limit = findCountLimitRestricted
 		}
-	}
-	r.respEnd()
-	return nil
+		if contactsView != nil {
+			list = contactsView.apply(list)
+			if contactsView.max > 0 && contactsView.max < limit {
+				limit = contactsView.max
+			}
+		}
+		if calView != nil {
+			list = calView.apply(list)
+			limit = len(list)
+			if calView.max > 0 && calView.max < limit {
+				limit = calView.max
+			}
+		}
+		var groups []*itemGroup
+		if grp != nil {
+			groups = grp.group(list)
+			list = flatten(groups)
+		}
+		v := view
+		if v.max == 0 || v.max > limit {
+			v.max = limit
+		}
+		lo, hi, next := v.window(len(list))
+		pagingAttrs := []string{"IndexedPagingOffset", strconv.Itoa(next)}
+		last := hi == len(list) && !v.fromEnd || v.fromEnd && lo == 0
+		if frac != nil {
+			lo, hi = frac.window(len(list), limit)
+			pagingAttrs = []string{"NumeratorOffset", strconv.Itoa(hi), "AbsoluteDenominator", strconv.Itoa(len(list))}
+			last = hi == len(list)
+		}
+		if calView != nil {
+			pagingAttrs = nil
+			lo, hi, last = 0, limit, limit == len(list)
+		}
+		r.msgOK()
+		r.w.open("m:RootFolder", append(pagingAttrs, "TotalItemsInView", strconv.Itoa(len(list)),
+			"IncludesLastItemInRange", strconv.FormatBool(last))...)
+		r.w.b.Grow((hi - lo) * 1600)
+		if groups != nil {
+			m.writeGroups(r.w, groups, lo, hi, sh)
+		} else {
+			r.w.open("t:Items")
+			for _, it := range list[lo:hi] {
+				m.writeItem(r.w, it, sh, false)
+			}
+			r.w.close("t:Items")
+		}
+		r.w.close("m:RootFolder")
+		r.msgClose()
+		return nil
+	})
 }

@@ -12,29 +12,18 @@ func opGetFolder(r *request) error {
 	if err != nil {
 		return err
 	}
-	ids, err := folderIDList(childM(r.body, "FolderIds"), "FolderIds")
+	ids, err := r.ids("FolderIds")
 	if err != nil {
 		return err
 	}
-	r.respBegin()
-	for _, el := range ids {
-		fault, err := r.inFolder(el, func(m *Mailbox, f *folder) error {
-			r.msgOK()
-			r.w.open("m:Folders")
-			m.writeFolder(r.w, f, sh)
-			r.w.close("m:Folders")
-			r.msgClose()
-			return nil
-		})
-		if fault != nil {
-			return fault
-		}
-		if err != nil {
-			r.msgError(err, "m:Folders")
-		}
-	}
-	r.respEnd()
-	return nil
+	return r.eachFolder(ids, nil, []string{"m:Folders"}, func(m *Mailbox, f, _ *folder) error {
+		r.msgOK()
+		r.w.open("m:Folders")
+		m.writeFolder(r.w, f, sh)
+		r.w.close("m:Folders")
+		r.msgClose()
+		return nil
+	})
 }
 
 var folderElements = map[string]string{
@@ -97,14 +86,7 @@ func opCreateFolder(r *request) error {
 			r.msgError(err, "m:Folders")
 			continue
 		}
-		r.msgOK()
-		r.w.open("m:Folders")
-		el := folderElement(f.class)
-		r.w.open(el)
-		m.writeFolderID(r.w, "t:FolderId", f)
-		r.w.close(el)
-		r.w.close("m:Folders")
-		r.msgClose()
+		r.msgFolderID(m, f)
 		m.mu.Unlock()
 	}
 	r.respEnd()
@@ -184,14 +166,7 @@ func opUpdateFolder(r *request) error {
 			r.msgError(err, "m:Folders")
 			continue
 		}
-		r.msgOK()
-		r.w.open("m:Folders")
-		el := folderElement(f.class)
-		r.w.open(el)
-		m.writeFolderID(r.w, "t:FolderId", f)
-		r.w.close(el)
-		r.w.close("m:Folders")
-		r.msgClose()
+		r.msgFolderID(m, f)
 		m.mu.Unlock()
 	}
 	r.respEnd()
@@ -203,91 +178,52 @@ func opDeleteFolder(r *request) error {
 	if !ok {
 		return schemaFault("the DeleteType attribute is missing or invalid")
 	}
-	ids, err := folderIDList(childM(r.body, "FolderIds"), "FolderIds")
+	ids, err := r.ids("FolderIds")
 	if err != nil {
 		return err
 	}
-	r.respBegin()
-	for _, el := range ids {
-		fault, err := r.inFolder(el, func(m *Mailbox, f *folder) error {
-			return m.deleteFolderLocked(f, mode)
+	return each(r, ids, nil, func(el *etree.Element) (*Fault, error) {
+		fault, err := r.inFolder(el, nil, func(m *Mailbox, f, _ *folder) error {
+			if err := m.deleteFolderLocked(f, mode); err != nil {
+				return err
+			}
+			r.msgDone()
+			return nil
 		})
-		if fault != nil {
-			return fault
-		}
 		if ResponseCode(err) == "ErrorFolderNotFound" {
 			// Microsoft's DeleteFolder reference shows ErrorItemNotFound
 			// for a folder that is not in the mailbox.
 			err = codeErr("ErrorItemNotFound", "The specified object was not found in the store.")
 		}
-		if err != nil {
-			r.msgError(err)
-			continue
-		}
-		r.msgOK()
-		r.msgClose()
-	}
-	r.respEnd()
-	return nil
+		return fault, err
+	})
 }
 
 func opMoveFolder(r *request) error {
-	to := childM(r.body, "ToFolderId")
-	if to == nil || len(to.ChildElements()) != 1 {
-		return schemaFault("ToFolderId must hold one folder id")
-	}
-	ids, err := folderIDList(childM(r.body, "FolderIds"), "FolderIds")
+	return moveCopyFolder(r, "Folders cannot be moved between mailboxes.", func(m *Mailbox, f, to *folder) (*folder, error) {
+		err := m.moveFolderLocked(f, to)
+		if errors.Is(err, ErrDistinguishedFolder) {
+			err = codeErr("ErrorMoveDistinguishedFolder", "Cannot move distinguished folder.")
+		}
+		return f, err
+	})
+}
+
+// moveCopyFolder serves MoveFolder and CopyFolder: do moves or copies a
+// folder and returns the folder to answer with.
+func moveCopyFolder(r *request, cross string, do func(m *Mailbox, f, to *folder) (*folder, error)) error {
+	to, ids, err := r.dest("FolderIds", cross)
 	if err != nil {
 		return err
 	}
-	tm, tkey, terr := r.resolveFolder(to.ChildElements()[0])
-	if f, ok := asFault(terr); ok {
-		return f
-	}
-	r.respBegin()
-	for _, el := range ids {
-		m, key, err := r.resolveFolder(el)
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err == nil && terr != nil {
-			err = terr
-		}
-		if err == nil && m != tm {
-			err = codeErr("ErrorMoveCopyFailed", "Folders cannot be moved between mailboxes.")
-		}
-		var f *folder
-		if err == nil {
-			m.mu.Lock()
-			var dst *folder
-			if f, err = m.lookupFolder(key); err == nil {
-				if dst, err = m.lookupFolder(tkey); err == nil {
-					err = m.moveFolderLocked(f, dst)
-				}
-			}
-			if err != nil {
-				m.mu.Unlock()
-			}
-		}
+	return r.eachFolder(ids, to, []string{"m:Folders"}, func(m *Mailbox, f, to *folder) error {
+		res, err := do(m, f, to)
 		if err != nil {
-			if errors.Is(err, ErrDistinguishedFolder) {
-				err = codeErr("ErrorMoveDistinguishedFolder", "Cannot move distinguished folder.")
-			}
-			r.msgError(err, "m:Folders")
-			continue
+			return err
 		}
-		r.msgOK()
-		r.w.open("m:Folders")
-		el := folderElement(f.class)
-		r.w.open(el)
-		m.writeFolderID(r.w, "t:FolderId", f)
-		r.w.close(el)
-		r.w.close("m:Folders")
-		r.msgClose()
-		m.mu.Unlock()
-	}
-	r.respEnd()
-	return nil
+		r.msgFolderID(m, res)
+		return nil
+	})
 }
 
 // validFolderChangeKey reports whether ck is absent or has the form of a
@@ -301,59 +237,7 @@ func validFolderChangeKey(ck string) bool {
 }
 
 func opCopyFolder(r *request) error {
-	to := childM(r.body, "ToFolderId")
-	if to == nil || len(to.ChildElements()) != 1 {
-		return schemaFault("ToFolderId must hold one folder id")
-	}
-	ids, err := folderIDList(childM(r.body, "FolderIds"), "FolderIds")
-	if err != nil {
-		return err
-	}
-	tm, tkey, terr := r.resolveFolder(to.ChildElements()[0])
-	if f, ok := asFault(terr); ok {
-		return f
-	}
-	r.respBegin()
-	for _, el := range ids {
-		m, key, err := r.resolveFolder(el)
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err == nil && terr != nil {
-			err = terr
-		}
-		if err == nil && m != tm {
-			err = codeErr("ErrorMoveCopyFailed", "Folders cannot be copied between mailboxes.")
-		}
-		var cp *folder
-		if err == nil {
-			m.mu.Lock()
-			var src, dst *folder
-			if src, err = m.lookupFolder(key); err == nil {
-				if dst, err = m.lookupFolder(tkey); err == nil {
-					cp, err = m.copyFolderLocked(src, dst)
-				}
-			}
-			if err != nil {
-				m.mu.Unlock()
-			}
-		}
-		if err != nil {
-			r.msgError(err, "m:Folders")
-			continue
-		}
-		r.msgOK()
-		r.w.open("m:Folders")
-		el := folderElement(cp.class)
-		r.w.open(el)
-		m.writeFolderID(r.w, "t:FolderId", cp)
-		r.w.close(el)
-		r.w.close("m:Folders")
-		r.msgClose()
-		m.mu.Unlock()
-	}
-	r.respEnd()
-	return nil
+	return moveCopyFolder(r, "Folders cannot be copied between mailboxes.", (*Mailbox).copyFolderLocked)
 }
 
 // opMarkAllItemsAsRead sets the read flag of all items in each folder
@@ -375,28 +259,15 @@ func opMarkAllItemsAsRead(r *request) error {
 			return err
 		}
 	}
-	ids, err := folderIDList(childM(r.body, "FolderIds"), "FolderIds")
+	ids, err := r.ids("FolderIds")
 	if err != nil {
 		return err
 	}
-	r.respBegin()
-	for _, el := range ids {
-		m, key, err := r.resolveFolder(el)
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err == nil {
-			_, err = m.MarkAllRead(key, read)
-		}
-		if err != nil {
-			r.msgError(err)
-			continue
-		}
-		r.msgOK()
-		r.msgClose()
-	}
-	r.respEnd()
-	return nil
+	return r.eachFolder(ids, nil, nil, func(m *Mailbox, f, _ *folder) error {
+		m.markAllReadLocked(f, read)
+		r.msgDone()
+		return nil
+	})
 }
 
 // opEmptyFolder deletes the items (and optionally the subfolders) of each
@@ -411,30 +282,19 @@ func opEmptyFolder(r *request) error {
 	if err != nil {
 		return schemaFault("the DeleteSubFolders attribute is missing or invalid")
 	}
-	ids, err := folderIDList(childM(r.body, "FolderIds"), "FolderIds")
+	ids, err := r.ids("FolderIds")
 	if err != nil {
 		return err
 	}
-	r.respBegin()
-	for _, el := range ids {
-		fault, err := r.inFolder(el, func(m *Mailbox, f *folder) error {
-			switch f.dist {
-			case "root", "msgfolderroot", "searchfolders", "recoverableitemsroot":
-				return codeErr("ErrorCannotEmptyFolder", "The folder cannot be emptied.")
-			}
-			_, err := m.emptyFolderLocked(f, mode, sub)
+	return r.eachFolder(ids, nil, nil, func(m *Mailbox, f, _ *folder) error {
+		switch f.dist {
+		case "root", "msgfolderroot", "searchfolders", "recoverableitemsroot":
+			return codeErr("ErrorCannotEmptyFolder", "The folder cannot be emptied.")
+		}
+		if _, err := m.emptyFolderLocked(f, mode, sub); err != nil {
 			return err
-		})
-		if fault != nil {
-			return fault
 		}
-		if err != nil {
-			r.msgError(err)
-			continue
-		}
-		r.msgOK()
-		r.msgClose()
-	}
-	r.respEnd()
-	return nil
+		r.msgDone()
+		return nil
+	})
 }

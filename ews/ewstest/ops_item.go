@@ -10,53 +10,24 @@ import (
 	"github.com/beevik/etree"
 )
 
-func itemIDList(el *etree.Element, name string) ([]*etree.Element, error) {
-	if el == nil {
-		return nil, schemaFault("the required element %s is missing", name)
-	}
-	ids := el.ChildElements()
-	if len(ids) == 0 {
-		return nil, schemaFault("the element %s has no ids", name)
-	}
-	return ids, nil
-}
-
 func opGetItem(r *request) error {
 	sh, err := parseShape(childM(r.body, "ItemShape"))
 	if err != nil {
 		return err
 	}
 	sh.pre2013 = !r.versionAtLeast("Exchange2013")
-	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
+	ids, err := r.ids("ItemIds")
 	if err != nil {
 		return err
 	}
-	r.respBegin()
-	for _, el := range ids {
-		m, id, err := r.resolveItem(el)
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err != nil {
-			r.msgError(err, "m:Items")
-			continue
-		}
-		m.mu.Lock()
-		it, err := m.lookupItem(id)
-		if err != nil {
-			m.mu.Unlock()
-			r.msgError(err, "m:Items")
-			continue
-		}
+	return r.eachItem(ids, nil, []string{"m:Items"}, func(m *Mailbox, it *item, _ *folder) error {
 		r.msgOK()
 		r.w.open("m:Items")
 		m.writeItem(r.w, it, sh, true)
 		r.w.close("m:Items")
 		r.msgClose()
-		m.mu.Unlock()
-	}
-	r.respEnd()
-	return nil
+		return nil
+	})
 }
 
 // Item payload parsing (CreateItem, UpdateItem).
@@ -72,24 +43,15 @@ func opCreateItem(r *request) error {
 	if itemsEl == nil || len(itemsEl.ChildElements()) == 0 {
 		return schemaFault("Items must hold at least one item")
 	}
-	target, targetKey := r.mb, ""
-	if sf := childM(r.body, "SavedItemFolderId"); sf != nil {
-		if len(sf.ChildElements()) != 1 {
-			return schemaFault("SavedItemFolderId must hold one folder id")
-		}
-		m, key, err := r.resolveFolder(sf.ChildElements()[0])
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err != nil {
-			r.respBegin()
-			for range itemsEl.ChildElements() {
-				r.msgError(err, "m:Items")
-			}
-			r.respEnd()
-			return nil
-		}
-		target, targetKey = m, key
+	target, targetKey, err := r.savedItemFolder()
+	if f, ok := asFault(err); ok {
+		return f
+	}
+	if err != nil {
+		return each(r, itemsEl.ChildElements(), []string{"m:Items"}, func(*etree.Element) (*Fault, error) { return nil, err })
+	}
+	if target == nil {
+		target = r.mb
 	}
 	type parsed struct {
 		msg Message
@@ -413,40 +375,29 @@ func opDeleteItem(r *request) error {
 	if !ok {
 		return schemaFault("the DeleteType attribute is missing or invalid")
 	}
-	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
+	ids, err := r.ids("ItemIds")
 	if err != nil {
 		return err
 	}
-	r.respBegin()
-	for _, el := range ids {
-		m, id, err := r.resolveItem(el)
-		if f, ok := asFault(err); ok {
-			return f
+	return r.eachItem(ids, nil, nil, func(m *Mailbox, it *item, _ *folder) error {
+		if err := m.deleteLocked(it, mode); err != nil {
+			return err
 		}
-		if err == nil {
-			err = m.DeleteItem(id, mode)
-		}
-		if err != nil {
-			r.msgError(err)
-			continue
-		}
-		r.msgOK()
-		r.msgClose()
-	}
-	r.respEnd()
-	return nil
+		r.msgDone()
+		return nil
+	})
 }
 
-func opMoveItem(r *request) error { return opMoveCopyItem(r, false) }
+func opMoveItem(r *request) error {
+	return moveCopyItem(r, func(m *Mailbox, it *item, to *folder) *item { return m.moveLocked(it, to, false) })
+}
 
-func opCopyItem(r *request) error { return opMoveCopyItem(r, true) }
+func opCopyItem(r *request) error { return moveCopyItem(r, (*Mailbox).copyLocked) }
 
-func opMoveCopyItem(r *request, copyItem bool) error {
-	to := childM(r.body, "ToFolderId")
-	if to == nil || len(to.ChildElements()) != 1 {
-		return schemaFault("ToFolderId must hold one folder id")
-	}
-	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
+// moveCopyItem serves MoveItem and CopyItem: do moves or copies an item
+// and returns the item to answer with.
+func moveCopyItem(r *request, do func(m *Mailbox, it *item, to *folder) *item) error {
+	to, ids, err := r.dest("ItemIds", "Items cannot be moved or copied between mailboxes by this server.")
 	if err != nil {
 		return err
 	}
@@ -458,49 +409,17 @@ func opMoveCopyItem(r *request, copyItem bool) error {
 			return err
 		}
 	}
-	tm, tkey, terr := r.resolveFolder(to.ChildElements()[0])
-	if f, ok := asFault(terr); ok {
-		return f
-	}
-	r.respBegin()
-	for _, el := range ids {
-		m, id, err := r.resolveItem(el)
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err == nil && terr != nil {
-			err = terr
-		}
-		if err == nil && m != tm {
-			err = codeErr("ErrorMoveCopyFailed", "Items cannot be moved or copied between mailboxes by this server.")
-		}
-		var info ItemInfo
-		if err == nil {
-			if copyItem {
-				info, err = m.CopyItem(id, tkey)
-			} else {
-				info, err = m.MoveItem(id, tkey)
-			}
-		}
-		if err != nil {
-			r.msgError(err, "m:Items")
-			continue
-		}
-		r.msgOK()
-		if returnIDs {
-			r.w.open("m:Items")
-			el := itemElement(info.Message.ItemClass)
-			r.w.open(el)
-			r.w.empty("t:ItemId", "Id", info.ID, "ChangeKey", info.ChangeKey)
-			r.w.close(el)
-			r.w.close("m:Items")
-		} else {
+	return r.eachItem(ids, to, []string{"m:Items"}, func(m *Mailbox, it *item, to *folder) error {
+		res := do(m, it, to)
+		if !returnIDs {
+			r.msgOK()
 			r.w.empty("m:Items")
+			r.msgClose()
+			return nil
 		}
-		r.msgClose()
-	}
-	r.respEnd()
-	return nil
+		r.msgItemID(res.msg.ItemClass, res.id, m.changeKey(false, res.keyCN()))
+		return nil
+	})
 }
 
 // opSendItem sends saved drafts.
@@ -509,30 +428,20 @@ func opSendItem(r *request) error {
 	if err != nil {
 		return schemaFault("the SaveItemToFolder attribute is missing or invalid")
 	}
-	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
+	ids, err := r.ids("ItemIds")
 	if err != nil {
 		return err
 	}
-	saveTo := ""
-	var saveMB *Mailbox
-	if sf := childM(r.body, "SavedItemFolderId"); sf != nil {
-		if len(sf.ChildElements()) != 1 {
-			return schemaFault("SavedItemFolderId must hold one folder id")
-		}
-		m, key, err := r.resolveFolder(sf.ChildElements()[0])
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err != nil {
-			return toFault(err)
-		}
-		saveMB, saveTo = m, key
+	saveMB, saveTo, err := r.savedItemFolder()
+	if err != nil {
+		return toFault(err)
 	}
-	r.respBegin()
-	for _, el := range ids {
+	// Not inItem: SendItem delivers to the recipients, this mailbox
+	// included, after unlocking the sender's.
+	return each(r, ids, nil, func(el *etree.Element) (*Fault, error) {
 		m, id, err := r.resolveItem(el)
 		if f, ok := asFault(err); ok {
-			return f
+			return f, nil
 		}
 		if err == nil && saveMB != nil && saveMB != m {
 			err = codeErr("ErrorInvalidRequest", "The sent item can only be saved in its own mailbox.")
@@ -543,15 +452,11 @@ func opSendItem(r *request) error {
 				err = codeErr("ErrorInvalidRequest", "Only draft items can be sent.")
 			}
 		}
-		if err != nil {
-			r.msgError(err)
-			continue
+		if err == nil {
+			r.msgDone()
 		}
-		r.msgOK()
-		r.msgClose()
-	}
-	r.respEnd()
-	return nil
+		return nil, err
+	})
 }
 
 // opArchiveItem answers as Exchange does for a mailbox without an archive
@@ -560,16 +465,13 @@ func opArchiveItem(r *request) error {
 	if childM(r.body, "ArchiveSourceFolderId") == nil {
 		return schemaFault("ArchiveItem needs ArchiveSourceFolderId")
 	}
-	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
+	ids, err := r.ids("ItemIds")
 	if err != nil {
 		return err
 	}
-	r.respBegin()
-	for range ids {
-		r.msgError(codeErr("ErrorArchiveMailboxNotEnabled", "The archive mailbox is not enabled for this user."), "m:Items")
-	}
-	r.respEnd()
-	return nil
+	return each(r, ids, []string{"m:Items"}, func(*etree.Element) (*Fault, error) {
+		return nil, codeErr("ErrorArchiveMailboxNotEnabled", "The archive mailbox is not enabled for this user.")
+	})
 }
 
 // opMarkAsJunk marks items as junk or not junk; with MoveItem it moves
@@ -584,41 +486,27 @@ func opMarkAsJunk(r *request) error {
 	if err != nil {
 		return schemaFault("the MoveItem attribute is missing or invalid")
 	}
-	ids, err := itemIDList(childM(r.body, "ItemIds"), "ItemIds")
+	ids, err := r.ids("ItemIds")
 	if err != nil {
 		return err
 	}
-	to := "inbox"
+	toKey := "inbox"
 	if isJunk {
-		to = "junkemail"
+		toKey = "junkemail"
 	}
-	r.respBegin()
-	for _, el := range ids {
-		m, id, err := r.resolveItem(el)
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err == nil {
-			_, err = m.Item(id)
-		}
-		if err != nil {
-			r.msgError(err)
-			continue
-		}
+	return r.eachItem(ids, nil, nil, func(m *Mailbox, it *item, _ *folder) error {
 		if !move {
-			r.msgOK()
-			r.msgClose()
-			continue
+			r.msgDone()
+			return nil
 		}
-		info, err := m.MoveItem(id, to)
+		to, err := m.lookupFolder(toKey)
 		if err != nil {
-			r.msgError(err)
-			continue
+			return err
 		}
+		moved := m.moveLocked(it, to, false)
 		r.msgOK()
-		r.w.empty("m:MovedItemId", "Id", info.ID, "ChangeKey", info.ChangeKey)
+		m.writeItemID(r.w, "m:MovedItemId", moved)
 		r.msgClose()
-	}
-	r.respEnd()
-	return nil
+		return nil
+	})
 }

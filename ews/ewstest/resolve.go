@@ -108,9 +108,11 @@ func (r *request) resolveItem(el *etree.Element) (*Mailbox, string, error) {
 	return m, id, nil
 }
 
-// folderIDList returns the children of a FolderIds-like element after
-// checking there is at least one.
-func folderIDList(el *etree.Element, name string) ([]*etree.Element, error) {
+// ids returns the children of the operation element's child named name
+// (FolderIds, ItemIds, ParentFolderIds), of which there must be one at
+// least.
+func (r *request) ids(name string) ([]*etree.Element, error) {
+	el := childM(r.body, name)
 	if el == nil {
 		return nil, schemaFault("the required element %s is missing", name)
 	}
@@ -121,26 +123,146 @@ func folderIDList(el *etree.Element, name string) ([]*etree.Element, error) {
 	return ids, nil
 }
 
-// inFolder resolves el (a t:FolderId or t:DistinguishedFolderId) and runs
-// fn on the folder with its mailbox locked. A request-wide fault from
-// resolving (ExchangeImpersonation or access to another mailbox refused)
-// comes back as the *Fault, which ends the request; a failure of this
-// folder alone (malformed or unknown id, or fn's own error) as err, for
-// the caller's per-folder error message. fn may write the response
-// message: nothing else changes the mailbox while it runs.
-func (r *request) inFolder(el *etree.Element, fn func(m *Mailbox, f *folder) error) (*Fault, error) {
-	m, key, err := r.resolveFolder(el)
+// savedItemFolder resolves the operation element's SavedItemFolderId, if
+// any (a nil mailbox when absent). A request-wide fault comes back as the
+// error, as does a failure of the folder.
+func (r *request) savedItemFolder() (*Mailbox, string, error) {
+	sf := childM(r.body, "SavedItemFolderId")
+	if sf == nil {
+		return nil, "", nil
+	}
+	if len(sf.ChildElements()) != 1 {
+		return nil, "", schemaFault("SavedItemFolderId must hold one folder id")
+	}
+	return r.resolveFolder(sf.ChildElements()[0])
+}
+
+// dest is the destination folder of a move or copy (ToFolderId), resolved
+// once per request.
+type dest struct {
+	m   *Mailbox
+	key string
+	// err is why the destination did not resolve: the error of every
+	// source.
+	err error
+	// cross is the error for a source in another mailbox than the
+	// destination.
+	cross error
+}
+
+// dest checks the operation element's ToFolderId and the ids in its
+// child named idsName, then resolves the destination. A request-wide
+// fault comes back as the error; a failure of the destination alone is
+// kept in the dest, for each source's message. cross is the text of the
+// error for a source in another mailbox.
+func (r *request) dest(idsName, cross string) (*dest, []*etree.Element, error) {
+	to := childM(r.body, "ToFolderId")
+	if to == nil || len(to.ChildElements()) != 1 {
+		return nil, nil, schemaFault("ToFolderId must hold one folder id")
+	}
+	ids, err := r.ids(idsName)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, key, err := r.resolveFolder(to.ChildElements()[0])
+	if f, ok := asFault(err); ok {
+		return nil, nil, f
+	}
+	return &dest{m: m, key: key, err: err, cross: codeErr("ErrorMoveCopyFailed", "%s", cross)}, ids, nil
+}
+
+// check reports whether sources in mailbox m may go to d.
+func (d *dest) check(m *Mailbox) error {
+	switch {
+	case d == nil:
+		return nil
+	case d.err != nil:
+		return d.err
+	case d.m != m:
+		return d.cross
+	}
+	return nil
+}
+
+// folder looks the destination folder up; nil for no destination. Caller
+// holds d.m.mu.
+func (d *dest) folder() (*folder, error) {
+	if d == nil {
+		return nil, nil
+	}
+	return d.m.lookupFolder(d.key)
+}
+
+// inFolder resolves el (a t:FolderId or t:DistinguishedFolderId), checks
+// it against the destination to (nil when the operation has none) and
+// runs fn on the folder and the destination folder with their mailbox
+// locked. A request-wide fault from resolving (ExchangeImpersonation or
+// access to another mailbox refused) comes back as the *Fault, which ends
+// the request; a failure of this folder alone (malformed or unknown id, a
+// bad destination, or fn's own error) as err, for the caller's per-folder
+// error message. fn may write the response message: nothing else changes
+// the mailbox while it runs.
+func (r *request) inFolder(el *etree.Element, to *dest, fn func(m *Mailbox, f, to *folder) error) (*Fault, error) {
+	return inMailbox(el, r.resolveFolder, (*Mailbox).lookupFolder, to, fn)
+}
+
+// inItem is inFolder for a t:ItemId.
+func (r *request) inItem(el *etree.Element, to *dest, fn func(m *Mailbox, it *item, to *folder) error) (*Fault, error) {
+	return inMailbox(el, r.resolveItem, (*Mailbox).lookupItem, to, fn)
+}
+
+func inMailbox[T any](el *etree.Element, resolve func(*etree.Element) (*Mailbox, string, error),
+	lookup func(*Mailbox, string) (T, error), to *dest, fn func(*Mailbox, T, *folder) error) (*Fault, error) {
+	m, key, err := resolve(el)
 	if f, ok := asFault(err); ok {
 		return f, nil
+	}
+	if err == nil {
+		err = to.check(m)
 	}
 	if err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	f, err := m.lookupFolder(key)
+	obj, err := lookup(m, key)
 	if err != nil {
 		return nil, err
 	}
-	return nil, fn(m, f)
+	dst, err := to.folder()
+	if err != nil {
+		return nil, err
+	}
+	return nil, fn(m, obj, dst)
+}
+
+// eachFolder writes the operation's response with one message per folder
+// id: fn (run as by inFolder) writes the Success message; a failure
+// becomes an Error message with the empty containers named. A
+// request-wide fault ends the request.
+func (r *request) eachFolder(ids []*etree.Element, to *dest, empty []string, fn func(m *Mailbox, f, to *folder) error) error {
+	return each(r, ids, empty, func(el *etree.Element) (*Fault, error) { return r.inFolder(el, to, fn) })
+}
+
+// eachItem is eachFolder for item ids.
+func (r *request) eachItem(ids []*etree.Element, to *dest, empty []string, fn func(m *Mailbox, it *item, to *folder) error) error {
+	return each(r, ids, empty, func(el *etree.Element) (*Fault, error) { return r.inItem(el, to, fn) })
+}
+
+// each writes the operation's response around one message per id: do
+// writes the Success message or returns the error for an Error message
+// (with the empty containers named) or the request-wide fault.
+func each(r *request, ids []*etree.Element, empty []string, do func(el *etree.Element) (*Fault, error)) error {
+	r.respBegin()
+	for _, el := range ids {
+		fault, err := do(el)
+		if fault != nil {
+			return fault
+		}
+		if err != nil {
+			r.msgError(err, empty...)
+		}
+	}
+	r.respEnd()
+	return nil
 }

@@ -634,6 +634,38 @@ func (r *request) msgOK() {
 
 func (r *request) msgClose() { r.w.close("m:" + r.op + "ResponseMessage") }
 
+// msgDone writes an empty Success response message.
+func (r *request) msgDone() {
+	r.msgOK()
+	r.msgClose()
+}
+
+// msgFolderID writes a Success response message holding the folder's id
+// in m:Folders. Caller holds m.mu.
+func (r *request) msgFolderID(m *Mailbox, f *folder) {
+	r.msgOK()
+	r.w.open("m:Folders")
+	el := folderElement(f.class)
+	r.w.open(el)
+	m.writeFolderID(r.w, "t:FolderId", f)
+	r.w.close(el)
+	r.w.close("m:Folders")
+	r.msgClose()
+}
+
+// msgItemID writes a Success response message holding an item id in
+// m:Items, in the element of the item's class.
+func (r *request) msgItemID(class, id, changeKey string) {
+	r.msgOK()
+	r.w.open("m:Items")
+	el := itemElement(class)
+	r.w.open(el)
+	r.w.empty("t:ItemId", "Id", id, "ChangeKey", changeKey)
+	r.w.close(el)
+	r.w.close("m:Items")
+	r.msgClose()
+}
+
 // msgError writes a complete Error response message for err, followed by
 // the empty payload containers Exchange includes (e.g. "m:Items").
 func (r *request) msgError(err error, empty ...string) {
