@@ -2,11 +2,9 @@ package localstore
 
 import (
 	"context"
-	"errors"
 	"io"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Backup writes a consistent snapshot of the whole file to w while writes go
@@ -20,18 +18,12 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if s.closed.Load() {
-		return 0, ErrClosed
-	}
 	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.readTx(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(ctxWriter{ctx: ctx, w: w})
 		return err
 	})
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return n, ErrClosed
-	}
 	return n, err
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Check verifies the whole store in one read transaction: bbolt's page
@@ -18,10 +17,12 @@ import (
 // to existing items, and no folder is its own ancestor. It returns nil or
 // an error matching ErrCorrupt that describes the first problems found.
 func (s *Store) Check(ctx context.Context) error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	return s.readTx(func(tx *bolt.Tx) error {
+		// bbolt's own check walks the pages in a goroutine of its own,
+		// where a damaged page would crash the process: verify them first.
+		if err := verifyOpenFile(s.file, uint64(tx.ID())); err != nil {
+			return err
+		}
 		var errs []error
 		s.commitMu.Lock() // bbolt's page check reads the freelist unlocked
 		for err := range tx.Check() {
@@ -52,10 +53,6 @@ func (s *Store) Check(ctx context.Context) error {
 			return checkMailbox(m)
 		})
 	})
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return ErrClosed
-	}
-	return err
 }
 
 func checkMailbox(m *mbox) error {

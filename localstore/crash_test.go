@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(crashChildEnv); path != "" {
 		os.Exit(crashChild(path))
 	}
+	if path := os.Getenv(damageChildEnv); path != "" {
+		os.Exit(damageChild(path))
+	}
 	code := m.Run()
 	closeBigFolder()
 	os.Exit(code)

@@ -3,6 +3,7 @@ package localstore
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Errors returned when opening or closing a store.
@@ -25,12 +26,20 @@ var (
 	// older schema; open it read-write once to migrate it.
 	ErrNeedsMigration = errors.New("localstore: file schema needs migration")
 
-	// ErrNotStore is returned by Open for a bbolt file that was not written
-	// by this package.
+	// ErrNotStore is returned by Open for a file that is not a store: a
+	// bbolt file not written by this package, or a file that is not a bbolt
+	// file at all (no bbolt meta page in it). A store whose two meta pages
+	// are both destroyed looks the same. Such a file is left untouched.
+	// (A damaged store file fails with ErrCorrupt instead.)
 	ErrNotStore = errors.New("localstore: not a localstore file")
 
 	// ErrReadOnly is returned by writes to a store opened read-only.
 	ErrReadOnly = errors.New("localstore: store is read-only")
+
+	// ErrNoSnapshot is returned, together with ErrLocked, by OpenReader
+	// when a writer holds the file and has published no snapshot (see
+	// Store.Snapshot).
+	ErrNoSnapshot = errors.New("localstore: no snapshot published")
 )
 
 // Errors returned by Apply. Each comes wrapped in a *BatchError naming the
@@ -63,8 +72,10 @@ var (
 	// such as a search for the empty string.
 	ErrInvalidQuery = errors.New("localstore: invalid query")
 
-	// ErrCorrupt is returned when a stored record cannot be decoded or the
-	// indexes disagree with the records. The error is a *CorruptError.
+	// ErrCorrupt is returned when a stored record cannot be decoded, the
+	// indexes disagree with the records, or (by Open, Check and reads) the
+	// file's page structure is damaged. The error is a *CorruptError. The
+	// mirror is a cache of the server: MoveAside the file and sync again.
 	ErrCorrupt = errors.New("localstore: corrupt store")
 )
 
@@ -85,18 +96,36 @@ func (e *BatchError) Error() string {
 // Unwrap returns the cause.
 func (e *BatchError) Unwrap() error { return e.Err }
 
-// CorruptError reports a record that cannot be decoded or an index that
-// disagrees with the records.
+// CorruptError reports a record that cannot be decoded, an index that
+// disagrees with the records, or a damaged file: for damage to bbolt's page
+// structure, found by Open or Check, Bucket is "file" and Key names the page.
 type CorruptError struct {
+	Path    string // the store file, when known (set by Open)
 	Mailbox Mailbox
-	Bucket  string // e.g. "items"
-	Key     string // the key at fault, printable
+	Bucket  string // e.g. "items", or "file" for the page structure
+	Key     string // the key or page at fault, printable
 	Reason  string
 }
 
 // Error describes the damage.
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("localstore: corrupt store: mailbox %q bucket %s key %q: %s", e.Mailbox, e.Bucket, e.Key, e.Reason)
+	var b strings.Builder
+	b.WriteString("localstore: corrupt store")
+	if e.Path != "" {
+		fmt.Fprintf(&b, " %s", e.Path)
+	}
+	b.WriteString(":")
+	if e.Mailbox != "" {
+		fmt.Fprintf(&b, " mailbox %q", e.Mailbox)
+	}
+	if e.Bucket != "" {
+		fmt.Fprintf(&b, " bucket %s", e.Bucket)
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, " key %q", e.Key)
+	}
+	fmt.Fprintf(&b, ": %s", e.Reason)
+	return b.String()
 }
 
 // Is reports ErrCorrupt.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -22,10 +23,7 @@ const pageSize = 256
 // view runs fn in a read transaction on mb's buckets. fn gets nil buckets
 // never: a missing mailbox is ErrNotFound.
 func (s *Store) view(mb Mailbox, fn func(m *mbox) error) error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	return s.readTx(func(tx *bolt.Tx) error {
 		m, err := openMbox(tx, nil, mb, false)
 		if err != nil {
 			return err
@@ -35,10 +33,6 @@ func (s *Store) view(mb Mailbox, fn func(m *mbox) error) error {
 		}
 		return fn(m)
 	})
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return ErrClosed
-	}
-	return err
 }
 
 // Mailboxes returns the mirrored mailboxes' states, ordered by address.
@@ -46,11 +40,8 @@ func (s *Store) Mailboxes(ctx context.Context) ([]MailboxState, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
 	var out []MailboxState
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.readTx(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketMailboxes)
 		if root == nil {
 			return &CorruptError{Bucket: "mailboxes", Reason: "missing"}
@@ -65,9 +56,6 @@ func (s *Store) Mailboxes(ctx context.Context) ([]MailboxState, error) {
 			return nil
 		})
 	})
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return nil, ErrClosed
-	}
 	return out, err
 }
 
@@ -372,25 +360,31 @@ func (s *Store) MIME(ctx context.Context, mb Mailbox, id ItemID) (io.ReadCloser,
 		}
 		return nil, err
 	}
-	m, err := openMbox(tx, nil, mb, false)
-	if err == nil && m == nil {
-		err = fmt.Errorf("%w: mailbox %q", ErrNotFound, mb)
-	}
+	var v []byte
+	err = guard("read", s.log, func() error {
+		m, err := openMbox(tx, nil, mb, false)
+		if err == nil && m == nil {
+			err = fmt.Errorf("%w: mailbox %q", ErrNotFound, mb)
+		}
+		if err != nil {
+			return err
+		}
+		if v = m.mime.Get([]byte(id)); v == nil {
+			return fmt.Errorf("%w: MIME of item %q", ErrNotFound, id)
+		}
+		return nil
+	})
 	if err != nil {
 		_ = tx.Rollback()
-		return nil, err
+		return nil, withPath(err, s.path)
 	}
-	v := m.mime.Get([]byte(id))
-	if v == nil {
-		_ = tx.Rollback()
-		return nil, fmt.Errorf("%w: MIME of item %q", ErrNotFound, id)
-	}
-	return &mimeReader{Reader: bytes.NewReader(v), tx: tx}, nil
+	return &mimeReader{Reader: bytes.NewReader(v), tx: tx, log: s.log}, nil
 }
 
 type mimeReader struct {
 	*bytes.Reader
-	tx *bolt.Tx
+	tx  *bolt.Tx
+	log *slog.Logger
 }
 
 // Close ends the read transaction; reading after Close fails.
@@ -409,7 +403,15 @@ func (r *mimeReader) Read(p []byte) (int, error) {
 	if r.tx == nil {
 		return 0, ErrClosed
 	}
-	return r.Reader.Read(p)
+	// The bytes are in the mapped file: a file cut short behind the
+	// store's back faults here.
+	var n int
+	err := guard("MIME read", r.log, func() error {
+		var err error
+		n, err = r.Reader.Read(p)
+		return err
+	})
+	return n, err
 }
 
 // Search yields the items whose subject, sender name or sender address

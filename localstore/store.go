@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,7 @@ func (o Options) withDefaults() Options {
 // Store; reads run in bbolt read transactions and never wait for it.
 type Store struct {
 	db   *bolt.DB
+	file *os.File // db's file, for Check to verify
 	path string
 	opts Options
 	log  *slog.Logger
@@ -100,6 +102,10 @@ type Store struct {
 	// after it took a group's first request and before it collects the
 	// rest; tests use it to build a group deterministically.
 	testHookFill func()
+
+	// testHookSnapshot, when set, runs after each snapshot that
+	// PublishSnapshots wrote.
+	testHookSnapshot func()
 }
 
 // request is one Apply or RemoveMailbox call waiting for the writer.
@@ -127,8 +133,18 @@ func (r *request) mailbox() Mailbox {
 // Open opens or creates the store at path (file mode 0600), migrating an
 // older schema forward. It fails with ErrLocked when another opener holds
 // the file for longer than Options.LockTimeout, with ErrSchemaTooNew for a
-// file from a newer version and with ErrNotStore for a foreign bbolt file.
-// Close the Store to release the file.
+// file from a newer version and with ErrNotStore for a foreign bbolt file
+// or a file that is not a bbolt file at all. Close the Store to release
+// the file.
+//
+// Open never trusts the file: before bbolt reads it, it checks every page
+// the file's tree reaches (in range, referenced once, elements inside
+// their page, keys in order), reading the file's branch and leaf pages once.
+// A damaged file fails with an error matching ErrCorrupt (a *CorruptError
+// with Path set); see MoveAside. An empty file opens as a new store.
+//
+// A read-write Open tightens an existing file readable or writable by
+// others to mode 0600, with a warning to Options.Logger.
 func Open(path string, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
@@ -138,62 +154,37 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:  o.LockTimeout,
-		ReadOnly: o.ReadOnly,
-		NoSync:   o.NoSync,
-		// The freelist is rebuilt on open instead of written per commit:
-		// fewer pages per commit, and commits are what we are bound by.
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	})
+	return open(path, o, o.LockTimeout)
+}
+
+// open opens path with lockWait as the time to wait for the file's lock.
+func open(path string, o Options, lockWait time.Duration) (*Store, error) {
+	log := o.Logger.With(logKeyStore, path)
+	f, err := openChecked(path, o, lockWait, log)
 	if err != nil {
+		return nil, err
+	}
+	db, err := boltOpen(path, f, o, lockWait)
+	if err != nil {
+		_ = f.Close()
 		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, o.LockTimeout)
+			return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, lockWait)
 		}
 		if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrVersionMismatch) || errors.Is(err, berrors.ErrChecksum) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrNotStore, path, err)
 		}
-		return nil, fmt.Errorf("localstore: open %s: %w", path, err)
+		return nil, withPath(fmt.Errorf("localstore: open %s: %w", path, err), path)
 	}
-	if o.ReadOnly {
-		err = db.View(func(tx *bolt.Tx) error {
-			v, err := readSchema(tx)
-			switch {
-			case err != nil:
-				return err
-			case v > SchemaVersion:
-				return &SchemaError{Found: v, Supported: SchemaVersion}
-			case v < SchemaVersion:
-				return fmt.Errorf("%w: schema %d, current %d", ErrNeedsMigration, v, SchemaVersion)
-			}
-			return nil
-		})
-	} else {
-		// Check before writing anything, so a newer or foreign file is
-		// left exactly as it was.
-		var v uint32
-		err = db.View(func(tx *bolt.Tx) error {
-			var err error
-			v, err = readSchema(tx)
-			if err == nil && v > SchemaVersion {
-				return &SchemaError{Found: v, Supported: SchemaVersion}
-			}
-			return err
-		})
-		if err == nil && v != SchemaVersion {
-			err = db.Update(prepareSchema)
-		}
-	}
-	if err != nil {
+	if err := guard("schema check", log, func() error { return checkSchema(db, o.ReadOnly) }); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("localstore: open %s: %w", path, err)
+		return nil, withPath(fmt.Errorf("localstore: open %s: %w", path, err), path)
 	}
 	s := &Store{
 		db:   db,
+		file: f,
 		path: path,
 		opts: o,
-		log:  o.Logger.With(logKeyStore, path),
+		log:  log,
 		reqs: make(chan *request, o.QueueLength),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
@@ -205,6 +196,40 @@ func Open(path string, opts *Options) (*Store, error) {
 		go s.writer()
 	}
 	return s, nil
+}
+
+// checkSchema reads the file's schema version and migrates an older one
+// (read-write only).
+func checkSchema(db *bolt.DB, readOnly bool) error {
+	if readOnly {
+		return db.View(func(tx *bolt.Tx) error {
+			v, err := readSchema(tx)
+			switch {
+			case err != nil:
+				return err
+			case v > SchemaVersion:
+				return &SchemaError{Found: v, Supported: SchemaVersion}
+			case v < SchemaVersion:
+				return fmt.Errorf("%w: schema %d, current %d", ErrNeedsMigration, v, SchemaVersion)
+			}
+			return nil
+		})
+	}
+	// Check before writing anything, so a newer or foreign file is left
+	// exactly as it was.
+	var v uint32
+	err := db.View(func(tx *bolt.Tx) error {
+		var err error
+		v, err = readSchema(tx)
+		if err == nil && v > SchemaVersion {
+			return &SchemaError{Found: v, Supported: SchemaVersion}
+		}
+		return err
+	})
+	if err == nil && v != SchemaVersion {
+		err = db.Update(prepareSchema)
+	}
+	return err
 }
 
 // Path returns the file the store was opened from.
@@ -365,25 +390,29 @@ func (s *Store) commitGroup(group []*request) {
 		failed, failErr := -1, error(nil)
 		var changes []Change
 		s.commitMu.Lock()
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			changes = changes[:0]
-			for i, r := range pending {
-				var err error
-				if r.batch != nil {
-					err = s.applyBatchSafe(tx, r.batch, &changes)
-				} else {
-					err = removeMailbox(tx, r.remove, &changes)
+		// guard: a page bbolt does not expect fails the group instead of
+		// crashing the writer.
+		err := guard("commit", s.log, func() error {
+			return s.db.Update(func(tx *bolt.Tx) error {
+				changes = changes[:0]
+				for i, r := range pending {
+					var err error
+					if r.batch != nil {
+						err = s.applyBatchSafe(tx, r.batch, &changes)
+					} else {
+						err = removeMailbox(tx, r.remove, &changes)
+					}
+					if err != nil {
+						failed, failErr = i, err
+						return errRollback
+					}
 				}
-				if err != nil {
-					failed, failErr = i, err
-					return errRollback
+				if len(changes) > 0 {
+					ev := changes
+					tx.OnCommit(func() { s.feed.publish(ev) })
 				}
-			}
-			if len(changes) > 0 {
-				ev := changes
-				tx.OnCommit(func() { s.feed.publish(ev) })
-			}
-			return nil
+				return nil
+			})
 		})
 		s.commitMu.Unlock()
 		s.arena = arena{buf: s.arena.buf[:0]}
@@ -436,4 +465,5 @@ const (
 	logKeyMailbox = "mailbox"
 	logKeyBatches = "batches"
 	logKeyErr     = "err"
+	logKeyMode    = "mode"
 )
