@@ -499,12 +499,9 @@ func parseCalendarView(el *etree.Element) (*calendarView, error) {
 		return nil, codeErr("ErrorCalendarViewRangeTooBig", "The time range between StartDate and EndDate is too big.")
 	}
 	v.start, v.end = s, e
-	if m := attr(el, "MaxEntriesReturned"); m != "" {
-		n, err := strconv.Atoi(m)
-		if err != nil || n < 1 {
-			return nil, codeErr("ErrorInvalidPagingMaxRows", "The paging max rows value is invalid.")
-		}
-		v.max = n
+	var err error
+	if v.max, err = maxEntries(el); err != nil {
+		return nil, err
 	}
 	return v, nil
 }

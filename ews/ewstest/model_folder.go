@@ -97,20 +97,27 @@ func (m *Mailbox) renameFolderLocked(f *folder, name string) error {
 // MoveFolder moves a folder (with its subtree) under a new parent. Raises
 // MovedEvent on the folder and ModifiedEvent on both parents.
 func (m *Mailbox) MoveFolder(folderID, toParentID string) (FolderInfo, error) {
+	return m.folderTo(folderID, toParentID, func(f, to *folder) (*folder, error) { return f, m.moveFolderLocked(f, to) })
+}
+
+// folderTo looks up two folders with m.mu held and returns the snapshot
+// of the folder do returns.
+func (m *Mailbox) folderTo(folderID, toID string, do func(f, to *folder) (*folder, error)) (FolderInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.lookupFolder(folderID)
 	if err != nil {
 		return FolderInfo{}, err
 	}
-	to, err := m.lookupFolder(toParentID)
+	to, err := m.lookupFolder(toID)
 	if err != nil {
 		return FolderInfo{}, err
 	}
-	if err := m.moveFolderLocked(f, to); err != nil {
+	res, err := do(f, to)
+	if err != nil {
 		return FolderInfo{}, err
 	}
-	return m.folderInfo(f), nil
+	return m.folderInfo(res), nil
 }
 
 func (f *folder) isAncestorOf(g *folder) bool {
@@ -254,21 +261,7 @@ func (f *folder) searchEntries(cn uint64) int {
 // ErrMoveIntoSubtree; a sibling with the same name, ErrFolderExists. The
 // copies raise CreatedEvent (folders) and CopiedEvent (items).
 func (m *Mailbox) CopyFolder(folderID, toParentID string) (FolderInfo, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f, err := m.lookupFolder(folderID)
-	if err != nil {
-		return FolderInfo{}, err
-	}
-	to, err := m.lookupFolder(toParentID)
-	if err != nil {
-		return FolderInfo{}, err
-	}
-	cp, err := m.copyFolderLocked(f, to)
-	if err != nil {
-		return FolderInfo{}, err
-	}
-	return m.folderInfo(cp), nil
+	return m.folderTo(folderID, toParentID, m.copyFolderLocked)
 }
 
 // copyFolderLocked copies f under to. Caller holds m.mu.

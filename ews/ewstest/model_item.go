@@ -197,17 +197,23 @@ func (m *Mailbox) updateLocked(it *item, u ItemUpdate) error {
 // gets a new ItemId (returned); the old id is gone. Raises MovedEvent on the
 // item and ModifiedEvent on both folders.
 func (m *Mailbox) MoveItem(itemID, toFolderID string) (ItemInfo, error) {
+	return m.itemTo(itemID, toFolderID, func(it *item, to *folder) *item { return m.moveLocked(it, to, false) })
+}
+
+// itemTo looks up an item and a folder with m.mu held and returns the
+// snapshot of the item do returns.
+func (m *Mailbox) itemTo(itemID, folderID string, do func(it *item, to *folder) *item) (ItemInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	it, err := m.lookupItem(itemID)
 	if err != nil {
 		return ItemInfo{}, err
 	}
-	to, err := m.lookupFolder(toFolderID)
+	to, err := m.lookupFolder(folderID)
 	if err != nil {
 		return ItemInfo{}, err
 	}
-	return m.itemInfo(m.moveLocked(it, to, false)), nil
+	return m.itemInfo(do(it, to)), nil
 }
 
 func (m *Mailbox) moveLocked(it *item, to *folder, keepKey bool) *item {
@@ -232,17 +238,7 @@ func (m *Mailbox) moveLocked(it *item, to *folder, keepKey bool) *item {
 // CopyItem copies the item into a folder and returns the copy. Raises
 // CopiedEvent on the copy and ModifiedEvent on the target folder.
 func (m *Mailbox) CopyItem(itemID, toFolderID string) (ItemInfo, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	it, err := m.lookupItem(itemID)
-	if err != nil {
-		return ItemInfo{}, err
-	}
-	to, err := m.lookupFolder(toFolderID)
-	if err != nil {
-		return ItemInfo{}, err
-	}
-	return m.itemInfo(m.copyLocked(it, to)), nil
+	return m.itemTo(itemID, toFolderID, m.copyLocked)
 }
 
 func (m *Mailbox) copyLocked(it *item, to *folder) *item {

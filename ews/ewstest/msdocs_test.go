@@ -815,8 +815,6 @@ var msCases = []msCase{
 		}},
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // threeInbox names the three seeded Inbox messages ITEM_ID_0..2 and
 // ITEM_CK_0..2.
 func threeInbox(f *msFixture) map[string]string {

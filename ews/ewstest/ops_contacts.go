@@ -2,7 +2,6 @@ package ewstest
 
 import (
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -120,12 +119,9 @@ type contactsViewSpec struct {
 
 func parseContactsView(el *etree.Element) (*contactsViewSpec, error) {
 	v := &contactsViewSpec{initial: strings.ToLower(attr(el, "InitialName")), final: strings.ToLower(attr(el, "FinalName"))}
-	if m := attr(el, "MaxEntriesReturned"); m != "" {
-		n, err := strconv.Atoi(m)
-		if err != nil || n < 1 {
-			return nil, codeErr("ErrorInvalidPagingMaxRows", "The paging max rows value is invalid.")
-		}
-		v.max = n
+	var err error
+	if v.max, err = maxEntries(el); err != nil {
+		return nil, err
 	}
 	return v, nil
 }

@@ -20,12 +20,9 @@ type fractionalView struct {
 
 func parseFractionalView(el *etree.Element) (fractionalView, error) {
 	var v fractionalView
-	if s := attr(el, "MaxEntriesReturned"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return v, codeErr("ErrorInvalidPagingMaxRows", "The paging max rows value is invalid.")
-		}
-		v.max = n
+	var err error
+	if v.max, err = maxEntries(el); err != nil {
+		return v, err
 	}
 	var err1, err2 error
 	v.numerator, err1 = strconv.Atoi(attr(el, "Numerator"))
@@ -196,12 +193,9 @@ func parsePageView(el *etree.Element) (pageView, error) {
 	if el.Tag != "IndexedPageItemView" && el.Tag != "IndexedPageFolderView" {
 		return v, &Fault{Code: "ErrorInvalidRequest", Message: "The request is invalid: only indexed paging is supported by this server."}
 	}
-	if s := attr(el, "MaxEntriesReturned"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return v, codeErr("ErrorInvalidPagingMaxRows", "The paging max rows value is invalid.")
-		}
-		v.max = n
+	var err error
+	if v.max, err = maxEntries(el); err != nil {
+		return v, err
 	}
 	n, err := strconv.Atoi(attr(el, "Offset"))
 	if err != nil || n < 0 {
@@ -526,4 +520,18 @@ func opFindItem(r *request) error {
 		r.msgClose()
 		return nil
 	})
+}
+
+// maxEntries parses the MaxEntriesReturned attribute of a view; 0 when
+// absent (no limit).
+func maxEntries(el *etree.Element) (int, error) {
+	s := attr(el, "MaxEntriesReturned")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, codeErr("ErrorInvalidPagingMaxRows", "The paging max rows value is invalid.")
+	}
+	return n, nil
 }

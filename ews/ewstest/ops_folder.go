@@ -45,52 +45,35 @@ func opCreateFolder(r *request) error {
 			return schemaFault("unexpected element %s in Folders", fe.Tag)
 		}
 	}
-	m, key, perr := r.resolveFolder(pel.ChildElements()[0])
-	if f, ok := asFault(perr); ok {
-		return f
-	}
-	r.respBegin()
-	for _, fe := range fsEl.ChildElements() {
-		if perr != nil {
-			r.msgError(perr, "m:Folders")
-			continue
-		}
-		if fe.Tag == "SearchFolder" {
-			r.msgError(codeErr("ErrorInvalidOperation", "Search folders are not supported by this server."), "m:Folders")
-			continue
-		}
+	return each(r, fsEl.ChildElements(), []string{"m:Folders"}, func(fe *etree.Element) (*Fault, error) {
 		class := textOf(childT(fe, "FolderClass"))
-		if class != "" && folderElements[fe.Tag] != "" {
+		var bad error
+		switch {
+		case fe.Tag == "SearchFolder":
+			bad = codeErr("ErrorInvalidOperation", "Search folders are not supported by this server.")
+		case class != "" && folderElements[fe.Tag] != "":
 			// A typed folder element fixes the class ("Work with folders by
 			// using EWS in Exchange": ErrorNoFolderClassOverride).
-			r.msgError(codeErr("ErrorNoFolderClassOverride", "The folder class cannot be overridden for this folder type."), "m:Folders")
-			continue
-		}
-		if class == "" {
+			bad = codeErr("ErrorNoFolderClassOverride", "The folder class cannot be overridden for this folder type.")
+		case class == "":
 			class = folderElements[fe.Tag]
 		}
-		m.mu.Lock()
-		p, err := m.lookupFolder(key)
-		var f *folder
-		if err == nil {
-			f, err = m.createFolderLocked(p, textOf(childT(fe, "DisplayName")), class)
-		}
-		if err == nil && class == "" {
-			// A generic t:Folder created without FolderClass has none on
-			// Exchange (exchangelib's Folder(...).save() then refresh()
-			// relies on it: an IPF.Note folder comes back as Messages).
-			f.class = ""
-		}
-		if err != nil {
-			m.mu.Unlock()
-			r.msgError(err, "m:Folders")
-			continue
-		}
-		r.msgFolderID(m, f)
-		m.mu.Unlock()
-	}
-	r.respEnd()
-	return nil
+		return r.inFolder(pel.ChildElements()[0], precondition(bad), func(m *Mailbox, p, _ *folder) error {
+			f, err := m.createFolderLocked(p, textOf(childT(fe, "DisplayName")), class)
+			if err != nil {
+				return err
+			}
+			if class == "" {
+				// A generic t:Folder created without FolderClass has none
+				// on Exchange (exchangelib's Folder(...).save() then
+				// refresh() relies on it: an IPF.Note folder comes back as
+				// Messages).
+				f.class = ""
+			}
+			r.msgFolderID(m, f)
+			return nil
+		})
+	})
 }
 
 func opUpdateFolder(r *request) error {
@@ -98,8 +81,7 @@ func opUpdateFolder(r *request) error {
 	if chs == nil || len(chs.ChildElements()) == 0 {
 		return schemaFault("FolderChanges must hold at least one FolderChange")
 	}
-	r.respBegin()
-	for _, ch := range chs.ChildElements() {
+	return each(r, chs.ChildElements(), []string{"m:Folders"}, func(ch *etree.Element) (*Fault, error) {
 		var idEl, upd *etree.Element
 		for _, c := range ch.ChildElements() {
 			switch c.Tag {
@@ -110,7 +92,7 @@ func opUpdateFolder(r *request) error {
 			}
 		}
 		if idEl == nil || upd == nil {
-			return schemaFault("FolderChange needs a folder id and Updates")
+			return schemaFault("FolderChange needs a folder id and Updates"), nil
 		}
 		var newName *string
 		for _, u := range upd.ChildElements() {
@@ -122,11 +104,11 @@ func opUpdateFolder(r *request) error {
 					// extended properties are accepted and not stored.
 					continue
 				}
-				return schemaFault("%s needs a FieldURI", u.Tag)
+				return schemaFault("%s needs a FieldURI", u.Tag), nil
 			}
 			name, err := fieldName(attr(uri, "FieldURI"))
 			if err != nil {
-				return err
+				return toFault(err), nil
 			}
 			if name != "DisplayName" || u.Tag != "SetFolderField" {
 				continue // properties the fake does not keep are accepted and dropped
@@ -138,39 +120,27 @@ func opUpdateFolder(r *request) error {
 				}
 			}
 			if val == nil {
-				return schemaFault("SetFolderField for DisplayName needs a folder element with DisplayName")
+				return schemaFault("SetFolderField for DisplayName needs a folder element with DisplayName"), nil
 			}
 			s := textOf(val)
 			newName = &s
 		}
-		m, key, err := r.resolveFolder(idEl)
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err == nil && !validFolderChangeKey(attr(idEl, "ChangeKey")) {
+		var bad error
+		if !validFolderChangeKey(attr(idEl, "ChangeKey")) {
 			// Microsoft's UpdateFolder reference: an invalid ChangeKey
 			// gives ErrorInvalidChangeKey.
-			err = codeErr("ErrorInvalidChangeKey", "The change key is invalid.")
+			bad = codeErr("ErrorInvalidChangeKey", "The change key is invalid.")
 		}
-		if err != nil {
-			r.msgError(err, "m:Folders")
-			continue
-		}
-		m.mu.Lock()
-		f, err := m.lookupFolder(key)
-		if err == nil && newName != nil {
-			err = m.renameFolderLocked(f, *newName)
-		}
-		if err != nil {
-			m.mu.Unlock()
-			r.msgError(err, "m:Folders")
-			continue
-		}
-		r.msgFolderID(m, f)
-		m.mu.Unlock()
-	}
-	r.respEnd()
-	return nil
+		return r.inFolder(idEl, precondition(bad), func(m *Mailbox, f, _ *folder) error {
+			if newName != nil {
+				if err := m.renameFolderLocked(f, *newName); err != nil {
+					return err
+				}
+			}
+			r.msgFolderID(m, f)
+			return nil
+		})
+	})
 }
 
 func opDeleteFolder(r *request) error {

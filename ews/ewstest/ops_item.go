@@ -260,49 +260,34 @@ func opUpdateItem(r *request) error {
 		}
 		list = append(list, c)
 	}
-	r.respBegin()
-	for _, c := range list {
-		m, id, err := r.resolveItem(c.idEl)
-		if f, ok := asFault(err); ok {
-			return f
-		}
-		if err == nil && !validItemChangeKey(c.u.ChangeKey) {
+	return each(r, list, []string{"m:Items"}, func(c change) (*Fault, error) {
+		var bad error
+		if !validItemChangeKey(c.u.ChangeKey) {
 			// A ChangeKey that is not one at all is ErrorInvalidChangeKey;
 			// a well-formed but stale one is a conflict.
-			err = codeErr("ErrorInvalidChangeKey", "The change key is invalid.")
+			bad = codeErr("ErrorInvalidChangeKey", "The change key is invalid.")
 		}
-		if err != nil {
-			r.msgError(err, "m:Items")
-			continue
-		}
-		m.mu.Lock()
-		it, err := m.lookupItem(id)
-		if err == nil {
-			err = m.updateLocked(it, c.u)
-		}
-		if err == nil {
-			err = m.updateBagLocked(it, c.bag)
-		}
-		if err != nil {
-			m.mu.Unlock()
-			r.msgError(err, "m:Items")
-			continue
-		}
-		r.msgOK()
-		r.w.open("m:Items")
-		el := itemElement(it.msg.ItemClass)
-		r.w.open(el)
-		m.writeItemID(r.w, "t:ItemId", it)
-		r.w.close(el)
-		r.w.close("m:Items")
-		r.w.open("m:ConflictResults")
-		r.w.elem("t:Count", "0")
-		r.w.close("m:ConflictResults")
-		r.msgClose()
-		m.mu.Unlock()
-	}
-	r.respEnd()
-	return nil
+		return r.inItem(c.idEl, precondition(bad), func(m *Mailbox, it *item, _ *folder) error {
+			if err := m.updateLocked(it, c.u); err != nil {
+				return err
+			}
+			if err := m.updateBagLocked(it, c.bag); err != nil {
+				return err
+			}
+			r.msgOK()
+			r.w.open("m:Items")
+			el := itemElement(it.msg.ItemClass)
+			r.w.open(el)
+			m.writeItemID(r.w, "t:ItemId", it)
+			r.w.close(el)
+			r.w.close("m:Items")
+			r.w.open("m:ConflictResults")
+			r.w.elem("t:Count", "0")
+			r.w.close("m:ConflictResults")
+			r.msgClose()
+			return nil
+		})
+	})
 }
 
 // validItemChangeKey reports whether ck is absent or has the form of an
@@ -316,59 +301,43 @@ func validItemChangeKey(ck string) bool {
 }
 
 func applySet(u *ItemUpdate, name string, msg Message, set map[string]bool) {
+	if name == "Categories" {
+		u.Categories = ptr(msg.Categories)
+		return
+	}
+	if !set[name] {
+		return
+	}
 	switch name {
 	case "IsRead":
-		if set["IsRead"] {
-			v := msg.IsRead
-			u.IsRead = &v
-		}
+		u.IsRead = ptr(msg.IsRead)
 	case "Subject":
-		if set["Subject"] {
-			v := msg.Subject
-			u.Subject = &v
-		}
-	case "Categories":
-		v := msg.Categories
-		u.Categories = &v
+		u.Subject = ptr(msg.Subject)
 	case "Flag":
-		if set["Flag"] {
-			v := msg.FlagStatus
-			u.FlagStatus = &v
-		}
+		u.FlagStatus = ptr(msg.FlagStatus)
 	case "Importance":
-		if set["Importance"] {
-			v := msg.Importance
-			u.Importance = &v
-		}
+		u.Importance = ptr(msg.Importance)
 	case "Sensitivity":
-		if set["Sensitivity"] {
-			v := msg.Sensitivity
-			u.Sensitivity = &v
-		}
+		u.Sensitivity = ptr(msg.Sensitivity)
 	case "Body":
-		if set["Body"] {
-			v := msg.Body
-			u.Body = &v
-		}
+		u.Body = ptr(msg.Body)
 	}
 }
 
 func applyDelete(u *ItemUpdate, name string) {
 	switch name {
 	case "Categories":
-		v := []string{}
-		u.Categories = &v
+		u.Categories = ptr([]string{})
 	case "Flag":
-		v := FlagNotFlagged
-		u.FlagStatus = &v
+		u.FlagStatus = ptr(FlagNotFlagged)
 	case "Subject":
-		v := ""
-		u.Subject = &v
+		u.Subject = ptr("")
 	case "Body":
-		v := ""
-		u.Body = &v
+		u.Body = ptr("")
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func opDeleteItem(r *request) error {
 	mode, ok := parseDeleteMode(attr(r.body, "DeleteType"))

@@ -31,9 +31,8 @@ func opSyncFolderHierarchy(r *request) error {
 		}
 		rootKey = root.id
 	}
-	state := textOf(childM(r.body, "SyncState"))
-	if r.s.faults.takeInvalidSync() {
-		r.syncHierarchyError(ErrInvalidSyncState)
+	state, ok := r.syncState()
+	if !ok {
 		return nil
 	}
 	m.mu.Lock()
@@ -69,6 +68,16 @@ func opSyncFolderHierarchy(r *request) error {
 	r.msgClose()
 	r.respEnd()
 	return nil
+}
+
+// syncState returns the request's SyncState, or false after answering
+// ErrorInvalidSyncStateData when Faults.InvalidSyncState asks for it.
+func (r *request) syncState() (string, bool) {
+	if r.s.faults.takeInvalidSync() {
+		r.syncHierarchyError(ErrInvalidSyncState)
+		return "", false
+	}
+	return textOf(childM(r.body, "SyncState")), true
 }
 
 func (r *request) syncHierarchyError(err error) {
@@ -135,9 +144,8 @@ func opSyncFolderItems(r *request) error {
 		r.syncHierarchyError(err)
 		return nil
 	}
-	state := textOf(childM(r.body, "SyncState"))
-	if r.s.faults.takeInvalidSync() {
-		r.syncHierarchyError(ErrInvalidSyncState)
+	state, ok := r.syncState()
+	if !ok {
 		return nil
 	}
 	m.mu.Lock()

@@ -171,6 +171,16 @@ func (r *request) dest(idsName, cross string) (*dest, []*etree.Element, error) {
 	return &dest{m: m, key: key, err: err, cross: codeErr("ErrorMoveCopyFailed", "%s", cross)}, ids, nil
 }
 
+// precondition returns a dest without a folder that fails every source
+// with err after its id resolved (nil when err is nil): an invalid
+// ChangeKey, a folder element the server does not create.
+func precondition(err error) *dest {
+	if err == nil {
+		return nil
+	}
+	return &dest{err: err}
+}
+
 // check reports whether sources in mailbox m may go to d.
 func (d *dest) check(m *Mailbox) error {
 	switch {
@@ -187,7 +197,7 @@ func (d *dest) check(m *Mailbox) error {
 // folder looks the destination folder up; nil for no destination. Caller
 // holds d.m.mu.
 func (d *dest) folder() (*folder, error) {
-	if d == nil {
+	if d == nil || d.m == nil {
 		return nil, nil
 	}
 	return d.m.lookupFolder(d.key)
@@ -249,10 +259,11 @@ func (r *request) eachItem(ids []*etree.Element, to *dest, empty []string, fn fu
 	return each(r, ids, empty, func(el *etree.Element) (*Fault, error) { return r.inItem(el, to, fn) })
 }
 
-// each writes the operation's response around one message per id: do
-// writes the Success message or returns the error for an Error message
-// (with the empty containers named) or the request-wide fault.
-func each(r *request, ids []*etree.Element, empty []string, do func(el *etree.Element) (*Fault, error)) error {
+// each writes the operation's response around one message per id (or
+// other request element): do writes the Success message or returns the
+// error for an Error message (with the empty containers named) or the
+// request-wide fault.
+func each[T any](r *request, ids []T, empty []string, do func(el T) (*Fault, error)) error {
 	r.respBegin()
 	for _, el := range ids {
 		fault, err := do(el)
