@@ -189,9 +189,9 @@ func decodeItem(e *etree.Element, lifted [][]byte) (Item, error) {
 		case "Importance":
 			it.Importance = strings.TrimSpace(c.Text())
 		case "HasAttachments":
-			it.HasAttachments, err = parseBool(c.Text())
+			it.HasAttachments, err = ewsxml.ParseBool(c.Text())
 		case "IsRead":
-			it.IsRead, err = parseBool(c.Text())
+			it.IsRead, err = ewsxml.ParseBool(c.Text())
 		case "Categories":
 			for _, st := range c.Child {
 				if s, ok := st.(*etree.Element); ok && s.Space == nsT && s.Tag == "String" {
@@ -275,16 +275,6 @@ func parseCount(e *etree.Element) (int, error) {
 		return 0, fmt.Errorf("%q is not a count", e.Text())
 	}
 	return n, nil
-}
-
-func parseBool(s string) (bool, error) {
-	switch strings.TrimSpace(s) {
-	case "true", "1":
-		return true, nil
-	case "false", "0":
-		return false, nil
-	}
-	return false, fmt.Errorf("%q is not a boolean", s)
 }
 
 // parseTime reads an xs:dateTime; a value without zone is taken as UTC.

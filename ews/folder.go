@@ -213,7 +213,7 @@ func decodeFindFolder(resp *soapResponse, offset int) (*FindFolderPage, error) {
 				err = errorString("negative offset")
 			}
 		case "IncludesLastItemInRange":
-			p.IncludesLastItemInRange, err = parseBool(a.Value)
+			p.IncludesLastItemInRange, err = ewsxml.ParseBool(a.Value)
 		}
 		if err != nil {
 			return nil, malformedf(op, "RootFolder %s=%q", a.Key, a.Value)

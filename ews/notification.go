@@ -3,8 +3,11 @@ package ews
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/mailsync/mailsync/ews/internal/ewsxml"
 )
 
 // EventType is an EWS notification event type, spelled as on the wire
@@ -130,28 +133,55 @@ func (n *Notification) StatusOnly() bool {
 	return true
 }
 
+// Limits that keep a hostile or broken peer from exhausting memory or
+// stack while a notification message (one streaming envelope or one push
+// body) is decoded.
+const (
+	// ntfMaxDepth bounds element nesting. Real notification envelopes
+	// nest about ten levels deep.
+	ntfMaxDepth = 64
+	// ntfMaxElements bounds the elements of one message. 50 events per
+	// notification and up to 200 notifications per streaming envelope
+	// stay far below it.
+	ntfMaxElements = 200_000
+	// ntfMaxMessageBytes bounds the encoded size of one streaming
+	// envelope. Exchange puts at most 50 events in a notification.
+	ntfMaxMessageBytes = 32 << 20
+)
+
+// ntfParseOptions are the codec limits of a notification message: a start
+// and an end tag per element.
+var ntfParseOptions = ewsxml.ParseOptions{MaxDepth: ntfMaxDepth, MaxTags: 2 * ntfMaxElements}
+
+// isNtf reports whether e is named local in the types or the messages
+// namespace: servers are not consistent about which one notification
+// elements use.
+func isNtf(e *etree.Element, local string) bool {
+	return e.Tag == local && (e.Space == nsT || e.Space == nsM)
+}
+
 // decodeNotification decodes a t:Notification (or m:Notification) element.
 // The children are matched in the types namespace; the messages namespace
 // is accepted too, since servers are not consistent about it.
-func decodeNotification(n *xnode) (Notification, error) {
+func decodeNotification(n *etree.Element) (Notification, error) {
 	var out Notification
-	for _, c := range n.children {
-		if c.space != ntfNSTypes && c.space != ntfNSMessages {
+	for c := range ewsxml.Children(n) {
+		if c.Space != nsT && c.Space != nsM {
 			continue
 		}
-		switch c.local {
+		switch c.Tag {
 		case "SubscriptionId":
-			out.SubscriptionID = c.trimmed()
+			out.SubscriptionID = ewsxml.Text(c)
 		case "PreviousWatermark":
-			out.PreviousWatermark = c.trimmed()
+			out.PreviousWatermark = ewsxml.Text(c)
 		case "MoreEvents":
-			b, err := parseNtfBool(c.trimmed())
+			b, err := ewsxml.ParseBool(c.Text())
 			if err != nil {
 				return Notification{}, fmt.Errorf("%w: MoreEvents: %v", ErrMalformedNotification, err)
 			}
 			out.MoreEvents = b
 		default:
-			t := EventType(c.local)
+			t := EventType(c.Tag)
 			if t != EventStatus && !t.valid() {
 				// Unknown elements are ignored, as schema extensions
 				// may add some.
@@ -174,53 +204,42 @@ func decodeNotification(n *xnode) (Notification, error) {
 }
 
 // decodeEvent decodes one event element of type t.
-func decodeEvent(t EventType, n *xnode) (Event, error) {
+func decodeEvent(t EventType, n *etree.Element) (Event, error) {
 	ev := Event{Type: t}
 	var haveID, haveTime bool
-	for _, c := range n.children {
-		if c.space != ntfNSTypes && c.space != ntfNSMessages {
+	for c := range ewsxml.Children(n) {
+		if c.Space != nsT && c.Space != nsM {
 			continue
 		}
-		switch c.local {
+		var err error
+		switch c.Tag {
 		case "Watermark":
-			ev.Watermark = c.trimmed()
+			ev.Watermark = ewsxml.Text(c)
 		case "TimeStamp":
-			ts, err := time.Parse(time.RFC3339, c.trimmed())
-			if err != nil {
-				return Event{}, fmt.Errorf("%w: %s TimeStamp %q", ErrMalformedNotification, t, c.trimmed())
+			ts, perr := time.Parse(time.RFC3339, ewsxml.Text(c))
+			if perr != nil {
+				return Event{}, fmt.Errorf("%w: %s TimeStamp %q", ErrMalformedNotification, t, ewsxml.Text(c))
 			}
 			ev.TimeStamp = ts.UTC()
 			haveTime = true
 		case "ItemId", "FolderId":
-			id, err := decodeObjectID(c)
-			if err != nil {
-				return Event{}, fmt.Errorf("%s: %w", t, err)
-			}
-			ev.ID, ev.Folder, haveID = id, c.local == "FolderId", true
+			ev.ID, err = decodeObjectID(c)
+			ev.Folder, haveID = c.Tag == "FolderId", true
 		case "ParentFolderId":
-			id, err := decodeObjectID(c)
-			if err != nil {
-				return Event{}, fmt.Errorf("%s: %w", t, err)
-			}
-			ev.ParentFolderID = id
+			ev.ParentFolderID, err = decodeObjectID(c)
 		case "OldItemId", "OldFolderId":
-			id, err := decodeObjectID(c)
-			if err != nil {
-				return Event{}, fmt.Errorf("%s: %w", t, err)
-			}
-			ev.OldID = id
+			ev.OldID, err = decodeObjectID(c)
 		case "OldParentFolderId":
-			id, err := decodeObjectID(c)
-			if err != nil {
-				return Event{}, fmt.Errorf("%s: %w", t, err)
-			}
-			ev.OldParentFolderID = id
+			ev.OldParentFolderID, err = decodeObjectID(c)
 		case "UnreadCount":
-			v, err := strconv.Atoi(c.trimmed())
-			if err != nil || v < 0 {
-				return Event{}, fmt.Errorf("%w: %s UnreadCount %q", ErrMalformedNotification, t, c.trimmed())
+			v, aerr := strconv.Atoi(ewsxml.Text(c))
+			if aerr != nil || v < 0 {
+				return Event{}, fmt.Errorf("%w: %s UnreadCount %q", ErrMalformedNotification, t, ewsxml.Text(c))
 			}
 			ev.UnreadCount, ev.HasUnreadCount = v, true
+		}
+		if err != nil {
+			return Event{}, fmt.Errorf("%s: %w", t, err)
 		}
 	}
 	if t == EventStatus {
@@ -233,22 +252,10 @@ func decodeEvent(t EventType, n *xnode) (Event, error) {
 }
 
 // decodeObjectID reads the Id and ChangeKey attributes of an id element.
-func decodeObjectID(n *xnode) (ObjectID, error) {
-	id, _ := n.attr("Id")
+func decodeObjectID(e *etree.Element) (ObjectID, error) {
+	id, ck := idAttrs(e)
 	if id == "" {
-		return ObjectID{}, fmt.Errorf("%w: %s without Id", ErrMalformedNotification, n.local)
+		return ObjectID{}, fmt.Errorf("%w: %s without Id", ErrMalformedNotification, e.Tag)
 	}
-	ck, _ := n.attr("ChangeKey")
 	return ObjectID{ID: id, ChangeKey: ck}, nil
-}
-
-// parseNtfBool parses an xs:boolean.
-func parseNtfBool(s string) (bool, error) {
-	switch strings.TrimSpace(s) {
-	case "true", "1":
-		return true, nil
-	case "false", "0":
-		return false, nil
-	}
-	return false, fmt.Errorf("not a boolean: %q", s)
 }

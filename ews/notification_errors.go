@@ -2,9 +2,10 @@ package ews
 
 import (
 	"errors"
-	"strconv"
-	"strings"
-	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/mailsync/mailsync/ews/internal/ewsxml"
 )
 
 // Errors of the notification side of the client (subscriptions, the
@@ -71,93 +72,20 @@ func (e ntfSentinel) Error() string { return e.msg }
 // Is matches the parent sentinel.
 func (e ntfSentinel) Is(target error) bool { return target == *e.parent }
 
-// ntfMessageError builds the *ResponseError of an EWS response message
-// element (m:MessageText, m:ResponseCode, m:MessageXml).
-func ntfMessageError(op, class string, rm *xnode) error {
-	e := &ResponseError{
-		Op:      op,
-		Class:   class,
-		Code:    Code(rm.child(ntfNSMessages, "ResponseCode").trimmed()),
-		Message: rm.child(ntfNSMessages, "MessageText").trimmed(),
+// ntfMessageError builds the *ResponseError of a notification response
+// message element (m:MessageText, m:ResponseCode, m:MessageXml). Unlike an
+// operation response, a notification message without class or code is
+// still an error: an Error of ErrorInternalServerError.
+func ntfMessageError(op string, rm *etree.Element) error {
+	st := ewsxml.ReadStatus(rm)
+	class, code := st.Class, Code(st.Code)
+	if class == "" {
+		class = "Error"
 	}
-	if e.Class == "" {
-		e.Class = "Error"
+	if code == "" {
+		code = ErrInternalServerError
 	}
-	if e.Code == "" {
-		e.Code = ErrInternalServerError
-	}
-	ntfReadMessageXML(rm.child(ntfNSMessages, "MessageXml"), &e.MessageXML)
-	e.BackOff = ntfBackOff(e.MessageXML)
-	if v := ntfXMLValue(e.MessageXML, "InnerErrorResponseCode"); v != "" {
-		e.InnerCode = Code(v)
-	}
-	return e
-}
-
-// ntfFaultError builds the *FaultError of a soap:Fault element.
-func ntfFaultError(op string, f *xnode) error {
-	e := &FaultError{Op: op, StatusCode: 500}
-	for _, c := range f.children {
-		switch c.local {
-		case "faultcode":
-			e.FaultCode = c.trimmed()
-		case "faultstring":
-			e.FaultString = c.trimmed()
-		case "detail":
-			for _, d := range c.children {
-				switch {
-				case d.local == "ResponseCode":
-					e.Code = Code(d.trimmed())
-				case d.local == "Message":
-					e.Message = d.trimmed()
-				case d.local == "MessageXml":
-					ntfReadMessageXML(d, &e.MessageXML)
-				}
-			}
-		}
-	}
-	if e.Code == "" {
-		code := e.FaultCode
-		if i := strings.LastIndexByte(code, ':'); i >= 0 {
-			code = code[i+1:]
-		}
-		e.Code = Code(code)
-	}
-	e.BackOff = ntfBackOff(e.MessageXML)
-	return e
-}
-
-// ntfReadMessageXML appends the entries of a MessageXml element.
-func ntfReadMessageXML(mx *xnode, out *[]MessageXMLValue) {
-	if mx == nil {
-		return
-	}
-	for _, v := range mx.children {
-		name := v.local
-		if n, ok := v.attr("Name"); ok && v.local == "Value" {
-			name = n
-		}
-		*out = append(*out, MessageXMLValue{Name: name, Value: v.trimmed()})
-	}
-}
-
-// ntfXMLValue returns the MessageXml entry named name, or "".
-func ntfXMLValue(vs []MessageXMLValue, name string) string {
-	for _, v := range vs {
-		if v.Name == name {
-			return v.Value
-		}
-	}
-	return ""
-}
-
-// ntfBackOff reads the BackOffMilliseconds hint.
-func ntfBackOff(vs []MessageXMLValue) time.Duration {
-	ms, err := strconv.ParseInt(ntfXMLValue(vs, "BackOffMilliseconds"), 10, 64)
-	if err != nil || ms <= 0 {
-		return 0
-	}
-	return time.Duration(min(ms, int64(time.Hour/time.Millisecond))) * time.Millisecond
+	return newResponseError(op, class, code, st)
 }
 
 // ntfIsSubscriptionLoss reports whether err is a response code that

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/mailsync/mailsync/ews"
@@ -108,38 +107,6 @@ func ExamplePushListener() {
 		}
 		fmt.Println(len(ev.Notification.Events), "events")
 	}
-}
-
-// Reading a GetStreamingEvents body envelope by envelope.
-func ExampleNewStreamReader() {
-	body := `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>` +
-		`<m:GetStreamingEventsResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">` +
-		`<m:ResponseMessages><m:GetStreamingEventsResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>` +
-		`<m:Notifications><m:Notification><t:SubscriptionId>SSUB1</t:SubscriptionId><t:NewMailEvent><t:TimeStamp>2024-05-01T10:00:00Z</t:TimeStamp>` +
-		`<t:ItemId Id="I1" ChangeKey="C1"/><t:ParentFolderId Id="INBOX"/></t:NewMailEvent></m:Notification></m:Notifications>` +
-		`</m:GetStreamingEventsResponseMessage></m:ResponseMessages></m:GetStreamingEventsResponse></s:Body></s:Envelope>` +
-		`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>` +
-		`<m:GetStreamingEventsResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">` +
-		`<m:ResponseMessages><m:GetStreamingEventsResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>` +
-		`<m:ConnectionStatus>Closed</m:ConnectionStatus></m:GetStreamingEventsResponseMessage></m:ResponseMessages></m:GetStreamingEventsResponse></s:Body></s:Envelope>`
-	r := ews.NewStreamReader(strings.NewReader(body))
-	for {
-		m, err := r.Next()
-		if err != nil {
-			break
-		}
-		for _, n := range m.Notifications {
-			for _, e := range n.Events {
-				fmt.Println(n.SubscriptionID, e.Type, e.ID.ID)
-			}
-		}
-		if m.Status != "" {
-			fmt.Println("status", m.Status)
-		}
-	}
-	// Output:
-	// SSUB1 NewMailEvent I1
-	// status Closed
 }
 
 // Splitting mailboxes into affinity groups of at most 200.

@@ -3,17 +3,21 @@ package ews
 import (
 	"bytes"
 	"testing"
+
+	"github.com/beevik/etree"
+
+	"github.com/mailsync/mailsync/ews/internal/ewsxml"
 )
 
 // findNode returns the first element named local in document order.
-func findNode(n *xnode, local string, depth int) *xnode {
+func findNode(n *etree.Element, local string, depth int) *etree.Element {
 	if n == nil || depth > ntfMaxDepth {
 		return nil
 	}
-	if n.local == local {
+	if n.Tag == local {
 		return n
 	}
-	for _, c := range n.children {
+	for c := range ewsxml.Children(n) {
 		if f := findNode(c, local, depth+1); f != nil {
 			return f
 		}

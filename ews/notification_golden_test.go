@@ -129,8 +129,8 @@ func TestNotificationGolden_Streaming(t *testing.T) {
 	compareGolden(t, filepath.Join(testdataDir, "notifications", "getstreamingevents.request.xml"), req)
 
 	for _, name := range []string{"getstreamingevents", "getstreamingevents_error_ids", "getstreamingevents_invalid_subscription"} {
-		sr := NewStreamReader(bytes.NewReader(readTestdata(t, "notifications", name+".response.xml")))
-		var msgs []*StreamMessage
+		sr := newStreamReader(bytes.NewReader(readTestdata(t, "notifications", name+".response.xml")))
+		var msgs []*streamMessage
 		for {
 			m, err := sr.Next()
 			if err == io.EOF {
@@ -152,7 +152,7 @@ func TestNotificationGolden_Streaming(t *testing.T) {
 // The decoded push notifications.
 func TestNotificationGolden_SendNotification(t *testing.T) {
 	for _, name := range []string{"sendnotification_modified", "sendnotification_status"} {
-		msgs, err := DecodeSendNotification(readTestdata(t, "notifications", name+".request.xml"))
+		msgs, err := decodeSendNotification(readTestdata(t, "notifications", name+".request.xml"))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

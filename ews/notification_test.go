@@ -51,6 +51,21 @@ func ntfGoldenFiles(t testing.TB, prefix string) [][]byte {
 	return out
 }
 
+// parseNtfDocument parses a whole notification message with the codec
+// under the notification limits, as the push listener does, and returns
+// its root element.
+func parseNtfDocument(r io.Reader) (*etree.Element, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := ewsxml.ParseBytes(b, ntfParseOptions)
+	if err != nil {
+		return nil, err
+	}
+	return doc.Root(), nil
+}
+
 // newTestClock returns the fake clock of the notification tests: timers
 // run on the goroutine calling Advance, in due order.
 func newTestClock() *debouncetest.Clock {
@@ -168,9 +183,10 @@ func TestDecodeNotification_AllEventKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nn := root.child(ntfNSSoap, "Body").child(ntfNSMessages, "GetEventsResponse").
-		child(ntfNSMessages, "ResponseMessages").child(ntfNSMessages, "GetEventsResponseMessage").
-		child(ntfNSMessages, "Notification")
+	nn := ewsxml.FirstChild(ewsxml.FirstChild(ewsxml.FirstChild(ewsxml.FirstChild(ewsxml.FirstChild(root,
+		ewsxml.NSSoap, "Body"), ewsxml.NSMessages, "GetEventsResponse"),
+		ewsxml.NSMessages, "ResponseMessages"), ewsxml.NSMessages, "GetEventsResponseMessage"),
+		ewsxml.NSMessages, "Notification")
 	n, err := decodeNotification(nn)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +208,7 @@ func TestDecodeNotification_AllEventKinds(t *testing.T) {
 }
 
 func TestDecodeNotification_Malformed(t *testing.T) {
-	const pre = `<n xmlns:t="` + ntfNSTypes + `">`
+	const pre = `<n xmlns:t="` + ewsxml.NSTypes + `">`
 	cases := map[string]string{
 		"no subscription id": pre + `<t:StatusEvent><t:Watermark>W</t:Watermark></t:StatusEvent></n>`,
 		"no events":          pre + `<t:SubscriptionId>S</t:SubscriptionId></n>`,

@@ -423,7 +423,7 @@ func (l *PushListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "listener closed", http.StatusServiceUnavailable)
 		return
 	}
-	msgs, err := DecodeSendNotification(body)
+	msgs, err := decodeSendNotification(body)
 	if err != nil {
 		l.log.Debug("rejected push post", LogKeyError, err)
 		http.Error(w, "not a SendNotification message", http.StatusBadRequest)
@@ -457,7 +457,7 @@ const (
 
 // accept applies the messages of one POST: all or nothing. It returns the
 // SubscriptionStatus to answer and the HTTP status.
-func (l *PushListener) accept(ctx context.Context, msgs []SendNotificationMessage) (pushStatus, int) {
+func (l *PushListener) accept(ctx context.Context, msgs []sendNotificationMessage) (pushStatus, int) {
 	ids := make([]string, 0, 1)
 	for _, m := range msgs {
 		if m.SubscriptionID != "" && !slices.Contains(ids, m.SubscriptionID) {

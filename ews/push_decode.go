@@ -1,14 +1,15 @@
 package ews
 
 import (
-	"bytes"
 	"fmt"
+
+	"github.com/mailsync/mailsync/ews/internal/ewsxml"
 )
 
-// SendNotificationMessage is one m:SendNotificationResponseMessage of a
+// sendNotificationMessage is one m:SendNotificationResponseMessage of a
 // push POST. Exactly one of Notification and Err is set; SubscriptionID is
 // set whenever the message names its subscription.
-type SendNotificationMessage struct {
+type sendNotificationMessage struct {
 	// SubscriptionID is the subscription the message is for.
 	SubscriptionID string
 	// Notification is the notification of a successful message.
@@ -18,37 +19,44 @@ type SendNotificationMessage struct {
 	Err error
 }
 
-// DecodeSendNotification decodes the body of a SendNotification POST
-// (EWS-PROTOCOL.md S8) into its messages, in order. Elements are matched by
-// namespace URI and local name; the Notification element is accepted in
-// the messages or the types namespace. A body that is not XML, is not a
-// SOAP envelope carrying m:SendNotification, or holds a malformed
-// notification gives an error matching ErrMalformedNotification.
-func DecodeSendNotification(body []byte) ([]SendNotificationMessage, error) {
-	root, err := parseNtfDocument(bytes.NewReader(body))
+// decodeSendNotification decodes the body of a SendNotification POST
+// (EWS-PROTOCOL.md S8) into its messages, in order, with the codec under
+// the notification limits. Elements are matched by namespace URI and
+// local name; the Notification element is accepted in the messages or the
+// types namespace. A body that is not XML, is not a SOAP envelope carrying
+// m:SendNotification, or holds a malformed notification gives an error
+// matching ErrMalformedNotification.
+func decodeSendNotification(body []byte) ([]sendNotificationMessage, error) {
+	doc, err := ewsxml.ParseBytes(body, ntfParseOptions)
 	if err != nil {
 		return nil, ntfSyntaxError(err)
 	}
-	if !root.is(ntfNSSoap, "Envelope") {
-		return nil, fmt.Errorf("%w: root element <%s> is not a SOAP Envelope", ErrMalformedNotification, root.local)
+	root := doc.Root()
+	if !ewsxml.Is(root, nsS, "Envelope") {
+		return nil, fmt.Errorf("%w: root element <%s> is not a SOAP Envelope", ErrMalformedNotification, root.Tag)
 	}
-	sn := root.child(ntfNSSoap, "Body").child(ntfNSMessages, "SendNotification")
-	rms := sn.child(ntfNSMessages, "ResponseMessages")
+	sn := ewsxml.FirstChild(ewsxml.FirstChild(root, nsS, "Body"), nsM, "SendNotification")
+	rms := ewsxml.FirstChild(sn, nsM, "ResponseMessages")
 	if rms == nil {
 		return nil, fmt.Errorf("%w: no m:SendNotification/m:ResponseMessages in the body", ErrMalformedNotification)
 	}
-	var out []SendNotificationMessage
-	for _, rm := range rms.children {
-		if !rm.is(ntfNSMessages, "SendNotificationResponseMessage") {
+	var out []sendNotificationMessage
+	for rm := range ewsxml.Children(rms) {
+		if !ewsxml.Is(rm, nsM, "SendNotificationResponseMessage") {
 			continue
 		}
-		class, _ := rm.attr("ResponseClass")
-		nn := rm.childAny("Notification", ntfNSMessages, ntfNSTypes)
-		var m SendNotificationMessage
-		if class == "Error" {
-			m.Err = ntfMessageError("SendNotification", class, rm)
-			if nn != nil {
-				m.SubscriptionID = nn.childAny("SubscriptionId", ntfNSTypes, ntfNSMessages).trimmed()
+		nn := ewsxml.FirstChild(rm, nsM, "Notification")
+		if nn == nil {
+			nn = ewsxml.FirstChild(rm, nsT, "Notification")
+		}
+		var m sendNotificationMessage
+		if ewsxml.Attr(rm, "ResponseClass") == "Error" {
+			m.Err = ntfMessageError("SendNotification", rm)
+			for c := range ewsxml.Children(nn) {
+				if isNtf(c, "SubscriptionId") {
+					m.SubscriptionID = ewsxml.Text(c)
+					break
+				}
 			}
 			out = append(out, m)
 			continue

@@ -16,7 +16,7 @@ func FuzzDecodeSendNotification(f *testing.F) {
 	}
 	f.Add(pushNotification("S1", "W0", "W1"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		msgs, err := DecodeSendNotification(body)
+		msgs, err := decodeSendNotification(body)
 		if err == nil {
 			if len(msgs) == 0 {
 				t.Fatal("no messages and no error")

@@ -404,7 +404,7 @@ func TestPushListener_CloseAndOptions(t *testing.T) {
 }
 
 func TestDecodeSendNotification_Golden(t *testing.T) {
-	msgs, err := DecodeSendNotification(ntfGolden(t, "sendnotification_status.request.xml"))
+	msgs, err := decodeSendNotification(ntfGolden(t, "sendnotification_status.request.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +414,7 @@ func TestDecodeSendNotification_Golden(t *testing.T) {
 	}
 	// Notification in the types namespace is accepted as well.
 	alt := strings.ReplaceAll(string(ntfGolden(t, "sendnotification_status.request.xml")), "m:Notification", "t:Notification")
-	if msgs, err := DecodeSendNotification([]byte(alt)); err != nil || msgs[0].SubscriptionID != pushSubID {
+	if msgs, err := decodeSendNotification([]byte(alt)); err != nil || msgs[0].SubscriptionID != pushSubID {
 		t.Fatalf("t:Notification: %v %+v", err, msgs)
 	}
 }

@@ -3,7 +3,6 @@ package ews
 import (
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/beevik/etree"
 
@@ -88,27 +87,12 @@ func decodeEnvelope(op string, body []byte, maxTags int) (*soapResponse, error) 
 
 // decodeMessage reads the status part of one response message.
 func decodeMessage(op string, el *etree.Element) (responseMessage, error) {
-	m := responseMessage{Elem: el, Class: ewsxml.Attr(el, "ResponseClass")}
+	st := ewsxml.ReadStatus(el)
+	m := responseMessage{Elem: el, Class: st.Class, Code: Code(st.Code)}
 	switch m.Class {
 	case "Success", "Warning", "Error":
 	default:
 		return m, malformedf(op, "%s has ResponseClass %q", el.Tag, m.Class)
-	}
-	var text string
-	var mx []MessageXMLValue
-	for _, tok := range el.Child {
-		c, ok := tok.(*etree.Element)
-		if !ok || c.Space != nsM {
-			continue
-		}
-		switch c.Tag {
-		case "MessageText":
-			text = ewsxml.Text(c)
-		case "ResponseCode":
-			m.Code = Code(ewsxml.Text(c))
-		case "MessageXml":
-			mx = decodeMessageXML(c)
-		}
 	}
 	if m.Code == "" {
 		if m.Class != "Success" {
@@ -117,84 +101,39 @@ func decodeMessage(op string, el *etree.Element) (responseMessage, error) {
 		m.Code = "NoError"
 	}
 	if m.Class == "Error" || (m.Class == "Warning" && m.Code != "NoError") {
-		re := &ResponseError{Op: op, Class: m.Class, Code: m.Code, Message: text, MessageXML: mx}
-		fillHints(&re.BackOff, &re.InnerCode, mx)
-		m.Err = re
+		m.Err = newResponseError(op, m.Class, m.Code, st)
 	}
 	return m, nil
 }
 
-// decodeMessageXML reads t:Value Name= entries and other simple children.
-func decodeMessageXML(el *etree.Element) []MessageXMLValue {
-	var out []MessageXMLValue
-	for _, tok := range el.Child {
-		c, ok := tok.(*etree.Element)
-		if !ok {
-			continue
-		}
-		name := c.Tag
-		if c.Tag == "Value" {
-			if n := ewsxml.Attr(c, "Name"); n != "" {
-				name = n
-			}
-		}
-		out = append(out, MessageXMLValue{Name: name, Value: ewsxml.Text(c)})
+// newResponseError builds the *ResponseError of a response message whose
+// status st has the given class and code.
+func newResponseError(op, class string, code Code, st ewsxml.Status) *ResponseError {
+	re := &ResponseError{Op: op, Class: class, Code: code, Message: st.Text, MessageXML: messageXMLValues(st.MessageXML)}
+	var inner string
+	re.BackOff, inner = ewsxml.Hints(st.MessageXML)
+	re.InnerCode = Code(inner)
+	return re
+}
+
+// messageXMLValues converts the codec's MessageXml entries.
+func messageXMLValues(vs []ewsxml.Value) []MessageXMLValue {
+	if vs == nil {
+		return nil
+	}
+	out := make([]MessageXMLValue, len(vs))
+	for i, v := range vs {
+		out[i] = MessageXMLValue{Name: v.Name, Value: v.Value}
 	}
 	return out
 }
 
-// fillHints extracts BackOffMilliseconds and InnerErrorResponseCode.
-func fillHints(backOff *time.Duration, inner *Code, mx []MessageXMLValue) {
-	for _, v := range mx {
-		switch v.Name {
-		case "BackOffMilliseconds":
-			if n, err := strconv.ParseInt(v.Value, 10, 64); err == nil && n > 0 && n < 24*3600*1000 {
-				*backOff = time.Duration(n) * time.Millisecond
-			}
-		case "InnerErrorResponseCode":
-			if inner != nil {
-				*inner = Code(v.Value)
-			}
-		}
-	}
-}
-
-// decodeFault reads a SOAP 1.1 Fault. Its children are unqualified; the
-// detail children are matched by local name whatever their namespace.
+// decodeFault reads a SOAP 1.1 Fault as a *FaultError.
 func decodeFault(op string, f *etree.Element) *FaultError {
-	fe := &FaultError{Op: op, StatusCode: 500}
-	for _, tok := range f.Child {
-		c, ok := tok.(*etree.Element)
-		if !ok {
-			continue
-		}
-		switch c.Tag {
-		case "faultcode":
-			fe.FaultCode = ewsxml.Text(c)
-		case "faultstring":
-			fe.FaultString = ewsxml.Text(c)
-		case "detail":
-			for _, dt := range c.Child {
-				d, ok := dt.(*etree.Element)
-				if !ok {
-					continue
-				}
-				switch d.Tag {
-				case "ResponseCode":
-					fe.Code = Code(ewsxml.Text(d))
-				case "Message":
-					fe.Message = ewsxml.Text(d)
-				case "MessageXml":
-					fe.MessageXML = decodeMessageXML(d)
-				}
-			}
-		}
-	}
-	if fe.Code == "" {
-		fe.Code = Code(ewsxml.LocalName(fe.FaultCode))
-	}
-	var inner Code
-	fillHints(&fe.BackOff, &inner, fe.MessageXML)
+	ft := ewsxml.ReadFault(f)
+	fe := &FaultError{Op: op, StatusCode: 500, FaultCode: ft.FaultCode, FaultString: ft.FaultString,
+		Code: Code(ft.Code), Message: ft.Message, MessageXML: messageXMLValues(ft.MessageXML)}
+	fe.BackOff, _ = ewsxml.Hints(ft.MessageXML)
 	return fe
 }
 

@@ -214,7 +214,7 @@ type StreamingConnection struct {
 
 	// testHookEnvelope, when set, runs on the reader goroutine after each
 	// envelope has been read, before its content is delivered.
-	testHookEnvelope func(*StreamMessage)
+	testHookEnvelope func(*streamMessage)
 	// testHookHandled, when set, runs on the reader goroutine after an
 	// envelope's content has been delivered, before the next read.
 	testHookHandled func()
@@ -601,7 +601,7 @@ func (sc *StreamingConnection) serve(req *streamReq) (progressed bool, err error
 				// A request-wide failure of a one-subscription request
 				// (a SOAP fault such as ErrorInvalidSubscription) is that
 				// subscription's.
-				msg := &StreamMessage{Errors: []StreamError{{SubscriptionIDs: req.ids, Err: err}}}
+				msg := &streamMessage{Errors: []streamError{{SubscriptionIDs: req.ids, Err: err}}}
 				if !sc.handle(msg, req) {
 					return false, sc.runCtx.Err()
 				}
@@ -617,7 +617,7 @@ func (sc *StreamingConnection) serve(req *streamReq) (progressed bool, err error
 	wd.setCloser(req.body)
 	wd.touch()
 
-	rd := NewStreamReader(req.body)
+	rd := newStreamReader(req.body)
 	for {
 		msg, err := rd.Next()
 		if err != nil {
@@ -646,7 +646,7 @@ func (sc *StreamingConnection) serve(req *streamReq) (progressed bool, err error
 			return progressed, sc.runCtx.Err()
 		}
 		if e := connectionError(msg); e != nil {
-			if msg.Status != ConnectionOK {
+			if msg.Status != connectionOK {
 				// The server ends the request (Closed) or says
 				// nothing: reconnect after a back-off.
 				return progressed, e
@@ -664,7 +664,7 @@ func (sc *StreamingConnection) serve(req *streamReq) (progressed bool, err error
 			}
 			continue
 		}
-		if msg.Status == ConnectionClosed {
+		if msg.Status == connectionClosed {
 			return progressed, nil
 		}
 	}
@@ -672,7 +672,7 @@ func (sc *StreamingConnection) serve(req *streamReq) (progressed bool, err error
 
 // connectionError returns the first connection-wide error of msg, as
 // classified by handle (which marks per-subscription ones).
-func connectionError(msg *StreamMessage) error {
+func connectionError(msg *streamMessage) error {
 	for _, e := range msg.Errors {
 		if len(e.SubscriptionIDs) == 0 {
 			return e.Err
@@ -689,7 +689,7 @@ func connectionError(msg *StreamMessage) error {
 // (its SubscriptionIDs are filled in, so connectionError skips it).
 // Subscriptions that failed leave the set and, if others remain, the
 // request is handed over to a new one without them.
-func (sc *StreamingConnection) handle(msg *StreamMessage, req *streamReq) bool {
+func (sc *StreamingConnection) handle(msg *streamMessage, req *streamReq) bool {
 	sc.mu.Lock()
 	active := sc.active
 	moving := sc.switching

@@ -31,7 +31,7 @@ func FuzzStreamReader(f *testing.F) {
 
 // drainStream summarises what a StreamReader yields.
 func drainStream(r io.Reader) []string {
-	sr := NewStreamReader(r)
+	sr := newStreamReader(r)
 	var out []string
 	for {
 		m, err := sr.Next()

@@ -1,48 +1,52 @@
 package ews
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/beevik/etree"
+
+	"github.com/mailsync/mailsync/ews/internal/ewsxml"
 )
 
-// ConnectionStatus is the m:ConnectionStatus of a GetStreamingEvents
+// connectionStatus is the m:ConnectionStatus of a GetStreamingEvents
 // envelope.
-type ConnectionStatus string
+type connectionStatus string
 
 // The connection states a streaming envelope reports.
 const (
-	// ConnectionOK means the hanging connection stays open.
-	ConnectionOK ConnectionStatus = "OK"
-	// ConnectionClosed means the server ends the response after this
+	// connectionOK means the hanging connection stays open.
+	connectionOK connectionStatus = "OK"
+	// connectionClosed means the server ends the response after this
 	// envelope (ConnectionTimeout reached, or a connection-wide error).
-	ConnectionClosed ConnectionStatus = "Closed"
+	connectionClosed connectionStatus = "Closed"
 )
 
-// StreamMessage is the decoded content of one SOAP envelope of a
+// streamMessage is the decoded content of one SOAP envelope of a
 // GetStreamingEvents response body.
-type StreamMessage struct {
+type streamMessage struct {
 	// Notifications are the notifications the envelope carried, in order.
 	Notifications []Notification
 	// Errors are the error response messages the envelope carried. An
 	// error with SubscriptionIDs concerns only those subscriptions; one
 	// without concerns the whole connection.
-	Errors []StreamError
+	Errors []streamError
 	// Status is the envelope's ConnectionStatus, or "" when it has none.
-	Status ConnectionStatus
+	Status connectionStatus
 }
 
 // KeepAlive reports whether the envelope carried neither notifications nor
 // errors (the server's periodic keep-alive).
-func (m *StreamMessage) KeepAlive() bool {
+func (m *streamMessage) KeepAlive() bool {
 	return len(m.Notifications) == 0 && len(m.Errors) == 0
 }
 
-// StreamError is a GetStreamingEventsResponseMessage whose ResponseClass is
+// streamError is a GetStreamingEventsResponseMessage whose ResponseClass is
 // Error (or a SOAP fault in the stream).
-type StreamError struct {
+type streamError struct {
 	// SubscriptionIDs are the subscriptions the error concerns (from
 	// m:ErrorSubscriptionIds); empty for a connection-wide error.
 	SubscriptionIDs []string
@@ -52,25 +56,26 @@ type StreamError struct {
 	Err error
 }
 
-// StreamReader splits a GetStreamingEvents response body into its SOAP
+// streamReader splits a GetStreamingEvents response body into its SOAP
 // envelopes and decodes each as soon as its end tag has been read. One
-// xml.Decoder runs over the whole body, so an envelope split across many
-// chunks and several envelopes in one chunk are both handled, whatever
-// prefixes the server uses.
+// token decoder of the codec runs over the whole body, so an envelope
+// split across many chunks and several envelopes in one chunk are both
+// handled, whatever prefixes the server uses; each envelope becomes a
+// resolved tree under the codec's notification limits.
 //
-// A StreamReader is not safe for concurrent use.
-type StreamReader struct {
+// A streamReader is not safe for concurrent use.
+type streamReader struct {
 	lr  *ntfLimitReader
-	b   ntfBuilder
+	dec *xml.Decoder
 	max int64 // per-envelope byte budget
 }
 
-// NewStreamReader returns a reader of the envelopes in r. Each envelope
+// newStreamReader returns a reader of the envelopes in r. Each envelope
 // may be at most 32 MiB; a larger one is an error matching
 // ErrMalformedNotification (Exchange's envelopes hold at most 50 events).
-func NewStreamReader(r io.Reader) *StreamReader {
+func newStreamReader(r io.Reader) *streamReader {
 	lr := &ntfLimitReader{r: r, left: ntfMaxMessageBytes}
-	return &StreamReader{lr: lr, b: ntfBuilder{dec: newNtfDecoder(lr)}, max: ntfMaxMessageBytes}
+	return &streamReader{lr: lr, dec: ewsxml.NewDecoder(lr), max: ntfMaxMessageBytes}
 }
 
 // ntfLimitReader fails reads once more than a budget of bytes has been
@@ -98,11 +103,11 @@ func (l *ntfLimitReader) Read(p []byte) (int, error) {
 // inside an envelope gives io.ErrUnexpectedEOF, and malformed content an
 // error matching ErrMalformedNotification. After an error the reader is
 // unusable.
-func (s *StreamReader) Next() (*StreamMessage, error) {
+func (s *streamReader) Next() (*streamMessage, error) {
 	// The decoder reads ahead a little, so the budget is approximate.
 	s.lr.left = s.max
 	for {
-		tok, err := s.b.dec.Token()
+		tok, err := s.dec.Token()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil, io.EOF
@@ -111,11 +116,11 @@ func (s *StreamReader) Next() (*StreamMessage, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if !(t.Name.Space == ntfNSSoap && t.Name.Local == "Envelope") {
+			if !(t.Name.Space == nsS && t.Name.Local == "Envelope") {
 				return nil, fmt.Errorf("%w: stream element <%s> (namespace %q) is not a SOAP Envelope",
 					ErrMalformedNotification, t.Name.Local, t.Name.Space)
 			}
-			env, err := s.b.build(t)
+			env, err := ewsxml.ReadElement(s.dec, t, ntfParseOptions)
 			if err != nil {
 				if errors.Is(err, io.ErrUnexpectedEOF) {
 					return nil, err
@@ -124,14 +129,14 @@ func (s *StreamReader) Next() (*StreamMessage, error) {
 			}
 			return decodeStreamEnvelope(env)
 		case xml.CharData:
-			if len(strings.TrimSpace(string(t))) != 0 {
+			if len(bytes.TrimSpace(t)) != 0 {
 				return nil, fmt.Errorf("%w: text between envelopes", ErrMalformedNotification)
 			}
 		}
 	}
 }
 
-// ntfSyntaxError wraps a decoder error as a malformed-notification error.
+// ntfSyntaxError wraps a codec error as a malformed-notification error.
 func ntfSyntaxError(err error) error {
 	if errors.Is(err, ErrMalformedNotification) {
 		return err
@@ -140,26 +145,26 @@ func ntfSyntaxError(err error) error {
 }
 
 // decodeStreamEnvelope decodes one soap:Envelope of a streaming body.
-func decodeStreamEnvelope(env *xnode) (*StreamMessage, error) {
-	body := env.child(ntfNSSoap, "Body")
+func decodeStreamEnvelope(env *etree.Element) (*streamMessage, error) {
+	body := ewsxml.FirstChild(env, nsS, "Body")
 	if body == nil {
 		return nil, fmt.Errorf("%w: envelope without soap:Body", ErrMalformedNotification)
 	}
-	if f := body.child(ntfNSSoap, "Fault"); f != nil {
-		return &StreamMessage{Errors: []StreamError{{Err: ntfFaultError("GetStreamingEvents", f)}}, Status: ConnectionClosed}, nil
+	if f := ewsxml.FirstChild(body, nsS, "Fault"); f != nil {
+		return &streamMessage{Errors: []streamError{{Err: decodeFault("GetStreamingEvents", f)}}, Status: connectionClosed}, nil
 	}
-	resp := body.child(ntfNSMessages, "GetStreamingEventsResponse")
+	resp := ewsxml.FirstChild(body, nsM, "GetStreamingEventsResponse")
 	if resp == nil {
 		return nil, fmt.Errorf("%w: envelope without m:GetStreamingEventsResponse", ErrMalformedNotification)
 	}
-	msgs := resp.child(ntfNSMessages, "ResponseMessages")
+	msgs := ewsxml.FirstChild(resp, nsM, "ResponseMessages")
 	if msgs == nil {
 		return nil, fmt.Errorf("%w: GetStreamingEventsResponse without ResponseMessages", ErrMalformedNotification)
 	}
-	out := &StreamMessage{}
+	out := &streamMessage{}
 	seen := false
-	for _, rm := range msgs.children {
-		if !rm.is(ntfNSMessages, "GetStreamingEventsResponseMessage") {
+	for rm := range ewsxml.Children(msgs) {
+		if !ewsxml.Is(rm, nsM, "GetStreamingEventsResponseMessage") {
 			continue
 		}
 		seen = true
@@ -175,40 +180,36 @@ func decodeStreamEnvelope(env *xnode) (*StreamMessage, error) {
 
 // decodeStreamResponseMessage adds the content of one
 // GetStreamingEventsResponseMessage to out.
-func decodeStreamResponseMessage(rm *xnode, out *StreamMessage) error {
-	class, _ := rm.attr("ResponseClass")
-	code := rm.child(ntfNSMessages, "ResponseCode").trimmed()
-	if st := rm.child(ntfNSMessages, "ConnectionStatus"); st != nil {
-		switch s := ConnectionStatus(st.trimmed()); s {
-		case ConnectionOK, ConnectionClosed:
+func decodeStreamResponseMessage(rm *etree.Element, out *streamMessage) error {
+	class := ewsxml.Attr(rm, "ResponseClass")
+	code := ewsxml.Text(ewsxml.FirstChild(rm, nsM, "ResponseCode"))
+	if st := ewsxml.FirstChild(rm, nsM, "ConnectionStatus"); st != nil {
+		switch s := connectionStatus(ewsxml.Text(st)); s {
+		case connectionOK, connectionClosed:
 			// A Closed anywhere in the envelope wins.
-			if out.Status != ConnectionClosed {
+			if out.Status != connectionClosed {
 				out.Status = s
 			}
 		default:
-			return fmt.Errorf("%w: ConnectionStatus %q", ErrMalformedNotification, st.trimmed())
+			return fmt.Errorf("%w: ConnectionStatus %q", ErrMalformedNotification, ewsxml.Text(st))
 		}
 	}
-	if nots := rm.child(ntfNSMessages, "Notifications"); nots != nil {
-		for _, nn := range nots.children {
-			if !(nn.local == "Notification" && (nn.space == ntfNSMessages || nn.space == ntfNSTypes)) {
-				continue
-			}
-			n, err := decodeNotification(nn)
-			if err != nil {
-				return err
-			}
-			out.Notifications = append(out.Notifications, n)
+	for nn := range ewsxml.Children(ewsxml.FirstChild(rm, nsM, "Notifications")) {
+		if !isNtf(nn, "Notification") {
+			continue
 		}
+		n, err := decodeNotification(nn)
+		if err != nil {
+			return err
+		}
+		out.Notifications = append(out.Notifications, n)
 	}
 	if class == "Error" || (code != "" && code != "NoError" && class != "Success") {
-		se := StreamError{Err: ntfMessageError("GetStreamingEvents", class, rm)}
-		if ids := rm.child(ntfNSMessages, "ErrorSubscriptionIds"); ids != nil {
-			for _, c := range ids.children {
-				if c.local == "SubscriptionId" && (c.space == ntfNSMessages || c.space == ntfNSTypes) {
-					if id := c.trimmed(); id != "" {
-						se.SubscriptionIDs = append(se.SubscriptionIDs, id)
-					}
+		se := streamError{Err: ntfMessageError("GetStreamingEvents", rm)}
+		for c := range ewsxml.Children(ewsxml.FirstChild(rm, nsM, "ErrorSubscriptionIds")) {
+			if isNtf(c, "SubscriptionId") {
+				if id := ewsxml.Text(c); id != "" {
+					se.SubscriptionIDs = append(se.SubscriptionIDs, id)
 				}
 			}
 		}

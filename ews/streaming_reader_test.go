@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/mailsync/mailsync/ews/internal/ewsxml"
 )
 
 // chunkReader returns its data in reads of at most n bytes.
@@ -26,10 +28,10 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 }
 
 // readAllMessages drains a StreamReader.
-func readAllMessages(t *testing.T, r io.Reader) []*StreamMessage {
+func readAllMessages(t *testing.T, r io.Reader) []*streamMessage {
 	t.Helper()
-	sr := NewStreamReader(r)
-	var out []*StreamMessage
+	sr := newStreamReader(r)
+	var out []*streamMessage
 	for {
 		m, err := sr.Next()
 		if err == io.EOF {
@@ -42,7 +44,7 @@ func readAllMessages(t *testing.T, r io.Reader) []*StreamMessage {
 	}
 }
 
-func checkGoldenStream(t *testing.T, msgs []*StreamMessage) {
+func checkGoldenStream(t *testing.T, msgs []*streamMessage) {
 	t.Helper()
 	if len(msgs) != 4 {
 		t.Fatalf("%d messages, want 4", len(msgs))
@@ -67,7 +69,7 @@ func checkGoldenStream(t *testing.T, msgs []*StreamMessage) {
 	if n.Events[0].Folder || n.Events[0].ID.ChangeKey != "CQAAAA==" {
 		t.Errorf("CreatedEvent %+v", n.Events[0])
 	}
-	if !msgs[1].KeepAlive() || msgs[1].Status != ConnectionOK {
+	if !msgs[1].KeepAlive() || msgs[1].Status != connectionOK {
 		t.Errorf("message 1 is not a keep-alive: %+v", msgs[1])
 	}
 	m2 := msgs[2]
@@ -78,7 +80,7 @@ func checkGoldenStream(t *testing.T, msgs []*StreamMessage) {
 	if mv.Type != EventMoved || mv.OldID.ID != "I2old" || mv.OldParentFolderID.ID != "INBOX" || mv.ParentFolderID.ID != "F9" {
 		t.Errorf("MovedEvent %+v", mv)
 	}
-	if msgs[3].Status != ConnectionClosed || !msgs[3].KeepAlive() {
+	if msgs[3].Status != connectionClosed || !msgs[3].KeepAlive() {
 		t.Errorf("message 3: %+v", msgs[3])
 	}
 }
@@ -113,9 +115,9 @@ func TestStreamReader_YieldsPerEnvelope(t *testing.T) {
 		t.Fatalf("split golden into %d envelopes", len(envs))
 	}
 	pr, pw := io.Pipe()
-	sr := NewStreamReader(pr)
+	sr := newStreamReader(pr)
 	type result struct {
-		m   *StreamMessage
+		m   *streamMessage
 		err error
 	}
 	got := make(chan result)
@@ -161,10 +163,10 @@ func TestStreamReader_Errors(t *testing.T) {
 		"cut inside an envelope": {stream[:len(stream)/2], io.ErrUnexpectedEOF},
 		"not xml":                {"HTTP/1.1 500 oops", ErrMalformedNotification},
 		"not an envelope":        {`<html><body>error</body></html>`, ErrMalformedNotification},
-		"envelope without body":  {`<s:Envelope xmlns:s="` + ntfNSSoap + `"/>`, ErrMalformedNotification},
-		"wrong operation": {`<s:Envelope xmlns:s="` + ntfNSSoap + `"><s:Body><m:GetEventsResponse xmlns:m="` + ntfNSMessages +
+		"envelope without body":  {`<s:Envelope xmlns:s="` + ewsxml.NSSoap + `"/>`, ErrMalformedNotification},
+		"wrong operation": {`<s:Envelope xmlns:s="` + ewsxml.NSSoap + `"><s:Body><m:GetEventsResponse xmlns:m="` + ewsxml.NSMessages +
 			`"/></s:Body></s:Envelope>`, ErrMalformedNotification},
-		"bad status": {`<s:Envelope xmlns:s="` + ntfNSSoap + `"><s:Body><m:GetStreamingEventsResponse xmlns:m="` + ntfNSMessages +
+		"bad status": {`<s:Envelope xmlns:s="` + ewsxml.NSSoap + `"><s:Body><m:GetStreamingEventsResponse xmlns:m="` + ewsxml.NSMessages +
 			`"><m:ResponseMessages><m:GetStreamingEventsResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>` +
 			`<m:ConnectionStatus>Maybe</m:ConnectionStatus></m:GetStreamingEventsResponseMessage></m:ResponseMessages></m:GetStreamingEventsResponse></s:Body></s:Envelope>`,
 			ErrMalformedNotification},
@@ -174,7 +176,7 @@ func TestStreamReader_Errors(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			sr := NewStreamReader(strings.NewReader(tc.body))
+			sr := newStreamReader(strings.NewReader(tc.body))
 			var err error
 			for err == nil {
 				_, err = sr.Next()
@@ -192,7 +194,7 @@ func TestStreamReader_Errors(t *testing.T) {
 func TestStreamReader_ErrorEnvelopes(t *testing.T) {
 	t.Run("connection-wide", func(t *testing.T) {
 		msgs := readAllMessages(t, bytes.NewReader(ntfGolden(t, "getstreamingevents_invalid_subscription.response.xml")))
-		if len(msgs) != 1 || len(msgs[0].Errors) != 1 || msgs[0].Status != ConnectionClosed {
+		if len(msgs) != 1 || len(msgs[0].Errors) != 1 || msgs[0].Status != connectionClosed {
 			t.Fatalf("%+v", msgs)
 		}
 		e := msgs[0].Errors[0]
@@ -206,7 +208,7 @@ func TestStreamReader_ErrorEnvelopes(t *testing.T) {
 	})
 	t.Run("per subscription", func(t *testing.T) {
 		msgs := readAllMessages(t, bytes.NewReader(ntfGolden(t, "getstreamingevents_error_ids.response.xml")))
-		if len(msgs) != 1 || len(msgs[0].Errors) != 2 || msgs[0].Status != ConnectionOK {
+		if len(msgs) != 1 || len(msgs[0].Errors) != 2 || msgs[0].Status != connectionOK {
 			t.Fatalf("%+v", msgs)
 		}
 		e0, e1 := msgs[0].Errors[0], msgs[0].Errors[1]
@@ -218,13 +220,13 @@ func TestStreamReader_ErrorEnvelopes(t *testing.T) {
 		}
 	})
 	t.Run("fault", func(t *testing.T) {
-		body := `<s:Envelope xmlns:s="` + ntfNSSoap + `"><s:Body><s:Fault>` +
-			`<faultcode xmlns:a="` + ntfNSTypes + `">a:ErrorServerBusy</faultcode><faultstring>busy</faultstring>` +
-			`<detail><e:ResponseCode xmlns:e="` + ntfNSErrors + `">ErrorServerBusy</e:ResponseCode>` +
-			`<t:MessageXml xmlns:t="` + ntfNSTypes + `"><t:Value Name="BackOffMilliseconds">30000</t:Value></t:MessageXml></detail>` +
+		body := `<s:Envelope xmlns:s="` + ewsxml.NSSoap + `"><s:Body><s:Fault>` +
+			`<faultcode xmlns:a="` + ewsxml.NSTypes + `">a:ErrorServerBusy</faultcode><faultstring>busy</faultstring>` +
+			`<detail><e:ResponseCode xmlns:e="` + ewsxml.NSErrors + `">ErrorServerBusy</e:ResponseCode>` +
+			`<t:MessageXml xmlns:t="` + ewsxml.NSTypes + `"><t:Value Name="BackOffMilliseconds">30000</t:Value></t:MessageXml></detail>` +
 			`</s:Fault></s:Body></s:Envelope>`
 		msgs := readAllMessages(t, strings.NewReader(body))
-		if len(msgs) != 1 || len(msgs[0].Errors) != 1 || msgs[0].Status != ConnectionClosed {
+		if len(msgs) != 1 || len(msgs[0].Errors) != 1 || msgs[0].Status != connectionClosed {
 			t.Fatalf("%+v", msgs)
 		}
 		err := msgs[0].Errors[0].Err
@@ -252,7 +254,7 @@ func (e endless) Read(p []byte) (int, error) {
 // per-envelope budget instead of exhausting memory.
 func TestStreamReader_EnvelopeSizeLimit(t *testing.T) {
 	prefix := seHead + `<m:GetStreamingEventsResponseMessage ResponseClass="Success"><m:ResponseCode>`
-	sr := NewStreamReader(io.MultiReader(strings.NewReader(prefix), endless('a')))
+	sr := newStreamReader(io.MultiReader(strings.NewReader(prefix), endless('a')))
 	sr.max = 64 << 10 // the default is 32 MiB; a smaller budget keeps the test fast
 	if _, err := sr.Next(); !errors.Is(err, ErrMalformedNotification) {
 		t.Fatalf("err = %v", err)
@@ -263,7 +265,7 @@ func TestStreamReader_EnvelopeSizeLimit(t *testing.T) {
 	for range 400 {
 		b.WriteString(seStatus("OK"))
 	}
-	sr = NewStreamReader(strings.NewReader(b.String()))
+	sr = newStreamReader(strings.NewReader(b.String()))
 	sr.max = 64 << 10
 	n := 0
 	for {
@@ -286,7 +288,7 @@ func TestStreamReader_DeclarationPerEnvelope(t *testing.T) {
 	const decl = `<?xml version="1.0" encoding="utf-8"?>` + "\r\n"
 	body := decl + seNotify("S1", "A") + "\r\n" + decl + seStatus("OK") + decl + seStatus("Closed")
 	msgs := readAllMessages(t, &chunkReader{data: []byte(body), n: 5})
-	if len(msgs) != 3 || len(msgs[0].Notifications) != 1 || msgs[2].Status != ConnectionClosed {
+	if len(msgs) != 3 || len(msgs[0].Notifications) != 1 || msgs[2].Status != connectionClosed {
 		t.Fatalf("%+v", msgs)
 	}
 }

@@ -266,8 +266,8 @@ func TestStreamingConnection_ReadTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	envelopes := make(chan *StreamMessage, 16)
-	sc.testHookEnvelope = func(m *StreamMessage) { envelopes <- m }
+	envelopes := make(chan *streamMessage, 16)
+	sc.testHookEnvelope = func(m *streamMessage) { envelopes <- m }
 	handled := make(chan struct{}, 16)
 	sc.testHookHandled = func() { handled <- struct{}{} }
 	if err := sc.Add("S1"); err != nil {
@@ -322,8 +322,8 @@ func TestStreamingConnection_SlowConsumerIsNotTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	envelopes := make(chan *StreamMessage, 16)
-	sc.testHookEnvelope = func(m *StreamMessage) { envelopes <- m }
+	envelopes := make(chan *streamMessage, 16)
+	sc.testHookEnvelope = func(m *streamMessage) { envelopes <- m }
 	sc.Add("S1")
 	if err := sc.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -830,7 +830,7 @@ func TestStreamingConnection_ErrorClassification(t *testing.T) {
 			sc := newStreamingConnection(nil, &StreamingOptions{Buffer: 8, Clock: newTestClock()})
 			ids := []string{"S1", "S2"}[:tc.onConn]
 			sc.Add(ids...)
-			msg, err := NewStreamReader(strings.NewReader(seError(tc.code, "OK", tc.ids...))).Next()
+			msg, err := newStreamReader(strings.NewReader(seError(tc.code, "OK", tc.ids...))).Next()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,7 +2,6 @@ package ews
 
 import (
 	"context"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"iter"
@@ -388,7 +387,7 @@ func (c *Client) GetEvents(ctx context.Context, subscriptionID, watermark string
 	if el == nil {
 		return nil, malformedf("GetEvents", "GetEventsResponseMessage without Notification")
 	}
-	n, err := decodeNotification(xnodeFromEtree(el, 0))
+	n, err := decodeNotification(el)
 	if err != nil {
 		return nil, malformed("GetEvents", err)
 	}
@@ -495,27 +494,4 @@ func (c *Client) NewStreamingConnection(opts *StreamingOptions) (*StreamingConne
 		o.Logger = c.log
 	}
 	return newStreamingConnection(open, &o), nil
-}
-
-// xnodeFromEtree converts an element of a tree parsed by ewsxml (whose
-// Space fields hold namespace URIs) to the notification decoders' tree.
-func xnodeFromEtree(el *etree.Element, depth int) *xnode {
-	n := &xnode{space: el.Space, local: el.Tag}
-	for _, a := range el.Attr {
-		if a.Space == "" && a.Key != "xmlns" {
-			n.attrs = append(n.attrs, xml.Attr{Name: xml.Name{Local: a.Key}, Value: a.Value})
-		}
-	}
-	if depth >= ntfMaxDepth {
-		return n
-	}
-	for _, tok := range el.Child {
-		if c, ok := tok.(*etree.Element); ok {
-			n.children = append(n.children, xnodeFromEtree(c, depth+1))
-		}
-	}
-	if len(n.children) == 0 {
-		n.text = el.Text()
-	}
-	return n
 }

@@ -83,7 +83,7 @@ func decodeSyncFolderHierarchy(resp *soapResponse) (*SyncFolderHierarchyResult, 
 			r.SyncState = c.Text()
 		case "IncludesLastFolderInRange":
 			seenLast = true
-			r.IncludesLastFolderInRange, err = parseBool(c.Text())
+			r.IncludesLastFolderInRange, err = ewsxml.ParseBool(c.Text())
 		case "Changes":
 			r.Changes, err = decodeFolderChanges(c)
 		}
@@ -277,7 +277,7 @@ func decodeSyncFolderItems(resp *soapResponse) (*SyncFolderItemsResult, error) {
 			r.SyncState = c.Text()
 		case "IncludesLastItemInRange":
 			seenLast = true
-			r.IncludesLastItemInRange, err = parseBool(c.Text())
+			r.IncludesLastItemInRange, err = ewsxml.ParseBool(c.Text())
 		case "Changes":
 			r.Changes, err = decodeItemChanges(c, resp.mime)
 		}
@@ -316,7 +316,7 @@ func decodeItemChanges(e *etree.Element, lifted [][]byte) ([]ItemChange, error) 
 				ch.Item.ID, err = decodeItemID(g)
 				found = true
 			case kind == ChangeReadFlag && g.Tag == "IsRead":
-				ch.IsRead, err = parseBool(g.Text())
+				ch.IsRead, err = ewsxml.ParseBool(g.Text())
 				seenRead = true
 			case (kind == ChangeCreate || kind == ChangeUpdate) && !found: // Message, MeetingRequest, ...
 				ch.Item, err = decodeItem(g, lifted)

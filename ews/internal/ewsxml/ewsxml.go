@@ -69,7 +69,7 @@ type ParseOptions struct {
 // Parse reads one XML document from r and resolves every element's
 // namespace: on return, each element's Space holds the namespace URI it is
 // bound to ("" for none) instead of its prefix. The document must have a
-// root element. Errors wrap ErrSyntax, ErrTooDeep, ErrTooManyTags,
+// root element, and may declare no encoding but UTF-8 (or ASCII). Errors wrap ErrSyntax, ErrTooDeep, ErrTooManyTags,
 // ErrTooManyNamespaces, ErrUndeclaredPrefix or ErrNoRoot; read errors are returned as they are.
 func Parse(r io.Reader, opts ParseOptions) (*etree.Document, error) {
 	if opts.MaxTags > 0 {
@@ -89,6 +89,7 @@ func parse(r io.Reader, opts ParseOptions) (*etree.Document, error) {
 	}
 	doc := etree.NewDocument()
 	doc.ReadSettings.MaxDepth = depth
+	doc.ReadSettings.CharsetReader = charsetReader
 	if _, err := doc.ReadFrom(r); err != nil {
 		if errors.Is(err, etree.ErrMaxDepth) {
 			return nil, fmt.Errorf("%w (limit %d)", ErrTooDeep, depth)
