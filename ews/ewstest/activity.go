@@ -110,10 +110,10 @@ type Activity struct {
 	errs    int64
 }
 
-// NewActivity returns a stopped generator that changes the given mailboxes,
+// newActivity returns a stopped generator that changes the given mailboxes,
 // timed by clock (the server's clock, so that a test on a fake clock drives
 // it with Advance).
-func NewActivity(clock Clock, mailboxes []*Mailbox, opts ActivityOptions) (*Activity, error) {
+func newActivity(clock Clock, mailboxes []*Mailbox, opts ActivityOptions) (*Activity, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -455,7 +455,7 @@ func (s *Server) NewActivity(opts ActivityOptions) (*Activity, error) {
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(mbs, func(a, b *Mailbox) int { return strings.Compare(a.Address(), b.Address()) })
-	return NewActivity(s.clock, mbs, opts)
+	return newActivity(s.clock, mbs, opts)
 }
 
 // StartActivity is NewActivity followed by Start.

@@ -192,7 +192,7 @@ func TestActivity_Invalid(t *testing.T) {
 	if err := a.Start(); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("Start with rate 0 = %v", err)
 	}
-	if _, err := NewActivity(s.Clock(), nil, ActivityOptions{}); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := newActivity(s.Clock(), nil, ActivityOptions{}); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("no mailboxes: %v", err)
 	}
 }

@@ -13,7 +13,8 @@ func TestOps_MarkAllItemsAsReadAndEmptyFolder(t *testing.T) {
 	read := testMessage("read")
 	read.IsRead = true
 	mustDeliver(t, m, "inbox", read)
-	_, state, _, _ := m.SyncItems("inbox", "", 50)
+	res, _ := m.SyncItems("inbox", "", 50)
+	state := res.State
 	doc := call(t, srv, `<m:MarkAllItemsAsRead><m:ReadFlag>true</m:ReadFlag><m:SuppressReadReceipts>true</m:SuppressReadReceipts>
 		<m:FolderIds><t:DistinguishedFolderId Id="inbox"/><t:FolderId Id="AAMkAA=="/></m:FolderIds></m:MarkAllItemsAsRead>`)
 	if got := codes(doc); len(got) != 2 || got[0] != "NoError" || got[1] != "ErrorInvalidIdMalformed" {
@@ -22,7 +23,8 @@ func TestOps_MarkAllItemsAsReadAndEmptyFolder(t *testing.T) {
 	if f, _ := m.Folder("inbox"); f.UnreadCount != 0 {
 		t.Errorf("UnreadCount = %d", f.UnreadCount)
 	}
-	chs, state, _, _ := m.SyncItems("inbox", state, 50)
+	res, _ = m.SyncItems("inbox", state, 50)
+	chs, state := res.Changes, res.State
 	if len(chs) != 4 {
 		t.Fatalf("changes = %v, want 4 ReadFlagChange", chs)
 	}
@@ -46,7 +48,8 @@ func TestOps_MarkAllItemsAsReadAndEmptyFolder(t *testing.T) {
 	if fi, _ := m.Folder(sub.ID); fi.ParentID != mustFolderID(t, m, "deleteditems") {
 		t.Error("subfolder not moved to Deleted Items")
 	}
-	chs, _, _, _ = m.SyncItems("inbox", state, 50)
+	res, _ = m.SyncItems("inbox", state, 50)
+	chs = res.Changes
 	if len(chs) != 5 {
 		t.Errorf("sync after EmptyFolder: %d changes, want 5 deletes", len(chs))
 	}

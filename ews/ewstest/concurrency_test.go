@@ -76,7 +76,8 @@ func TestServer_ConcurrentUse(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for range 60 {
-			_, next, _, err := m.SyncItems("inbox", state, 7)
+			res, err := m.SyncItems("inbox", state, 7)
+			next := res.State
 			if err != nil {
 				errs <- err
 				return

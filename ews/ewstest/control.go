@@ -27,26 +27,20 @@ const ControlPath = "/ewstest/control/"
 // ControlPath):
 //
 //	GET  ""                       the list of endpoints
-//	POST restart                  drop all subscriptions, as a Client Access server restart does  [1]
-//	POST move-mailbox             {"mailbox":A,"database":D} move a mailbox to another database      [1]
+//	POST restart                  drop all subscriptions, as a Client Access server restart does
+//	POST move-mailbox             {"mailbox":A,"database":D} move a mailbox to another database
 //	POST busy                     {"count":N,"backoffMs":B} the next N requests get ErrorServerBusy
 //	POST drop-connections         {"count":N} the next N requests have their connection closed
 //	POST invalid-sync-state       {"count":N} the next N sync calls get ErrorInvalidSyncStateData
 //	POST throttle                 {"maxConcurrent":N,"latencyMs":L,"backoffMs":B} (fields optional)
-//	POST drop-streaming           {"mailbox":A} close open GetStreamingEvents connections ("" = all) [1]
-//	POST watermarks/expire        {"mailbox":A} make the mailbox's watermarks too old                [1]
-//	POST watermarks/overrun       {"mailbox":A} push the mailbox's event log past its size limit     [1]
+//	POST drop-streaming           {"mailbox":A} close open GetStreamingEvents connections ("" = all)
+//	POST watermarks/expire        {"mailbox":A} make the mailbox's watermarks too old
+//	POST watermarks/overrun       {"mailbox":A} push the mailbox's event log past its size limit
 //	POST activity/start           {"rate":R,"seed":S} start the activity generator (R changes/s)
 //	POST activity/stop            stop it
 //	POST activity/step            {"count":N,"seed":S} make N (≤ 10000) changes now (a stopped generator is made if none)
 //	GET  activity                 {"running":b,"total":n,"counts":{kind:n}}
 //	GET  mailbox?address=A[&items=false]  the mailbox's folders (and items) as JSON
-//
-// [1] These are served by the notification side of the server: the Server
-// methods Restart() (or Restart() error), MoveMailbox(address, database
-// string) error, DropStreamingConnections(address string) int,
-// ExpireWatermarks(address string) error and OverrunWatermarks(address
-// string) error. Until those exist the endpoint answers 501.
 type Control struct {
 	srv   *Server
 	token []byte
@@ -74,11 +68,8 @@ func NewControl(s *Server, token string) (*Control, error) {
 func (c *Control) StartActivity(opts ActivityOptions) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	a, err := c.srv.NewActivity(opts)
+	a, err := c.srv.StartActivity(opts)
 	if err != nil {
-		return err
-	}
-	if err := a.Start(); err != nil {
 		return err
 	}
 	if c.act != nil {
@@ -104,18 +95,6 @@ func (c *Control) Activity() *Activity {
 	return c.act
 }
 
-// The hooks the notification side provides (see Control).
-type (
-	restarter    interface{ Restart() }
-	restarterErr interface{ Restart() error }
-	mailboxMover interface {
-		MoveMailbox(address, database string) error
-	}
-	streamDropper       interface{ DropStreamingConnections(address string) int }
-	watermarkExpirer    interface{ ExpireWatermarks(address string) error }
-	watermarkOverrunner interface{ OverrunWatermarks(address string) error }
-)
-
 // controlError is an error with the HTTP status to answer it with.
 type controlError struct {
 	status int
@@ -128,7 +107,7 @@ func ctlErr(status int, format string, args ...any) error {
 	return &controlError{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
-var errNotImplemented = ctlErr(http.StatusNotImplemented, "not available on this server (the notification side does not provide it)")
+var errNotImplemented = ctlErr(http.StatusNotImplemented, "not available on this server (no throttling configured)")
 
 // controlRequest holds every field any endpoint takes.
 type controlRequest struct {
@@ -285,14 +264,8 @@ func count(req *controlRequest) (int, error) {
 }
 
 func (c *Control) restart(*http.Request, *controlRequest) (any, error) {
-	switch s := any(c.srv).(type) {
-	case restarterErr:
-		return nil, s.Restart()
-	case restarter:
-		s.Restart()
-		return nil, nil
-	}
-	return nil, errNotImplemented
+	c.srv.Restart()
+	return nil, nil
 }
 
 func (c *Control) moveMailbox(_ *http.Request, req *controlRequest) (any, error) {
@@ -302,11 +275,7 @@ func (c *Control) moveMailbox(_ *http.Request, req *controlRequest) (any, error)
 	if req.Database == "" {
 		return nil, ctlErr(http.StatusBadRequest, "database required")
 	}
-	mv, ok := any(c.srv).(mailboxMover)
-	if !ok {
-		return nil, errNotImplemented
-	}
-	return nil, mv.MoveMailbox(req.Mailbox, req.Database)
+	return nil, c.srv.MoveMailbox(req.Mailbox, req.Database)
 }
 
 func (c *Control) busy(_ *http.Request, req *controlRequest) (any, error) {
@@ -370,33 +339,21 @@ func (c *Control) dropStreaming(_ *http.Request, req *controlRequest) (any, erro
 			return nil, err
 		}
 	}
-	d, ok := any(c.srv).(streamDropper)
-	if !ok {
-		return nil, errNotImplemented
-	}
-	return map[string]int{"dropped": d.DropStreamingConnections(req.Mailbox)}, nil
+	return map[string]int{"dropped": c.srv.DropStreamingConnections(req.Mailbox)}, nil
 }
 
 func (c *Control) expireWatermarks(_ *http.Request, req *controlRequest) (any, error) {
 	if _, err := c.mailbox(req.Mailbox); err != nil {
 		return nil, err
 	}
-	e, ok := any(c.srv).(watermarkExpirer)
-	if !ok {
-		return nil, errNotImplemented
-	}
-	return nil, e.ExpireWatermarks(req.Mailbox)
+	return nil, c.srv.ExpireWatermarks(req.Mailbox)
 }
 
 func (c *Control) overrunWatermarks(_ *http.Request, req *controlRequest) (any, error) {
 	if _, err := c.mailbox(req.Mailbox); err != nil {
 		return nil, err
 	}
-	o, ok := any(c.srv).(watermarkOverrunner)
-	if !ok {
-		return nil, errNotImplemented
-	}
-	return nil, o.OverrunWatermarks(req.Mailbox)
+	return nil, c.srv.OverrunWatermarks(req.Mailbox)
 }
 
 func (c *Control) activityStart(_ *http.Request, req *controlRequest) (any, error) {

@@ -46,17 +46,17 @@ func ExampleMailbox_SyncItems() {
 	defer srv.Close() // never started: Close releases the listener
 	mb := srv.Mailbox("alice@example.com")
 	a, _ := mb.Deliver("inbox", ewstest.Message{Subject: "a"})
-	_, state, _, _ := mb.SyncItems("inbox", "", 512)
+	first, _ := mb.SyncItems("inbox", "", 512)
 
 	mb.SetRead(a.ID, true)
 	b, _ := mb.Deliver("inbox", ewstest.Message{Subject: "b"})
 	mb.DeleteItem(b.ID, ewstest.HardDelete) // created and deleted since the state: not reported
 
-	changes, _, last, _ := mb.SyncItems("inbox", state, 512)
-	for _, c := range changes {
+	res, _ := mb.SyncItems("inbox", first.State, 512)
+	for _, c := range res.Changes {
 		fmt.Println(c.Kind, c.ItemID == a.ID, c.IsRead)
 	}
-	fmt.Println(last)
+	fmt.Println(res.IncludesLast)
 	// Output:
 	// ReadFlagChange true true
 	// true

@@ -124,8 +124,7 @@ func (s *Server) broker() *notify.Broker {
 }
 
 // BackendOf names the backend (mailbox) server that hosts a mailbox
-// database unless Server.SetMailboxBackend says otherwise: each database
-// on its own server, "mbx-<database>.example.com" in lower case.
+// database: each database on its own server, "mbx-<database>.example.com" in lower case.
 func BackendOf(database string) string {
 	return "mbx-" + strings.ToLower(database) + ".example.com"
 }
@@ -151,24 +150,12 @@ func (s *Server) SetNotificationOptions(o NotificationOptions) error {
 	return s.broker().Configure(n)
 }
 
-// SetMailboxBackend moves a mailbox to another backend server without
-// changing its database. Subscriptions are hosted by the backend a request
-// is routed to (X-BackEndOverrideCookie, else X-AnchorMailbox, else the
-// target mailbox), so mixing subscriptions of mailboxes on different
-// backends in one GetStreamingEvents needs the affinity headers, as on
-// Exchange 2013 and later.
-func (s *Server) SetMailboxBackend(address, backend string) error {
-	m := s.Mailbox(address)
-	if m == nil || strings.TrimSpace(backend) == "" {
-		return fmt.Errorf("%w: mailbox %q, backend %q", ErrUnknownMailbox, address, backend)
-	}
-	b := s.broker()
-	s.placed(m)
-	b.AddMailbox(m.address, b.MailboxDatabase(m.address), backend)
-	return nil
-}
-
-// MailboxBackend returns the backend server hosting a mailbox.
+// MailboxBackend returns the backend server hosting a mailbox:
+// BackendOf its database (MoveMailbox changes both). Subscriptions are
+// hosted by the backend a request is routed to (X-BackEndOverrideCookie,
+// else X-AnchorMailbox, else the target mailbox), so mixing subscriptions
+// of mailboxes on different backends in one GetStreamingEvents needs the
+// affinity headers, as on Exchange 2013 and later.
 func (s *Server) MailboxBackend(address string) (string, error) {
 	m := s.Mailbox(address)
 	if m == nil {

@@ -248,9 +248,9 @@ func opEmptyFolder(r *request) error {
 	if !ok {
 		return schemaFault("the DeleteType attribute is missing or invalid")
 	}
-	sub, err := parseBool(attr(r.body, "DeleteSubFolders"))
+	sub, err := r.boolAttr("DeleteSubFolders")
 	if err != nil {
-		return schemaFault("the DeleteSubFolders attribute is missing or invalid")
+		return err
 	}
 	ids, err := r.ids("FolderIds")
 	if err != nil {

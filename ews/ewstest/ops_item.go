@@ -393,9 +393,9 @@ func moveCopyItem(r *request, do func(m *Mailbox, it *item, to *folder) *item) e
 
 // opSendItem sends saved drafts.
 func opSendItem(r *request) error {
-	save, err := parseBool(attr(r.body, "SaveItemToFolder"))
+	save, err := r.boolAttr("SaveItemToFolder")
 	if err != nil {
-		return schemaFault("the SaveItemToFolder attribute is missing or invalid")
+		return err
 	}
 	ids, err := r.ids("ItemIds")
 	if err != nil {
@@ -447,13 +447,13 @@ func opArchiveItem(r *request) error {
 // them to Junk Email (IsJunk true) or the Inbox (false) and returns the
 // moved item's new id. The fake keeps no blocked-senders list.
 func opMarkAsJunk(r *request) error {
-	isJunk, err := parseBool(attr(r.body, "IsJunk"))
+	isJunk, err := r.boolAttr("IsJunk")
 	if err != nil {
-		return schemaFault("the IsJunk attribute is missing or invalid")
+		return err
 	}
-	move, err := parseBool(attr(r.body, "MoveItem"))
+	move, err := r.boolAttr("MoveItem")
 	if err != nil {
-		return schemaFault("the MoveItem attribute is missing or invalid")
+		return err
 	}
 	ids, err := r.ids("ItemIds")
 	if err != nil {

@@ -543,7 +543,8 @@ func TestOps_UpdateItemFlagImportanceAndDeleteField(t *testing.T) {
 	msg := testMessage("flag me")
 	msg.Categories = []string{"Old"}
 	it := mustDeliver(t, m, "inbox", msg)
-	_, state, _, err := m.SyncItems("inbox", "", 10)
+	res, err := m.SyncItems("inbox", "", 10)
+	state := res.State
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -561,7 +562,8 @@ func TestOps_UpdateItemFlagImportanceAndDeleteField(t *testing.T) {
 	if info.Message.FlagStatus != FlagFlagged || info.Message.Importance != "High" || len(info.Message.Categories) != 0 {
 		t.Errorf("after update: flag %s importance %s categories %v", info.Message.FlagStatus, info.Message.Importance, info.Message.Categories)
 	}
-	chs, _, _, _ := m.SyncItems("inbox", state, 10)
+	res, _ = m.SyncItems("inbox", state, 10)
+	chs := res.Changes
 	if len(chs) != 1 || chs[0].Kind != "Update" {
 		t.Errorf("flag change reported as %v, want one Update", chs)
 	}

@@ -605,6 +605,16 @@ func attr(el *etree.Element, name string) string {
 	return ""
 }
 
+// boolAttr parses the required xs:boolean attribute name of the
+// operation element.
+func (r *request) boolAttr(name string) (bool, error) {
+	v, err := parseBool(attr(r.body, name))
+	if err != nil {
+		return false, schemaFault("the %s attribute is missing or invalid", name)
+	}
+	return v, nil
+}
+
 func parseBool(s string) (bool, error) {
 	switch strings.TrimSpace(s) {
 	case "true", "1":

@@ -290,30 +290,40 @@ type SyncChange struct {
 	IsRead bool
 }
 
+// SyncResult is one page of Mailbox.SyncItems.
+type SyncResult struct {
+	// Changes are the net changes since the state given, oldest first.
+	Changes []SyncChange
+	// State is the sync state to give the next call.
+	State string
+	// IncludesLast reports whether Changes include the last change in
+	// range (IncludesLastItemInRange): no more pages for now.
+	IncludesLast bool
+}
+
 // SyncItems runs the ICS computation that SyncFolderItems uses, from Go:
-// it returns up to maxChanges net changes in the folder since state ("" for
-// a first sync), the new state, and whether the changes include the last
-// one in range. A bad state gives ErrInvalidSyncState.
-func (m *Mailbox) SyncItems(folderID, state string, maxChanges int) ([]SyncChange, string, bool, error) {
+// up to maxChanges net changes in the folder since state ("" for a first
+// sync). A bad state gives ErrInvalidSyncState.
+func (m *Mailbox) SyncItems(folderID, state string, maxChanges int) (SyncResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.lookupFolder(folderID)
 	if err != nil {
-		return nil, "", false, err
+		return SyncResult{}, err
 	}
 	st, err := m.itemState(f, state)
 	if err != nil {
-		return nil, "", false, err
+		return SyncResult{}, err
 	}
 	if maxChanges < 1 || maxChanges > 512 {
-		return nil, "", false, fmt.Errorf("%w: maxChanges %d out of 1..512", ErrInvalidArgument, maxChanges)
+		return SyncResult{}, fmt.Errorf("%w: maxChanges %d out of 1..512", ErrInvalidArgument, maxChanges)
 	}
 	chs, last := m.syncItemsLocked(f, st, nil, maxChanges)
 	out := make([]SyncChange, len(chs))
 	for i, c := range chs {
 		out[i] = SyncChange{Kind: c.kind.String(), ItemID: c.it.id, IsRead: c.it.msg.IsRead}
 	}
-	return out, st.encode(), last, nil
+	return SyncResult{Changes: out, State: st.encode(), IncludesLast: last}, nil
 }
 
 // itemState decodes and validates an item sync state for f ("" = new).

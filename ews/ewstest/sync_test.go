@@ -15,7 +15,8 @@ func syncAll(t *testing.T, m *Mailbox, folder, state string, page int) ([]SyncCh
 	t.Helper()
 	var all []SyncChange
 	for range 10000 {
-		chs, next, last, err := m.SyncItems(folder, state, page)
+		res, err := m.SyncItems(folder, state, page)
+		chs, next, last := res.Changes, res.State, res.IncludesLast
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +194,8 @@ func TestSyncItems_PagingAcrossChanges(t *testing.T) {
 			}
 			for round := range 4 {
 				for range 200 {
-					chs, next, last, err := m.SyncItems("inbox", state, 1+r.IntN(9))
+					res, err := m.SyncItems("inbox", state, 1+r.IntN(9))
+					chs, next, last := res.Changes, res.State, res.IncludesLast
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -274,20 +276,20 @@ func TestSyncItems_InvalidStates(t *testing.T) {
 		if s == "" {
 			continue
 		}
-		if _, _, _, err := m.SyncItems("inbox", s, 5); !errors.Is(err, ErrInvalidSyncState) {
+		if _, err := m.SyncItems("inbox", s, 5); !errors.Is(err, ErrInvalidSyncState) {
 			t.Errorf("bad state %d: err = %v", i, err)
 		}
 	}
-	if _, _, _, err := m.SyncItems("sentitems", inbox, 5); !errors.Is(err, ErrInvalidSyncState) {
+	if _, err := m.SyncItems("sentitems", inbox, 5); !errors.Is(err, ErrInvalidSyncState) {
 		t.Errorf("state of another folder: err = %v", err)
 	}
 	// Within retention the state works; past it, it is invalid.
 	clk.Advance(23 * time.Hour)
-	if _, _, _, err := m.SyncItems("inbox", inbox, 5); err != nil {
+	if _, err := m.SyncItems("inbox", inbox, 5); err != nil {
 		t.Fatalf("state within retention: %v", err)
 	}
 	clk.Advance(2 * time.Hour)
-	if _, _, _, err := m.SyncItems("inbox", inbox, 5); !errors.Is(err, ErrInvalidSyncState) {
+	if _, err := m.SyncItems("inbox", inbox, 5); !errors.Is(err, ErrInvalidSyncState) {
 		t.Errorf("state older than retention: err = %v", err)
 	}
 }
@@ -405,7 +407,8 @@ func TestSyncItems_ManyPagesWithChanges(t *testing.T) {
 	}
 	done := false
 	for page := 0; page < 5000 && !done; page++ {
-		chs, next, last, err := m.SyncItems("inbox", state, 2)
+		res, err := m.SyncItems("inbox", state, 2)
+		chs, next, last := res.Changes, res.State, res.IncludesLast
 		if err != nil {
 			t.Fatal(err)
 		}
