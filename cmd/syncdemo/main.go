@@ -93,6 +93,7 @@ var commands = []command{
 	{"demo", "run the demo (the default)", runDemo},
 	{"sync", "mirror a real server's mailbox into a store", runSync},
 	{"soak", "run the engine against the fake with random faults, then check the mirror exactly", runSoak},
+	{"bench", "run the performance scenarios against an in-process fake and compare with the budget", runBench},
 	{"serve", "serve the fake Exchange server", runServe},
 	{"query", "read a mirror offline: folders, items, item, search, stats, dump", runQuery},
 	{"export", "write a mirror's MIME as mbox files or a Maildir++ tree", runExport},
