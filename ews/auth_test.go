@@ -32,12 +32,10 @@ func getTwoFolders(ctx context.Context, c *Client) error {
 }
 
 func TestAuth_NTLMHandshakeOnOneConnection(t *testing.T) {
-	ns := newNTLMServer("mara", "CONTOSO", "s3cret-Pa55", soapOK(t))
-	srv := httptest.NewServer(ns)
-	defer srv.Close()
+	ns, _ := newNTLMFake(t, false, nil)
 	var dbg bytes.Buffer
 	var logs bytes.Buffer
-	c, err := New(srv.URL, &Options{Auth: NTLM(`CONTOSO\mara`, "s3cret-Pa55"), DebugWriter: &dbg,
+	c, err := New(ns.URL, &Options{Auth: NTLM(`CONTOSO\mara`, ntlmPassword), DebugWriter: &dbg,
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -70,10 +68,8 @@ func TestAuth_NTLMHandshakeOnOneConnection(t *testing.T) {
 }
 
 func TestAuth_NTLMWrongPassword(t *testing.T) {
-	ns := newNTLMServer("mara", "CONTOSO", "right", soapOK(t))
-	srv := httptest.NewServer(ns)
-	defer srv.Close()
-	c, _ := New(srv.URL, &Options{Auth: NTLM(`CONTOSO\mara`, "wrong-password")})
+	ns, _ := newNTLMFake(t, false, nil)
+	c, _ := New(ns.URL, &Options{Auth: NTLM(`CONTOSO\mara`, "wrong-password")})
 	err := getTwoFolders(context.Background(), c)
 	var he *HTTPError
 	if !errors.Is(err, ErrUnauthorized) || !errors.As(err, &he) || he.StatusCode != 401 {
@@ -85,10 +81,8 @@ func TestAuth_NTLMWrongPassword(t *testing.T) {
 }
 
 func TestAuth_NTLMConcurrentRequestsKeepHandshakesApart(t *testing.T) {
-	ns := newNTLMServer("mara", "CONTOSO", "pw", soapOK(t))
-	srv := httptest.NewServer(ns)
-	defer srv.Close()
-	c, _ := New(srv.URL, &Options{Auth: NTLM(`CONTOSO\mara`, "pw"), MaxConnections: 3})
+	ns, _ := newNTLMFake(t, false, nil)
+	c, _ := New(ns.URL, &Options{Auth: NTLM(`CONTOSO\mara`, ntlmPassword), MaxConnections: 3})
 	var wg sync.WaitGroup
 	errs := make(chan error, 24)
 	for range 24 {
@@ -188,12 +182,8 @@ func TestDebugWriter_RedactsAuthorization(t *testing.T) {
 }
 
 func TestAuth_NTLMOverTLSWithHTTP2Offered(t *testing.T) {
-	ns := newNTLMServer("mara", "CONTOSO", "pw", soapOK(t))
-	srv := httptest.NewUnstartedServer(ns)
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	defer srv.Close()
-	c, err := New(srv.URL, &Options{HTTPClient: srv.Client(), Auth: NTLM(`CONTOSO\mara`, "pw")})
+	ns, hc := newNTLMFake(t, true, nil)
+	c, err := New(ns.URL, &Options{HTTPClient: hc, Auth: NTLM(`CONTOSO\mara`, ntlmPassword)})
 	if err != nil {
 		t.Fatal(err)
 	}

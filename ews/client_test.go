@@ -172,45 +172,35 @@ func TestClient_OpenStreamIsUnbufferedAndSeparate(t *testing.T) {
 }
 
 func TestClient_OpenStreamNTLMAuthenticatesItsOwnConnection(t *testing.T) {
-	release := make(chan struct{})
-	ns := newNTLMServer("mara", "CONTOSO", "pw", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		if strings.Contains(r.URL.Path, "stream") {
-			w.WriteHeader(200)
-			io.WriteString(w, "<x/>\n")
-			w.(http.Flusher).Flush()
-			<-release
-			return
-		}
-		soapOK(t).ServeHTTP(w, r)
-	}))
-	srv := httptest.NewServer(ns)
-	defer srv.Close()
-	defer close(release)
-	c, _ := New(srv.URL+"/stream", &Options{Auth: NTLM(`CONTOSO\mara`, "pw")})
-	resp, err := c.openStream(context.Background(), &callRequest{Op: "GetStreamingEvents", Body: newOp("GetStreamingEvents")})
+	ns, _ := newNTLMFake(t, false, nil)
+	ctx := context.Background()
+	c, _ := New(ns.URL, &Options{Auth: NTLM(`CONTOSO\mara`, ntlmPassword)})
+	sub, err := c.Subscribe(ctx, &SubscribeRequest{Kind: Streaming, AllFolders: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := newOp("GetStreamingEvents")
+	op.CreateElement("m:SubscriptionIds").CreateElement("t:SubscriptionId").SetText(sub.ID)
+	op.CreateElement("m:ConnectionTimeout").SetText("30")
+	resp, err := c.openStream(ctx, &callRequest{Op: "GetStreamingEvents", Body: op})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
 	// A sync call while the stream hangs uses (and authenticates) another
 	// connection and is not blocked.
-	c.endpoint = srv.URL + "/ews"
-	if err := getTwoFolders(context.Background(), c); err != nil {
+	if err := getTwoFolders(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	legs := ns.snapshot()
-	conns := map[string]int{}
-	for _, l := range legs {
-		if l.kind == 3 && l.code == 200 {
-			conns[l.conn]++
+	authed := ns.authenticated()
+	var streamConn string
+	for _, l := range ns.snapshot() {
+		if l.stream && l.kind == 3 && l.code == http.StatusOK {
+			streamConn = l.conn
 		}
 	}
-	if len(conns) != 2 {
-		t.Fatalf("authenticated connections %v, want 2 (legs %+v)", conns, legs)
+	if len(authed) != 2 || streamConn == "" || authed[streamConn] != 1 {
+		t.Fatalf("authenticated connections %v, stream on %q, want 2 (legs %+v)", authed, streamConn, ns.snapshot())
 	}
 }
 
@@ -359,10 +349,8 @@ func TestClient_UnlistedItemAndFolderKinds(t *testing.T) {
 }
 
 func TestClient_CloseIdleConnections(t *testing.T) {
-	ns := newNTLMServer("mara", "CONTOSO", "pw", soapOK(t))
-	srv := httptest.NewServer(ns)
-	defer srv.Close()
-	c, _ := New(srv.URL, &Options{Auth: NTLM(`CONTOSO\mara`, "pw")})
+	ns, _ := newNTLMFake(t, false, nil)
+	c, _ := New(ns.URL, &Options{Auth: NTLM(`CONTOSO\mara`, ntlmPassword)})
 	for range 2 {
 		if err := getTwoFolders(context.Background(), c); err != nil {
 			t.Fatal(err)
@@ -371,10 +359,8 @@ func TestClient_CloseIdleConnections(t *testing.T) {
 	}
 	// Closing forces a new connection, which must authenticate again.
 	auths := 0
-	for _, l := range ns.snapshot() {
-		if l.kind == 3 && l.code == 200 {
-			auths++
-		}
+	for _, n := range ns.authenticated() {
+		auths += n
 	}
 	if auths != 2 {
 		t.Fatalf("%d handshakes, want 2", auths)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/mailsync/mailsync/ews/ewstest"
 	"github.com/mailsync/mailsync/ews/internal/ewsxml"
 )
 
@@ -748,29 +749,51 @@ func TestStreamingOptions_Validate(t *testing.T) {
 // Over NTLM each hanging request authenticates a TCP connection of its
 // own, and so does each reconnect.
 func TestStreamingConnection_NTLM(t *testing.T) {
-	ss := newStreamServer(t, nil)
-	ns := newNTLMServer("mara", "CONTOSO", "pw", ss.Config.Handler)
-	ss.Config.Handler = ns
-	c, err := New(ss.URL, &Options{Auth: NTLM(`CONTOSO\mara`, "pw"), Retry: RetryPolicy{MaxAttempts: 1}})
+	srvClock := newTestClock()
+	ns, _ := newNTLMFake(t, false, func(o *ewstest.Options) { o.Clock = srvClock })
+	ctx := context.Background()
+	c, err := New(ns.URL, &Options{Auth: NTLM(`CONTOSO\mara`, ntlmPassword), Retry: RetryPolicy{MaxAttempts: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock()}, "S1")
-	fs := ss.next(t)
-	fs.write(t, seNotify("S1", "A"), seStatus("Closed"))
-	fs.finish()
-	recvNotification(t, sc, "S1", "A")
-	fs2 := ss.next(t)
-	fs2.write(t, seNotify("S1", "B"))
-	recvNotification(t, sc, "S1", "B")
-	authed := map[string]bool{}
-	for _, l := range ns.snapshot() {
-		if l.kind == 3 && l.code == 200 {
-			authed[l.conn] = true
+	sub, err := c.Subscribe(ctx, &SubscribeRequest{Kind: Streaming, DistinguishedFolders: []string{"inbox"}, EventTypes: []EventType{EventNewMail}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock(), ConnectionTimeout: time.Minute}, sub.ID)
+	mb := ns.srv.Mailbox(ntlmUser + "@contoso.com")
+	newMail := func(subject string) {
+		t.Helper()
+		it, err := mb.Deliver("inbox", ewstest.Message{Subject: subject, Body: subject})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			ev := recv(t, sc)
+			if ev.Err != nil {
+				t.Fatalf("stream event %+v", ev)
+			}
+			if ev.Notification.Events[0].Type == EventNewMail {
+				if got := ev.Notification.Events[0].ID.ID; got != it.ID {
+					t.Fatalf("NewMailEvent for %s, want %s", got, it.ID)
+				}
+				return
+			}
 		}
 	}
-	if len(authed) != 2 || !authed[fs.remoteAddr] || !authed[fs2.remoteAddr] || fs.remoteAddr == fs2.remoteAddr {
-		t.Fatalf("authenticated connections %v; streams on %s and %s", authed, fs.remoteAddr, fs2.remoteAddr)
+	newMail("A")
+	// The server ends the request after its ConnectionTimeout; the
+	// connection reopens on a new TCP connection.
+	srvClock.Advance(time.Minute)
+	newMail("B")
+	streams := map[string]bool{}
+	for _, l := range ns.snapshot() {
+		if l.stream && l.kind == 3 && l.code == http.StatusOK {
+			streams[l.conn] = true
+		}
+	}
+	if len(streams) != 2 || sc.Reconnects() != 1 {
+		t.Fatalf("streams authenticated on %v, %d reconnects, want two connections and one reconnect", streams, sc.Reconnects())
 	}
 }
 
