@@ -17,6 +17,20 @@ import (
 // to existing items, and no folder is its own ancestor. It returns nil or
 // an error matching ErrCorrupt that describes the first problems found.
 func (s *Store) Check(ctx context.Context) error {
+	// bbolt's page check compares the transaction's pages with the
+	// database's current freelist, read without bbolt's locking: no commit
+	// may come between the start of this transaction and the end of that
+	// check (a commit would free pages the transaction still sees, and
+	// race on the freelist).
+	s.commitMu.Lock()
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			s.commitMu.Unlock()
+		}
+	}
+	defer unlock()
 	return s.readTx(func(tx *bolt.Tx) error {
 		// bbolt's own check walks the pages in a goroutine of its own,
 		// where a damaged page would crash the process: verify them first.
@@ -24,14 +38,13 @@ func (s *Store) Check(ctx context.Context) error {
 			return err
 		}
 		var errs []error
-		s.commitMu.Lock() // bbolt's page check reads the freelist unlocked
 		for err := range tx.Check() {
 			errs = append(errs, err)
 			if len(errs) == 10 {
 				break
 			}
 		}
-		s.commitMu.Unlock()
+		unlock()
 		if len(errs) > 0 {
 			return &CorruptError{Bucket: "bbolt", Reason: errors.Join(errs...).Error()}
 		}

@@ -3,7 +3,6 @@ package recovery
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/mailsync/mailsync/ews"
 )
@@ -84,23 +83,4 @@ func Classify(err error) Action {
 		return Retry
 	}
 	return Fail
-}
-
-// BackOffHint returns the server's back-off hint carried by err
-// (BackOffMilliseconds of a *ews.ResponseError or *ews.FaultError, or the
-// Retry-After of an *ews.HTTPError), or zero.
-func BackOffHint(err error) time.Duration {
-	var re *ews.ResponseError
-	if errors.As(err, &re) && re.BackOff > 0 {
-		return re.BackOff
-	}
-	var fe *ews.FaultError
-	if errors.As(err, &fe) && fe.BackOff > 0 {
-		return fe.BackOff
-	}
-	var he *ews.HTTPError
-	if errors.As(err, &he) && he.RetryAfter > 0 {
-		return he.RetryAfter
-	}
-	return 0
 }

@@ -22,10 +22,10 @@
 //
 // Classify maps the error that ended a subscription (or a call) to an
 // Action, through the methods the ews error types carry (SubscriptionLost,
-// NeedsResync, IsTransient), never by matching strings. Backoff is the
-// capped exponential back-off the engine waits between attempts of a
-// recovery that failed half way; a recovery is safe to restart from the top
-// because nothing is committed for a folder that was not synced.
+// NeedsResync, IsTransient), never by matching strings. A recovery that
+// fails half way is retried by the engine with ews.Backoff; it is safe to
+// restart from the top because nothing is committed for a folder that was
+// not synced.
 //
 // # What the comparison can and cannot see
 //

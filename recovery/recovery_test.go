@@ -126,42 +126,6 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestBackOffHint(t *testing.T) {
-	if d := BackOffHint(fmt.Errorf("x: %w", &ews.ResponseError{Code: ews.ErrServerBusy, BackOff: 1500 * time.Millisecond})); d != 1500*time.Millisecond {
-		t.Fatalf("hint %v", d)
-	}
-	if d := BackOffHint(&ews.HTTPError{StatusCode: 503, RetryAfter: 2 * time.Second}); d != 2*time.Second {
-		t.Fatalf("hint %v", d)
-	}
-	if d := BackOffHint(errors.New("x")); d != 0 {
-		t.Fatalf("hint %v", d)
-	}
-}
-
-func TestBackoff_Delay(t *testing.T) {
-	b := Backoff{Base: time.Second, Max: 8 * time.Second, NoJitter: true}
-	var got []time.Duration
-	for n := range 6 {
-		got = append(got, b.Delay(n, 0))
-	}
-	want := []time.Duration{1, 2, 4, 8, 8, 8}
-	for i := range want {
-		want[i] *= time.Second
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("delays %v, want %v", got, want)
-	}
-	if d := b.Delay(0, 10*time.Minute); d != 5*time.Minute {
-		t.Fatalf("hint capped to %v", d)
-	}
-	j := Backoff{Base: time.Second}
-	for range 100 {
-		if d := j.Delay(2, 0); d < 2*time.Second || d > 4*time.Second {
-			t.Fatalf("jittered delay %v outside [2s, 4s]", d)
-		}
-	}
-}
-
 // getter is a FolderGetter over a fixed set of folders.
 type getter struct {
 	folders map[string]ews.Folder

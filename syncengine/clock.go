@@ -4,14 +4,22 @@ import (
 	"context"
 	"time"
 
-	"github.com/mailsync/mailsync/debounce"
 	"github.com/mailsync/mailsync/ews"
 )
 
-// Clock is the engine's time source; it is the debounce package's Clock, so
-// one value (debounce.SystemClock, or the fake clock tests use) drives the
-// debouncer, the back-off, pull polling, sweeps and push liveness.
-type Clock = debounce.Clock
+// Clock is the engine's time source: the debouncer, back-off, pull
+// polling, sweeps and push liveness all run on it. It has the same shape
+// as debounce.Clock and ews.Clock (standard types only), so one value —
+// debounce.SystemClock, or the debouncetest.Clock tests use — serves all
+// three. Timer functions run on a goroutine the Clock chooses, never inside
+// AfterFunc (see debounce.Clock).
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// AfterFunc calls f once d has elapsed and returns a function that
+	// cancels the call if it has not started, reporting whether it did so.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
 
 // sleep waits d on c, or until ctx ends.
 func sleep(ctx context.Context, c Clock, d time.Duration) error {
@@ -19,23 +27,14 @@ func sleep(ctx context.Context, c Clock, d time.Duration) error {
 		return ctx.Err()
 	}
 	ch := make(chan struct{})
-	t := c.AfterFunc(d, func() { close(ch) })
+	stop := c.AfterFunc(d, func() { close(ch) })
 	select {
 	case <-ch:
 		return nil
 	case <-ctx.Done():
-		t.Stop()
+		stop()
 		return ctx.Err()
 	}
 }
 
-// notificationClock adapts a Clock to ews.NotificationClock.
-type notificationClock struct{ c Clock }
-
-func (n notificationClock) Now() time.Time { return n.c.Now() }
-
-func (n notificationClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return n.c.AfterFunc(d, f).Stop
-}
-
-var _ ews.NotificationClock = notificationClock{}
+var _ ews.Clock = Clock(nil)

@@ -194,18 +194,14 @@ type Config struct {
 	MaxBatchChanges int
 	// Push configures the push listener.
 	Push PushConfig
-	// Backoff is the back-off after failures. Zero fields take
-	// recovery.Backoff's defaults.
-	Backoff BackoffConfig
+	// Backoff is the wait between attempts after failures (the server's
+	// back-off hint is honoured when it gives one). Zero fields take
+	// ews.Backoff's defaults.
+	Backoff ews.Backoff
 	// OnEvent, when set, receives what the engine does (batches applied,
 	// recoveries, phase changes), on the mailbox's goroutine: it must not
 	// block.
 	OnEvent func(Event)
-}
-
-// BackoffConfig bounds the engine's retry delays.
-type BackoffConfig struct {
-	Base, Max time.Duration
 }
 
 func (c *Config) withDefaults() Config {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -30,7 +31,7 @@ func ExampleEngine_SyncOnce() {
 	defer store.Close()
 	client, _ := ews.New(srv.URL, nil)
 
-	eng, _ := syncengine.New(store, syncengine.Config{})
+	eng, _ := syncengine.New(store, syncengine.Config{Logger: slog.New(slog.DiscardHandler)})
 	eng.AddMailbox(ctx, syncengine.Mailbox{Address: "alice@example.com", Client: client})
 	if err := eng.SyncOnce(ctx); err != nil {
 		log.Fatal(err)
@@ -56,15 +57,15 @@ func ExampleEngine_Start() {
 	defer store.Close()
 	client, _ := ews.New(srv.URL, nil)
 
-	synced := make(chan struct{})
-	eng, _ := syncengine.New(store, syncengine.Config{OnEvent: func(ev syncengine.Event) {
-		if ev.Kind == syncengine.EventInitialSync {
-			close(synced)
+	live := make(chan struct{})
+	eng, _ := syncengine.New(store, syncengine.Config{Logger: slog.New(slog.DiscardHandler), OnEvent: func(ev syncengine.Event) {
+		if ev.Kind == syncengine.EventPhase && ev.Phase == syncengine.PhaseLive {
+			close(live) // the initial sync is done
 		}
 	}})
 	eng.AddMailbox(ctx, syncengine.Mailbox{Address: "alice@example.com", Client: client, Mode: syncengine.Streaming})
 	eng.Start(ctx)
-	<-synced
+	<-live
 	st := eng.Status()[0]
 	fmt.Println(st.Address, st.Phase)
 	eng.Close(ctx)

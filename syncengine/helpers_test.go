@@ -86,7 +86,7 @@ func testConfig(events chan<- Event) Config {
 		MaxDelay:        100 * time.Millisecond,
 		PullInterval:    20 * time.Millisecond,
 		StreamDownAfter: 500 * time.Millisecond,
-		Backoff:         BackoffConfig{Base: 5 * time.Millisecond, Max: 50 * time.Millisecond},
+		Backoff:         ews.Backoff{Base: 5 * time.Millisecond, Max: 50 * time.Millisecond},
 	}
 	if events != nil {
 		c.OnEvent = func(ev Event) {

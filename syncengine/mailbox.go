@@ -264,7 +264,7 @@ func (m *mailbox) run(ctx context.Context) {
 		return
 	}
 	m.setPhase(PhaseLive)
-	var sweep debounce.Timer
+	var sweep func() bool
 	armSweep := func() {
 		if m.e.cfg.SweepInterval > 0 {
 			sweep = m.e.cfg.Clock.AfterFunc(m.e.cfg.SweepInterval, func() {
@@ -278,7 +278,7 @@ func (m *mailbox) run(ctx context.Context) {
 	armSweep()
 	defer func() {
 		if sweep != nil {
-			sweep.Stop()
+			sweep()
 		}
 	}()
 	for {
@@ -329,7 +329,7 @@ func (m *mailbox) backoff(ctx context.Context, attempt int, err error) bool {
 	if a == recovery.Retry {
 		m.e.metrics.throttles.Add(1)
 	}
-	d := recovery.Backoff{Base: m.e.cfg.Backoff.Base, Max: m.e.cfg.Backoff.Max}.Delay(attempt, recovery.BackOffHint(err))
+	d := m.e.cfg.Backoff.Delay(attempt, ews.BackOffHint(err))
 	prev := m.st.get().Phase
 	m.st.update(func(s *MailboxStatus) { s.Err = err })
 	m.setPhase(PhaseBackingOff)

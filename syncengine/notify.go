@@ -126,7 +126,7 @@ func (m *mailbox) pullLoop(ctx context.Context, sub *ews.Subscription) {
 		a := recovery.Classify(err)
 		if a == recovery.Retry && clk.Now().Sub(lastOK) < m.e.cfg.PullTimeout {
 			failures++
-			if sleep(ctx, clk, recovery.Backoff{Base: m.e.cfg.Backoff.Base, Max: m.e.cfg.Backoff.Max}.Delay(failures, recovery.BackOffHint(err))) != nil {
+			if sleep(ctx, clk, m.e.cfg.Backoff.Delay(failures, ews.BackOffHint(err))) != nil {
 				return
 			}
 			continue
@@ -214,7 +214,7 @@ func (h *streamHub) add(m *mailbox, sub *ews.Subscription) (func(), error) {
 	}
 	if c == nil {
 		sc, err := client.NewStreamingConnection(&ews.StreamingOptions{
-			Group: m.cfg.Group, Clock: notificationClock{h.e.cfg.Clock}, Logger: h.e.log,
+			Group: m.cfg.Group, Clock: h.e.cfg.Clock, Logger: h.e.log,
 		})
 		if err != nil {
 			return nil, err

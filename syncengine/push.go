@@ -48,7 +48,7 @@ func (e *Engine) newPusher() (*pusher, error) {
 	}
 	token := hex.EncodeToString(tok[:])
 	l, err := ews.NewPushListener(&ews.PushListenerOptions{
-		Token: token, Clock: notificationClock{e.cfg.Clock}, Logger: e.log, LivenessSlack: pc.LivenessSlack,
+		Token: token, Clock: e.cfg.Clock, Logger: e.log, LivenessSlack: pc.LivenessSlack,
 	})
 	if err != nil {
 		return nil, err

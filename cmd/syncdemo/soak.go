@@ -158,7 +158,7 @@ func soak(ctx context.Context, c soakConfig, out io.Writer) error {
 	cfg := syncengine.Config{
 		Logger: quiet, Quiet: 100 * time.Millisecond, MaxDelay: time.Second,
 		PullInterval: 500 * time.Millisecond, StreamDownAfter: 2 * time.Second,
-		Backoff: syncengine.BackoffConfig{Base: 100 * time.Millisecond, Max: 2 * time.Second},
+		Backoff: ews.Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second},
 		OnEvent: func(ev syncengine.Event) {
 			if ev.Kind == syncengine.EventRecovery || ev.Kind == syncengine.EventInitialSync {
 				select {
