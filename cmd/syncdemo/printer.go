@@ -12,10 +12,11 @@ import (
 
 // printer writes the engine's events as lines.
 type printer struct {
-	mu  sync.Mutex
-	w   io.Writer
-	nb  int
-	out func(string) // tests may redirect
+	mu         sync.Mutex
+	w          io.Writer
+	nb         int
+	lastStatus time.Time
+	lastItems  map[string]int64
 }
 
 func newPrinter(w io.Writer) *printer { return &printer{w: w} }
@@ -63,12 +64,34 @@ func (p *printer) event(ev syncengine.Event) {
 }
 
 func (p *printer) status(eng *syncengine.Engine) {
+	now := time.Now()
+	p.mu.Lock()
+	if p.lastItems == nil {
+		p.lastItems = map[string]int64{}
+	}
+	since := now.Sub(p.lastStatus)
+	p.lastStatus = now
+	p.mu.Unlock()
+	m := eng.Metrics()
 	for _, s := range eng.Status() {
 		last := "never"
 		if !s.LastCommit.IsZero() {
-			last = time.Since(s.LastCommit).Round(time.Second).String() + " ago"
+			last = now.Sub(s.LastCommit).Round(time.Second).String() + " ago"
 		}
-		p.line("status %s: %s, %d items applied, last commit %s, %d recoveries, %d requests",
-			s.Address, s.Phase, s.ItemsDone, last, s.Recoveries, s.Requests)
+		p.mu.Lock()
+		rate := 0.0
+		if prev, ok := p.lastItems[s.Address]; ok && since > 0 {
+			rate = float64(s.ItemsDone-prev) / since.Seconds()
+		}
+		p.lastItems[s.Address] = s.ItemsDone
+		p.mu.Unlock()
+		p.line("status %s: %s, %d items applied (%.0f/s), last commit %s, %d recoveries, %d requests",
+			s.Address, s.Phase, s.ItemsDone, rate, last, s.Recoveries, s.Requests)
+		if s.Err != nil {
+			p.line("status %s: last error: %v", s.Address, s.Err)
+		}
+	}
+	if m.Throttles > 0 {
+		p.line("status: %d throttled back-offs so far", m.Throttles)
 	}
 }
