@@ -41,6 +41,7 @@ const ControlPath = "/ewstest/control/"
 //	POST activity/step            {"count":N,"seed":S} make N (≤ 10000) changes now (a stopped generator is made if none)
 //	GET  activity                 {"running":b,"total":n,"counts":{kind:n}}
 //	GET  mailbox?address=A[&items=false]  the mailbox's folders (and items) as JSON
+//	GET  stats                    {"requests":{"GetFolder":n,...},"bytes":n} (Server.RequestStats)
 type Control struct {
 	srv   *Server
 	token []byte
@@ -142,6 +143,7 @@ var controlEndpoints = map[string]endpoint{
 	"activity/step":      {"POST", `{"count","seed"}: make count changes now`, (*Control).activityStep},
 	"activity":           {"GET", "the activity generator's state", (*Control).activityState},
 	"mailbox":            {"GET", "?address=A[&items=false]: dump a mailbox as JSON", (*Control).dumpMailbox},
+	"stats":              {"GET", "the SOAP requests served, by operation, and the response bytes", (*Control).stats},
 }
 
 // maxControlBody bounds a control request body.
@@ -487,4 +489,8 @@ func (c *Control) dumpMailbox(r *http.Request, _ *controlRequest) (any, error) {
 		return nil, err
 	}
 	return m.Dump(r.URL.Query().Get("items") != "false")
+}
+
+func (c *Control) stats(*http.Request, *controlRequest) (any, error) {
+	return c.srv.RequestStats(), nil
 }

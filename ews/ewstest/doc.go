@@ -79,6 +79,13 @@
 // Server.Faults injects ErrorServerBusy with BackOffMilliseconds,
 // ErrorInvalidSyncStateData, dropped connections, latency on the server's
 // clock and arbitrary per-operation faults at run time.
+// On the notification side, Server.Restart drops every subscription (a
+// Client Access server restart), MoveMailbox moves a mailbox to another
+// database and backend, DropStreamingConnections cuts streaming
+// connections, and ExpireWatermarks and OverrunWatermarks make old
+// watermarks invalid. Server.RequestStats counts the SOAP requests served
+// by operation and the response bytes, so that a test can count what a
+// client asked for.
 //
 // Options.Auth selects authentication (auth.go): none, Basic against the
 // users' passwords, Bearer against configured tokens, or NTLM with a real

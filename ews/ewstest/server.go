@@ -150,6 +150,8 @@ type Server struct {
 	testOps   map[string]opHandler // see replaceOp
 	extraMW   []func(http.Handler) http.Handler
 	throttle  *Throttling
+
+	stats requestStats
 }
 
 // NewServer starts and returns a new Server. The caller should call Close

@@ -92,6 +92,7 @@ func (s *Server) serveSOAP(rw http.ResponseWriter, hr *http.Request) {
 	if !s.faults.waitLatency(hr.Context()) {
 		return
 	}
+	rw = countingWriter{rw, &s.stats.bytes}
 	r := &request{s: s, ctx: hr.Context(), http: hr, rw: rw, w: newXW()}
 	err := r.run()
 	if r.handled {
@@ -175,6 +176,7 @@ func (r *request) run() error {
 	if r.body.NamespaceURI() != nsM && !r.noNSOp {
 		return schemaFault("the element %s is not in the EWS messages namespace", r.op)
 	}
+	r.s.stats.count(r.op)
 	if err := r.parseHeader(header); err != nil {
 		return err
 	}
