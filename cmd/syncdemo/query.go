@@ -47,14 +47,19 @@ func openMirror(path string, wait time.Duration) (*localstore.Store, error) {
 	if fi.IsDir() {
 		return nil, fmt.Errorf("%w at %s: it is a directory", errStoreMissing, path)
 	}
-	st, err := localstore.Open(path, &localstore.Options{ReadOnly: true, LockTimeout: wait})
+	// While "syncdemo sync" holds the store, OpenReader reads the snapshot
+	// the sync publishes beside it (-snapshot-interval).
+	st, err := localstore.OpenReader(path, &localstore.Options{LockTimeout: wait})
 	switch {
 	case err == nil:
+		if st.Path() != path {
+			fmt.Fprintf(os.Stderr, "syncdemo: %s is in use by a running sync; reading its snapshot %s\n", path, st.Path())
+		}
 		return st, nil
 	case errors.Is(err, localstore.ErrLocked):
-		return nil, fmt.Errorf("%w: %s is in use by another process, most likely a running \"syncdemo sync\"; "+
-			"bbolt lets one writer or several readers open a file, never both: stop the sync (it resumes where it left off) and retry, "+
-			"or wait longer with -wait", localstore.ErrLocked, path)
+		return nil, fmt.Errorf("%w: %s is in use by another process, most likely a running \"syncdemo sync\", and no snapshot of it exists; "+
+			"bbolt lets one writer or several readers open a file, never both: run the sync with -snapshot-interval (its default publishes one), "+
+			"or stop it (it resumes where it left off) and retry", localstore.ErrLocked, path)
 	case errors.Is(err, localstore.ErrNeedsMigration):
 		return nil, fmt.Errorf("%w: %s was written by an older version; run \"syncdemo sync -once -db %s\" once to migrate it", localstore.ErrNeedsMigration, path, path)
 	case errors.Is(err, localstore.ErrSchemaTooNew):

@@ -41,7 +41,8 @@ type syncConfig struct {
 	allFolders, mime, once          bool
 	fetch                           syncengine.Fetch
 	caFile                          string
-	status                          time.Duration
+	status, snapshot                time.Duration
+	resetDamaged                    bool
 	quiet, maxDelay                 time.Duration
 	verbose                         bool
 }
@@ -88,6 +89,8 @@ func parseSync(args []string, stderr io.Writer) (*syncConfig, error) {
 	fs.BoolVar(&c.once, "once", false, "bring the mirror up to date with the server, then exit")
 	fs.StringVar(&c.caFile, "ca-file", "", "trust the CA certificates in this PEM `file` (TLS verification is always on)")
 	fs.DurationVar(&c.status, "status-interval", 10*time.Second, "how often to print a status line (0: never)")
+	fs.DurationVar(&c.snapshot, "snapshot-interval", 10*time.Second, "publish a read-only snapshot beside the store at most this often, for \"syncdemo query\" and \"export\" while the sync runs (0: never)")
+	fs.BoolVar(&c.resetDamaged, "reset-damaged", false, "if the store file is damaged, move it aside (to FILE.corrupt-TIME) and mirror from scratch")
 	fs.DurationVar(&c.quiet, "quiet", syncengine.DefaultQuiet, "debounce quiet window")
 	fs.DurationVar(&c.maxDelay, "max-delay", syncengine.DefaultMaxDelay, "debounce maximum delay")
 	fs.BoolVar(&c.verbose, "v", false, "log the engine's work")
@@ -177,10 +180,29 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	store, err := localstore.Open(path, &localstore.Options{Logger: log})
+	if errors.Is(err, localstore.ErrCorrupt) && c.resetDamaged {
+		// The mirror is a cache of the server: keep the damaged file for
+		// inspection and start over.
+		aside, merr := localstore.MoveAside(path)
+		if merr != nil {
+			return fmt.Errorf("moving the damaged store aside: %w", merr)
+		}
+		fmt.Fprintf(stderr, "syncdemo: %s was damaged (%v); moved it to %s and mirroring from scratch\n", path, err, aside)
+		store, err = localstore.Open(path, &localstore.Options{Logger: log})
+	}
 	if err != nil {
 		return storeOpenError(path, err)
 	}
 	defer store.Close()
+	if c.snapshot > 0 && !c.once {
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			if err := store.PublishSnapshots(sctx, "", c.snapshot); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, localstore.ErrClosed) {
+				log.Warn("publishing snapshots stopped", "err", err)
+			}
+		}()
+	}
 
 	addr := c.address()
 	if !strings.Contains(addr, "@") {
@@ -354,6 +376,10 @@ func storeOpenError(path string, err error) error {
 		return fmt.Errorf("%s is in use by another process (a running sync?): %w", path, err)
 	case errors.Is(err, localstore.ErrSchemaTooNew):
 		return fmt.Errorf("%s was written by a newer mailsync; upgrade syncdemo: %w", path, err)
+	case errors.Is(err, localstore.ErrCorrupt):
+		return fmt.Errorf("%s is damaged: %w; the mirror is a cache of the server: run again with -reset-damaged to move it aside and mirror from scratch", path, err)
+	case errors.Is(err, localstore.ErrNotStore):
+		return fmt.Errorf("%s is not a mailsync store (%w); give another -db", path, err)
 	}
 	return fmt.Errorf("open %s: %w", path, err)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -278,5 +279,84 @@ func TestSync_CrashLoop(t *testing.T) {
 	}
 	if n := srv.NotificationStats().Subscriptions; n > 2 {
 		t.Fatalf("%d subscriptions left on the server after 30 kills", n)
+	}
+}
+
+func TestSync_DamagedStore(t *testing.T) {
+	srv, box := syncServer(t, 200, 3)
+	db := filepath.Join(t.TempDir(), "m.db")
+	env := []string{"MAILSYNC_PASSWORD=secret"}
+	ctx := context.Background()
+	if _, errOut, code := runBinary(t, ctx, env, syncArgs(srv.URL, db, "-once")...); code != 0 {
+		t.Fatalf("first sync: %d %s", code, errOut)
+	}
+	// Zero the second half of the file.
+	data, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(data) / 2; i < len(data); i++ {
+		data[i] = 0
+	}
+	if err := os.WriteFile(db, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runBinary(t, ctx, env, syncArgs(srv.URL, db, "-once")...)
+	if code != exitStoreBad || !strings.Contains(errOut, "-reset-damaged") {
+		t.Fatalf("damaged store: exit %d\n%s", code, errOut)
+	}
+	out, errOut, code := runBinary(t, ctx, env, syncArgs(srv.URL, db, "-once", "-reset-damaged")...)
+	if code != 0 || !strings.Contains(errOut, "moved it to") {
+		t.Fatalf("-reset-damaged: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if d := mirrorDiff(t, db, box); len(d) > 0 {
+		t.Fatalf("after the reset:\n%s", strings.Join(d, "\n"))
+	}
+	aside, _ := filepath.Glob(db + ".corrupt-*")
+	if len(aside) != 1 {
+		t.Fatalf("damaged file kept as %v", aside)
+	}
+}
+
+// TestSync_QueryWhileRunning: a running sync holds the store; query reads
+// the snapshot it publishes.
+func TestSync_QueryWhileRunning(t *testing.T) {
+	srv, box := syncServer(t, 300, 3)
+	db := filepath.Join(t.TempDir(), "m.db")
+	cmd := exec.Command(syncdemoBinary(t), syncArgs(srv.URL, db, "-snapshot-interval", "50ms", "-status-interval", "0")...)
+	cmd.Env = append(cmd.Environ(), "MAILSYNC_PASSWORD=secret")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	want := 0
+	for _, f := range box.Folders() {
+		if f.FolderClass == "IPF.Note" && underRoot(box, f) {
+			want += f.TotalCount
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, errOut, code := runBinary(t, context.Background(), nil, "query", "-db", db, "-json", "stats")
+		if code == 0 && strings.Contains(errOut, "snapshot") {
+			var st struct {
+				Mailboxes []struct {
+					Items int `json:"items"`
+				} `json:"mailboxes"`
+			}
+			if err := json.Unmarshal([]byte(out), &st); err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Mailboxes) == 1 && st.Mailboxes[0].Items == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("query never read a complete snapshot: exit %d\n%s\n%s", code, out, errOut)
+		}
+		time.Sleep(50 * time.Millisecond) // polls the other process's progress
 	}
 }
