@@ -26,7 +26,8 @@ import (
 //     -folders) into a fresh, durable store; messages/s, MB/s received over
 //     the wire (a counting http.RoundTripper), HTTP requests, and the peak
 //     RSS of the process during the mirror (VmHWM, reset before the mirror
-//     where /proc/self/clear_refs allows; it includes the in-process fake).
+//     where /proc/self/clear_refs allows; it includes the in-process fake,
+//     unless -fake-process runs the fake as a child "syncdemo serve").
 //   - floors: the same SyncFolderItems page stream decoded without storing
 //     (the XML floor: the ews client over every synced folder, changes
 //     discarded) and stored without decoding (the bbolt floor: the pages
@@ -66,6 +67,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var scenarios string
 	fs.IntVar(&c.messages, "messages", c.messages, "initial mirror: messages to seed")
 	fs.IntVar(&c.folders, "folders", c.folders, "initial mirror: user folders to seed")
+	fs.BoolVar(&c.fakeProcess, "fake-process", false, "initial mirror: run its fake as a child \"syncdemo serve\", so that the peak RSS is the engine's alone")
 	fs.Float64Var(&c.rate, "rate", c.rate, "live: changes per second made by the activity generator")
 	fs.DurationVar(&c.liveDuration, "live-duration", c.liveDuration, "live: how long the activity runs")
 	fs.IntVar(&c.liveMessages, "live-messages", c.liveMessages, "live: messages to seed")
@@ -130,6 +132,7 @@ var benchScenarios = []string{"mirror", "live", "recovery", "query", "idle"}
 // benchConfig is what the bench flags set.
 type benchConfig struct {
 	messages, folders   int
+	fakeProcess         bool
 	rate                float64
 	liveDuration        time.Duration
 	liveMessages        int

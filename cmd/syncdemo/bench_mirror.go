@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -37,6 +43,9 @@ type mirrorResult struct {
 	PeakRSSMB      float64 `json:"peakRssMB"`
 	BaseRSSMB      float64 `json:"baseRssMB"`
 	PeakRSSIsReset bool    `json:"peakRssIsReset"`
+	// FakeInProcess is false with -fake-process: the fake ran as a child
+	// "syncdemo serve", so the RSS figures are the engine's alone.
+	FakeInProcess bool `json:"fakeInProcess"`
 	// Requests counts HTTP round trips; EWSRequests the EWS calls the
 	// engine counted.
 	Requests    int64 `json:"requests"`
@@ -75,20 +84,17 @@ type floorsResult struct {
 func (r *benchRun) mirrorAndFloors(ctx context.Context, res *benchResult) error {
 	c := r.cfg
 	r.logf("initial mirror: seeding %d messages in %d folders", c.messages, c.folders)
-	srv := ewstest.NewServer(ewstest.Options{
-		Users:  []ewstest.User{{Name: benchUser, Password: benchPassword, Address: benchAddress}},
-		Auth:   ewstest.AuthOptions{Mode: ewstest.AuthBasic},
-		Logger: r.quiet,
-	})
-	defer srv.Close()
-	if _, err := ewstest.Seed(srv.Mailbox(benchAddress), ewstest.SeedOptions{Messages: c.messages, Folders: c.folders, Seed: 3}); err != nil {
-		return fmt.Errorf("seed: %w", err)
+	url, stop, err := r.startMirrorFake(ctx)
+	if err != nil {
+		return err
 	}
-	m, store, err := r.initialMirror(ctx, srv)
+	defer stop()
+	m, store, err := r.initialMirror(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	m.FakeInProcess = !c.fakeProcess
 	res.InitialMirror = m
 	r.logf("initial mirror: %d messages in %.2f s (%.0f msgs/s)", m.Messages, m.Seconds, m.MessagesPerSecond)
 
@@ -102,7 +108,7 @@ func (r *benchRun) mirrorAndFloors(ctx context.Context, res *benchResult) error 
 			folders = append(folders, f)
 		}
 	}
-	fl, err := r.floors(ctx, srv, folders)
+	fl, err := r.floors(ctx, url, folders)
 	if err != nil {
 		return err
 	}
@@ -124,14 +130,14 @@ func (r *benchRun) newClient(url string, ct *countingTransport, o ews.Options) (
 
 // initialMirror mirrors the seeded mailbox with SyncOnce into a fresh
 // store and returns the figures and the store.
-func (r *benchRun) initialMirror(ctx context.Context, srv *ewstest.Server) (*mirrorResult, *localstore.Store, error) {
+func (r *benchRun) initialMirror(ctx context.Context, url string) (*mirrorResult, *localstore.Store, error) {
 	store, err := localstore.Open(filepath.Join(r.dir, "mirror.db"), &localstore.Options{Logger: r.quiet})
 	if err != nil {
 		return nil, nil, err
 	}
 	ct := newCountingTransport()
 	defer ct.closeIdle()
-	client, err := r.newClient(srv.URL, ct, ews.Options{})
+	client, err := r.newClient(url, ct, ews.Options{})
 	if err != nil {
 		store.Close()
 		return nil, nil, err
@@ -181,10 +187,10 @@ func (r *benchRun) initialMirror(ctx context.Context, srv *ewstest.Server) (*mir
 
 // floors measures the XML floor and the bbolt floor over folders, the
 // folders the initial mirror synced.
-func (r *benchRun) floors(ctx context.Context, srv *ewstest.Server, folders []localstore.Folder) (*floorsResult, error) {
+func (r *benchRun) floors(ctx context.Context, url string, folders []localstore.Folder) (*floorsResult, error) {
 	ct := newCountingTransport()
 	defer ct.closeIdle()
-	client, err := r.newClient(srv.URL, ct, ews.Options{})
+	client, err := r.newClient(url, ct, ews.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -294,4 +300,65 @@ func forFolders(ctx context.Context, folders []localstore.Folder, conc int, f fu
 // summary shape, page after page.
 func syncPages(ctx context.Context, c *ews.Client, id localstore.FolderID) func(func(*ews.SyncFolderItemsResult, error) bool) {
 	return c.SyncFolderItemsPages(ctx, ews.SyncFolderItemsRequest{Folder: ews.FolderRef{ID: string(id)}, Shape: ews.MessageMetadataShape(false)})
+}
+
+// startMirrorFake starts the fake with the seeded mailbox of the initial
+// mirror: in this process, or with -fake-process as a child "syncdemo
+// serve" on a free loopback port. It returns the EWS URL and a function
+// that stops the fake.
+func (r *benchRun) startMirrorFake(ctx context.Context) (string, func(), error) {
+	c := r.cfg
+	if !c.fakeProcess {
+		srv := ewstest.NewServer(ewstest.Options{
+			Users:  []ewstest.User{{Name: benchUser, Password: benchPassword, Address: benchAddress}},
+			Auth:   ewstest.AuthOptions{Mode: ewstest.AuthBasic},
+			Logger: r.quiet,
+		})
+		if _, err := ewstest.Seed(srv.Mailbox(benchAddress), ewstest.SeedOptions{Messages: c.messages, Folders: c.folders, Seed: 3}); err != nil {
+			srv.Close()
+			return "", nil, fmt.Errorf("seed: %w", err)
+		}
+		return srv.URL, srv.Close, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(exe, "serve", "-addr", "127.0.0.1:0", "-auth", ewstest.AuthBasic, "-users", benchUser,
+		"-messages", strconv.Itoa(c.messages), "-folders", strconv.Itoa(c.folders), "-seed", "3")
+	cmd.Env = append(os.Environ(), envServePassword+"="+benchPassword)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start the fake: %w", err)
+	}
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
+	lines := bufio.NewScanner(out)
+	urlc := make(chan string, 1)
+	go func() {
+		first := true
+		for lines.Scan() { // drain, so that the child never blocks
+			if first {
+				urlc <- lines.Text()
+				first = false
+			}
+		}
+		close(urlc)
+	}()
+	select {
+	case url, ok := <-urlc:
+		if !ok || !strings.HasPrefix(url, "http://") {
+			stop()
+			return "", nil, fmt.Errorf("the fake (%s serve) printed no URL", exe)
+		}
+		return url, stop, nil
+	case <-ctx.Done():
+		stop()
+		return "", nil, ctx.Err()
+	}
 }

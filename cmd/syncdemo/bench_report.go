@@ -46,7 +46,7 @@ func budgetOf(c benchConfig, res *benchResult) []budgetLine {
 		}
 		ls = append(ls,
 			newBudgetLine("initial mirror", m.MessagesPerSecond, 32_000, "msgs/s", true, note),
-			newBudgetLine("initial mirror peak RSS", m.PeakRSSMB, 200, "MB", false, strings.TrimPrefix(note+"; includes the in-process fake", "; ")))
+			newBudgetLine("initial mirror peak RSS", m.PeakRSSMB, 200, "MB", false, strings.TrimPrefix(note+map[bool]string{true: "; includes the in-process fake (-fake-process leaves it out)", false: ""}[m.FakeInProcess], "; ")))
 	}
 	if l := res.Live; l != nil {
 		ls = append(ls, newBudgetLine("live p99 after the debounce window", l.P99Ms, 100, "ms", false, ""))
@@ -93,7 +93,11 @@ func (res *benchResult) print(w io.Writer) {
 		if !m.PeakRSSIsReset {
 			peak = "peak RSS since the start"
 		}
-		row("", peak, fmt.Sprintf("%.0f MB (%.0f MB before it; the fake included)", m.PeakRSSMB, m.BaseRSSMB))
+		fake := "the fake included"
+		if !m.FakeInProcess {
+			fake = "the engine alone: the fake ran in a child process"
+		}
+		row("", peak, fmt.Sprintf("%.0f MB (%.0f MB before it; %s)", m.PeakRSSMB, m.BaseRSSMB, fake))
 		row("", "requests", fmt.Sprintf("%d HTTP, %d EWS", m.Requests, m.EWSRequests))
 	}
 	if f := res.Floors; f != nil {
