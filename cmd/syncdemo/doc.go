@@ -4,6 +4,10 @@
 // Usage:
 //
 //	syncdemo [demo] [flags]  run the demo
+//	syncdemo sync -url URL -user NAME [flags]
+//	                         mirror a real server's mailbox (-once, or live until SIGINT/SIGTERM)
+//	syncdemo soak [flags]    the engine against the fake with random faults, then an exact check
+//	syncdemo bench [flags]   the performance budget's scenarios (-json for one object)
 //	syncdemo serve [flags]   serve the fake Exchange server until SIGINT/SIGTERM
 //	syncdemo query -db PATH [flags] folders|items FOLDER|item ID|search TEXT|stats|dump
 //	                         read a mirror offline (-json for scripts)
@@ -13,19 +17,34 @@
 //
 // # Basics
 //
-// The demo (the default command) shows the foundation working together over
-// the wire. It starts the fake with NTLM and a seeded mailbox (-messages,
-// -folders, -seed) and mirrors it into a bbolt store (-db, default a
-// temporary file) through the ews client: SyncFolderHierarchy, then per
-// folder GetFolder for PR_LOCAL_COMMIT_TIME_MAX and PR_DELETED_COUNT_TOTAL
-// followed by SyncFolderItems, each page applied in one transaction with
-// its SyncState and those props. It then opens a streaming subscription and
-// for -live lets the fake's activity generator make -rate changes per
-// second; the events are debounced by folder (-quiet, -max-delay) and each
-// batch of dirty folders is synced and applied. A last reconciliation pass
-// reports what the live phase missed, and the demo fails unless the
-// mirror's counts equal the server's own and the store's integrity check
-// passes.
+// The demo (the default command) runs the sync engine end to end against
+// the fake, started in-process with NTLM and a seeded mailbox (-messages,
+// -folders, -seed): the initial mirror into a store that stays after the
+// demo (-db, default mailsync/demo.db under the user cache directory), with
+// a progress bar on a terminal; then -duration of live activity (-rate
+// changes per second) through a streaming subscription, one line per
+// batch (events coalesced, folders synced, latency after the debounce
+// window, -quiet and -max-delay); then a server restart with
+// -outage-changes changes made during the outage, and the recovery report;
+// then the mirror checked against the server item by item, and a summary.
+// -live keeps it running afterwards until Ctrl-C.
+//
+// "syncdemo sync" mirrors a real server (see the README for every flag):
+// -url, -user, the password from $MAILSYNC_PASSWORD, -password-file or a
+// no-echo prompt, -auth ntlm|basic|bearer, -mailbox for impersonation,
+// -mode streaming|pull|push, folder -include/-exclude, -mime, -once. It
+// fails fast with its own exit status on refused credentials, an
+// unreachable server and TLS failures; while it runs it publishes a
+// read-only snapshot beside the store (-snapshot-interval) that query and
+// export read. A damaged store is refused with the way on: -reset-damaged
+// moves it aside and mirrors from scratch.
+//
+// "syncdemo soak" runs the engine against the fake for -duration with
+// activity and a random fault every -fault-every (server restarts,
+// dropped and stalled streaming connections, ErrorServerBusy bursts,
+// latency spikes, mailbox moves, watermark expiry, invalid sync states,
+// dropped connections), reports how long the mirror took to converge after
+// each, and ends with an exact check of the mirror against the server.
 //
 // "syncdemo serve" seeds one mailbox per user (-users alice,bob by
 // default; user NAME owns NAME@DOMAIN, -domain example.com by default) with
@@ -73,9 +92,7 @@
 //
 // # Caveats
 //
-// The demo's orchestration is a stand-in for the sync engine (syncengine/),
-// which will own subscriptions, recovery and many mailboxes. The
-// fake's state lives in memory and is lost when serve exits. With -auth
+// The fake's state lives in memory and is lost when serve exits. With -auth
 // none requests are anonymous: they act on the mailbox named by
 // ExchangeImpersonation or X-AnchorMailbox (or on the only mailbox). Bearer tokens
 // are random per run. On SIGINT/SIGTERM serve stops accepting, gives open
@@ -84,6 +101,8 @@
 //
 // query and export open the store read-only and never create one. bbolt
 // lets one writer or several readers hold a file, never both, so while a
-// "syncdemo sync" runs on the store they fail after -wait (500 ms) with
-// exit status 3 and say so.
+// "syncdemo sync" runs on the store they read the snapshot it publishes
+// beside it (FILE.snapshot, at most -snapshot-interval old) and say so on
+// stderr; with a writer and no snapshot they fail after -wait (500 ms) with
+// exit status 3.
 package main
