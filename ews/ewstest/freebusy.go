@@ -78,10 +78,7 @@ func opGetUserAvailability(r *request) error {
 		r.w.open("m:FreeBusyResponse")
 		m := r.s.Mailbox(addr)
 		if m == nil {
-			r.w.open("m:ResponseMessage", "ResponseClass", "Error")
-			r.w.elem("m:MessageText", "No mailbox with such address was found.")
-			r.w.elem("m:ResponseCode", "ErrorMailRecipientNotFound")
-			r.w.elem("m:DescriptiveLinkKey", "0")
+			r.w.status("m:ResponseMessage", "Error", "No mailbox with such address was found.", "ErrorMailRecipientNotFound")
 			r.w.close("m:ResponseMessage")
 			r.w.open("m:FreeBusyView")
 			r.w.elem("t:FreeBusyViewType", "None")

@@ -283,10 +283,7 @@ func opGetStreamingEvents(r *request) error {
 		}
 		// A refused connection: one ordinary response, Closed.
 		r.respBegin()
-		r.w.open("m:GetStreamingEventsResponseMessage", "ResponseClass", "Error")
-		r.w.elem("m:MessageText", messageTextOf(err))
-		r.w.elem("m:ResponseCode", ResponseCode(err))
-		r.w.elem("m:DescriptiveLinkKey", "0")
+		r.w.status("m:GetStreamingEventsResponseMessage", "Error", messageTextOf(err), ResponseCode(err))
 		r.w.elem("m:ConnectionStatus", "Closed")
 		r.msgClose()
 		r.respEnd()

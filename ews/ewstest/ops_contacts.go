@@ -73,10 +73,7 @@ func opResolveNames(r *request) error {
 			continue
 		}
 		if len(hits) > 1 {
-			r.w.open("m:ResolveNamesResponseMessage", "ResponseClass", "Warning")
-			r.w.elem("m:MessageText", "Multiple results were found.")
-			r.w.elem("m:ResponseCode", "ErrorNameResolutionMultipleResults")
-			r.w.elem("m:DescriptiveLinkKey", "0")
+			r.w.status("m:ResolveNamesResponseMessage", "Warning", "Multiple results were found.", "ErrorNameResolutionMultipleResults")
 		} else {
 			r.msgOK()
 		}
@@ -268,10 +265,7 @@ func opGetPersona(r *request) error {
 		}
 	}
 	if err != nil {
-		r.w.open("m:GetPersonaResponseMessage", "xmlns:m", nsM, "xmlns:t", nsT, "ResponseClass", "Error")
-		r.w.elem("m:MessageText", "The persona could not be found.")
-		r.w.elem("m:ResponseCode", ResponseCode(err))
-		r.w.elem("m:DescriptiveLinkKey", "0")
+		r.w.status("m:GetPersonaResponseMessage", "Error", "The persona could not be found.", ResponseCode(err), "xmlns:m", nsM, "xmlns:t", nsT)
 		r.w.close("m:GetPersonaResponseMessage")
 		return nil
 	}

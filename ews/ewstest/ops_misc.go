@@ -226,10 +226,7 @@ func opGetDelegate(r *request) error {
 		r.w.elem("m:ResponseCode", "NoError")
 		r.w.open("m:ResponseMessages")
 		for range ids.ChildElements() {
-			r.w.open("m:DelegateUserResponseMessageType", "ResponseClass", "Error")
-			r.w.elem("m:MessageText", "The delegate does not exist in the delegate list.")
-			r.w.elem("m:ResponseCode", "ErrorNotDelegate")
-			r.w.elem("m:DescriptiveLinkKey", "0")
+			r.w.status("m:DelegateUserResponseMessageType", "Error", "The delegate does not exist in the delegate list.", "ErrorNotDelegate")
 			r.w.close("m:DelegateUserResponseMessageType")
 		}
 		r.w.close("m:ResponseMessages")
@@ -330,10 +327,7 @@ func opGetRooms(r *request) error {
 	if rl == nil || textOf(childT(rl, "EmailAddress")) == "" {
 		return schemaFault("GetRooms needs RoomList with EmailAddress")
 	}
-	r.w.open("m:GetRoomsResponse", "xmlns:m", nsM, "xmlns:t", nsT, "ResponseClass", "Error")
-	r.w.elem("m:MessageText", "No results were found.")
-	r.w.elem("m:ResponseCode", "ErrorNameResolutionNoResults")
-	r.w.elem("m:DescriptiveLinkKey", "0")
+	r.w.status("m:GetRoomsResponse", "Error", "No results were found.", "ErrorNameResolutionNoResults", "xmlns:m", nsM, "xmlns:t", nsT)
 	r.w.close("m:GetRoomsResponse")
 	return nil
 }

@@ -176,21 +176,10 @@ func quoteOriginal(newBody, newType string, orig Message) (string, string) {
 	if sent.IsZero() {
 		sent = orig.DateTimeReceived
 	}
-	names := func(as []Address) string {
-		var out []string
-		for _, a := range as {
-			if a.Name != "" {
-				out = append(out, a.Name)
-			} else {
-				out = append(out, a.Email)
-			}
-		}
-		return strings.Join(out, "; ")
-	}
 	header := [][2]string{
-		{"From", names([]Address{orig.From})},
+		{"From", displayNames([]Address{orig.From})},
 		{"Sent", sent.UTC().Format("Monday, January 2, 2006 3:04 PM")},
-		{"To", names(orig.To)},
+		{"To", displayNames(orig.To)},
 		{"Subject", orig.Subject},
 	}
 	var b strings.Builder

@@ -84,10 +84,7 @@ func (r *request) syncHierarchyError(err error) {
 	r.w = newXW()
 	r.respBegin()
 	code := ResponseCode(err)
-	r.w.open("m:"+r.op+"ResponseMessage", "ResponseClass", "Error")
-	r.w.elem("m:MessageText", messageText(code))
-	r.w.elem("m:ResponseCode", code)
-	r.w.elem("m:DescriptiveLinkKey", "0")
+	r.w.status("m:"+r.op+"ResponseMessage", "Error", messageText(code), code)
 	r.w.empty("m:SyncState")
 	if r.op == "SyncFolderItems" {
 		r.w.elemBool("m:IncludesLastItemInRange", true)

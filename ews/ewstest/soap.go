@@ -498,6 +498,16 @@ func (w *xw) elem(tag, text string) {
 	w.close(tag)
 }
 
+// status opens a response message (or response) element with its
+// ResponseClass and writes MessageText, ResponseCode and
+// DescriptiveLinkKey; attrs go before ResponseClass.
+func (w *xw) status(tag, class, text, code string, attrs ...string) {
+	w.open(tag, append(attrs, "ResponseClass", class)...)
+	w.elem("m:MessageText", text)
+	w.elem("m:ResponseCode", code)
+	w.elem("m:DescriptiveLinkKey", "0")
+}
+
 func (w *xw) elemInt(tag string, n int64) { w.elem(tag, strconv.FormatInt(n, 10)) }
 
 func (w *xw) elemBool(tag string, v bool) { w.elem(tag, strconv.FormatBool(v)) }
@@ -687,10 +697,7 @@ func (r *request) msgError(err error, empty ...string) {
 	if errors.As(err, &re) && re.msg != "" {
 		text = re.msg
 	}
-	r.w.open("m:"+r.op+"ResponseMessage", "ResponseClass", "Error")
-	r.w.elem("m:MessageText", text)
-	r.w.elem("m:ResponseCode", code)
-	r.w.elem("m:DescriptiveLinkKey", "0")
+	r.w.status("m:"+r.op+"ResponseMessage", "Error", text, code)
 	var f *Fault
 	if errors.As(err, &f) && f.BackOff > 0 {
 		r.w.raw(`<m:MessageXml><t:Value Name="BackOffMilliseconds">` + itoa(f.BackOff.Milliseconds()) + `</t:Value></m:MessageXml>`)
