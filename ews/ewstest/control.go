@@ -19,7 +19,7 @@ const ControlPath = "/ewstest/control/"
 // Control is the HTTP control endpoint of a Server: it makes the fault
 // injection, the activity generator and a mailbox dump reachable from
 // outside the process, so that tests in any language can drive the fake
-// ("syncdemo serve -control TOKEN" mounts it at ControlPath).
+// ("syncdemo serve -control" mounts it at ControlPath, with the token from $MAILSYNC_CONTROL_TOKEN or -control-token-file).
 //
 // Every call must carry the token, as "Authorization: Bearer TOKEN" or
 // "X-Control-Token: TOKEN"; a missing or wrong token gets 401 and does
