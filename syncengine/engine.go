@@ -13,9 +13,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
-
-	"github.com/mailsync/mailsync/localstore"
-	"github.com/mailsync/mailsync/recovery"
 )
 
 // Engine mirrors many mailboxes into one store. Create it with New, add
@@ -235,64 +232,6 @@ func (e *Engine) SyncOnce(ctx context.Context) error {
 		})
 	}
 	return eg.Wait()
-}
-
-// syncAll is one full pass for SyncOnce, with back-off on transient
-// failures.
-func (m *mailbox) syncAll(ctx context.Context) error {
-	m.setPhase(PhaseInitialSync)
-	defer m.setPhase(PhaseStopped)
-	for attempt := 0; ; attempt++ {
-		err := m.syncAllOnce(ctx)
-		if err == nil {
-			return nil
-		}
-		if a := recovery.Classify(err); a != recovery.Retry || !m.backoff(ctx, attempt, err) {
-			return err
-		}
-	}
-}
-
-func (m *mailbox) syncAllOnce(ctx context.Context) error {
-	start := m.e.cfg.Clock.Now()
-	calls0 := m.calls.total.Load()
-	if _, err := m.syncHierarchy(ctx); err != nil {
-		return err
-	}
-	sel, err := m.selectFolders(ctx)
-	if err != nil {
-		return err
-	}
-	var total int64
-	for _, f := range sel.selected {
-		total += f.TotalCount
-	}
-	m.st.update(func(s *MailboxStatus) {
-		s.FoldersTotal, s.FoldersDone, s.ItemsTotal = len(sel.selected), 0, total
-	})
-	runs, gone, err := m.readRuns(ctx, sel.selected)
-	if err != nil {
-		return err
-	}
-	acc := newAccumulator(m, 1)
-	n, err := m.syncFolders(ctx, runs, acc, func(localstore.Folder, changeCount) {
-		m.st.update(func(s *MailboxStatus) { s.FoldersDone++ })
-	})
-	if err != nil {
-		return err
-	}
-	if len(gone) > 0 || m.hierDirty.Swap(false) {
-		if _, err := m.syncHierarchy(ctx); err != nil {
-			return err
-		}
-	}
-	rep := &BatchReport{Cut: start, Committed: m.e.cfg.Clock.Now(), Requests: m.calls.total.Load() - calls0}
-	rep.add(n)
-	for _, r := range runs {
-		rep.Folders = append(rep.Folders, displayName(r.folder))
-	}
-	m.emit(Event{Kind: EventSyncPass, Batch: rep})
-	return nil
 }
 
 // SyncNow cuts every pending batch of the mailbox (all mailboxes for "")

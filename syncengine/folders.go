@@ -52,10 +52,12 @@ func (m *mailbox) syncHierarchyFrom(ctx context.Context, state string) (hierarch
 	}
 	root := ews.DistinguishedFolder("msgfolderroot")
 	req := ews.SyncFolderHierarchyRequest{SyncFolder: &root, SyncState: state, Shape: folderShape()}
-	for page, err := range hierarchyPages(ctx, m.remote, req) {
+	for last := false; !last; req.SyncState = state {
+		page, err := m.remote.SyncFolderHierarchy(ctx, req)
 		if err != nil {
 			return res, fmt.Errorf("sync hierarchy: %w", err)
 		}
+		state, last = page.SyncState, page.IncludesLastFolderInRange
 		b := localstore.Batch{Mailbox: m.mb, HierarchySyncState: &page.SyncState}
 		for _, c := range page.Changes {
 			id := localstore.FolderID(c.Folder.ID.ID)

@@ -393,13 +393,8 @@ func (m *mailbox) startOnce(ctx context.Context) error {
 // effort, so that restarts never pile up subscriptions on the server. A
 // push subscription ends when its next post is answered Unsubscribe.
 func (m *mailbox) dropStored(ctx context.Context, old localstore.Subscription) {
-	if old.Kind != localstore.Streaming && old.Kind != localstore.Pull {
-		return
-	}
-	uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := m.remote.Unsubscribe(uctx, old.ID, m.eventsOptions()); err != nil {
-		m.log.Debug("unsubscribing the stored subscription failed (it may have expired)", "err", err)
+	if old.Kind == localstore.Streaming || old.Kind == localstore.Pull {
+		m.unsubscribe(ctx, old.ID)
 	}
 }
 
@@ -414,59 +409,6 @@ func (m *mailbox) currentSub() *ews.Subscription {
 	m.subMu.Lock()
 	defer m.subMu.Unlock()
 	return m.sub
-}
-
-// initialSync mirrors the mailbox: the hierarchy, then every selected folder
-// to its end, each page committed with its checkpoint as it arrives (a
-// crash resumes from the last committed page).
-func (m *mailbox) initialSync(ctx context.Context) error {
-	if err := m.e.initSem.Acquire(ctx, 1); err != nil {
-		return err
-	}
-	defer m.e.initSem.Release(1)
-	m.setPhase(PhaseInitialSync)
-	start := m.e.cfg.Clock.Now()
-	calls0 := m.calls.total.Load()
-	if _, err := m.syncHierarchy(ctx); err != nil {
-		return err
-	}
-	sel, err := m.selectFolders(ctx)
-	if err != nil {
-		return err
-	}
-	var pending []localstore.Folder
-	var total int64
-	for _, f := range sel.selected {
-		total += f.TotalCount
-		if f.LastSynced.IsZero() {
-			pending = append(pending, f)
-		}
-	}
-	m.st.update(func(s *MailboxStatus) {
-		s.FoldersTotal, s.FoldersDone, s.ItemsTotal = len(sel.selected), len(sel.selected)-len(pending), total
-	})
-	runs, _, err := m.readRuns(ctx, pending)
-	if err != nil {
-		return err
-	}
-	acc := newAccumulator(m, 1)
-	n, err := m.syncFolders(ctx, runs, acc, func(localstore.Folder, changeCount) {
-		m.st.update(func(s *MailboxStatus) { s.FoldersDone++ })
-	})
-	if err != nil {
-		return err
-	}
-	if err := acc.add(ctx, localstore.Batch{Subscription: m.subState()}); err != nil {
-		return err
-	}
-	rep := &BatchReport{Cut: start, Committed: m.e.cfg.Clock.Now(), Requests: m.calls.total.Load() - calls0}
-	rep.add(n)
-	for _, r := range runs {
-		rep.Folders = append(rep.Folders, r.folder.DisplayName)
-	}
-	m.emit(Event{Kind: EventInitialSync, Batch: rep})
-	m.log.Info("initial sync done", "folders", len(runs), "items", n.total(), "took", rep.Committed.Sub(start))
-	return nil
 }
 
 // handleBatch syncs a debounced batch: the hierarchy when dirty, then each
@@ -597,10 +539,14 @@ func (m *mailbox) shutdown(ctx context.Context) {
 	} else {
 		_ = m.deb.Close(context.WithoutCancel(ctx))
 	}
-	m.endSubscription(context.WithoutCancel(ctx))
+	m.endSubscription(context.WithoutCancel(ctx), true)
 }
 
-func (m *mailbox) endSubscription(ctx context.Context) {
+// endSubscription detaches the current subscription from its source and
+// ends it on the server (streaming and pull are unsubscribed; a push one is
+// answered Unsubscribe on its next post). With clear, the stored state is
+// cleared too once that succeeded.
+func (m *mailbox) endSubscription(ctx context.Context, clear bool) {
 	m.subMu.Lock()
 	sub, stop := m.sub, m.stopSource
 	m.sub, m.stopSource = nil, nil
@@ -611,16 +557,25 @@ func (m *mailbox) endSubscription(ctx context.Context) {
 	if sub == nil {
 		return
 	}
-	if sub.Kind != ews.Push {
-		uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := m.remote.Unsubscribe(uctx, sub.ID, m.eventsOptions())
-		cancel()
-		if err != nil {
-			m.log.Debug("unsubscribe failed", "err", err)
-			return // keep the stored id: the next start tries again
-		}
+	if sub.Kind != ews.Push && !m.unsubscribe(ctx, sub.ID) {
+		return // keep the stored id: the next start tries again
+	}
+	if !clear {
+		return
 	}
 	if err := m.e.store.Apply(ctx, localstore.Batch{Mailbox: m.mb, Subscription: &localstore.Subscription{}}); err != nil {
 		m.log.Debug("clearing the subscription state failed", "err", err)
 	}
+}
+
+// unsubscribe ends a pull or streaming subscription, best effort, and
+// reports whether the server confirmed it.
+func (m *mailbox) unsubscribe(ctx context.Context, id string) bool {
+	uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := m.remote.Unsubscribe(uctx, id, m.eventsOptions()); err != nil {
+		m.log.Debug("unsubscribe failed (the subscription may have expired)", "err", err)
+		return false
+	}
+	return true
 }

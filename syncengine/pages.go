@@ -52,21 +52,3 @@ func itemPages(ctx context.Context, r Remote, req ews.SyncFolderItemsRequest) it
 		}
 	}
 }
-
-// hierarchyPages yields SyncFolderHierarchy pages to
-// IncludesLastFolderInRange.
-func hierarchyPages(ctx context.Context, r Remote, req ews.SyncFolderHierarchyRequest) iter.Seq2[*ews.SyncFolderHierarchyResult, error] {
-	return func(yield func(*ews.SyncFolderHierarchyResult, error) bool) {
-		for {
-			page, err := r.SyncFolderHierarchy(ctx, req)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if !yield(page, nil) || page.IncludesLastFolderInRange {
-				return
-			}
-			req.SyncState = page.SyncState
-		}
-	}
-}

@@ -179,19 +179,6 @@ func storedOf(f localstore.Folder) recovery.Stored {
 // watermark): the old one is dropped from its source and unsubscribed,
 // best effort.
 func (m *mailbox) resubscribe(ctx context.Context) error {
-	m.endSubscriptionQuietly(ctx)
+	m.endSubscription(ctx, false)
 	return m.subscribe(ctx)
-}
-
-func (m *mailbox) endSubscriptionQuietly(ctx context.Context) {
-	m.subMu.Lock()
-	sub, stop := m.sub, m.stopSource
-	m.sub, m.stopSource = nil, nil
-	m.subMu.Unlock()
-	if stop != nil {
-		stop()
-	}
-	if sub != nil {
-		m.dropStored(ctx, localstore.Subscription{Kind: kindOf(sub.Kind), ID: sub.ID})
-	}
 }
