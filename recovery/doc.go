@@ -41,10 +41,12 @@
 // read, another marked unread) during one outage changes none of the four
 // values. It is caught by the folder's next ICS sync, which reports every
 // pending ReadFlagChange, or at the latest by the engine's background sweep
-// (SyncFolderItems over every folder at a low request rate, every six
-// hours by default). That sweep interval is the staleness bound of read
-// flags after a lost subscription; everything else converges when recovery
-// ends.
+// (SyncFolderItems over every folder at a low request rate: one folder a
+// second, every six hours by default; syncengine.Config.SweepInterval and
+// SweepPause). The sweep interval plus one pause per folder is the
+// staleness bound of read flags after a lost subscription (tested by
+// syncengine's TestEngine_SweepCatchesNetZeroReadFlips); everything else
+// converges when recovery ends.
 //
 // # Caveats
 //

@@ -151,6 +151,7 @@ const (
 	DefaultPullTimeout       = 10 * time.Minute
 	DefaultStreamDownAfter   = 2 * time.Minute
 	DefaultSweepInterval     = 6 * time.Hour
+	DefaultSweepPause        = time.Second
 	DefaultMaxBatchChanges   = 5000
 	DefaultStatusFrequency   = time.Minute
 )
@@ -184,10 +185,17 @@ type Config struct {
 	// StreamDownAfter: a streaming connection that keeps failing for this
 	// long counts as lost, and its mailboxes recover. Default 2 min.
 	StreamDownAfter time.Duration
-	// SweepInterval is the period of the background sweep that syncs every
-	// folder (the staleness bound of net-zero read flips after a lost
-	// subscription; see package recovery). Default 6 h; negative disables.
+	// SweepInterval is the period of the background sweep, which syncs
+	// every selected folder from its SyncState with SyncFolderItems (ICS
+	// reports every pending ReadFlagChange), one folder every SweepPause.
+	// A net-zero set of read flips during a lost subscription moves none of
+	// the props recovery compares; the sweep bounds how long it stays
+	// unseen: SweepInterval + folders × SweepPause. Default 6 h; negative
+	// disables.
 	SweepInterval time.Duration
+	// SweepPause is the wait between two folders of a sweep, which keeps
+	// its request rate low. Default 1 s.
+	SweepPause time.Duration
 	// MaxBatchChanges: a live batch commits in one transaction unless it
 	// grows past this many changes, when it commits in parts, each with
 	// the checkpoints it covers. Default 5,000.
@@ -238,6 +246,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if o.SweepInterval == 0 {
 		o.SweepInterval = DefaultSweepInterval
+	}
+	if o.SweepPause == 0 {
+		o.SweepPause = DefaultSweepPause
 	}
 	if o.MaxBatchChanges == 0 {
 		o.MaxBatchChanges = DefaultMaxBatchChanges

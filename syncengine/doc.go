@@ -62,8 +62,10 @@
 // never a replay of an old watermark. ErrorMissedNotificationEvents, a
 // watermark gap and a debouncer overflow run the comparison without a new
 // subscription. A background sweep (Config.SweepInterval, default 6 h)
-// runs the comparison too, bounding how long a net-zero set of read flips
-// can stay unseen.
+// syncs every selected folder with SyncFolderItems, one every
+// Config.SweepPause, which ICS answers with every pending ReadFlagChange:
+// a net-zero set of read flips during an outage, which moves none of the
+// compared props, stays unseen at most SweepInterval + folders × SweepPause.
 //
 // # Errors
 //

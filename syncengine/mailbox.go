@@ -265,9 +265,10 @@ func (m *mailbox) run(ctx context.Context) {
 	}
 	m.setPhase(PhaseLive)
 	var sweep func() bool
-	armSweep := func() {
+	var queue []localstore.FolderID // folders the running sweep has still to sync
+	armSweep := func(d time.Duration) {
 		if m.e.cfg.SweepInterval > 0 {
-			sweep = m.e.cfg.Clock.AfterFunc(m.e.cfg.SweepInterval, func() {
+			sweep = m.e.cfg.Clock.AfterFunc(d, func() {
 				select {
 				case m.sweepC <- struct{}{}:
 				default:
@@ -275,7 +276,7 @@ func (m *mailbox) run(ctx context.Context) {
 			})
 		}
 	}
-	armSweep()
+	armSweep(m.e.cfg.SweepInterval)
 	defer func() {
 		if sweep != nil {
 			sweep()
@@ -296,10 +297,57 @@ func (m *mailbox) run(ctx context.Context) {
 				m.recover(ctx, a, causeOf(err))
 			}
 		case <-m.sweepC:
-			m.recover(ctx, recovery.CompareOnly, "sweep")
-			armSweep()
+			queue = m.sweepStep(ctx, queue)
+			if len(queue) > 0 {
+				armSweep(m.e.cfg.SweepPause)
+			} else {
+				armSweep(m.e.cfg.SweepInterval)
+			}
 		}
 	}
+}
+
+// sweepStep syncs the next folder of a sweep (starting one when queue is
+// empty) and returns the folders left. A folder that fails is left to the
+// next sweep; the failure is logged.
+func (m *mailbox) sweepStep(ctx context.Context, queue []localstore.FolderID) []localstore.FolderID {
+	if len(queue) == 0 {
+		sel, err := m.selectFolders(ctx)
+		if err != nil {
+			m.log.Warn("sweep: reading the folders failed", "err", err)
+			return nil
+		}
+		for _, f := range sel.selected {
+			queue = append(queue, f.ID)
+		}
+		m.log.Debug("sweep started", "folders", len(queue))
+	}
+	if len(queue) == 0 {
+		return nil
+	}
+	id, rest := queue[0], queue[1:]
+	f, err := m.e.store.Folder(ctx, m.mb, id)
+	if err != nil {
+		return rest // gone meanwhile
+	}
+	runs, gone, err := m.readRuns(ctx, []localstore.Folder{f})
+	if err == nil && len(gone) > 0 {
+		m.markHierarchyDirty()
+	}
+	if err == nil {
+		acc := newAccumulator(m, m.e.cfg.MaxBatchChanges)
+		var n changeCount
+		if n, err = m.syncFolders(ctx, runs, acc, nil); err == nil {
+			err = acc.flush(ctx)
+		}
+		if err == nil && n.total() > 0 {
+			m.log.Info("sweep found changes", "folder", f.DisplayName, "changes", n.total())
+		}
+	}
+	if err != nil {
+		m.log.Warn("sweep: folder sync failed", "folder", f.DisplayName, "err", err)
+	}
+	return rest
 }
 
 func causeOf(err error) string {
