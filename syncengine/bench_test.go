@@ -181,7 +181,7 @@ func runRecoveryVersusReplay(b *testing.B) {
 	store.Close()
 	var folders int
 	for _, f := range box.Folders() {
-		if isMailFolder(f.FolderClass) {
+		if IsMailFolder(f.FolderClass) {
 			folders++
 		}
 	}
@@ -270,7 +270,7 @@ func runRecoveryVersusReplay(b *testing.B) {
 func pickFolders(b *testing.B, box *ewstest.Mailbox, n int) []string {
 	var ids []string
 	for _, f := range box.Folders() {
-		if f.DistinguishedID == "" && isMailFolder(f.FolderClass) && f.TotalCount >= 40 {
+		if f.DistinguishedID == "" && IsMailFolder(f.FolderClass) && f.TotalCount >= 40 {
 			ids = append(ids, f.ID)
 		}
 	}
@@ -321,7 +321,7 @@ func replay(ctx context.Context, c *ews.Client, store *localstore.Store, waterma
 		batch := localstore.Batch{Mailbox: mb}
 		for i := range res {
 			if res[i].Err == nil {
-				batch.Items = append(batch.Items, itemOf(&res[i].Item, ""))
+				batch.Items = append(batch.Items, StoreItem(&res[i].Item, ""))
 			}
 		}
 		if err := store.Apply(ctx, batch); err != nil {
@@ -335,7 +335,7 @@ func replay(ctx context.Context, c *ews.Client, store *localstore.Store, waterma
 func sameItems(ctx context.Context, a, b *localstore.Store, box *ewstest.Mailbox) string {
 	mb := localstore.Mailbox(testAddr)
 	for _, sf := range box.Folders() {
-		if !isMailFolder(sf.FolderClass) {
+		if !IsMailFolder(sf.FolderClass) {
 			continue
 		}
 		items, _ := box.Items(sf.ID)

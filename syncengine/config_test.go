@@ -59,12 +59,12 @@ func TestEngine_FolderFilter(t *testing.T) {
 		filter FolderFilter
 		want   func(path string, class string) bool
 	}{
-		{"mail folders by default", FolderFilter{}, func(_, class string) bool { return isMailFolder(class) }},
+		{"mail folders by default", FolderFilter{}, func(_, class string) bool { return IsMailFolder(class) }},
 		{"include inbox subtree", FolderFilter{Include: []string{"inbox"}}, func(p, _ string) bool { return p == "Inbox" || strings.HasPrefix(p, "Inbox/") }},
 		{"include by path", FolderFilter{Include: []string{"Inbox/Projects"}}, func(p, _ string) bool { return p == "Inbox/Projects" }},
 		{"exclude deleted items and the projects subtree", FolderFilter{Exclude: []string{"deleteditems", "inbox/projects"}},
 			func(p, class string) bool {
-				return isMailFolder(class) && p != "Deleted Items" && p != "Inbox/Projects"
+				return IsMailFolder(class) && p != "Deleted Items" && p != "Inbox/Projects"
 			}},
 		{"all", FolderFilter{All: true}, func(string, string) bool { return true }},
 	}

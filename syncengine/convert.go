@@ -59,8 +59,10 @@ func addresses(mbs []ews.Mailbox) []localstore.Address {
 	return out
 }
 
-// itemOf converts an item as ews returns it into the store's record.
-func itemOf(it *ews.Item, folder localstore.FolderID) localstore.Item {
+// StoreItem converts an item as ews returns it (from SyncFolderItems or
+// GetItem) into the store's record, as the engine writes it. folder is the
+// parent to use when the response did not name one.
+func StoreItem(it *ews.Item, folder localstore.FolderID) localstore.Item {
 	imp := localstore.ImportanceNormal
 	switch it.Importance {
 	case "Low":

@@ -173,7 +173,7 @@ func (m *mailbox) selectFolders(ctx context.Context) (*selection, error) {
 		case flt.All:
 			sel = true
 		default:
-			sel = isMailFolder(f.FolderClass)
+			sel = IsMailFolder(f.FolderClass)
 		}
 		if sel && len(exc) > 0 && under(f, exc) {
 			sel = false
@@ -199,7 +199,9 @@ func entrySet(entries []string, ids map[string]string) map[string]bool {
 	return set
 }
 
-func isMailFolder(class string) bool {
+// IsMailFolder reports whether a FolderClass is a mail folder's (IPF.Note,
+// a subclass of it, or none), the folders FolderFilter selects by default.
+func IsMailFolder(class string) bool {
 	return class == "" || class == "IPF.Note" || strings.HasPrefix(class, "IPF.Note.")
 }
 
@@ -373,7 +375,7 @@ func (m *mailbox) syncFolderFrom(ctx context.Context, r folderRun, state string,
 					fetch = append(fetch, c.Item.ID)
 					continue
 				}
-				b.Items = append(b.Items, itemOf(&c.Item, id))
+				b.Items = append(b.Items, StoreItem(&c.Item, id))
 				if m.cfg.MIME {
 					fetch = append(fetch, c.Item.ID)
 				}
@@ -450,7 +452,7 @@ func (m *mailbox) fetchItems(ctx context.Context, folder localstore.FolderID, id
 				return fmt.Errorf("get item: %w", r.Err)
 			}
 			if props {
-				b.Items = append(b.Items, itemOf(&r.Item, folder))
+				b.Items = append(b.Items, StoreItem(&r.Item, folder))
 			}
 			if m.cfg.MIME && r.Item.MimeContent != nil {
 				b.MIME = append(b.MIME, localstore.MIME{ID: localstore.ItemID(r.Item.ID.ID), Data: r.Item.MimeContent})

@@ -125,7 +125,7 @@ func (f *fixture) diffMailbox(ctx context.Context, addr string) []string {
 		if lf.DisplayName != sf.DisplayName || string(lf.ParentID) != sf.ParentID {
 			out = append(out, fmt.Sprintf("folder %q: name/parent differ (server %q)", lf.DisplayName, sf.DisplayName))
 		}
-		if !isMailFolder(lf.FolderClass) {
+		if !IsMailFolder(lf.FolderClass) {
 			continue
 		}
 		mirrored[sf.ID] = true
@@ -168,7 +168,7 @@ func (f *fixture) diffMailbox(ctx context.Context, addr string) []string {
 		}
 	}
 	for id, sf := range server {
-		if !mirrored[id] && isMailFolder(sf.FolderClass) && f.underMsgFolderRoot(sf, server) {
+		if !mirrored[id] && IsMailFolder(sf.FolderClass) && f.underMsgFolderRoot(sf, server) {
 			out = append(out, fmt.Sprintf("server folder %q not mirrored", sf.DisplayName))
 		}
 	}

@@ -235,7 +235,7 @@ func (r *benchRun) floors(ctx context.Context, url string, folders []localstore.
 			}
 			for j := range page.Changes {
 				if ch := &page.Changes[j]; ch.Kind == ews.ChangeCreate || ch.Kind == ews.ChangeUpdate {
-					b.Items = append(b.Items, benchItemOf(&ch.Item, f.ID))
+					b.Items = append(b.Items, syncengine.StoreItem(&ch.Item, f.ID))
 				}
 			}
 			cp := localstore.FolderSync{SyncState: page.SyncState, LocalCommitTimeMax: f.LocalCommitTimeMax, DeletedCountTotal: f.DeletedCountTotal}

@@ -11,9 +11,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/mailsync/mailsync/ews"
-	"github.com/mailsync/mailsync/localstore"
 )
 
 // countingTransport counts HTTP round trips and the bytes sent and received
@@ -133,61 +130,4 @@ func percentileMs(d []time.Duration, p float64) float64 {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return float64(s[min(len(s)-1, int(p*float64(len(s))))].Microseconds()) / 1000
-}
-
-// isMailFolder reports whether a folder class is one the engine mirrors by
-// default (as syncengine selects folders).
-func isMailFolder(class string) bool {
-	return class == "" || class == "IPF.Note" || strings.HasPrefix(class, "IPF.Note.")
-}
-
-// benchItemOf converts an item as ews returns it into the store's record,
-// field by field as the engine does.
-func benchItemOf(it *ews.Item, folder localstore.FolderID) localstore.Item {
-	imp := localstore.ImportanceNormal
-	switch it.Importance {
-	case "Low":
-		imp = localstore.ImportanceLow
-	case "High":
-		imp = localstore.ImportanceHigh
-	}
-	fid := localstore.FolderID(it.ParentFolderID.ID)
-	if fid == "" {
-		fid = folder
-	}
-	addr := func(m *ews.Mailbox) localstore.Address {
-		if m == nil {
-			return localstore.Address{}
-		}
-		return localstore.Address{Name: m.Name, Email: m.EmailAddress}
-	}
-	addrs := func(ms []ews.Mailbox) []localstore.Address {
-		if len(ms) == 0 {
-			return nil
-		}
-		out := make([]localstore.Address, len(ms))
-		for i := range ms {
-			out[i] = addr(&ms[i])
-		}
-		return out
-	}
-	return localstore.Item{
-		ID:                localstore.ItemID(it.ID.ID),
-		ChangeKey:         it.ID.ChangeKey,
-		FolderID:          fid,
-		ItemClass:         it.ItemClass,
-		Subject:           it.Subject,
-		From:              addr(it.From),
-		To:                addrs(it.ToRecipients),
-		Cc:                addrs(it.CcRecipients),
-		Received:          it.DateTimeReceived,
-		Sent:              it.DateTimeSent,
-		Size:              it.Size,
-		IsRead:            it.IsRead,
-		HasAttachments:    it.HasAttachments,
-		Importance:        imp,
-		Categories:        it.Categories,
-		InternetMessageID: it.InternetMessageID,
-		ConversationID:    it.ConversationID,
-	}
 }

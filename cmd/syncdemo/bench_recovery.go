@@ -114,7 +114,7 @@ func (r *benchRun) recovery(ctx context.Context, res *benchResult) error {
 	}
 	folders := 0
 	for _, f := range box.Folders() {
-		if isMailFolder(f.FolderClass) {
+		if syncengine.IsMailFolder(f.FolderClass) {
 			folders++
 		}
 	}
@@ -261,7 +261,7 @@ func leaveCommitSecond(ctx context.Context, box *ewstest.Mailbox) error {
 func outageTargets(box *ewstest.Mailbox, n int) (folders, items []string) {
 	var fs []ewstest.FolderInfo
 	for _, f := range box.Folders() {
-		if f.DistinguishedID == "" && isMailFolder(f.FolderClass) && f.TotalCount > 0 {
+		if f.DistinguishedID == "" && syncengine.IsMailFolder(f.FolderClass) && f.TotalCount > 0 {
 			fs = append(fs, f)
 		}
 	}
@@ -356,7 +356,7 @@ func replayWatermark(ctx context.Context, c *ews.Client, store *localstore.Store
 		batch := localstore.Batch{Mailbox: benchAddress}
 		for i := range res {
 			if res[i].Err == nil {
-				batch.Items = append(batch.Items, benchItemOf(&res[i].Item, ""))
+				batch.Items = append(batch.Items, syncengine.StoreItem(&res[i].Item, ""))
 			}
 		}
 		if err := store.Apply(ctx, batch); err != nil {
@@ -370,7 +370,7 @@ func replayWatermark(ctx context.Context, c *ews.Client, store *localstore.Store
 // describes the first difference, or returns "".
 func sameItems(ctx context.Context, a, b *localstore.Store, box *ewstest.Mailbox) string {
 	for _, sf := range box.Folders() {
-		if !isMailFolder(sf.FolderClass) {
+		if !syncengine.IsMailFolder(sf.FolderClass) {
 			continue
 		}
 		items, _ := box.Items(sf.ID)

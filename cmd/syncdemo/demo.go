@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -52,14 +51,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.db, "db", "", "mirror file (default: mailsync/demo.db under the user cache directory)")
 	fs.DurationVar(&cfg.quiet, "quiet", 300*time.Millisecond, "debounce quiet window")
 	fs.DurationVar(&cfg.maxDelay, "max-delay", 2*time.Second, "debounce maximum delay")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: demo takes no arguments", errUsage)
+	if help, err := parseCommand(fs, args); help || err != nil {
+		return err
 	}
 	if cfg.messages < 0 || cfg.folders < 0 || cfg.duration < 0 || cfg.rate <= 0 || cfg.outage < 0 {
 		return fmt.Errorf("%w: -messages, -folders, -duration and -outage-changes must not be negative, -rate must be positive", errUsage)

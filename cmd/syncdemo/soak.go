@@ -51,14 +51,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the content, the activity and the faults")
 	fs.StringVar(&c.db, "db", "", "mirror file (default: a temporary file, removed at the end)")
 	fs.DurationVar(&c.convergeIn, "converge-timeout", 0, "how long the mirror may take to converge after a fault (default 1m; 3m in push mode, where a lost subscription shows only after 2 × StatusFrequency)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: soak takes no arguments", errUsage)
+	if help, err := parseCommand(fs, args); help || err != nil {
+		return err
 	}
 	var err error
 	if c.mode, err = syncengine.ParseMode(mode); err != nil {
