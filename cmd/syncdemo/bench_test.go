@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBench_Quick runs "bench -quick -json" in-process and checks that the
@@ -145,5 +146,31 @@ func TestBudgetLine(t *testing.T) {
 		if tc.l.OK != tc.ok || tc.l.Margin != tc.margin || tc.l.verdict() != tc.text {
 			t.Errorf("%s: ok %v margin %v %q, want %v %v %q", tc.l.Name, tc.l.OK, tc.l.Margin, tc.l.verdict(), tc.ok, tc.margin, tc.text)
 		}
+	}
+}
+
+// TestBench_FakeProcess runs the built binary's initial mirror with the fake
+// as a child "syncdemo serve" (which needs the real binary, not the test
+// binary) and checks the figures.
+func TestBench_FakeProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stdout, stderr, code := runBinary(t, ctx, nil, "bench", "-quick", "-json", "-scenarios", "mirror", "-fake-process", "-dir", t.TempDir())
+	if code != 0 {
+		t.Fatalf("exit status %d\n%s", code, stderr)
+	}
+	var res benchResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	m := res.InitialMirror
+	if m == nil || res.Floors == nil || m.FakeInProcess || m.Messages != 2000 || !(m.PeakRSSMB > 0) || !(res.Floors.XMLItemsPerSecond > 0) {
+		t.Fatalf("initial mirror %+v, floors %+v", m, res.Floors)
+	}
+	if res.Live != nil || res.Idle != nil || len(res.Budget) != 2 {
+		t.Fatalf("scenarios not selected ran: %s", stdout)
 	}
 }
