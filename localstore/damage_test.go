@@ -194,6 +194,20 @@ func damages(src []byte) []damage {
 			return b
 		}})
 	}
+	// A bucket whose root is the page holding it: a cycle, which bbolt
+	// would follow for ever.
+	ds = append(ds, damage{name: "bucket-cycle", want: "open=corrupt", fn: func(src []byte) []byte {
+		b := bytes.Clone(src)
+		p := page(b, root)
+		for i := range uint64(ne.Uint16(p[10:])) {
+			e := p[pageHeaderSize+i*elemSize:]
+			if ne.Uint32(e)&bucketLeafFlag != 0 {
+				v := pageHeaderSize + i*elemSize + uint64(ne.Uint32(e[4:])) + uint64(ne.Uint32(e[8:]))
+				ne.PutUint64(p[v:], root)
+			}
+		}
+		return b
+	}})
 	cut := func(n int) func([]byte) []byte { return func(src []byte) []byte { return bytes.Clone(src[:n]) } }
 	ds = append(ds,
 		damage{name: "truncate-half", fn: cut(len(src) / 2), want: "open=corrupt"},
