@@ -74,6 +74,11 @@ type AffinityGroup struct {
 	// Members are the group's mailboxes (informational; at most
 	// MaxStreamingSubscriptions).
 	Members []string
+	// EwsURL and GroupingInformation are what the members share, when
+	// the group came from GroupByAffinity; the group's Client must use
+	// EwsURL.
+	EwsURL              string
+	GroupingInformation string
 }
 
 // GroupMailboxes splits mailboxes that share an EWS URL and

@@ -152,6 +152,7 @@ type Server struct {
 	throttle  *Throttling
 
 	stats requestStats
+	ad    autodiscoverState // see autodiscover.go
 }
 
 // NewServer starts and returns a new Server. The caller should call Close
@@ -305,16 +306,20 @@ func (s *Server) addMiddleware(mw func(http.Handler) http.Handler) {
 }
 
 // Handler returns the server's HTTP handler: the middleware chain around
-// the SOAP endpoint at Path.
+// the SOAP endpoint at Path and the Autodiscover endpoints.
 func (s *Server) Handler() http.Handler {
-	var h http.Handler = http.HandlerFunc(s.serveSOAP)
-	for i := len(s.extraMW) - 1; i >= 0; i-- {
-		h = s.extraMW[i](h)
+	wrap := func(h http.Handler) http.Handler {
+		for i := len(s.extraMW) - 1; i >= 0; i-- {
+			h = s.extraMW[i](h)
+		}
+		for i := len(s.opts.Middleware) - 1; i >= 0; i-- {
+			h = s.opts.Middleware[i](h)
+		}
+		return h
 	}
-	for i := len(s.opts.Middleware) - 1; i >= 0; i-- {
-		h = s.opts.Middleware[i](h)
-	}
+	h := wrap(http.HandlerFunc(s.serveSOAP))
 	mux := http.NewServeMux()
+	s.handleAutodiscover(mux, wrap)
 	mux.Handle(Path, h)
 	// Exchange matches the path case-insensitively.
 	mux.Handle("/ews/exchange.asmx", h)
