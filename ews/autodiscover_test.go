@@ -107,7 +107,9 @@ func adClient(t testing.TB, rt http.RoundTripper, clk ews.Clock, opts ews.Autodi
 	return a
 }
 
-func adClock() *debouncetest.Clock { return debouncetest.NewClock(time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)) }
+func adClock() *debouncetest.Clock {
+	return debouncetest.NewClock(time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC))
+}
 
 // httpsEWS makes the fake report an https EWS URL for DB01's mailboxes,
 // as Exchange behind TLS does (an https Autodiscover endpoint naming a
