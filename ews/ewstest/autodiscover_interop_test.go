@@ -1,0 +1,78 @@
+package ewstest
+
+import (
+	"encoding/json"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestInterop_ExchangelibAutodiscover runs exchangelib's Autodiscover
+// (both flavours) against the fake over loopback http: its discovery
+// reaches the fake through its per-domain endpoint cache (see the
+// script), reads the EWS URL, version and SMTP address, then uses the
+// discovered endpoint; a batched GetUserSettings of its own reads each
+// mailbox's GroupingInformation.
+func TestInterop_ExchangelibAutodiscover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("interop test skipped in -short mode")
+	}
+	if _, err := os.Stat(interopPython); err != nil {
+		skipOrFailInterop(t, interopPython+" is missing")
+	}
+	if err := exec.Command(interopPython, "-c", "import exchangelib").Run(); err != nil {
+		skipOrFailInterop(t, "python3-exchangelib is not installed")
+	}
+	srv := NewServer(Options{Users: []User{
+		{Name: "ada", Password: "pw", Address: "ada@adinterop.test", Database: "DB01"},
+		{Name: "ben", Password: "pw", Address: "ben@adinterop.test", Database: "DB02"},
+	}, Auth: AuthOptions{Mode: AuthBasic}, Logger: slog.New(slog.DiscardHandler)})
+	defer srv.Close()
+	mustDeliver(t, srv.Mailbox("ada@adinterop.test"), "inbox", testMessage("hello"))
+	script := filepath.Join("testdata", "interop", "autodiscover_exchangelib.py")
+	for _, tc := range []struct{ flavour, url string }{{"soap", srv.AutodiscoverURL()}, {"pox", srv.AutodiscoverPOXURL()}} {
+		t.Run(tc.flavour, func(t *testing.T) {
+			cmd := exec.Command(interopPython, script, tc.url, tc.flavour, "ada", "pw", "ada@adinterop.test", "ben@adinterop.test")
+			cmd.Stderr = os.Stderr
+			b, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("script: %v", err)
+			}
+			var out struct {
+				Errors             []string `json:"errors"`
+				EwsURL             string   `json:"ews_url"`
+				PrimarySMTPAddress string   `json:"primary_smtp_address"`
+				APIVersion         string   `json:"api_version"`
+				InboxTotal         int      `json:"inbox_total"`
+				Users              map[string]struct {
+					ErrorCode           string `json:"error_code"`
+					ExternalEwsURL      string `json:"external_ews_url"`
+					GroupingInformation string `json:"grouping_information"`
+				} `json:"users"`
+			}
+			if err := json.Unmarshal(b, &out); err != nil {
+				t.Fatalf("script output %q: %v", b, err)
+			}
+			for _, e := range out.Errors {
+				t.Errorf("exchangelib: %s", e)
+			}
+			if out.EwsURL != srv.URL || out.PrimarySMTPAddress != "ada@adinterop.test" || out.InboxTotal != 1 || out.APIVersion == "" {
+				t.Fatalf("exchangelib found %+v, want EWS %s", out, srv.URL)
+			}
+			if tc.flavour != "soap" {
+				return
+			}
+			for addr, db := range map[string]string{"ada@adinterop.test": "DB01", "ben@adinterop.test": "DB02"} {
+				u := out.Users[addr]
+				if u.ExternalEwsURL != srv.URL || u.GroupingInformation != GroupingInformationOf(BackendOf(db)) {
+					t.Errorf("%s: %+v", addr, u)
+				}
+			}
+			if u := out.Users["InvalidUser"]; u.ErrorCode != "InvalidUser" {
+				t.Errorf("unknown mailbox: %+v (users %+v)", u, out.Users)
+			}
+		})
+	}
+}
