@@ -81,6 +81,20 @@
 // group of up to 200 mailboxes and carries the group's
 // X-BackEndOverrideCookie on its subscription requests.
 //
+// # Autodiscover and affinity
+//
+// An Autodiscoverer (NewAutodiscoverer, no I/O) turns email addresses into
+// UserSettings: the EWS URL, GroupingInformation and the other settings of
+// SOAP GetUserSettings, asked for up to MaxAutodiscoverUsers mailboxes per
+// request, with POX Autodiscover as the fallback. It tries the domain's
+// candidate URLs in Microsoft's order (or AutodiscoverOptions.URL alone),
+// follows address and URL redirects up to MaxRedirects hops, never to
+// plain http and outside the domain only with AllowRedirect's consent
+// (ErrRedirectRefused, ErrTooManyRedirects), and caches answers for
+// AutodiscoverOptions.TTL (24 h) on Options.Clock; Forget drops a
+// mailbox's answer after a move. GroupByAffinity splits the answers into
+// AffinityGroups of mailboxes sharing EWS URL and GroupingInformation.
+//
 // # Caveats
 //
 // Events are hints: they say that a folder changed, and SyncFolderItems says

@@ -87,6 +87,16 @@
 // by operation and the response bytes, so that a test can count what a
 // client asked for.
 //
+// Autodiscover (autodiscover.go) is served at AutodiscoverSOAPPath
+// (GetUserSettings for many mailboxes per request) and AutodiscoverPOXPath,
+// behind the same authentication, with each mailbox's EWS URL
+// (SetBackendEwsURL, default the server's URL) and GroupingInformationOf
+// its backend, so a MoveMailbox changes it. SetAutodiscoverUser makes an
+// address redirect (RedirectAddress, RedirectUrl) or fail,
+// SetAutodiscoverFailure fails whole requests, and
+// SetAutodiscoverHTTPRedirect answers the unauthenticated GET of the HTTP
+// redirect method.
+//
 // Options.Auth selects authentication (auth.go): none, Basic against the
 // users' passwords, Bearer against configured tokens, or NTLM with a real
 // server side (challenge with target info, NTLMv2 and MIC verification,
