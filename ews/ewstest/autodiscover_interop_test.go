@@ -76,3 +76,56 @@ func TestInterop_ExchangelibAutodiscover(t *testing.T) {
 		})
 	}
 }
+
+// TestInterop_EwsJavascriptAPIAutodiscover asks the fake's SOAP
+// Autodiscover for three mailboxes in one request with
+// ews-javascript-api's AutodiscoverService, whose reader is the Managed
+// API's (settings typed by i:type, errors per user).
+func TestInterop_EwsJavascriptAPIAutodiscover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("interop test skipped in -short mode")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		skipOrFailEwsjs(t, "node is not on PATH")
+	}
+	if _, err := os.Stat(filepath.Join(ewsjsDir, "node_modules", "ews-javascript-api", "package.json")); err != nil {
+		skipOrFailEwsjs(t, "ews-javascript-api is not installed")
+	}
+	srv := NewServer(Options{Users: []User{
+		{Name: "ada", Password: "pw", Address: "ada@example.com", Database: "DB01"},
+		{Name: "ben", Password: "pw", Address: "ben@example.com", Database: "DB02"},
+	}, Auth: AuthOptions{Mode: AuthBasic}, Logger: slog.New(slog.DiscardHandler)})
+	defer srv.Close()
+	before := srv.RequestStats().Requests["GetUserSettings"]
+	cmd := exec.Command(node, "autodiscover.js", srv.AutodiscoverURL(), "ada", "pw", "ada@example.com", "ben@example.com", "nobody@example.com")
+	cmd.Dir = ewsjsDir
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("script: %v", err)
+	}
+	var out struct {
+		Errors []string                     `json:"errors"`
+		Users  map[string]map[string]string `json:"users"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("script output %q: %v", b, err)
+	}
+	for _, e := range out.Errors {
+		t.Errorf("ews-javascript-api: %s", e)
+	}
+	for addr, db := range map[string]string{"ada@example.com": "DB01", "ben@example.com": "DB02"} {
+		u := out.Users[addr]
+		if u["errorCode"] != "NoError" || u["ExternalEwsUrl"] != srv.URL || u["InternalEwsUrl"] != srv.URL ||
+			u["GroupingInformation"] != GroupingInformationOf(BackendOf(db)) || u["AutoDiscoverSMTPAddress"] != addr {
+			t.Errorf("%s: %v", addr, u)
+		}
+	}
+	if u := out.Users["nobody@example.com"]; u["errorCode"] != "InvalidUser" {
+		t.Errorf("unknown mailbox: %v", u)
+	}
+	if n := srv.RequestStats().Requests["GetUserSettings"] - before; n != 1 {
+		t.Errorf("%d GetUserSettings requests for three mailboxes, want 1", n)
+	}
+}
