@@ -210,6 +210,8 @@ type soapResponse struct {
 	Messages      []responseMessage
 	// mime holds MimeContent texts lifted out before parsing (mime.go).
 	mime [][]byte
+	// fast is the payload the fast path decoded (sync_fast.go), if any.
+	fast any
 }
 
 // responseMessage is one m:*ResponseMessage.
@@ -405,7 +407,7 @@ func (c *Client) roundTrip(ctx context.Context, r *callRequest, payload []byte, 
 func (c *Client) decodeHTTP(op string, resp *http.Response, body []byte) (*soapResponse, error) {
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusInternalServerError:
-		sr, err := decodeEnvelope(op, body, c.opts.MaxResponseTags)
+		sr, err := decodeResponse(op, body, c.opts.MaxResponseTags)
 		if err != nil {
 			var fe *FaultError
 			if errors.As(err, &fe) {

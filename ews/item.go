@@ -60,6 +60,9 @@ func decodeGetItem(resp *soapResponse, want int) ([]ItemResult, error) {
 	if len(resp.Messages) != want {
 		return nil, malformedf(op, "%d response messages for %d items", len(resp.Messages), want)
 	}
+	if rs, ok := resp.fast.([]ItemResult); ok { // decoded by the fast path
+		return rs, nil
+	}
 	out := make([]ItemResult, want)
 	for i, m := range resp.Messages {
 		var items []Item

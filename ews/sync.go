@@ -265,6 +265,9 @@ func decodeSyncFolderItems(resp *soapResponse) (*SyncFolderItemsResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r, ok := resp.fast.(*SyncFolderItemsResult); ok { // decoded by the fast path
+		return r, nil
+	}
 	r := &SyncFolderItemsResult{}
 	seenLast := false
 	perr := payloadChildren(m.Elem, func(c *etree.Element) error {
