@@ -435,7 +435,7 @@ func inDomain(host, domain string) bool {
 	return host == domain || strings.HasSuffix(host, "."+domain)
 }
 
-// errorsOf wraps attempt failures for a final error.
+// joinAttempts joins the candidates' failures for a final error.
 func joinAttempts(attempts []error) error {
 	if len(attempts) == 0 {
 		return errors.New("no Autodiscover endpoint to try")

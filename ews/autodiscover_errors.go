@@ -118,7 +118,7 @@ type SettingError struct {
 	Message string
 }
 
-// redirectErr wraps a refused redirect of kind for address.
+// redirectErr reports a redirect refused (or stopped) for address.
 func redirectErr(sentinel error, address, format string, args ...any) error {
 	return fmt.Errorf("ews: autodiscover %s: %w: %s", address, sentinel, fmt.Sprintf(format, args...))
 }
