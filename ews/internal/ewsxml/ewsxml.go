@@ -61,8 +61,11 @@ type ParseOptions struct {
 	// DefaultMaxDepth.
 	MaxDepth int
 	// MaxTags bounds the number of '<' characters (start and end tags,
-	// comments, ...) in the input, which bounds the memory the tree takes
-	// whatever the input's shape. Zero means no limit.
+	// comments, ...) in the input, a self-closing tag counting twice, and
+	// also the number of attributes, which bounds the memory the tree
+	// takes whatever the input's shape. Zero means no limit. ParseBytes
+	// checks it, DefaultMaxAttrs per element and MaxNamespaces in scope
+	// before building anything (CheckLimits).
 	MaxTags int
 }
 
@@ -126,10 +129,8 @@ func parse(r io.Reader, opts ParseOptions) (*etree.Document, error) {
 // refusing them would fail the whole response, so one such message would
 // stop a folder's sync for good.
 func ParseBytes(b []byte, opts ParseOptions) (*etree.Document, error) {
-	if opts.MaxTags > 0 {
-		if n := bytes.Count(b, []byte{'<'}); n > opts.MaxTags {
-			return nil, fmt.Errorf("%w: %d tags, limit %d", ErrTooManyTags, n, opts.MaxTags)
-		}
+	if err := CheckLimits(b, Limits{MaxTags: opts.MaxTags, MaxDepth: opts.MaxDepth}); err != nil { // scan_limits.go
+		return nil, err
 	}
 	return parse(bytes.NewReader(replaceBadCharRefs(b)), opts)
 }

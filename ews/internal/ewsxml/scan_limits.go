@@ -107,15 +107,15 @@ func CheckLimits(b []byte, l Limits) error {
 			}
 			p += n
 		default:
-			q, decls, n, empty := startTagLen(rest)
-			if q < 0 {
+			q, decls, n, empty := startTagLen(rest, l.MaxAttrs)
+			if q == -1 {
 				return nil
-			}
-			if attrs += n; n > l.MaxAttrs || l.MaxTags > 0 && attrs > l.MaxTags {
-				return fmt.Errorf("%w: %d on one element (limit %d), %d in all", ErrTooManyAttributes, n, l.MaxAttrs, attrs)
 			}
 			if inScope+decls > MaxNamespaces {
 				return fmt.Errorf("%w (limit %d)", ErrTooManyNamespaces, MaxNamespaces)
+			}
+			if attrs += n; q == -2 || l.MaxTags > 0 && attrs > l.MaxTags {
+				return fmt.Errorf("%w: more than %d on one element or %d in all", ErrTooManyAttributes, l.MaxAttrs, l.MaxTags)
 			}
 			if len(stack)+1 > l.MaxDepth {
 				return fmt.Errorf("%w (limit %d)", ErrTooDeep, l.MaxDepth)
@@ -140,10 +140,10 @@ func isXMLNameByte(c byte) bool {
 }
 
 // startTagLen reads the start tag at b (b[0] == '<') with encoding/xml's
-// strict grammar and returns its length (-1 where the parser fails), the
-// namespace declarations and attributes it holds, and whether it is
-// self-closing.
-func startTagLen(b []byte) (n, decls, attrs int, empty bool) {
+// strict grammar and returns its length (-1 where the parser fails, -2
+// past maxAttrs attributes, where it stops), the namespace declarations
+// and attributes it holds, and whether it is self-closing.
+func startTagLen(b []byte, maxAttrs int) (n, decls, attrs int, empty bool) {
 	p := 1
 	for p < len(b) && isXMLNameByte(b[p]) {
 		p++
@@ -178,6 +178,9 @@ func startTagLen(b []byte) (n, decls, attrs int, empty bool) {
 		attrs++
 		if string(name) == "xmlns" || bytes.HasPrefix(name, []byte("xmlns:")) {
 			decls++
+		}
+		if attrs > maxAttrs {
+			return -2, decls, attrs, false
 		}
 		for p < len(b) && isSpaceByte(b[p]) {
 			p++
