@@ -71,11 +71,16 @@
 // on one channel from one goroutine; see its delivery contract. Add and
 // Remove change the subscription set without losing events.
 //
-// A PushListener is an http.Handler for push subscriptions: it answers OK
-// (or Unsubscribe for an unknown subscription), hands notifications off
-// without blocking, rejects forged and malformed posts without touching
-// its state, and reports a subscription lost after 2 × StatusFrequency of
-// silence.
+// A PushListener is an http.Handler for push subscriptions. Each
+// subscription gets an unguessable callback path of its own (Expect, then
+// PushCallback.URL for SubscribeRequest.URL and PushCallback.Register);
+// a POST on any other path, or naming another subscription, is 404 and
+// changes nothing. It answers OK (or Unsubscribe on the path of a
+// subscription that is gone), hands notifications off without blocking,
+// never moves a watermark except along the server's unbroken chain
+// (anything else is a gap to reconcile), and reports a subscription lost
+// after 2 × StatusFrequency of silence. PushServer serves it with
+// timeouts, a connection limit and optional TLS.
 //
 // AffinityGroup sends X-AnchorMailbox and X-PreferServerAffinity for a
 // group of up to 200 mailboxes and carries the group's

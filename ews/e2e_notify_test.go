@@ -301,7 +301,7 @@ func TestE2E_Push(t *testing.T) {
 // listener clock (nil for the wall clock).
 func e2eListener(t testing.TB, clk ews.Clock) (*ews.PushListener, *httptest.Server) {
 	t.Helper()
-	l, err := ews.NewPushListener(&ews.PushListenerOptions{Token: "push-secret", LivenessSlack: 10 * time.Second, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+	l, err := ews.NewPushListener(&ews.PushListenerOptions{LivenessSlack: 10 * time.Second, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,14 +314,14 @@ func e2eListener(t testing.TB, clk ews.Clock) (*ews.PushListener, *httptest.Serv
 // one-minute StatusFrequency and registers it with l.
 func e2ePushSubscribe(ctx context.Context, t testing.TB, c *ews.Client, l *ews.PushListener, base string) *ews.Subscription {
 	t.Helper()
-	release := l.Expect()
-	defer release()
+	cb := l.Expect()
+	defer cb.Release()
 	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Push, DistinguishedFolders: []string{"inbox"},
-		StatusFrequency: time.Minute, URL: base + "/ews/push/push-secret"})
+		StatusFrequency: time.Minute, URL: cb.URL(base + "/ews/push")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Register(sub.ID, time.Minute, sub.Watermark); err != nil {
+	if err := cb.Register(sub.ID, time.Minute, sub.Watermark); err != nil {
 		t.Fatal(err)
 	}
 	return sub
@@ -529,7 +529,7 @@ func TestE2E_PushBackpressure(t *testing.T) {
 	ctx := context.Background()
 	mb := srv.Mailbox(e2eAddress)
 	c := e2eClient(t, srv, nil, nil)
-	l, err := ews.NewPushListener(&ews.PushListenerOptions{Token: "push-secret", Buffer: 1, Logger: slog.New(slog.DiscardHandler)})
+	l, err := ews.NewPushListener(&ews.PushListenerOptions{Buffer: 1, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

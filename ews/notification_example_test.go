@@ -2,9 +2,11 @@ package ews_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"time"
 
@@ -75,28 +77,43 @@ func ExampleClient_AllEvents() {
 	}
 }
 
-// A push listener mounted on the application's HTTP server.
+// A push listener served over TLS with its own timeouts and connection
+// limit, one secret callback path per subscription.
 func ExamplePushListener() {
 	ctx := context.Background()
 	c, err := ews.New("https://mail.example.com/EWS/Exchange.asmx", nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	l, err := ews.NewPushListener(&ews.PushListenerOptions{Token: "k9Vq2xT4"})
+	l, err := ews.NewPushListener(nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer l.Close()
-	http.Handle("/ews/push/", l)
-	go http.ListenAndServe(":8443", nil)
-
-	release := l.Expect() // the first POST may beat the Subscribe response
-	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Push, AllFolders: true,
-		StatusFrequency: 5 * time.Minute, URL: "https://listener.example.com:8443/ews/push/k9Vq2xT4"})
-	if err == nil {
-		err = l.Register(sub.ID, 5*time.Minute, sub.Watermark)
+	cert, err := tls.LoadX509KeyPair("listener.pem", "listener-key.pem")
+	if err != nil {
+		log.Fatal(err)
 	}
-	release()
+	mux := http.NewServeMux()
+	mux.Handle("/ews/push/", l)
+	srv, err := ews.NewPushServer(mux, &ews.PushServerOptions{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", ":8443")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	cb := l.Expect() // the first POST may beat the Subscribe response
+	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Push, AllFolders: true,
+		StatusFrequency: 5 * time.Minute, URL: cb.URL("https://listener.example.com:8443/ews/push")})
+	if err == nil {
+		err = cb.Register(sub.ID, 5*time.Minute, sub.Watermark)
+	}
+	cb.Release()
 	if err != nil {
 		log.Fatal(err)
 	}

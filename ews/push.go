@@ -2,14 +2,16 @@ package ews
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,18 +28,16 @@ const (
 	// DefaultPushLivenessSlack is added to 2 × StatusFrequency before a
 	// silent subscription is reported lost.
 	DefaultPushLivenessSlack = time.Minute
-	// DefaultPushPendingWait bounds how long a POST for a not yet
-	// registered subscription waits while an Expect is outstanding.
-	DefaultPushPendingWait = 30 * time.Second
+	// DefaultPushPendingWait bounds how long a POST on the path of a
+	// PushCallback not yet registered waits for Register.
+	DefaultPushPendingWait = 5 * time.Second
+	// MaxPushPendingWait is the largest PendingWait accepted.
+	MaxPushPendingWait = 30 * time.Second
 )
 
 // PushListenerOptions configures a PushListener. A nil *PushListenerOptions
 // means the zero value; zero fields take the documented defaults.
 type PushListenerOptions struct {
-	// Token, when set, is a secret the last segment of the request path
-	// must equal (compared in constant time): subscribe with a URL such as
-	// https://host/ews/push/<Token>. Other paths get 404 with no effect.
-	Token string
 	// MaxBodyBytes bounds a request body; longer bodies get 413. Default
 	// DefaultPushMaxBodyBytes.
 	MaxBodyBytes int64
@@ -48,14 +48,15 @@ type PushListenerOptions struct {
 	// after which a silent subscription is reported lost. Default
 	// DefaultPushLivenessSlack.
 	LivenessSlack time.Duration
-	// PendingWait bounds how long a POST for an unknown subscription id
-	// waits for an outstanding Expect to be released before it is
-	// answered Unsubscribe. Default DefaultPushPendingWait.
+	// PendingWait bounds how long a POST on the path of an outstanding
+	// PushCallback (Expect called, Register not yet) waits for Register
+	// before it is answered Unsubscribe. Default DefaultPushPendingWait;
+	// at most MaxPushPendingWait.
 	PendingWait time.Duration
 	// Clock drives liveness tracking; nil means the wall clock.
 	Clock Clock
-	// Logger receives diagnostics (never notification content); nil
-	// means slog.Default().
+	// Logger receives diagnostics (never notification content nor
+	// callback paths); nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -67,8 +68,8 @@ func (o *PushListenerOptions) Validate() error {
 	if o.MaxBodyBytes < 0 || o.Buffer < 0 || o.LivenessSlack < 0 || o.PendingWait < 0 {
 		return fmt.Errorf("%w: negative PushListenerOptions field", ErrInvalidOptions)
 	}
-	if strings.Contains(o.Token, "/") {
-		return fmt.Errorf("%w: PushListenerOptions.Token must be one path segment", ErrInvalidOptions)
+	if o.PendingWait > MaxPushPendingWait {
+		return fmt.Errorf("%w: PushListenerOptions.PendingWait %v above %v", ErrInvalidOptions, o.PendingWait, MaxPushPendingWait)
 	}
 	return nil
 }
@@ -102,6 +103,39 @@ type PushEvent struct {
 // PushListener is an http.Handler that receives EWS push notifications
 // (SendNotification POSTs) for the subscriptions registered with it.
 //
+// # Callback paths
+//
+// Each subscription has a callback path of its own, unguessable (128
+// bits of HMAC under a key the listener draws at random): Expect reserves
+// one before Subscribe, PushCallback.URL gives the SubscribeRequest.URL,
+// and PushCallback.Register binds it to the subscription the server
+// created. The listener looks only at the last segment of the request
+// path, so it may be mounted under any prefix. A POST is acted on only
+// when its path is the callback of a registered subscription and every
+// SubscriptionId in its body is that subscription's; anything else (a
+// path the listener never issued, a subscription id that is not the
+// path's) is answered 404 before the body is read or with nothing
+// recorded: no event, no watermark change, no liveness credit. A path the
+// listener issued whose subscription is gone (unregistered, reported lost,
+// or a callback released without Register) is answered Unsubscribe, since
+// only the server that was given the path can know it. Serve the listener
+// over TLS (see PushServer) wherever the network between Exchange and the
+// listener is not trusted: over plain HTTP the path can be read off the
+// wire.
+//
+// # Watermarks
+//
+// Watermark returns the last watermark up to which the subscription's
+// events arrived without a break, starting from the watermark given to
+// Register. A notification continues the chain when its
+// PreviousWatermark is the last watermark the server sent; an exact
+// resend of the last notification (our answer did not reach the server)
+// is acknowledged and not delivered again. Any other notification is a
+// gap: it is delivered with Gap set, and Watermark stays where the break
+// began, so that a resumption from it replays what was missed rather than
+// skipping it; the notifications after the gap are checked against the
+// chain the server continues.
+//
 // # Delivery contract
 //
 // Notifications are handed to the Events channel without blocking, from
@@ -115,30 +149,35 @@ type PushEvent struct {
 //
 // # Answers
 //
-//   - a valid notification for a registered subscription: 200 with
+//   - a valid notification on a registered subscription's path: 200 with
 //     SubscriptionStatus OK;
-//   - a valid notification for an unknown subscription (never registered,
-//     unregistered, or reported lost): 200 with SubscriptionStatus
-//     Unsubscribe, which ends the subscription on the server; nothing is
-//     delivered and no state changes;
-//   - not POST: 405; wrong path token: 404; content type other than XML:
-//     415; body larger than MaxBodyBytes: 413; not XML or not a
-//     SendNotification: 400 — all with no effect on state;
+//   - a valid notification on a path the listener issued whose
+//     subscription is gone: 200 with SubscriptionStatus Unsubscribe, which
+//     ends the subscription on the server; nothing is delivered and no
+//     state changes;
+//   - a path the listener never issued, or a subscription id that is not
+//     the path's: 404; not POST: 405; content type other than XML: 415;
+//     body larger than MaxBodyBytes: 413; not XML or not a
+//     SendNotification: 400 — all with no effect on state, and with fixed
+//     texts that reveal nothing of the listener's state;
 //   - Events channel full, or listener closed: 503 with Retry-After, so
 //     that Exchange retries.
+//
+// The handler sets no timeouts of its own: serve it with PushServer, or
+// an http.Server with read, write and idle timeouts.
 type PushListener struct {
 	opts   PushListenerOptions
 	log    *slog.Logger
 	events chan PushEvent
+	key    [32]byte // HMAC key of the callback paths
 
 	dropped atomic.Uint64
 
-	mu      sync.Mutex
-	subs    map[string]*pushSub
-	pending int
-	settled chan struct{} // closed and replaced when pending drops to 0
-	closed  bool
-	lost    []PushEvent
+	mu     sync.Mutex
+	subs   map[string]*pushSub   // subscription id -> state
+	routes map[string]*pushRoute // callback secret -> route
+	closed bool
+	lost   []PushEvent
 	// inflight counts lost reports the reporter has taken off lost but
 	// not yet sent; handlers leave room for them.
 	inflight int
@@ -147,15 +186,37 @@ type PushListener struct {
 	wg       sync.WaitGroup
 }
 
+// pushRoute is a callback path the listener issued and has not retired:
+// pending until Register sets sub.
+type pushRoute struct {
+	sub   *pushSub
+	ready chan struct{} // closed by Register or Release
+	fired bool          // ready is closed
+}
+
+func (r *pushRoute) settle() {
+	if !r.fired {
+		r.fired = true
+		close(r.ready)
+	}
+}
+
 // pushSub is the state of one registered push subscription.
 type pushSub struct {
-	id        string
-	deadline  time.Duration // 2 × StatusFrequency + slack
-	lastSeen  time.Time
-	watermark string // last watermark received
-	prevOfLst string // PreviousWatermark of the last notification
-	stop      func() bool
-	gone      bool
+	id       string
+	secret   string        // the callback path segment
+	deadline time.Duration // 2 × StatusFrequency + slack
+	lastSeen time.Time
+	// watermark is the end of the unbroken chain from Register's
+	// watermark; it no longer moves once a gap was seen.
+	watermark string
+	broken    bool
+	// head and prevOfHead are the last watermark the server sent and the
+	// PreviousWatermark of the notification that carried it.
+	head       string
+	prevOfHead string
+	stop       func() bool
+	gone       bool
 }
 
 // NewPushListener returns a listener with no subscriptions. Mount it on an
@@ -186,14 +247,15 @@ func NewPushListener(opts *PushListenerOptions) (*PushListener, error) {
 		o.Logger = slog.Default()
 	}
 	l := &PushListener{
-		opts:    o,
-		log:     o.Logger.With(LogKeyComponent, "ews.push"),
-		events:  make(chan PushEvent, o.Buffer),
-		subs:    make(map[string]*pushSub),
-		settled: make(chan struct{}),
-		wake:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		opts:   o,
+		log:    o.Logger.With(LogKeyComponent, "ews.push"),
+		events: make(chan PushEvent, o.Buffer),
+		subs:   make(map[string]*pushSub),
+		routes: make(map[string]*pushRoute),
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
 	}
+	rand.Read(l.key[:])
 	l.wg.Add(1)
 	go l.reporter()
 	return l, nil
@@ -207,77 +269,156 @@ func (l *PushListener) Events() <-chan PushEvent { return l.events }
 // the Events channel was full.
 func (l *PushListener) Dropped() uint64 { return l.dropped.Load() }
 
-// Expect announces a Subscribe in flight. Until the returned release
-// function is called (after Register), a POST for an unknown subscription
-// id waits — at most PendingWait — instead of being answered Unsubscribe,
-// since Exchange may POST the first notification before the Subscribe
-// response arrives. Call release exactly once, whether Subscribe
-// succeeded or not.
-func (l *PushListener) Expect() (release func()) {
-	l.mu.Lock()
-	l.pending++
-	l.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			l.mu.Lock()
-			l.pending--
-			if l.pending == 0 {
-				close(l.settled)
-				l.settled = make(chan struct{})
-			}
-			l.mu.Unlock()
-		})
-	}
+// pushSecretNonce and pushSecretTag are the byte lengths of the two parts
+// of a callback secret.
+const (
+	pushSecretNonce = 16
+	pushSecretTag   = 16
+)
+
+// newSecret returns a fresh callback path segment: a random nonce and its
+// truncated HMAC, in unpadded base64url (43 characters).
+func (l *PushListener) newSecret() string {
+	var b [pushSecretNonce + pushSecretTag]byte
+	rand.Read(b[:pushSecretNonce])
+	copy(b[pushSecretNonce:], l.tag(b[:pushSecretNonce]))
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// Register makes the listener accept notifications for a push
-// subscription. statusFrequency is the subscription's StatusFrequency
-// (1–1440 minutes); watermark is the Watermark the Subscribe response
-// returned (or "" if unknown), from which continuity is checked.
-// Registering a known id again resets its state.
-func (l *PushListener) Register(id string, statusFrequency time.Duration, watermark string) error {
+func (l *PushListener) tag(nonce []byte) []byte {
+	m := hmac.New(sha256.New, l.key[:])
+	m.Write([]byte("mailsync push callback\x00"))
+	m.Write(nonce)
+	return m.Sum(nil)[:pushSecretTag]
+}
+
+// issued reports whether secret is a callback path segment this listener
+// made, in time independent of where a guess goes wrong.
+func (l *PushListener) issued(secret string) bool {
+	if base64.RawURLEncoding.DecodedLen(len(secret)) != pushSecretNonce+pushSecretTag {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(secret)
+	if err != nil || len(b) != pushSecretNonce+pushSecretTag {
+		return false
+	}
+	return hmac.Equal(l.tag(b[:pushSecretNonce]), b[pushSecretNonce:])
+}
+
+// PushCallback is the callback path a PushListener reserved for one push
+// subscription: Expect makes one, URL gives the SubscribeRequest.URL, and
+// Register binds it to the subscription the server created. Its methods
+// are safe for concurrent use.
+type PushCallback struct {
+	l      *PushListener
+	secret string
+}
+
+// Expect reserves a fresh callback path for a Subscribe about to be sent.
+// Until Register or Release, a POST on that path waits — at most
+// PendingWait — instead of being answered Unsubscribe, since Exchange may
+// POST the first notification before the Subscribe response arrives. Call
+// Release when done with the callback, whether Subscribe succeeded or
+// not (after Register it only ends the reservation).
+func (l *PushListener) Expect() *PushCallback {
+	cb := &PushCallback{l: l, secret: l.newSecret()}
+	l.mu.Lock()
+	if !l.closed {
+		l.routes[cb.secret] = &pushRoute{ready: make(chan struct{})}
+	}
+	l.mu.Unlock()
+	return cb
+}
+
+// Path returns the callback's path segment, a secret: whoever knows it
+// can post notifications for the subscription. Mount the listener so that
+// it receives requests whose last path segment is this one.
+func (cb *PushCallback) Path() string { return cb.secret }
+
+// URL returns the SubscribeRequest.URL for the callback: base (the URL
+// prefix under which the listener is served, e.g.
+// "https://host:8443/mailsync/push") with the secret path segment
+// appended.
+func (cb *PushCallback) URL(base string) string {
+	return strings.TrimRight(base, "/") + "/" + cb.secret
+}
+
+// Register makes the listener accept notifications for the push
+// subscription id on the callback's path. statusFrequency is the
+// subscription's StatusFrequency (1–1440 minutes); watermark is the
+// Watermark the Subscribe response returned (or "" if unknown), from
+// which continuity is checked. A callback is registered at most once;
+// registering an id that is already registered (on another callback)
+// replaces that registration, whose path is retired.
+func (cb *PushCallback) Register(id string, statusFrequency time.Duration, watermark string) error {
 	if id == "" {
 		return fmt.Errorf("%w: empty subscription id", ErrInvalidSubscribeRequest)
 	}
 	if statusFrequency < time.Minute || statusFrequency > 1440*time.Minute {
 		return fmt.Errorf("%w: StatusFrequency %v outside 1–1440 minutes", ErrInvalidSubscribeRequest, statusFrequency)
 	}
+	l := cb.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return ErrConnectionClosed
 	}
+	r := l.routes[cb.secret]
+	if r == nil || r.sub != nil {
+		return fmt.Errorf("%w: push callback already registered or released", ErrInvalidSubscribeRequest)
+	}
 	if old := l.subs[id]; old != nil {
-		old.gone = true
-		old.stop()
+		l.retire(old)
 	}
 	s := &pushSub{
 		id:        id,
+		secret:    cb.secret,
 		deadline:  2*statusFrequency + l.opts.LivenessSlack,
 		lastSeen:  l.opts.Clock.Now(),
 		watermark: watermark,
+		head:      watermark,
 	}
 	l.subs[id] = s
+	r.sub = s
+	r.settle()
 	s.stop = l.opts.Clock.AfterFunc(s.deadline, func() { l.checkLiveness(s) })
 	return nil
 }
 
-// Unregister forgets a subscription: later POSTs for it are answered
+// Release ends the reservation Expect made. A callback that was not
+// registered is retired: POSTs on its path are answered Unsubscribe at
+// once. Release is idempotent, and harmless after Register.
+func (cb *PushCallback) Release() {
+	l := cb.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r := l.routes[cb.secret]; r != nil && r.sub == nil {
+		r.settle()
+		delete(l.routes, cb.secret)
+	}
+}
+
+// retire forgets a registered subscription and its path; l.mu is held.
+func (l *PushListener) retire(s *pushSub) {
+	s.gone = true
+	s.stop()
+	delete(l.subs, s.id)
+	delete(l.routes, s.secret)
+}
+
+// Unregister forgets a subscription: later POSTs on its path are answered
 // Unsubscribe, which ends it on the server.
 func (l *PushListener) Unregister(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if s := l.subs[id]; s != nil {
-		s.gone = true
-		s.stop()
-		delete(l.subs, id)
+		l.retire(s)
 	}
 }
 
-// Watermark returns the last watermark received for a registered
-// subscription (to persist for resumption), and whether the id is
-// registered.
+// Watermark returns the watermark up to which a registered subscription's
+// events arrived without a break (to persist for resumption; see the
+// type's documentation), and whether the id is registered.
 func (l *PushListener) Watermark(id string) (string, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -298,10 +439,12 @@ func (l *PushListener) Close() error {
 		return ErrConnectionClosed
 	}
 	l.closed = true
-	for id, s := range l.subs {
-		s.gone = true
-		s.stop()
-		delete(l.subs, id)
+	for _, s := range l.subs {
+		l.retire(s)
+	}
+	for secret, r := range l.routes {
+		r.settle()
+		delete(l.routes, secret)
 	}
 	close(l.done)
 	l.mu.Unlock()
@@ -327,8 +470,7 @@ func (l *PushListener) checkLiveness(s *pushSub) {
 		s.stop = l.opts.Clock.AfterFunc(s.deadline-idle, func() { l.checkLiveness(s) })
 		return
 	}
-	s.gone = true
-	delete(l.subs, s.id)
+	l.retire(s)
 	l.log.Warn("push subscription lost", LogKeySubscription, s.id, LogKeySilentFor, idle)
 	l.lost = append(l.lost, PushEvent{
 		SubscriptionID: s.id,
@@ -383,12 +525,10 @@ const (
 
 // ServeHTTP handles one SendNotification POST.
 func (l *PushListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if l.opts.Token != "" {
-		seg := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
-		if subtle.ConstantTimeCompare([]byte(seg), []byte(l.opts.Token)) != 1 {
-			http.NotFound(w, r)
-			return
-		}
+	secret := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	if !l.issued(secret) {
+		http.NotFound(w, r)
+		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -429,12 +569,15 @@ func (l *PushListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a SendNotification message", http.StatusBadRequest)
 		return
 	}
-	status, code := l.accept(r.Context(), msgs)
+	status, code := l.accept(r.Context(), secret, msgs)
 	switch code {
 	case http.StatusOK:
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "listener busy", code)
+		return
+	case http.StatusNotFound:
+		http.NotFound(w, r)
 		return
 	default:
 		http.Error(w, http.StatusText(code), code)
@@ -455,22 +598,20 @@ const (
 	pushUnsubscribe
 )
 
-// accept applies the messages of one POST: all or nothing. It returns the
-// SubscriptionStatus to answer and the HTTP status.
-func (l *PushListener) accept(ctx context.Context, msgs []sendNotificationMessage) (pushStatus, int) {
-	ids := make([]string, 0, 1)
-	for _, m := range msgs {
-		if m.SubscriptionID != "" && !slices.Contains(ids, m.SubscriptionID) {
-			ids = append(ids, m.SubscriptionID)
-		}
-	}
-	if len(ids) == 0 {
-		// An error message without any subscription id: nothing to
-		// attribute it to.
-		return pushOK, http.StatusBadRequest
-	}
-	if !l.waitKnown(ctx, ids) {
+// accept applies the messages of one POST on the callback path secret:
+// all or nothing. It returns the SubscriptionStatus to answer and the
+// HTTP status.
+func (l *PushListener) accept(ctx context.Context, secret string, msgs []sendNotificationMessage) (pushStatus, int) {
+	s := l.resolve(ctx, secret)
+	if s == nil {
 		return pushUnsubscribe, http.StatusOK
+	}
+	for _, m := range msgs {
+		if m.SubscriptionID != "" && m.SubscriptionID != s.id {
+			// Not this path's subscription: as if the path were
+			// unknown.
+			return pushOK, http.StatusNotFound
+		}
 	}
 
 	l.mu.Lock()
@@ -478,54 +619,47 @@ func (l *PushListener) accept(ctx context.Context, msgs []sendNotificationMessag
 	if l.closed {
 		return pushOK, http.StatusServiceUnavailable
 	}
-	// Re-check under the lock: a subscription may have been reported
-	// lost or unregistered meanwhile.
-	for _, id := range ids {
-		if l.subs[id] == nil {
-			return pushUnsubscribe, http.StatusOK
-		}
+	if s.gone {
+		// Reported lost or unregistered meanwhile.
+		return pushUnsubscribe, http.StatusOK
 	}
 	// Build every event first, so that a full channel refuses the whole
 	// POST before any state changes.
 	type pending struct {
-		ev        PushEvent
-		sub       *pushSub
-		watermark string
-		prev      string
-		dup       bool
+		ev  PushEvent
+		dup bool
 	}
 	var out []pending
-	shadow := make(map[string][2]string, len(ids)) // id -> {watermark, prevOfLast} as if applied
-	for _, id := range ids {
-		s := l.subs[id]
-		shadow[id] = [2]string{s.watermark, s.prevOfLst}
-	}
+	head, prevOfHead, wm, broken := s.head, s.prevOfHead, s.watermark, s.broken
 	for i := range msgs {
 		m := &msgs[i]
-		s := l.subs[m.SubscriptionID]
 		if m.Err != nil {
-			out = append(out, pending{ev: PushEvent{SubscriptionID: m.SubscriptionID, Err: m.Err}, sub: s})
+			out = append(out, pending{ev: PushEvent{SubscriptionID: s.id, Err: m.Err}})
 			continue
 		}
 		n := m.Notification
-		st := shadow[n.SubscriptionID]
-		p := pending{sub: s, prev: n.PreviousWatermark, watermark: n.LastWatermark()}
-		if p.watermark == "" {
-			p.watermark = st[0]
+		last := n.LastWatermark()
+		if last == "" {
+			last = head
 		}
 		switch {
-		case st[0] != "" && n.PreviousWatermark == st[1] && p.watermark == st[0] && st[1] != st[0]:
+		case head != "" && n.PreviousWatermark == prevOfHead && last == head && prevOfHead != head:
 			// The server resent the notification we already took
 			// (our answer did not reach it).
-			p.dup = true
-		case st[0] != "" && n.PreviousWatermark != "" && n.PreviousWatermark != st[0]:
-			p.ev = PushEvent{SubscriptionID: n.SubscriptionID, Notification: n, Gap: true,
-				Err: fmt.Errorf("%w: %s continued from %q, last seen %q", ErrWatermarkGap, n.SubscriptionID, n.PreviousWatermark, st[0])}
+			out = append(out, pending{dup: true})
+		case head != "" && n.PreviousWatermark != head:
+			// Not the successor of what the server sent last: events
+			// were lost in between. The unbroken chain ends here.
+			broken = true
+			out = append(out, pending{ev: PushEvent{SubscriptionID: s.id, Notification: n, Gap: true,
+				Err: fmt.Errorf("%w: %s continued from %q, last seen %q", ErrWatermarkGap, s.id, n.PreviousWatermark, head)}})
 		default:
-			p.ev = PushEvent{SubscriptionID: n.SubscriptionID, Notification: n}
+			if !broken {
+				wm = last
+			}
+			out = append(out, pending{ev: PushEvent{SubscriptionID: s.id, Notification: n}})
 		}
-		shadow[n.SubscriptionID] = [2]string{p.watermark, p.prev}
-		out = append(out, p)
+		head, prevOfHead = last, n.PreviousWatermark
 	}
 	sends := 0
 	for _, p := range out {
@@ -533,44 +667,29 @@ func (l *PushListener) accept(ctx context.Context, msgs []sendNotificationMessag
 			sends++
 		}
 	}
-	now := l.opts.Clock.Now()
+	// The path proves the server sent this POST: it is a sign of life
+	// even when it is refused for want of room (the server retries it).
+	s.lastSeen = l.opts.Clock.Now()
 	if cap(l.events)-len(l.events)-l.inflight < sends {
 		l.dropped.Add(1)
-		// The server is alive and will retry: credit liveness, but
-		// record nothing else.
-		for _, p := range out {
-			if p.sub != nil {
-				p.sub.lastSeen = now
-			}
-		}
 		return pushOK, http.StatusServiceUnavailable
 	}
+	s.head, s.prevOfHead, s.watermark, s.broken = head, prevOfHead, wm, broken
 	for _, p := range out {
-		// p.sub is nil for an error message that names no
-		// subscription, beside others that do.
-		if p.sub != nil {
-			p.sub.lastSeen = now
+		if p.dup {
+			continue
 		}
-		if p.sub != nil && (p.ev.Notification != nil || p.dup) {
-			p.sub.watermark, p.sub.prevOfLst = p.watermark, p.prev
-		}
-		if !p.dup {
-			// Cannot block: capacity was checked under l.mu, and the
-			// only other sender, the reporter, holds a reserved slot.
-			select {
-			case l.events <- p.ev:
-			default:
-				l.dropped.Add(1)
-				return pushOK, http.StatusServiceUnavailable
-			}
-		}
+		// Cannot block: capacity was checked under l.mu, and the only
+		// other sender, the reporter, holds a reserved slot.
+		l.events <- p.ev
 	}
 	return pushOK, http.StatusOK
 }
 
-// waitKnown reports whether all ids are registered, waiting for
-// outstanding Expect calls when some are not.
-func (l *PushListener) waitKnown(ctx context.Context, ids []string) bool {
+// resolve returns the registered subscription of a callback path, waiting
+// at most PendingWait while the path's callback is outstanding; nil when
+// the path has no subscription (any more, or not in time).
+func (l *PushListener) resolve(ctx context.Context, secret string) *pushSub {
 	var timeout <-chan struct{}
 	var stop func() bool
 	defer func() {
@@ -580,20 +699,15 @@ func (l *PushListener) waitKnown(ctx context.Context, ids []string) bool {
 	}()
 	for {
 		l.mu.Lock()
-		known := true
-		for _, id := range ids {
-			if l.subs[id] == nil {
-				known = false
-				break
-			}
+		r := l.routes[secret]
+		var s *pushSub
+		var ready chan struct{}
+		if r != nil {
+			s, ready = r.sub, r.ready
 		}
-		pending, settled := l.pending, l.settled
 		l.mu.Unlock()
-		if known {
-			return true
-		}
-		if pending == 0 {
-			return false
+		if r == nil || s != nil {
+			return s
 		}
 		if timeout == nil {
 			ch := make(chan struct{})
@@ -601,13 +715,13 @@ func (l *PushListener) waitKnown(ctx context.Context, ids []string) bool {
 			timeout = ch
 		}
 		select {
-		case <-settled:
+		case <-ready:
 		case <-timeout:
-			return false
+			return nil
 		case <-ctx.Done():
-			return false
+			return nil
 		case <-l.done:
-			return false
+			return nil
 		}
 	}
 }

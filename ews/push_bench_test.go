@@ -31,10 +31,9 @@ func BenchmarkPushListener_64Posters(b *testing.B) {
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 
+	paths := make([]string, posters)
 	for p := range posters {
-		if err := l.Register(fmt.Sprintf("PSUB-%02d", p), 30*time.Minute, "W0"); err != nil {
-			b.Fatal(err)
-		}
+		paths[p] = register(b, l, fmt.Sprintf("PSUB-%02d", p), 30*time.Minute, "W0")
 	}
 	var consumed atomic.Int64
 	done := make(chan struct{})
@@ -60,7 +59,7 @@ func BenchmarkPushListener_64Posters(b *testing.B) {
 				wm := fmt.Sprintf("W%d", k+1)
 				body := pushNotification(sub, prev, wm)
 				for {
-					resp, err := hc.Post(srv.URL, xmlCT, bytes.NewReader(body))
+					resp, err := hc.Post(srv.URL+paths[p], xmlCT, bytes.NewReader(body))
 					if err != nil {
 						b.Error(err)
 						return

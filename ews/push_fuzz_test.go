@@ -35,11 +35,11 @@ func FuzzDecodeSendNotification(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		l.Register("S1", time.Minute, "W0")
-		w := post(t, l, "/", xmlCT, body)
+		path := register(t, l, "S1", time.Minute, "W0")
+		w := post(t, l, path, xmlCT, body)
 		switch w.Code {
 		case http.StatusOK:
-		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusNotFound:
 			if wm, _ := l.Watermark("S1"); wm != "W0" {
 				t.Fatalf("rejected body changed state to %q", wm)
 			}

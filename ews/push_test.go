@@ -35,6 +35,18 @@ func newTestListener(t testing.TB, opts *PushListenerOptions) (*PushListener, *d
 	return l, clk
 }
 
+// register registers id on a fresh callback of l and returns the path to
+// post its notifications to.
+func register(t testing.TB, l *PushListener, id string, statusFrequency time.Duration, watermark string) string {
+	t.Helper()
+	cb := l.Expect()
+	defer cb.Release()
+	if err := cb.Register(id, statusFrequency, watermark); err != nil {
+		t.Fatal(err)
+	}
+	return "/ews/push/" + cb.Path()
+}
+
 // post sends body to the listener and returns the response.
 func post(t testing.TB, l http.Handler, path, contentType string, body []byte) *httptest.ResponseRecorder {
 	t.Helper()
@@ -104,10 +116,8 @@ func recvPush(t testing.TB, l *PushListener) PushEvent {
 
 func TestPushListener_Golden(t *testing.T) {
 	l, _ := newTestListener(t, nil)
-	if err := l.Register(pushSubID, 5*time.Minute, "ygwAAAAAAAA="); err != nil {
-		t.Fatal(err)
-	}
-	expectReply(t, post(t, l, "/ews/push", xmlCT, ntfGolden(t, "sendnotification_modified.request.xml")), "sendnotification_ok.response.xml")
+	path := register(t, l, pushSubID, 5*time.Minute, "ygwAAAAAAAA=")
+	expectReply(t, post(t, l, path, xmlCT, ntfGolden(t, "sendnotification_modified.request.xml")), "sendnotification_ok.response.xml")
 	ev := recvPush(t, l)
 	if ev.Err != nil || ev.Gap || ev.Notification == nil || ev.SubscriptionID != pushSubID {
 		t.Fatalf("event %+v", ev)
@@ -120,19 +130,22 @@ func TestPushListener_Golden(t *testing.T) {
 		t.Fatalf("watermark %q", wm)
 	}
 	// The idle StatusEvent repeats the watermark: continuous, delivered.
-	expectReply(t, post(t, l, "/ews/push", "text/xml", ntfGolden(t, "sendnotification_status.request.xml")), "sendnotification_ok.response.xml")
+	expectReply(t, post(t, l, path, "text/xml", ntfGolden(t, "sendnotification_status.request.xml")), "sendnotification_ok.response.xml")
 	ev = recvPush(t, l)
 	if ev.Err != nil || !ev.Notification.StatusOnly() {
 		t.Fatalf("status event %+v", ev)
 	}
 }
 
-// A notification for a subscription the listener does not know is answered
+// A path the listener issued whose subscription is gone is answered
 // Unsubscribe, with nothing delivered and no state change.
-func TestPushListener_UnknownSubscription(t *testing.T) {
+func TestPushListener_RetiredPath(t *testing.T) {
 	l, _ := newTestListener(t, nil)
-	l.Register("OTHER", time.Minute, "W0")
-	expectReply(t, post(t, l, "/", xmlCT, ntfGolden(t, "sendnotification_modified.request.xml")), "sendnotification_unsubscribe.response.xml")
+	other := register(t, l, "OTHER", time.Minute, "W0")
+	// A callback released without Register (Subscribe failed).
+	cb := l.Expect()
+	cb.Release()
+	expectReply(t, post(t, l, "/ews/push/"+cb.Path(), xmlCT, ntfGolden(t, "sendnotification_modified.request.xml")), "sendnotification_unsubscribe.response.xml")
 	noPushEvent(t, l)
 	if _, ok := l.Watermark(pushSubID); ok {
 		t.Fatal("unknown id was registered")
@@ -140,17 +153,20 @@ func TestPushListener_UnknownSubscription(t *testing.T) {
 	if wm, _ := l.Watermark("OTHER"); wm != "W0" {
 		t.Fatalf("other subscription touched: %q", wm)
 	}
-	// Unregistered ids are unknown too.
+	// Unregistered subscriptions' paths are retired too.
 	l.Unregister("OTHER")
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("OTHER", "W0", "W1")), "sendnotification_unsubscribe.response.xml")
+	expectReply(t, post(t, l, other, xmlCT, pushNotification("OTHER", "W0", "W1")), "sendnotification_unsubscribe.response.xml")
 	noPushEvent(t, l)
+	if err := cb.Register("LATE", time.Minute, ""); !errors.Is(err, ErrInvalidSubscribeRequest) {
+		t.Fatalf("Register after Release: %v", err)
+	}
 }
 
-// Forged and malformed posts are refused with no effect on state: no
-// event, no watermark change, and no liveness credit.
+// Malformed posts on the right path are refused with no effect on state:
+// no event, no watermark change, and no liveness credit.
 func TestPushListener_RejectsBadPosts(t *testing.T) {
-	l, clk := newTestListener(t, &PushListenerOptions{Token: "s3cret", MaxBodyBytes: 4096, LivenessSlack: 30 * time.Second})
-	l.Register("S1", time.Minute, "W0")
+	l, clk := newTestListener(t, &PushListenerOptions{MaxBodyBytes: 4096, LivenessSlack: 30 * time.Second})
+	path := register(t, l, "S1", time.Minute, "W0")
 	good := pushNotification("S1", "W0", "W1")
 	cases := []struct {
 		name   string
@@ -160,16 +176,16 @@ func TestPushListener_RejectsBadPosts(t *testing.T) {
 		body   []byte
 		want   int
 	}{
-		{"wrong token", http.MethodPost, "/ews/push/guess", xmlCT, good, http.StatusNotFound},
-		{"no token", http.MethodPost, "/ews/push", xmlCT, good, http.StatusNotFound},
-		{"GET", http.MethodGet, "/ews/push/s3cret", xmlCT, nil, http.StatusMethodNotAllowed},
-		{"json", http.MethodPost, "/ews/push/s3cret", "application/json", good, http.StatusUnsupportedMediaType},
-		{"no content type", http.MethodPost, "/ews/push/s3cret", "", good, http.StatusUnsupportedMediaType},
-		{"oversized", http.MethodPost, "/ews/push/s3cret", xmlCT, append(good, bytes.Repeat([]byte(" "), 4096)...), http.StatusRequestEntityTooLarge},
-		{"not xml", http.MethodPost, "/ews/push/s3cret", xmlCT, []byte("hello"), http.StatusBadRequest},
-		{"truncated", http.MethodPost, "/ews/push/s3cret", xmlCT, good[:len(good)/2], http.StatusBadRequest},
-		{"other operation", http.MethodPost, "/ews/push/s3cret", xmlCT, ntfGolden(t, "getevents.response.xml"), http.StatusBadRequest},
-		{"bad event", http.MethodPost, "/ews/push/s3cret", xmlCT, bytes.Replace(good, []byte("2024-05-01T10:00:00Z"), []byte("never"), 1), http.StatusBadRequest},
+		{"wrong path", http.MethodPost, "/ews/push/guess", xmlCT, good, http.StatusNotFound},
+		{"no path", http.MethodPost, "/ews/push", xmlCT, good, http.StatusNotFound},
+		{"GET", http.MethodGet, path, xmlCT, nil, http.StatusMethodNotAllowed},
+		{"json", http.MethodPost, path, "application/json", good, http.StatusUnsupportedMediaType},
+		{"no content type", http.MethodPost, path, "", good, http.StatusUnsupportedMediaType},
+		{"oversized", http.MethodPost, path, xmlCT, append(good, bytes.Repeat([]byte(" "), 4096)...), http.StatusRequestEntityTooLarge},
+		{"not xml", http.MethodPost, path, xmlCT, []byte("hello"), http.StatusBadRequest},
+		{"truncated", http.MethodPost, path, xmlCT, good[:len(good)/2], http.StatusBadRequest},
+		{"other operation", http.MethodPost, path, xmlCT, ntfGolden(t, "getevents.response.xml"), http.StatusBadRequest},
+		{"bad event", http.MethodPost, path, xmlCT, bytes.Replace(good, []byte("2024-05-01T10:00:00Z"), []byte("never"), 1), http.StatusBadRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,6 +198,9 @@ func TestPushListener_RejectsBadPosts(t *testing.T) {
 			if w.Code != tc.want {
 				t.Fatalf("status %d, want %d", w.Code, tc.want)
 			}
+			if strings.Contains(w.Body.String(), "S1") || strings.Contains(w.Body.String(), "W0") {
+				t.Fatalf("answer reveals state: %q", w.Body.String())
+			}
 			noPushEvent(t, l)
 			if wm, ok := l.Watermark("S1"); !ok || wm != "W0" {
 				t.Fatalf("state changed: %q %v", wm, ok)
@@ -189,7 +208,7 @@ func TestPushListener_RejectsBadPosts(t *testing.T) {
 		})
 	}
 	// Oversized without Content-Length (chunked) is refused too.
-	r := httptest.NewRequest(http.MethodPost, "/ews/push/s3cret", io.MultiReader(bytes.NewReader(good), strings.NewReader(strings.Repeat(" ", 5000))))
+	r := httptest.NewRequest(http.MethodPost, path, io.MultiReader(bytes.NewReader(good), strings.NewReader(strings.Repeat(" ", 5000))))
 	r.ContentLength = -1
 	r.Header.Set("Content-Type", xmlCT)
 	w := httptest.NewRecorder()
@@ -205,35 +224,40 @@ func TestPushListener_RejectsBadPosts(t *testing.T) {
 	if ev := recvPush(t, l); ev.SubscriptionID != "S1" || !errors.Is(ev.Err, ErrSubscriptionLost) {
 		t.Fatalf("event %+v", ev)
 	}
-	// The right token works (and, the subscription being lost, gets
+	// The right path works (and, the subscription being lost, gets
 	// Unsubscribe).
-	expectReply(t, post(t, l, "/ews/push/s3cret", xmlCT, good), "sendnotification_unsubscribe.response.xml")
+	expectReply(t, post(t, l, path, xmlCT, good), "sendnotification_unsubscribe.response.xml")
 }
 
 func TestPushListener_WatermarkContinuity(t *testing.T) {
 	l, _ := newTestListener(t, nil)
-	l.Register("S1", time.Minute, "W0")
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1", "W2")), "sendnotification_ok.response.xml")
+	path := register(t, l, "S1", time.Minute, "W0")
+	expectReply(t, post(t, l, path, xmlCT, pushNotification("S1", "W0", "W1", "W2")), "sendnotification_ok.response.xml")
 	if ev := recvPush(t, l); ev.Gap || ev.Err != nil {
 		t.Fatalf("continuous notification flagged %+v", ev)
 	}
 	// The server resends the same notification (our answer was lost):
 	// acknowledged, not delivered twice, not a gap.
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1", "W2")), "sendnotification_ok.response.xml")
+	expectReply(t, post(t, l, path, xmlCT, pushNotification("S1", "W0", "W1", "W2")), "sendnotification_ok.response.xml")
 	noPushEvent(t, l)
+	if wm, _ := l.Watermark("S1"); wm != "W2" {
+		t.Fatalf("watermark %q", wm)
+	}
 	// Events between W2 and W5 never arrived.
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W5", "W6")), "sendnotification_ok.response.xml")
+	expectReply(t, post(t, l, path, xmlCT, pushNotification("S1", "W5", "W6")), "sendnotification_ok.response.xml")
 	ev := recvPush(t, l)
 	if !ev.Gap || !errors.Is(ev.Err, ErrWatermarkGap) || ev.Notification == nil || ev.Notification.Events[0].Watermark != "W6" {
 		t.Fatalf("gap event %+v", ev)
 	}
-	// The chain continues from the new watermark.
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W6")), "sendnotification_ok.response.xml")
+	// The server's chain continues from W6 without another gap, but the
+	// unbroken chain ended at W2: resuming from there replays what was
+	// missed instead of skipping it.
+	expectReply(t, post(t, l, path, xmlCT, pushNotification("S1", "W6")), "sendnotification_ok.response.xml")
 	if ev := recvPush(t, l); ev.Gap || !ev.Notification.StatusOnly() {
 		t.Fatalf("status after gap %+v", ev)
 	}
-	if wm, _ := l.Watermark("S1"); wm != "W6" {
-		t.Fatalf("watermark %q", wm)
+	if wm, _ := l.Watermark("S1"); wm != "W2" {
+		t.Fatalf("watermark %q after a gap, want W2", wm)
 	}
 }
 
@@ -241,10 +265,10 @@ func TestPushListener_WatermarkContinuity(t *testing.T) {
 // retries it) without blocking and without recording anything.
 func TestPushListener_NonBlockingHandoff(t *testing.T) {
 	l, clk := newTestListener(t, &PushListenerOptions{Buffer: 1, LivenessSlack: time.Minute})
-	l.Register("S1", time.Minute, "W0")
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1")), "sendnotification_ok.response.xml")
+	path := register(t, l, "S1", time.Minute, "W0")
+	expectReply(t, post(t, l, path, xmlCT, pushNotification("S1", "W0", "W1")), "sendnotification_ok.response.xml")
 	clk.Advance(2 * time.Minute)
-	w := post(t, l, "/", xmlCT, pushNotification("S1", "W1", "W2"))
+	w := post(t, l, path, xmlCT, pushNotification("S1", "W1", "W2"))
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("full buffer: status %d", w.Code)
 	}
@@ -265,7 +289,7 @@ func TestPushListener_NonBlockingHandoff(t *testing.T) {
 	}
 	noPushEvent(t, l)
 	// The retry goes through and chains without a gap.
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W1", "W2")), "sendnotification_ok.response.xml")
+	expectReply(t, post(t, l, path, xmlCT, pushNotification("S1", "W1", "W2")), "sendnotification_ok.response.xml")
 	if ev := recvPush(t, l); ev.Gap || ev.Notification.Events[0].Watermark != "W2" {
 		t.Fatalf("retried event %+v", ev)
 	}
@@ -275,10 +299,10 @@ func TestPushListener_NonBlockingHandoff(t *testing.T) {
 // is reported lost; each notification or StatusEvent moves the deadline.
 func TestPushListener_Liveness(t *testing.T) {
 	l, clk := newTestListener(t, &PushListenerOptions{LivenessSlack: 30 * time.Second})
-	l.Register("S1", time.Minute, "W0")
-	l.Register("S2", 10*time.Minute, "V0")
+	path := register(t, l, "S1", time.Minute, "W0")
+	register(t, l, "S2", 10*time.Minute, "V0")
 	clk.Advance(2 * time.Minute)
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0")), "sendnotification_ok.response.xml")
+	expectReply(t, post(t, l, path, xmlCT, pushNotification("S1", "W0")), "sendnotification_ok.response.xml")
 	recvPush(t, l)
 	clk.Advance(2*time.Minute + 29*time.Second)
 	noPushEvent(t, l)
@@ -293,7 +317,7 @@ func TestPushListener_Liveness(t *testing.T) {
 	}
 	noPushEvent(t, l)
 	// A late POST for the lost subscription ends it on the server.
-	expectReply(t, post(t, l, "/", xmlCT, pushNotification("S1", "W0")), "sendnotification_unsubscribe.response.xml")
+	expectReply(t, post(t, l, path, xmlCT, pushNotification("S1", "W0")), "sendnotification_unsubscribe.response.xml")
 	clk.Advance(20 * time.Minute)
 	if ev := recvPush(t, l); ev.SubscriptionID != "S2" || !errors.Is(ev.Err, ErrSubscriptionLost) {
 		t.Fatalf("S2 event %+v", ev)
@@ -303,9 +327,9 @@ func TestPushListener_Liveness(t *testing.T) {
 // Lost reports are never dropped, even when the channel is full.
 func TestPushListener_LostReportsQueue(t *testing.T) {
 	l, clk := newTestListener(t, &PushListenerOptions{Buffer: 1})
-	l.Register("S1", time.Minute, "W0")
-	l.Register("S2", time.Minute, "W0")
-	l.Register("S3", time.Minute, "W0")
+	register(t, l, "S1", time.Minute, "W0")
+	register(t, l, "S2", time.Minute, "W0")
+	register(t, l, "S3", time.Minute, "W0")
 	clk.Advance(time.Hour)
 	seen := map[string]bool{}
 	for range 3 {
@@ -321,34 +345,38 @@ func TestPushListener_LostReportsQueue(t *testing.T) {
 }
 
 // Exchange may POST the first notification before the Subscribe response
-// arrives: with Expect outstanding, the POST waits for Register.
+// arrives: on the path of an outstanding callback, the POST waits for
+// Register.
 func TestPushListener_Expect(t *testing.T) {
 	l, clk := newTestListener(t, nil)
-	release := l.Expect()
+	cb := l.Expect()
 	done := make(chan *httptest.ResponseRecorder)
-	go func() { done <- post(t, l, "/", xmlCT, pushNotification("NEW", "W0", "W1")) }()
+	go func() { done <- post(t, l, "/ews/push/"+cb.Path(), xmlCT, pushNotification("NEW", "W0", "W1")) }()
 	waitTimers(t, clk, 1) // the POST is waiting (its PendingWait timer is set)
-	if err := l.Register("NEW", time.Minute, "W0"); err != nil {
+	if err := cb.Register("NEW", time.Minute, "W0"); err != nil {
 		t.Fatal(err)
 	}
-	release()
+	cb.Release()
 	expectReply(t, <-done, "sendnotification_ok.response.xml")
 	if ev := recvPush(t, l); ev.SubscriptionID != "NEW" || ev.Notification == nil {
 		t.Fatalf("event %+v", ev)
 	}
-	release() // idempotent
+	cb.Release() // idempotent
+	if err := cb.Register("NEW", time.Minute, "W0"); !errors.Is(err, ErrInvalidSubscribeRequest) {
+		t.Fatalf("second Register: %v", err)
+	}
 
 	// Released without Register (Subscribe failed): Unsubscribe.
-	release = l.Expect()
-	go func() { done <- post(t, l, "/", xmlCT, pushNotification("GHOST", "W0", "W1")) }()
+	cb = l.Expect()
+	go func() { done <- post(t, l, "/ews/push/"+cb.Path(), xmlCT, pushNotification("GHOST", "W0", "W1")) }()
 	waitTimers(t, clk, 2)
-	release()
+	cb.Release()
 	expectReply(t, <-done, "sendnotification_unsubscribe.response.xml")
 
 	// Never released: PendingWait bounds the wait.
-	release = l.Expect()
-	defer release()
-	go func() { done <- post(t, l, "/", xmlCT, pushNotification("GHOST", "W0", "W1")) }()
+	cb = l.Expect()
+	defer cb.Release()
+	go func() { done <- post(t, l, "/ews/push/"+cb.Path(), xmlCT, pushNotification("GHOST", "W0", "W1")) }()
 	waitTimers(t, clk, 2)
 	clk.Advance(DefaultPushPendingWait)
 	expectReply(t, <-done, "sendnotification_unsubscribe.response.xml")
@@ -357,11 +385,11 @@ func TestPushListener_Expect(t *testing.T) {
 
 func TestPushListener_ServerErrorMessage(t *testing.T) {
 	l, _ := newTestListener(t, nil)
-	l.Register("S1", time.Minute, "W0")
+	path := register(t, l, "S1", time.Minute, "W0")
 	body := strings.Replace(string(pushNotification("S1", "W0", "W1")),
 		`<m:SendNotificationResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>`,
 		`<m:SendNotificationResponseMessage ResponseClass="Error"><m:MessageText>missed</m:MessageText><m:ResponseCode>ErrorMissedNotificationEvents</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>`, 1)
-	expectReply(t, post(t, l, "/", xmlCT, []byte(body)), "sendnotification_ok.response.xml")
+	expectReply(t, post(t, l, path, xmlCT, []byte(body)), "sendnotification_ok.response.xml")
 	ev := recvPush(t, l)
 	if ev.SubscriptionID != "S1" || !errors.Is(ev.Err, ErrMissedNotificationEvents) || ev.Notification != nil {
 		t.Fatalf("event %+v", ev)
@@ -370,7 +398,8 @@ func TestPushListener_ServerErrorMessage(t *testing.T) {
 
 func TestPushListener_CloseAndOptions(t *testing.T) {
 	l, _ := newTestListener(t, nil)
-	l.Register("S1", time.Minute, "W0")
+	path := register(t, l, "S1", time.Minute, "W0")
+	cb := l.Expect()
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -380,25 +409,28 @@ func TestPushListener_CloseAndOptions(t *testing.T) {
 	if err := l.Close(); !errors.Is(err, ErrConnectionClosed) {
 		t.Fatalf("second Close: %v", err)
 	}
-	w := post(t, l, "/", xmlCT, pushNotification("S1", "W0", "W1"))
+	w := post(t, l, path, xmlCT, pushNotification("S1", "W0", "W1"))
 	if w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("post after Close: %d", w.Code)
 	}
-	if err := l.Register("S2", time.Minute, ""); !errors.Is(err, ErrConnectionClosed) {
+	if err := cb.Register("S2", time.Minute, ""); !errors.Is(err, ErrConnectionClosed) {
 		t.Fatalf("Register after Close: %v", err)
 	}
-	for _, o := range []PushListenerOptions{{Token: "a/b"}, {MaxBodyBytes: -1}, {Buffer: -1}} {
+	if err := l.Expect().Register("S3", time.Minute, ""); !errors.Is(err, ErrConnectionClosed) {
+		t.Fatalf("Expect and Register after Close: %v", err)
+	}
+	for _, o := range []PushListenerOptions{{PendingWait: time.Minute}, {MaxBodyBytes: -1}, {Buffer: -1}} {
 		if _, err := NewPushListener(&o); !errors.Is(err, ErrInvalidOptions) {
 			t.Errorf("%+v: %v", o, err)
 		}
 	}
 	l2, _ := newTestListener(t, nil)
 	for _, f := range []time.Duration{0, 30 * time.Second, 1441 * time.Minute} {
-		if err := l2.Register("S", f, ""); !errors.Is(err, ErrInvalidSubscribeRequest) {
+		if err := l2.Expect().Register("S", f, ""); !errors.Is(err, ErrInvalidSubscribeRequest) {
 			t.Errorf("StatusFrequency %v: %v", f, err)
 		}
 	}
-	if err := l2.Register("", time.Minute, ""); !errors.Is(err, ErrInvalidSubscribeRequest) {
+	if err := l2.Expect().Register("", time.Minute, ""); !errors.Is(err, ErrInvalidSubscribeRequest) {
 		t.Errorf("empty id: %v", err)
 	}
 }
@@ -420,25 +452,26 @@ func TestDecodeSendNotification_Golden(t *testing.T) {
 }
 
 // A POST mixing a notification with an error message that names no
-// subscription is applied without trouble; the error is delivered too.
+// subscription is applied without trouble; the error is delivered too,
+// for the path's subscription.
 func TestPushListener_MixedMessages(t *testing.T) {
 	l, _ := newTestListener(t, nil)
-	l.Register("S1", time.Minute, "W0")
+	path := register(t, l, "S1", time.Minute, "W0")
 	errMsg := `<m:SendNotificationResponseMessage ResponseClass="Error"><m:MessageText>oops</m:MessageText>` +
 		`<m:ResponseCode>ErrorInternalServerError</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey></m:SendNotificationResponseMessage>`
 	body := strings.Replace(string(pushNotification("S1", "W0", "W1")), "</m:ResponseMessages>", errMsg+"</m:ResponseMessages>", 1)
-	expectReply(t, post(t, l, "/", xmlCT, []byte(body)), "sendnotification_ok.response.xml")
+	expectReply(t, post(t, l, path, xmlCT, []byte(body)), "sendnotification_ok.response.xml")
 	if ev := recvPush(t, l); ev.Notification == nil || ev.SubscriptionID != "S1" {
 		t.Fatalf("first event %+v", ev)
 	}
-	if ev := recvPush(t, l); !errors.Is(ev.Err, ErrInternalServerError) || ev.SubscriptionID != "" {
+	if ev := recvPush(t, l); !errors.Is(ev.Err, ErrInternalServerError) || ev.SubscriptionID != "S1" {
 		t.Fatalf("second event %+v", ev)
 	}
-	// An error alone, naming nobody, is refused.
-	w := post(t, l, "/", xmlCT, []byte(`<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">`+
-		`<soap:Body><m:SendNotification><m:ResponseMessages>`+errMsg+`</m:ResponseMessages></m:SendNotification></soap:Body></soap:Envelope>`))
-	if w.Code != http.StatusBadRequest {
-		t.Fatalf("anonymous error: %d", w.Code)
+	// An error alone, naming nobody, is the path's subscription's too.
+	expectReply(t, post(t, l, path, xmlCT, []byte(`<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">`+
+		`<soap:Body><m:SendNotification><m:ResponseMessages>`+errMsg+`</m:ResponseMessages></m:SendNotification></soap:Body></soap:Envelope>`)), "sendnotification_ok.response.xml")
+	if ev := recvPush(t, l); !errors.Is(ev.Err, ErrInternalServerError) || ev.SubscriptionID != "S1" {
+		t.Fatalf("anonymous error %+v", ev)
 	}
 	noPushEvent(t, l)
 }

@@ -150,20 +150,20 @@ func TestE2E_PullAgainstEwstest(t *testing.T) {
 func TestE2E_PushAgainstEwstest(t *testing.T) {
 	srv, _, c := newE2E(t)
 	ctx := context.Background()
-	l, err := ews.NewPushListener(&ews.PushListenerOptions{Token: "t0k3n", Logger: slog.New(slog.DiscardHandler)})
+	l, err := ews.NewPushListener(&ews.PushListenerOptions{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	hs := httptest.NewServer(l)
 	defer hs.Close()
-	release := l.Expect()
+	cb := l.Expect()
 	sub, err := c.Subscribe(ctx, &ews.SubscribeRequest{Kind: ews.Push, DistinguishedFolders: []string{"inbox"},
-		StatusFrequency: time.Minute, URL: hs.URL + "/ews/push/t0k3n"})
+		StatusFrequency: time.Minute, URL: cb.URL(hs.URL + "/ews/push")})
 	if err == nil {
-		err = l.Register(sub.ID, time.Minute, sub.Watermark)
+		err = cb.Register(sub.ID, time.Minute, sub.Watermark)
 	}
-	release()
+	cb.Release()
 	if err != nil {
 		t.Fatal(err)
 	}

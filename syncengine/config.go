@@ -1,6 +1,7 @@
 package syncengine
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -138,6 +139,13 @@ type PushConfig struct {
 	StatusFrequency time.Duration
 	// LivenessSlack is added to 2 × StatusFrequency. Default 30 s.
 	LivenessSlack time.Duration
+	// TLSConfig, when set, makes the listener the engine serves at Listen
+	// speak TLS only, with this configuration's certificate (build it
+	// with tls.LoadX509KeyPair from PEM files); the callback URL then
+	// defaults to https://Listen. Use it wherever the network between
+	// Exchange and the engine is not trusted: over plain HTTP the
+	// subscriptions' secret callback paths can be read off the wire.
+	TLSConfig *tls.Config
 }
 
 // Defaults of Config.
@@ -281,6 +289,14 @@ func (c *Config) Validate() error {
 	if o.Push.URL != "" {
 		if u, err := url.Parse(o.Push.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("%w: Push.URL %q is not an http(s) URL", ErrInvalidConfig, o.Push.URL))
+		}
+	}
+	if o.Push.TLSConfig != nil {
+		if o.Push.Listen == "" {
+			errs = append(errs, fmt.Errorf("%w: Push.TLSConfig needs Push.Listen (an app serving PushHandler itself sets up its own TLS)", ErrInvalidConfig))
+		}
+		if err := (&ews.PushServerOptions{TLSConfig: o.Push.TLSConfig}).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%w: Push.TLSConfig: %w", ErrInvalidConfig, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -286,7 +286,9 @@ func (e *Engine) Metrics() Metrics {
 
 // PushHandler returns the push listener's http.Handler, for apps that
 // serve it themselves (Config.Push.URL without Listen); mount it at
-// PushPath. It fails with ErrPushNotConfigured when Config.Push is empty.
+// PushPath, on a server with timeouts and a connection limit
+// (ews.NewPushServer) and, off a trusted network, TLS. It fails with
+// ErrPushNotConfigured when Config.Push is empty.
 func (e *Engine) PushHandler() (http.Handler, error) {
 	p, err := e.pushHub()
 	if err != nil {
@@ -296,5 +298,6 @@ func (e *Engine) PushHandler() (http.Handler, error) {
 }
 
 // PushPath is the path prefix the push listener expects; the callback URL
-// the engine subscribes with is Config.Push.URL + PushPath + a secret.
+// of each subscription is Config.Push.URL + PushPath + a secret of its
+// own, and a POST on any other path is answered 404 and changes nothing.
 const PushPath = pushPathPrefix

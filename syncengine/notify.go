@@ -33,7 +33,7 @@ func (m *mailbox) subscribe(ctx context.Context) error {
 	}
 	defer m.e.subSem.Release(1)
 	req := &ews.SubscribeRequest{AllFolders: true, Group: m.cfg.Group}
-	var release func()
+	var cb *ews.PushCallback
 	switch m.cfg.Mode {
 	case Streaming:
 		req.Kind = ews.Streaming
@@ -46,14 +46,14 @@ func (m *mailbox) subscribe(ctx context.Context) error {
 			return err
 		}
 		req.Kind = ews.Push
-		req.URL = p.url
+		cb = p.l.Expect()
+		req.URL = cb.URL(p.base)
 		req.StatusFrequency = m.e.cfg.Push.StatusFrequency
-		release = p.l.Expect()
 	}
 	sub, err := m.remote.Subscribe(ctx, req)
 	if err != nil {
-		if release != nil {
-			release()
+		if cb != nil {
+			cb.Release()
 		}
 		return fmt.Errorf("subscribe: %w", err)
 	}
@@ -68,8 +68,8 @@ func (m *mailbox) subscribe(ctx context.Context) error {
 		stop = m.startPull(sub)
 	case Push:
 		p, _ := m.e.pushHub()
-		stop, err = p.register(m, sub)
-		release()
+		stop, err = p.register(m, sub, cb)
+		cb.Release()
 	}
 	if err != nil {
 		m.subMu.Lock()

@@ -1,30 +1,29 @@
 package syncengine
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/mailsync/mailsync/ews"
 	"github.com/mailsync/mailsync/recovery"
 )
 
-// pushPathPrefix is where the engine mounts its push listener; the last
-// segment is a random secret.
+// pushPathPrefix is where the engine mounts its push listener; each
+// subscription's callback path is this prefix and a secret segment of its
+// own (ews.PushCallback).
 const pushPathPrefix = "/mailsync/push/"
 
 // pusher is the engine's push listener and the router of what it delivers.
 type pusher struct {
-	e   *Engine
-	l   *ews.PushListener
-	url string
-	srv *http.Server
+	e *Engine
+	l *ews.PushListener
+	// base is the URL the callbacks' secret segments are appended to.
+	base string
+	srv  *ews.PushServer
 
 	mu   sync.Mutex
 	subs map[string]*mailbox
@@ -42,13 +41,8 @@ func (e *Engine) newPusher() (*pusher, error) {
 	if pc.Listen == "" && pc.URL == "" {
 		return nil, ErrPushNotConfigured
 	}
-	var tok [16]byte
-	if _, err := rand.Read(tok[:]); err != nil {
-		return nil, err
-	}
-	token := hex.EncodeToString(tok[:])
 	l, err := ews.NewPushListener(&ews.PushListenerOptions{
-		Token: token, Clock: e.cfg.Clock, Logger: e.log, LivenessSlack: pc.LivenessSlack,
+		Clock: e.cfg.Clock, Logger: e.log, LivenessSlack: pc.LivenessSlack,
 	})
 	if err != nil {
 		return nil, err
@@ -56,37 +50,47 @@ func (e *Engine) newPusher() (*pusher, error) {
 	p := &pusher{e: e, l: l, subs: make(map[string]*mailbox)}
 	base := strings.TrimRight(pc.URL, "/")
 	if pc.Listen != "" {
+		mux := http.NewServeMux()
+		mux.Handle(pushPathPrefix, l)
+		srv, err := ews.NewPushServer(mux, &ews.PushServerOptions{TLSConfig: pc.TLSConfig, Logger: e.log})
+		if err != nil {
+			_ = l.Close()
+			return nil, fmt.Errorf("push listener: %w", err)
+		}
 		ln, err := net.Listen("tcp", pc.Listen)
 		if err != nil {
 			_ = l.Close()
 			return nil, fmt.Errorf("push listener: %w", err)
 		}
 		if base == "" {
-			base = "http://" + ln.Addr().String()
+			scheme := "http://"
+			if srv.TLS() {
+				scheme = "https://"
+			}
+			base = scheme + ln.Addr().String()
 		}
-		mux := http.NewServeMux()
-		mux.Handle(pushPathPrefix, l)
-		p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		p.srv = srv
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				e.log.Error("push listener stopped", "err", err)
 			}
 		}()
 	}
-	p.url = base + pushPathPrefix + token
+	p.base = base + strings.TrimRight(pushPathPrefix, "/")
 	e.wg.Add(1)
 	go p.route()
 	return p, nil
 }
 
-// register makes the listener accept the subscription's posts.
-func (p *pusher) register(m *mailbox, sub *ews.Subscription) (func(), error) {
+// register makes the listener accept the subscription's posts on the
+// callback it was created with.
+func (p *pusher) register(m *mailbox, sub *ews.Subscription, cb *ews.PushCallback) (func(), error) {
 	p.mu.Lock()
 	p.subs[sub.ID] = m
 	p.mu.Unlock()
-	if err := p.l.Register(sub.ID, p.e.cfg.Push.StatusFrequency, sub.Watermark); err != nil {
+	if err := cb.Register(sub.ID, p.e.cfg.Push.StatusFrequency, sub.Watermark); err != nil {
 		p.mu.Lock()
 		delete(p.subs, sub.ID)
 		p.mu.Unlock()
