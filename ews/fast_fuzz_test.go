@@ -95,10 +95,14 @@ var variants = []struct {
 		return strings.Replace(s, `ChangeKey="CQAAABYA1"`, `ChangeKey="CQAAABYA1" ChangeKey="x"`, 1)
 	}},
 	{"bad date", false, func(s string) string { return strings.Replace(s, "2024-05-01T10:01:02Z", "2024-02-30T10:01:02Z", 1) }},
-	{"date with offset", true, func(s string) string { return strings.Replace(s, "2024-05-01T10:01:02Z", " 2024-05-01T12:01:02+02:00 ", 1) }},
+	{"date with offset", true, func(s string) string {
+		return strings.Replace(s, "2024-05-01T10:01:02Z", " 2024-05-01T12:01:02+02:00 ", 1)
+	}},
 	{"size with sign", true, func(s string) string { return strings.Replace(s, "<t:Size>2048", "<t:Size> +2048", 1) }},
 	{"negative size", false, func(s string) string { return strings.Replace(s, "<t:Size>2048", "<t:Size>-1", 1) }},
-	{"item without id", false, func(s string) string { return strings.Replace(s, `<t:ItemId Id="AAMkADkz2" ChangeKey="CQAAABYA2"/>`, "", 1) }},
+	{"item without id", false, func(s string) string {
+		return strings.Replace(s, `<t:ItemId Id="AAMkADkz2" ChangeKey="CQAAABYA2"/>`, "", 1)
+	}},
 	{"unescaped ]]>", false, func(s string) string { return strings.Replace(s, "Hope Gross<", "Hope ]]> Gross<", 1) }},
 	{"control character", false, func(s string) string { return strings.Replace(s, "Hope Gross<", "Hope \x01Gross<", 1) }},
 	{"invalid UTF-8", false, func(s string) string { return strings.Replace(s, "Hope Gross<", "Hope \xffGross<", 1) }},
