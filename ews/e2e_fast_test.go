@@ -73,9 +73,9 @@ func TestE2E_FastDecodeMatchesTree(t *testing.T) {
 	}
 	odd := []ewstest.Message{
 		{Subject: `Tom & Jerry <"quoted"> 'apos' — ünïcödé 日本語 😀`, From: ewstest.Address{Name: "Zoë O'Brien & Co", Email: "zoe@example.org"},
-			To:  []ewstest.Address{{Name: "Ålice <A>", Email: e2eAddress}, {Name: "", Email: "bare@example.org"}},
-			Cc:  []ewstest.Address{{Name: "Cc Ünit", Email: "cc@example.org"}},
-			Bcc: []ewstest.Address{{Name: "Hidden", Email: "bcc@example.org"}},
+			To:         []ewstest.Address{{Name: "Ålice <A>", Email: e2eAddress}, {Name: "", Email: "bare@example.org"}},
+			Cc:         []ewstest.Address{{Name: "Cc Ünit", Email: "cc@example.org"}},
+			Bcc:        []ewstest.Address{{Name: "Hidden", Email: "bcc@example.org"}},
 			Categories: []string{"Red & Blue", "日本", "<tag>"}, Importance: "High", IsRead: true,
 			Body: "line1\r\nline2 & <b>bold</b>\r\n", InternetMessageID: "<odd-1@example.org>",
 			Attachments: []ewstest.Attachment{{Name: "a.txt", ContentType: "text/plain", Content: []byte("attached")}}},
