@@ -141,7 +141,7 @@ func (d *fastDecoder) boolText() (bool, bool) {
 // mime reads t:MimeContent whose content is plain base64 (what
 // extractMIME lifts); other content is left to the tree decoder.
 func (d *fastDecoder) mime() ([]byte, bool) {
-	raw, ok := d.s.RawText(func(c byte) bool { return isBase64Byte(c) || isSpace(c) })
+	raw, ok := d.s.RawText(&mimeBytes)
 	if !ok {
 		return nil, false
 	}
@@ -152,6 +152,14 @@ func (d *fastDecoder) mime() ([]byte, bool) {
 	}
 	return dst[:n], true
 }
+
+// mimeBytes are the bytes of MimeContent that extractMIME lifts.
+var mimeBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = isBase64Byte(byte(c)) || isSpace(byte(c))
+	}
+	return t
+}()
 
 // categories appends the t:String texts of t:Categories to cs.
 func (d *fastDecoder) categories(cs []string) ([]string, bool) {

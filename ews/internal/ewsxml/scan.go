@@ -268,11 +268,12 @@ func (s *Scanner) Skip() bool {
 func (s *Scanner) Text() ([]byte, bool) { return s.content(true) }
 
 // RawText returns the bytes between the start tag just returned and its
-// end tag when they are character data without references, \r, CDATA,
-// comments or child elements, and consumes the element; otherwise it
-// consumes nothing and returns false. A self-closing tag has empty raw
+// end tag when they are all bytes ok allows (which must exclude '<', '&'
+// and anything checkText refuses), with no CDATA, comments or child
+// elements, and consumes the element; otherwise it consumes nothing and
+// returns false. A self-closing tag has empty raw
 // text.
-func (s *Scanner) RawText(ok func(c byte) bool) ([]byte, bool) {
+func (s *Scanner) RawText(ok *[256]bool) ([]byte, bool) {
 	if s.err != nil {
 		return nil, false
 	}
@@ -287,7 +288,7 @@ func (s *Scanner) RawText(ok func(c byte) bool) ([]byte, bool) {
 	}
 	seg := s.b[s.p : s.p+i]
 	for _, c := range seg {
-		if !ok(c) {
+		if !ok[c] {
 			return nil, false
 		}
 	}
