@@ -2,6 +2,7 @@ package ewstest
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -66,6 +67,10 @@ type NotificationOptions struct {
 	PushRetry string
 	// PushTimeout bounds one SendNotification POST (real time). Default 30 s.
 	PushTimeout time.Duration
+	// PushHTTPClient posts the SendNotification requests, e.g. one
+	// trusting a push listener's TLS certificate. Default a client with
+	// PushTimeout.
+	PushHTTPClient *http.Client
 }
 
 func (o NotificationOptions) toNotify() (notify.Options, error) {
@@ -78,6 +83,7 @@ func (o NotificationOptions) toNotify() (notify.Options, error) {
 		Retention:              o.EventRetention,
 		MaxLogEvents:           o.MaxLogEvents,
 		PushTimeout:            o.PushTimeout,
+		HTTPClient:             o.PushHTTPClient,
 	}
 	switch strings.ToLower(o.PushRetry) {
 	case "", PushRetryDoubling:

@@ -1,0 +1,142 @@
+package ews
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A forged post carrying a registered subscription id, on any path but
+// that subscription's callback, is 404 and changes nothing: no event, no
+// watermark change, no liveness credit, and the next genuine post is not
+// a gap.
+func TestPushListener_ForgedPostsChangeNothing(t *testing.T) {
+	l, clk := newTestListener(t, &PushListenerOptions{LivenessSlack: 30 * time.Second})
+	path1 := register(t, l, "S1", time.Minute, "W0")
+	path2 := register(t, l, "S2", 10*time.Minute, "V0")
+	var guess [32]byte
+	rand.Read(guess[:])
+	forgedPaths := map[string]string{
+		"root":                   "/",
+		"prefix only":            "/ews/push/",
+		"guessed secret":         "/ews/push/" + base64.RawURLEncoding.EncodeToString(guess[:]),
+		"secret truncated":       path1[:len(path1)-1],
+		"secret as a directory":  path1 + "/x",
+		"another subscription's": path2,
+	}
+	clk.Advance(2 * time.Minute) // S1 is lost at 2 min 30 s unless it shows life
+	for name, p := range forgedPaths {
+		for _, body := range [][]byte{pushNotification("S1", "W0", "EVIL1"), pushNotification("S1", "EVIL0", "EVIL1"), pushNotification("S1", "W0")} {
+			if w := post(t, l, p, xmlCT, body); w.Code != http.StatusNotFound {
+				t.Fatalf("%s: status %d, want 404", name, w.Code)
+			}
+		}
+	}
+	// The subscription's own body on the other's path, and the other's
+	// body on this path.
+	if w := post(t, l, path1, xmlCT, pushNotification("S2", "V0", "EVIL1")); w.Code != http.StatusNotFound {
+		t.Fatalf("S2's body on S1's path: %d", w.Code)
+	}
+	noPushEvent(t, l)
+	if wm, _ := l.Watermark("S1"); wm != "W0" {
+		t.Fatalf("S1 watermark %q after forged posts", wm)
+	}
+	if wm, _ := l.Watermark("S2"); wm != "V0" {
+		t.Fatalf("S2 watermark %q after forged posts", wm)
+	}
+	// The genuine server continues S2's chain: no gap.
+	expectReply(t, post(t, l, path2, xmlCT, pushNotification("S2", "V0", "V1")), "sendnotification_ok.response.xml")
+	if ev := recvPush(t, l); ev.Gap || ev.Err != nil || ev.Notification.Events[0].Watermark != "V1" {
+		t.Fatalf("genuine post after forgeries %+v", ev)
+	}
+	// No forged post counted as a sign of life for S1.
+	clk.Advance(29 * time.Second)
+	noPushEvent(t, l)
+	clk.Advance(time.Second)
+	if ev := recvPush(t, l); ev.SubscriptionID != "S1" || !errors.Is(ev.Err, ErrSubscriptionLost) {
+		t.Fatalf("event %+v, want S1 lost on time", ev)
+	}
+}
+
+// On the genuine path, a notification that does not continue the chain is
+// a gap to recover from, never a new truth: Watermark moves neither
+// backwards (a replay of an older notification) nor sideways (a chain
+// from elsewhere).
+func TestPushListener_WatermarkNeverMovesBackOrSideways(t *testing.T) {
+	l, _ := newTestListener(t, nil)
+	path := register(t, l, "S1", time.Minute, "W0")
+	expectReply(t, post(t, l, path, xmlCT, pushNotification("S1", "W0", "W1")), "sendnotification_ok.response.xml")
+	recvPush(t, l)
+	expectReply(t, post(t, l, path, xmlCT, pushNotification("S1", "W1", "W2")), "sendnotification_ok.response.xml")
+	recvPush(t, l)
+	for name, body := range map[string][]byte{
+		"backwards": pushNotification("S1", "W0", "W1"),
+		"sideways":  pushNotification("S1", "X7", "X8"),
+		"no anchor": pushNotification("S1", "", "X9"),
+	} {
+		expectReply(t, post(t, l, path, xmlCT, body), "sendnotification_ok.response.xml")
+		ev := recvPush(t, l)
+		if !ev.Gap || !errors.Is(ev.Err, ErrWatermarkGap) || ev.SubscriptionID != "S1" {
+			t.Fatalf("%s: event %+v, want a gap", name, ev)
+		}
+		if wm, _ := l.Watermark("S1"); wm != "W2" {
+			t.Fatalf("%s: watermark moved to %q", name, wm)
+		}
+	}
+}
+
+// Posts on paths the listener never issued are answered at once, even
+// while a callback is outstanding: only a post on that callback's own path
+// waits for Register.
+func TestPushListener_UnknownPathsAnsweredAtOnce(t *testing.T) {
+	l, clk := newTestListener(t, nil)
+	cb := l.Expect()
+	defer cb.Release()
+	register(t, l, "S1", time.Minute, "W0")
+	retired := l.Expect()
+	retired.Release()
+	timers := clk.Pending()
+	const posts = 50
+	var wg sync.WaitGroup
+	bad := make(chan string, posts)
+	for i := range posts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, want := "/ews/push/unknown", http.StatusNotFound
+			if i%2 == 1 {
+				// Issued, its subscription gone: Unsubscribe.
+				p, want = "/ews/push/"+retired.Path(), http.StatusOK
+			}
+			w := post(t, l, p, xmlCT, pushNotification("S1", "W0", "W1"))
+			if w.Code != want || want == http.StatusOK && !strings.Contains(w.Body.String(), ">Unsubscribe<") {
+				bad <- fmt.Sprintf("%s: %d %s", p, w.Code, w.Body)
+			}
+		}()
+	}
+	// The fake clock never moves: a post that waited would never return.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("posts for unknown paths were held")
+	}
+	close(bad)
+	for b := range bad {
+		t.Error(b)
+	}
+	if n := clk.Pending(); n != timers {
+		t.Fatalf("%d timers pending, had %d: a post waited", n, timers)
+	}
+	noPushEvent(t, l)
+	if wm, _ := l.Watermark("S1"); wm != "W0" {
+		t.Fatalf("watermark %q", wm)
+	}
+}
