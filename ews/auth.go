@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
@@ -15,7 +18,9 @@ import (
 // Auth authenticates requests. Construct one with NTLM, Basic or Bearer;
 // for another scheme, leave Options.Auth nil and authenticate in
 // Options.HTTPClient's transport. Credentials held by an Auth never appear
-// in logs, errors or the DebugWriter.
+// in logs, errors or the DebugWriter, and are sent over plain http only to
+// a loopback host unless Options.AllowInsecureAuth says otherwise (New
+// fails with ErrInsecureAuth).
 type Auth interface {
 	// transport wraps base so that it authenticates requests. lanes is
 	// the number of concurrent connections allowed (NTLM only); base
@@ -24,6 +29,29 @@ type Auth interface {
 	transport(base http.RoundTripper, lanes int) http.RoundTripper
 	// String names the scheme without credentials.
 	String() string
+}
+
+// checkAuthTransport refuses to send credentials over plain http to a
+// host that is not a loopback address, unless allow: Basic would send the
+// password itself, NTLM a response that can be cracked offline or
+// relayed, Bearer a token anyone on the path could reuse.
+func checkAuthTransport(a Auth, u *url.URL, allow bool) error {
+	if a == nil || allow || u.Scheme != "http" || isLoopbackHost(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("%w: %w: %s over plain http to %s; use https (or Options.AllowInsecureAuth on a network you trust)",
+		ErrInvalidOptions, ErrInsecureAuth, a, u.Hostname())
+}
+
+// isLoopbackHost reports whether host is "localhost" (or a name under
+// ".localhost") or a loopback IP address (127.0.0.0/8, ::1).
+func isLoopbackHost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // NTLM authenticates with NTLMv2 (also offered under Negotiate) through
@@ -63,6 +91,9 @@ type basicAuth struct{ user, password string }
 
 func (a *basicAuth) String() string { return "Basic" }
 
+// GoString keeps %#v from printing the credentials.
+func (a *basicAuth) GoString() string { return `ews.Basic("[redacted]", "[redacted]")` }
+
 func (a *basicAuth) transport(base http.RoundTripper, _ int) http.RoundTripper {
 	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
 		r := req.Clone(req.Context())
@@ -74,6 +105,9 @@ func (a *basicAuth) transport(base http.RoundTripper, _ int) http.RoundTripper {
 type bearerAuth struct{ ts TokenSource }
 
 func (a *bearerAuth) String() string { return "Bearer" }
+
+// GoString keeps %#v from printing the token source.
+func (a *bearerAuth) GoString() string { return `ews.Bearer([redacted])` }
 
 func (a *bearerAuth) transport(base http.RoundTripper, _ int) http.RoundTripper {
 	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
@@ -95,6 +129,9 @@ func (a *bearerAuth) transport(base http.RoundTripper, _ int) http.RoundTripper 
 type ntlmAuth struct{ user, password string }
 
 func (a *ntlmAuth) String() string { return "NTLM" }
+
+// GoString keeps %#v from printing the credentials.
+func (a *ntlmAuth) GoString() string { return `ews.NTLM("[redacted]", "[redacted]")` }
 
 // transport returns a pool of lanes: each lane is a transport limited to
 // one connection, and a request holds a lane from its first handshake leg

@@ -297,6 +297,11 @@ func NewAutodiscoverer(opts *AutodiscoverOptions) (*Autodiscoverer, error) {
 	}
 	if o.URL != "" {
 		ep, _ := parseAutodiscoverURL(o.URL)
+		if u, err := url.Parse(ep.url); err == nil {
+			if err := checkAuthTransport(co.Auth, u, co.AllowInsecureAuth); err != nil {
+				return nil, err
+			}
+		}
 		a.explicit = &ep
 	}
 	return a, nil

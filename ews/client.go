@@ -109,7 +109,9 @@ const backEndCookieName = "X-BackEndOverrideCookie"
 // New returns a client for the EWS endpoint URL, e.g.
 // "https://mail.example.com/EWS/Exchange.asmx". It performs no I/O. A nil
 // opts means the zero Options. The URL must be http or https and must not
-// carry credentials (use Options.Auth).
+// carry credentials (use Options.Auth); with Options.Auth, plain http is
+// refused (ErrInsecureAuth) unless the host is a loopback address or
+// Options.AllowInsecureAuth is set.
 func New(endpoint string, opts *Options) (*Client, error) {
 	var o Options
 	if opts != nil {
@@ -132,6 +134,9 @@ func New(endpoint string, opts *Options) (*Client, error) {
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("%w: endpoint URL must not carry credentials; use Options.Auth", ErrInvalidOptions)
+	}
+	if err := checkAuthTransport(o.Auth, u, o.AllowInsecureAuth); err != nil {
+		return nil, err
 	}
 	if o.ServerVersion == "" {
 		o.ServerVersion = DefaultServerVersion

@@ -160,6 +160,10 @@ var (
 	ErrServiceUnavailable = errors.New("ews: service unavailable")
 	// ErrToken reports that the Bearer TokenSource failed.
 	ErrToken = errors.New("ews: token source failed")
+	// ErrInsecureAuth reports Options.Auth with a plain http endpoint
+	// whose host is not a loopback address, without
+	// Options.AllowInsecureAuth. The error matches ErrInvalidOptions too.
+	ErrInsecureAuth = errors.New("ews: credentials over plain http")
 )
 
 // MessageXMLValue is one entry of a response's MessageXml block: a

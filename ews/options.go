@@ -45,6 +45,12 @@ type Options struct {
 	// credentials (e.g. when HTTPClient's transport authenticates).
 	Auth Auth
 
+	// AllowInsecureAuth lets Auth send credentials over plain http to a
+	// host that is not a loopback address (127.0.0.0/8, ::1, localhost).
+	// Without it New refuses such an endpoint with ErrInsecureAuth: use
+	// https. Set it only on a network you trust end to end.
+	AllowInsecureAuth bool
+
 	// ServerVersion is the RequestServerVersion Version attribute, e.g.
 	// "Exchange2010_SP1". Default DefaultServerVersion.
 	ServerVersion string

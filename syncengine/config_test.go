@@ -20,7 +20,7 @@ func TestConfig_Validate(t *testing.T) {
 		{Push: PushConfig{StatusFrequency: 30 * time.Second}},
 		{Push: PushConfig{URL: "ftp://x"}},
 		{Push: PushConfig{URL: "https://x", TLSConfig: &tls.Config{Certificates: []tls.Certificate{{}}}}}, // TLS without Listen
-		{Push: PushConfig{Listen: "127.0.0.1:0", TLSConfig: &tls.Config{}}},                                 // no certificate
+		{Push: PushConfig{Listen: "127.0.0.1:0", TLSConfig: &tls.Config{}}},                               // no certificate
 	}
 	for i, c := range bad {
 		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
