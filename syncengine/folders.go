@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -114,20 +115,14 @@ type selection struct {
 	all      []localstore.Folder
 	selected []localstore.Folder
 	byID     map[localstore.FolderID]localstore.Folder
+	chosen   map[localstore.FolderID]bool // the ids of selected
 }
 
-func (s *selection) isSelected(id localstore.FolderID) bool {
-	for _, f := range s.selected {
-		if f.ID == id {
-			return true
-		}
-	}
-	return false
-}
+func (s *selection) isSelected(id localstore.FolderID) bool { return s.chosen[id] }
 
 // selectFolders reads the tree and applies the mailbox's FolderFilter.
 func (m *mailbox) selectFolders(ctx context.Context) (*selection, error) {
-	s := &selection{byID: make(map[localstore.FolderID]localstore.Folder)}
+	s := &selection{byID: make(map[localstore.FolderID]localstore.Folder), chosen: make(map[localstore.FolderID]bool)}
 	for f, err := range m.e.store.Folders(ctx, m.mb) {
 		if err != nil {
 			return nil, err
@@ -180,6 +175,7 @@ func (m *mailbox) selectFolders(ctx context.Context) (*selection, error) {
 		}
 		if sel {
 			s.selected = append(s.selected, f)
+			s.chosen[f.ID] = true
 		}
 	}
 	return s, nil
@@ -282,7 +278,7 @@ func (m *mailbox) readRuns(ctx context.Context, folders []localstore.Folder) ([]
 // each folder.
 func (m *mailbox) syncFolders(ctx context.Context, runs []folderRun, acc *accumulator, progress func(localstore.Folder, changeCount)) (changeCount, error) {
 	var total changeCount
-	var mu = &m.countMu
+	var mu sync.Mutex
 	eg, gctx := errgroup.WithContext(ctx)
 	eg.SetLimit(m.e.cfg.FolderConcurrency)
 	for _, r := range runs {

@@ -89,9 +89,8 @@ type mailbox struct {
 	log    *slog.Logger
 	st     status
 
-	countMu sync.Mutex
-	distMu  sync.Mutex
-	dist    map[string]string
+	distMu sync.Mutex
+	dist   map[string]string
 
 	deb       *debounce.Debouncer[dirtyKey, hint]
 	batches   chan debounce.Batch[dirtyKey, hint]
@@ -237,8 +236,7 @@ func (m *mailbox) subState() *localstore.Subscription {
 	if m.sub == nil {
 		return &localstore.Subscription{}
 	}
-	kinds := map[ews.SubscriptionKind]localstore.SubscriptionKind{ews.Streaming: localstore.Streaming, ews.Pull: localstore.Pull, ews.Push: localstore.Push}
-	return &localstore.Subscription{Kind: kinds[m.sub.Kind], ID: m.sub.ID, Watermark: m.watermark, LastEvent: m.lastEvent}
+	return &localstore.Subscription{Kind: kindOf(m.sub.Kind), ID: m.sub.ID, Watermark: m.watermark, LastEvent: m.lastEvent}
 }
 
 // run is the mailbox's owner goroutine: start-up (initial sync, or

@@ -23,6 +23,20 @@ func kindOf(k ews.SubscriptionKind) localstore.SubscriptionKind {
 	return localstore.NoSubscription
 }
 
+// lossAction is what an error reported by a notification source calls
+// for: a new subscription when the subscription is gone (or the source
+// dropped it: removed), MailboxMoved for a move, and otherwise a
+// comparison, since the events it stood for may be lost.
+func lossAction(err error, removed bool) recovery.Action {
+	switch a := recovery.Classify(err); {
+	case a == recovery.MailboxMoved, a == recovery.Resubscribe:
+		return a
+	case removed && a != recovery.CompareOnly:
+		return recovery.Resubscribe
+	}
+	return recovery.CompareOnly
+}
+
 // subscribe opens a fresh all-folders subscription of the mailbox's kind
 // (no watermark), attaches it to its notification source and stores its id
 // at once, so that a crash before the next commit still lets the next
@@ -131,12 +145,7 @@ func (m *mailbox) pullLoop(ctx context.Context, sub *ews.Subscription) {
 			}
 			continue
 		}
-		if a != recovery.CompareOnly {
-			a = max(a, recovery.Resubscribe)
-			if a != recovery.MailboxMoved {
-				a = recovery.Resubscribe
-			}
-		}
+		a = lossAction(err, true) // the pull loop stops: the subscription is gone unless only events were missed
 		m.onLost(sub.ID, a, err)
 		if a != recovery.CompareOnly {
 			return
@@ -276,14 +285,7 @@ func (c *streamConn) read() {
 			if m == nil {
 				continue
 			}
-			a := recovery.Classify(ev.Err)
-			if ev.Removed && a != recovery.MailboxMoved {
-				a = recovery.Resubscribe
-			}
-			if a == recovery.Retry || a == recovery.Fail || a == recovery.None {
-				a = recovery.CompareOnly
-			}
-			m.onLost(ev.SubscriptionID, a, ev.Err)
+			m.onLost(ev.SubscriptionID, lossAction(ev.Err, ev.Removed), ev.Err)
 		case ev.Err != nil:
 			// A connection failure: the connection reconnects by itself
 			// and the server queues events meanwhile. Failures that go on

@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/mailsync/mailsync/ews"
-	"github.com/mailsync/mailsync/recovery"
 )
 
 // pushPathPrefix is where the engine mounts its push listener; each
@@ -124,11 +123,7 @@ func (p *pusher) route() {
 			m.onEvents(ev.Notification.SubscriptionID, ev.Notification.Events)
 		}
 		if ev.Err != nil {
-			a := recovery.Classify(ev.Err)
-			if a == recovery.Retry || a == recovery.Fail || a == recovery.None {
-				a = recovery.CompareOnly
-			}
-			m.onLost(ev.SubscriptionID, a, ev.Err)
+			m.onLost(ev.SubscriptionID, lossAction(ev.Err, false), ev.Err)
 		}
 	}
 }

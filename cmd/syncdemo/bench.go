@@ -18,9 +18,8 @@ import (
 
 // "syncdemo bench" runs the end-to-end performance scenarios of DESIGN.md's
 // budget against an in-process ewstest over loopback HTTP, so anyone can
-// check the budget with one command (the same scenarios exist as Go
-// benchmarks in syncengine: BenchmarkInitialMirror, BenchmarkLiveLatency,
-// BenchmarkRecoveryVersusReplay):
+// check the budget with one command; it is the one implementation of these
+// scenarios (-scenarios picks some, -quick checks that they run):
 //
 //   - initialMirror: Engine.SyncOnce of a seeded mailbox (-messages in
 //     -folders) into a fresh, durable store; messages/s, MB/s received over
@@ -41,8 +40,8 @@ import (
 //     and after the batch's first event.
 //   - recovery: the engine's recovery after a lost subscription versus
 //     resubscribing with the old watermark and replaying its events
-//     (-recovery-folders, about -recovery-events events in 5 folders), as
-//     in BenchmarkRecoveryVersusReplay; both must end with the same mirror.
+//     (-recovery-folders, about -recovery-events events in 5 folders); both
+//     must end with the same mirror.
 //   - query: the newest 50 items of a -query-items folder from the store,
 //     the median of -query-reads reads.
 //   - idle: -idle-mailboxes mailboxes on streaming subscriptions in one

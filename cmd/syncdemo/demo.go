@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -264,12 +265,8 @@ func (d *demoRun) medianLatency() time.Duration {
 	if len(d.latencies) == 0 {
 		return 0
 	}
-	s := append([]time.Duration(nil), d.latencies...)
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
+	s := slices.Clone(d.latencies)
+	slices.Sort(s)
 	return s[len(s)/2]
 }
 
