@@ -45,6 +45,7 @@ type syncConfig struct {
 	resetDamaged                    bool
 	quiet, maxDelay                 time.Duration
 	verbose                         bool
+	profile                         profileFlags
 }
 
 type listFlag struct{ v *[]string }
@@ -94,6 +95,7 @@ func parseSync(args []string, stderr io.Writer) (*syncConfig, error) {
 	fs.DurationVar(&c.quiet, "quiet", syncengine.DefaultQuiet, "debounce quiet window")
 	fs.DurationVar(&c.maxDelay, "max-delay", syncengine.DefaultMaxDelay, "debounce maximum delay")
 	fs.BoolVar(&c.verbose, "v", false, "log the engine's work")
+	c.profile.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -149,7 +151,7 @@ func (c *syncConfig) address() string {
 }
 
 // runSync implements "syncdemo sync": mirror a real server's mailbox.
-func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	c, err := parseSync(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -158,6 +160,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	log := newLogger(stderr, slog.LevelWarn, c.verbose)
+	stopProfile, err := c.profile.start()
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, stopProfile()) }()
 
 	client, err := c.newClient(log)
 	if err != nil {
