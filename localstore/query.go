@@ -35,6 +35,21 @@ func (s *Store) view(mb Mailbox, fn func(m *mbox) error) error {
 	})
 }
 
+// viewValue checks ctx, then returns what fn computes in a read transaction
+// on mb's buckets (see view).
+func viewValue[T any](ctx context.Context, s *Store, mb Mailbox, fn func(m *mbox) (T, error)) (T, error) {
+	var out T
+	if err := ctx.Err(); err != nil {
+		return out, err
+	}
+	err := s.view(mb, func(m *mbox) error {
+		var err error
+		out, err = fn(m)
+		return err
+	})
+	return out, err
+}
+
 // Mailboxes returns the mirrored mailboxes' states, ordered by address.
 func (s *Store) Mailboxes(ctx context.Context) ([]MailboxState, error) {
 	if err := ctx.Err(); err != nil {
@@ -61,32 +76,22 @@ func (s *Store) Mailboxes(ctx context.Context) ([]MailboxState, error) {
 
 // MailboxState returns mb's hierarchy SyncState, subscription state and Seq.
 func (s *Store) MailboxState(ctx context.Context, mb Mailbox) (MailboxState, error) {
-	if err := ctx.Err(); err != nil {
-		return MailboxState{}, err
-	}
-	var st MailboxState
-	err := s.view(mb, func(m *mbox) error {
+	return viewValue(ctx, s, mb, func(m *mbox) (MailboxState, error) {
 		if err := m.loadState(); err != nil {
-			return err
+			return MailboxState{}, err
 		}
-		st = m.state.MailboxState
-		return nil
+		return m.state.MailboxState, nil
 	})
-	return st, err
 }
 
 // Stats summarises mb's mirror in one read transaction.
 func (s *Store) Stats(ctx context.Context, mb Mailbox) (Stats, error) {
-	if err := ctx.Err(); err != nil {
-		return Stats{}, err
-	}
-	var st Stats
-	err := s.view(mb, func(m *mbox) error {
+	return viewValue(ctx, s, mb, func(m *mbox) (Stats, error) {
 		if err := m.loadState(); err != nil {
-			return err
+			return Stats{}, err
 		}
-		st = Stats{MIMEItems: m.state.MIMEItems, MIMEBytes: m.state.MIMEBytes, Seq: m.state.Seq}
-		return m.folders.ForEach(func(k, v []byte) error {
+		st := Stats{MIMEItems: m.state.MIMEItems, MIMEBytes: m.state.MIMEBytes, Seq: m.state.Seq}
+		err := m.folders.ForEach(func(k, v []byte) error {
 			f, _, ok := decodeFolder(FolderID(k), v)
 			if !ok {
 				return m.corrupt("folders", k, "undecodable folder")
@@ -96,28 +101,22 @@ func (s *Store) Stats(ctx context.Context, mb Mailbox) (Stats, error) {
 			st.Unread += f.LocalUnread
 			return nil
 		})
+		return st, err
 	})
-	return st, err
 }
 
 // Folder returns one folder.
 func (s *Store) Folder(ctx context.Context, mb Mailbox, id FolderID) (Folder, error) {
-	if err := ctx.Err(); err != nil {
-		return Folder{}, err
-	}
-	var f Folder
-	err := s.view(mb, func(m *mbox) error {
+	return viewValue(ctx, s, mb, func(m *mbox) (Folder, error) {
 		e, err := m.folder(id)
 		if err != nil {
-			return err
+			return Folder{}, err
 		}
 		if e == nil {
-			return fmt.Errorf("%w: folder %q", ErrNotFound, id)
+			return Folder{}, fmt.Errorf("%w: folder %q", ErrNotFound, id)
 		}
-		f = e.f
-		return nil
+		return e.f, nil
 	})
-	return f, err
 }
 
 // Folders yields mb's folder tree depth first, parents before children.
@@ -140,21 +139,27 @@ func (s *Store) Folders(ctx context.Context, mb Mailbox) iter.Seq2[Folder, error
 				return nil
 			})
 		})
-		if err != nil {
-			yield(Folder{}, err)
-			return
+		if err == nil {
+			all, err = folderTree(mb, all)
 		}
-		tree, err := folderTree(mb, all)
-		if err != nil {
-			yield(Folder{}, err)
-			return
-		}
-		for _, f := range tree {
-			if !yield(f, nil) {
-				return
-			}
+		yieldAll(yield, all, err)
+	}
+}
+
+// yieldAll yields err alone when it is set, else each of vs in order. It
+// reports whether the consumer asked for more.
+func yieldAll[T any](yield func(T, error) bool, vs []T, err error) bool {
+	if err != nil {
+		var zero T
+		yield(zero, err)
+		return false
+	}
+	for _, v := range vs {
+		if !yield(v, nil) {
+			return false
 		}
 	}
+	return true
 }
 
 // folderTree orders folders depth first (see Folders).
@@ -276,14 +281,8 @@ func (s *Store) Items(ctx context.Context, mb Mailbox, folder FolderID, q Query)
 				}
 				return nil
 			})
-			if err != nil {
-				yield(Item{}, err)
+			if !yieldAll(yield, page, err) {
 				return
-			}
-			for _, it := range page {
-				if !yield(it, nil) {
-					return
-				}
 			}
 			if left > 0 {
 				left -= len(page)
@@ -297,48 +296,34 @@ func (s *Store) Items(ctx context.Context, mb Mailbox, folder FolderID, q Query)
 
 // Item returns one item.
 func (s *Store) Item(ctx context.Context, mb Mailbox, id ItemID) (Item, error) {
-	if err := ctx.Err(); err != nil {
-		return Item{}, err
-	}
-	var it Item
-	err := s.view(mb, func(m *mbox) error {
+	return viewValue(ctx, s, mb, func(m *mbox) (Item, error) {
 		v := m.items.Get([]byte(id))
 		if v == nil {
-			return fmt.Errorf("%w: item %q", ErrNotFound, id)
+			return Item{}, fmt.Errorf("%w: item %q", ErrNotFound, id)
 		}
-		var (
-			fnum uint32
-			ok   bool
-		)
-		if it, fnum, ok = decodeItem(id, v); !ok {
-			return m.corrupt("items", []byte(id), "undecodable item")
+		it, fnum, ok := decodeItem(id, v)
+		if !ok {
+			return Item{}, m.corrupt("items", []byte(id), "undecodable item")
 		}
 		f := m.fnums.Get(appendFolderKey(nil, fnum))
 		if f == nil {
-			return m.corrupt("items", []byte(id), "item refers to a missing folder number")
+			return Item{}, m.corrupt("items", []byte(id), "item refers to a missing folder number")
 		}
 		it.FolderID = FolderID(f)
-		return nil
+		return it, nil
 	})
-	return it, err
 }
 
 // MIMEBytes returns a copy of an item's MIME content; ErrNotFound when none
 // is stored.
 func (s *Store) MIMEBytes(ctx context.Context, mb Mailbox, id ItemID) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var out []byte
-	err := s.view(mb, func(m *mbox) error {
+	return viewValue(ctx, s, mb, func(m *mbox) ([]byte, error) {
 		v := m.mime.Get([]byte(id))
 		if v == nil {
-			return fmt.Errorf("%w: MIME of item %q", ErrNotFound, id)
+			return nil, fmt.Errorf("%w: MIME of item %q", ErrNotFound, id)
 		}
-		out = append(make([]byte, 0, len(v)), v...)
-		return nil
+		return append(make([]byte, 0, len(v)), v...), nil
 	})
-	return out, err
 }
 
 // MIME returns an item's MIME content as a reader. The reader holds a read
@@ -479,19 +464,13 @@ func (s *Store) Search(ctx context.Context, mb Mailbox, q SearchQuery) iter.Seq2
 			}
 			return nil
 		})
-		if err != nil {
-			yield(Item{}, err)
-			return
-		}
-		slices.SortFunc(found, compareNewest)
-		if q.Limit > 0 && len(found) > q.Limit {
-			found = found[:q.Limit]
-		}
-		for _, it := range found {
-			if !yield(it, nil) {
-				return
+		if err == nil {
+			slices.SortFunc(found, compareNewest)
+			if q.Limit > 0 && len(found) > q.Limit {
+				found = found[:q.Limit]
 			}
 		}
+		yieldAll(yield, found, err)
 	}
 }
 
