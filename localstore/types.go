@@ -34,15 +34,17 @@ const (
 
 // String returns the Exchange spelling ("Low", "Normal", "High").
 func (i Importance) String() string {
-	switch i {
-	case ImportanceNormal:
-		return "Normal"
-	case ImportanceLow:
-		return "Low"
-	case ImportanceHigh:
-		return "High"
+	return enumName(importanceNames[:], uint8(i), "Importance")
+}
+
+var importanceNames = [...]string{ImportanceNormal: "Normal", ImportanceLow: "Low", ImportanceHigh: "High"}
+
+// enumName returns names[v], or typ(v) for a value without a name.
+func enumName(names []string, v uint8, typ string) string {
+	if int(v) < len(names) {
+		return names[v]
 	}
-	return fmt.Sprintf("Importance(%d)", uint8(i))
+	return fmt.Sprintf("%s(%d)", typ, v)
 }
 
 // Item is the metadata of one message (or other item) in a mirrored folder.
@@ -125,18 +127,10 @@ const (
 
 // String returns "none", "streaming", "pull" or "push".
 func (k SubscriptionKind) String() string {
-	switch k {
-	case NoSubscription:
-		return "none"
-	case Streaming:
-		return "streaming"
-	case Pull:
-		return "pull"
-	case Push:
-		return "push"
-	}
-	return fmt.Sprintf("SubscriptionKind(%d)", uint8(k))
+	return enumName(subscriptionKindNames[:], uint8(k), "SubscriptionKind")
 }
+
+var subscriptionKindNames = [...]string{NoSubscription: "none", Streaming: "streaming", Pull: "pull", Push: "push"}
 
 // Subscription is the stored state of a mailbox's notification subscription.
 type Subscription struct {
