@@ -97,7 +97,7 @@ type Debouncer[K comparable, V any] struct {
 	// first+maxDelay order; byLast lists them in last-event order, which is
 	// last+quiet order. The earliest due key is at the head of one of them.
 	byFirst, byLast entryList[K, V]
-	free            *entry[K, V] // recycled entries, linked through fnext
+	free            *entry[K, V] // recycled entries, linked through links[firstOrder].next
 	nfree           int
 	scratch         []*entry[K, V]
 
@@ -126,69 +126,68 @@ const (
 )
 
 type entry[K comparable, V any] struct {
-	key          K
-	value        V
-	events       int
-	seq          uint64
-	first, last  time.Duration
-	fprev, fnext *entry[K, V]
-	lprev, lnext *entry[K, V]
-	cut          bool
+	key         K
+	value       V
+	events      int
+	seq         uint64
+	first, last time.Duration
+	// links holds the entry's neighbours in byFirst (firstOrder, also the
+	// free list) and in byLast (lastOrder).
+	links [2]links[K, V]
+	cut   bool
 }
 
-// entryList is an intrusive doubly linked list: pushFirst/removeFirst use
-// the fprev/fnext links, pushLast/removeLast the lprev/lnext links.
+// links are an entry's neighbours in one entryList.
+type links[K comparable, V any] struct {
+	prev, next *entry[K, V]
+}
+
+// The orders an entryList can thread its entries in: the index of the
+// links it uses.
+const (
+	firstOrder = 0
+	lastOrder  = 1
+)
+
+// entryList is an intrusive doubly linked list through each entry's
+// links[order].
 type entryList[K comparable, V any] struct {
 	head, tail *entry[K, V]
+	order      int
 }
 
-func (l *entryList[K, V]) pushFirst(e *entry[K, V]) {
-	e.fprev, e.fnext = l.tail, nil
+// next returns the entry after e in l, or nil.
+func (l *entryList[K, V]) next(e *entry[K, V]) *entry[K, V] { return e.links[l.order].next }
+
+// push appends e to l.
+func (l *entryList[K, V]) push(e *entry[K, V]) {
+	e.links[l.order] = links[K, V]{prev: l.tail}
 	if l.tail != nil {
-		l.tail.fnext = e
+		l.tail.links[l.order].next = e
 	} else {
 		l.head = e
 	}
 	l.tail = e
 }
 
-func (l *entryList[K, V]) removeFirst(e *entry[K, V]) {
-	if e.fprev != nil {
-		e.fprev.fnext = e.fnext
+// remove takes e out of l.
+func (l *entryList[K, V]) remove(e *entry[K, V]) {
+	k := &e.links[l.order]
+	if k.prev != nil {
+		k.prev.links[l.order].next = k.next
 	} else {
-		l.head = e.fnext
+		l.head = k.next
 	}
-	if e.fnext != nil {
-		e.fnext.fprev = e.fprev
+	if k.next != nil {
+		k.next.links[l.order].prev = k.prev
 	} else {
-		l.tail = e.fprev
+		l.tail = k.prev
 	}
-	e.fprev, e.fnext = nil, nil
+	*k = links[K, V]{}
 }
 
-func (l *entryList[K, V]) pushLast(e *entry[K, V]) {
-	e.lprev, e.lnext = l.tail, nil
-	if l.tail != nil {
-		l.tail.lnext = e
-	} else {
-		l.head = e
-	}
-	l.tail = e
-}
-
-func (l *entryList[K, V]) removeLast(e *entry[K, V]) {
-	if e.lprev != nil {
-		e.lprev.lnext = e.lnext
-	} else {
-		l.head = e.lnext
-	}
-	if e.lnext != nil {
-		e.lnext.lprev = e.lprev
-	} else {
-		l.tail = e.lprev
-	}
-	e.lprev, e.lnext = nil, nil
-}
+// clear empties l without unlinking its entries.
+func (l *entryList[K, V]) clear() { l.head, l.tail = nil, nil }
 
 // New returns a Debouncer configured by cfg (nil means all defaults).
 //
@@ -224,6 +223,8 @@ func New[K comparable, V any](cfg *Config, merge func(acc, v V) V, deliver func(
 		deliver:    deliver,
 		base:       c.Clock.Now(),
 		pending:    make(map[K]*entry[K, V]),
+		byFirst:    entryList[K, V]{order: firstOrder},
+		byLast:     entryList[K, V]{order: lastOrder},
 	}, nil
 }
 
@@ -271,8 +272,8 @@ func (d *Debouncer[K, V]) add(key K, v V) (dropped, events int, err error) {
 		e.events++
 		e.last = now
 		if d.byLast.tail != e {
-			d.byLast.removeLast(e)
-			d.byLast.pushLast(e)
+			d.byLast.remove(e)
+			d.byLast.push(e)
 		}
 		return 0, 0, nil
 	}
@@ -283,8 +284,8 @@ func (d *Debouncer[K, V]) add(key K, v V) (dropped, events int, err error) {
 	}
 	e := d.free
 	if e != nil {
-		d.free = e.fnext
-		e.fnext = nil
+		d.free = d.byFirst.next(e)
+		e.links[firstOrder].next = nil
 		d.nfree--
 	} else {
 		e = new(entry[K, V])
@@ -293,8 +294,8 @@ func (d *Debouncer[K, V]) add(key K, v V) (dropped, events int, err error) {
 	e.key, e.value, e.events, e.seq, e.first, e.last = key, v, 1, d.seq, now, now
 	d.pending[key] = e
 	d.peak = max(d.peak, len(d.pending))
-	d.byFirst.pushFirst(e)
-	d.byLast.pushLast(e)
+	d.byFirst.push(e)
+	d.byLast.push(e)
 	if d.timer == nil && !d.delivering {
 		d.armLocked(now)
 	}
@@ -311,12 +312,13 @@ func (d *Debouncer[K, V]) overflowLocked(now time.Duration) (keys, events int) {
 		d.ovFirst = d.byFirst.head.first
 	}
 	for e := d.byFirst.head; e != nil; {
-		next := e.fnext
+		next := d.byFirst.next(e)
 		events += e.events
 		d.recycleLocked(e)
 		e = next
 	}
-	d.byFirst, d.byLast = entryList[K, V]{}, entryList[K, V]{}
+	d.byFirst.clear()
+	d.byLast.clear()
 	d.resetMapLocked()
 	d.overflowed = true
 	d.ovLast = now
@@ -405,7 +407,7 @@ func (d *Debouncer[K, V]) Stats() Stats {
 	if d.overflowed {
 		s.PendingEvents = d.ovEvents
 	}
-	for e := d.byFirst.head; e != nil; e = e.fnext {
+	for e := d.byFirst.head; e != nil; e = d.byFirst.next(e) {
 		s.PendingEvents += e.events
 	}
 	return s
@@ -501,17 +503,17 @@ func (d *Debouncer[K, V]) cutLocked(now time.Duration, all bool) (Batch[K, V], b
 	}
 	cut := d.scratch[:0]
 	if all {
-		for e := d.byFirst.head; e != nil; e = e.fnext {
+		for e := d.byFirst.head; e != nil; e = d.byFirst.next(e) {
 			cut = append(cut, e)
 		}
 	} else {
 		limit := now + d.slack
-		for e := d.byLast.head; e != nil && e.last+d.quiet <= limit; e = e.lnext {
+		for e := d.byLast.head; e != nil && e.last+d.quiet <= limit; e = d.byLast.next(e) {
 			e.cut = true
 			cut = append(cut, e)
 		}
 		quietCut := len(cut)
-		for e := d.byFirst.head; e != nil && e.first+d.maxDelay <= limit; e = e.fnext {
+		for e := d.byFirst.head; e != nil && e.first+d.maxDelay <= limit; e = d.byFirst.next(e) {
 			if !e.cut {
 				e.cut = true
 				cut = append(cut, e)
@@ -540,8 +542,8 @@ func (d *Debouncer[K, V]) cutLocked(now time.Duration, all bool) (Batch[K, V], b
 		}
 		d.delivered += uint64(e.events)
 		delete(d.pending, e.key)
-		d.byFirst.removeFirst(e)
-		d.byLast.removeLast(e)
+		d.byFirst.remove(e)
+		d.byLast.remove(e)
 		d.recycleLocked(e)
 		cut[i] = nil
 	}
@@ -557,7 +559,7 @@ func (d *Debouncer[K, V]) cutLocked(now time.Duration, all bool) (Batch[K, V], b
 func (d *Debouncer[K, V]) recycleLocked(e *entry[K, V]) {
 	*e = entry[K, V]{}
 	if d.nfree < maxFree {
-		e.fnext = d.free
+		e.links[firstOrder].next = d.free
 		d.free = e
 		d.nfree++
 	}
