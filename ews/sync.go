@@ -72,6 +72,20 @@ func decodeSyncFolderHierarchy(resp *soapResponse) (*SyncFolderHierarchyResult, 
 		return nil, err
 	}
 	r := &SyncFolderHierarchyResult{}
+	r.SyncState, r.IncludesLastFolderInRange, err = decodeSyncPage(op, m, "IncludesLastFolderInRange", func(c *etree.Element) (err error) {
+		r.Changes, err = decodeFolderChanges(c)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// decodeSyncPage reads what a SyncFolderHierarchy and a SyncFolderItems
+// response message share: the next SyncState, the flag lastTag
+// (IncludesLast…InRange), and m:Changes, which it hands to changes.
+func decodeSyncPage(op string, m responseMessage, lastTag string, changes func(*etree.Element) error) (state string, last bool, err error) {
 	seenLast := false
 	perr := payloadChildren(m.Elem, func(c *etree.Element) error {
 		if c.Space != nsM {
@@ -80,41 +94,49 @@ func decodeSyncFolderHierarchy(resp *soapResponse) (*SyncFolderHierarchyResult, 
 		var err error
 		switch c.Tag {
 		case "SyncState":
-			r.SyncState = c.Text()
-		case "IncludesLastFolderInRange":
+			state = c.Text()
+		case lastTag:
 			seenLast = true
-			r.IncludesLastFolderInRange, err = ewsxml.ParseBool(c.Text())
+			last, err = ewsxml.ParseBool(c.Text())
 		case "Changes":
-			r.Changes, err = decodeFolderChanges(c)
+			err = changes(c)
 		}
 		return err
 	})
 	if perr != nil {
-		return nil, malformed(op, perr)
+		return "", false, malformed(op, perr)
 	}
-	if r.SyncState == "" || !seenLast {
-		return nil, malformedf(op, "response lacks SyncState or IncludesLastFolderInRange")
+	if state == "" || !seenLast {
+		return "", false, malformedf(op, "response lacks SyncState or %s", lastTag)
 	}
-	return r, nil
+	return state, last, nil
+}
+
+// changeElements yields the t: elements inside m:Changes whose tag names a
+// ChangeKind, with that kind.
+func changeElements(e *etree.Element) iter.Seq2[ChangeKind, *etree.Element] {
+	return func(yield func(ChangeKind, *etree.Element) bool) {
+		for c := range ewsxml.Children(e) {
+			if c.Space != nsT {
+				continue
+			}
+			if kind := changeKind(c.Tag); kind != 0 && !yield(kind, c) {
+				return
+			}
+		}
+	}
 }
 
 func decodeFolderChanges(e *etree.Element) ([]FolderChange, error) {
 	out := make([]FolderChange, 0, len(e.Child)/2)
-	for _, tok := range e.Child {
-		c, ok := tok.(*etree.Element)
-		if !ok || c.Space != nsT {
+	for kind, c := range changeElements(e) {
+		if kind == ChangeReadFlag {
 			continue
 		}
-		kind := changeKind(c.Tag)
-		if kind == 0 || kind == ChangeReadFlag {
-			continue
-		}
-		var ch FolderChange
-		ch.Kind = kind
+		ch := FolderChange{Kind: kind}
 		found := false
-		for _, t2 := range c.Child {
-			g, ok := t2.(*etree.Element)
-			if !ok || g.Space != nsT {
+		for g := range ewsxml.Children(c) {
+			if g.Space != nsT {
 				continue
 			}
 			var err error
@@ -269,48 +291,23 @@ func decodeSyncFolderItems(resp *soapResponse) (*SyncFolderItemsResult, error) {
 		return r, nil
 	}
 	r := &SyncFolderItemsResult{}
-	seenLast := false
-	perr := payloadChildren(m.Elem, func(c *etree.Element) error {
-		if c.Space != nsM {
-			return nil
-		}
-		var err error
-		switch c.Tag {
-		case "SyncState":
-			r.SyncState = c.Text()
-		case "IncludesLastItemInRange":
-			seenLast = true
-			r.IncludesLastItemInRange, err = ewsxml.ParseBool(c.Text())
-		case "Changes":
-			r.Changes, err = decodeItemChanges(c, resp.mime)
-		}
+	r.SyncState, r.IncludesLastItemInRange, err = decodeSyncPage(op, m, "IncludesLastItemInRange", func(c *etree.Element) (err error) {
+		r.Changes, err = decodeItemChanges(c, resp.mime)
 		return err
 	})
-	if perr != nil {
-		return nil, malformed(op, perr)
-	}
-	if r.SyncState == "" || !seenLast {
-		return nil, malformedf(op, "response lacks SyncState or IncludesLastItemInRange")
+	if err != nil {
+		return nil, err
 	}
 	return r, nil
 }
 
 func decodeItemChanges(e *etree.Element, lifted [][]byte) ([]ItemChange, error) {
 	out := make([]ItemChange, 0, len(e.Child)/2)
-	for _, tok := range e.Child {
-		c, ok := tok.(*etree.Element)
-		if !ok || c.Space != nsT {
-			continue
-		}
-		kind := changeKind(c.Tag)
-		if kind == 0 {
-			continue
-		}
+	for kind, c := range changeElements(e) {
 		ch := ItemChange{Kind: kind}
 		found, seenRead := false, false
-		for _, t2 := range c.Child {
-			g, ok := t2.(*etree.Element)
-			if !ok || g.Space != nsT {
+		for g := range ewsxml.Children(c) {
+			if g.Space != nsT {
 				continue
 			}
 			var err error
@@ -367,35 +364,36 @@ func (e errorString) Error() string { return string(e) }
 // stops without another call. Iteration ends after the first error, which
 // is yielded once with a nil page.
 func (c *Client) SyncFolderItemsPages(ctx context.Context, req SyncFolderItemsRequest) iter.Seq2[*SyncFolderItemsResult, error] {
-	return func(yield func(*SyncFolderItemsResult, error) bool) {
-		for {
-			page, err := c.SyncFolderItems(ctx, req)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if !yield(page, nil) || page.IncludesLastItemInRange {
-				return
-			}
-			req.SyncState = page.SyncState
-		}
-	}
+	return syncPages(ctx, req, c.SyncFolderItems, func(req *SyncFolderItemsRequest, page *SyncFolderItemsResult) bool {
+		req.SyncState = page.SyncState
+		return !page.IncludesLastItemInRange
+	})
 }
 
 // SyncFolderHierarchyPages is SyncFolderItemsPages for the folder
 // hierarchy, ending at IncludesLastFolderInRange.
 func (c *Client) SyncFolderHierarchyPages(ctx context.Context, req SyncFolderHierarchyRequest) iter.Seq2[*SyncFolderHierarchyResult, error] {
-	return func(yield func(*SyncFolderHierarchyResult, error) bool) {
+	return syncPages(ctx, req, c.SyncFolderHierarchy, func(req *SyncFolderHierarchyRequest, page *SyncFolderHierarchyResult) bool {
+		req.SyncState = page.SyncState
+		return !page.IncludesLastFolderInRange
+	})
+}
+
+// syncPages yields the pages call returns, starting from req; after each
+// page, next moves req on to the page's SyncState and reports whether more
+// remain. See SyncFolderItemsPages.
+func syncPages[R, P any](ctx context.Context, req R, call func(context.Context, R) (P, error), next func(*R, P) bool) iter.Seq2[P, error] {
+	return func(yield func(P, error) bool) {
 		for {
-			page, err := c.SyncFolderHierarchy(ctx, req)
+			page, err := call(ctx, req)
 			if err != nil {
-				yield(nil, err)
+				var none P
+				yield(none, err)
 				return
 			}
-			if !yield(page, nil) || page.IncludesLastFolderInRange {
+			if !yield(page, nil) || !next(&req, page) {
 				return
 			}
-			req.SyncState = page.SyncState
 		}
 	}
 }
