@@ -69,41 +69,44 @@ func addAdditional(shape *etree.Element, fields []string, ext []ExtendedFieldURI
 
 // addFolderShape appends m:FolderShape.
 func addFolderShape(parent *etree.Element, s FolderShape) {
-	e := parent.CreateElement("m:FolderShape")
-	base := s.Base
-	if base == "" {
-		base = IDOnly
-	}
-	ewsxml.AddText(e, "t:BaseShape", string(base))
+	e := addShape(parent, "m:FolderShape", s.Base)
 	addAdditional(e, s.Fields, s.Extended)
 }
 
 // addItemShape appends m:ItemShape.
 func addItemShape(parent *etree.Element, s ItemShape) {
-	e := parent.CreateElement("m:ItemShape")
-	base := s.Base
-	if base == "" {
-		base = IDOnly
-	}
-	ewsxml.AddText(e, "t:BaseShape", string(base))
+	e := addShape(parent, "m:ItemShape", s.Base)
 	if s.IncludeMimeContent {
 		ewsxml.AddText(e, "t:IncludeMimeContent", "true")
 	}
 	addAdditional(e, s.Fields, s.Extended)
 }
 
-func validateFolderShape(op string, s FolderShape) error {
-	if err := validateBase(op, s.Base); err != nil {
-		return err
+// addShape appends the shape element tag with its t:BaseShape, IdOnly
+// when base is empty.
+func addShape(parent *etree.Element, tag string, base BaseShape) *etree.Element {
+	e := parent.CreateElement(tag)
+	if base == "" {
+		base = IDOnly
 	}
-	return validateExtended(op, s.Fields, s.Extended)
+	ewsxml.AddText(e, "t:BaseShape", string(base))
+	return e
+}
+
+func validateFolderShape(op string, s FolderShape) error {
+	return validateShape(op, s.Base, s.Fields, s.Extended)
 }
 
 func validateItemShape(op string, s ItemShape) error {
-	if err := validateBase(op, s.Base); err != nil {
+	return validateShape(op, s.Base, s.Fields, s.Extended)
+}
+
+// validateShape checks the parts FolderShape and ItemShape share.
+func validateShape(op string, base BaseShape, fields []string, ext []ExtendedFieldURI) error {
+	if err := validateBase(op, base); err != nil {
 		return err
 	}
-	return validateExtended(op, s.Fields, s.Extended)
+	return validateExtended(op, fields, ext)
 }
 
 func validateBase(op string, b BaseShape) error {
