@@ -614,38 +614,36 @@ func (c *Client) CloseIdleConnections() {
 var redactedHeaders = map[string]bool{"Authorization": true, "Proxy-Authorization": true}
 
 func (c *Client) dumpRequest(req *http.Request, body []byte) {
-	w := c.opts.DebugWriter
-	if w == nil {
-		return
+	if c.opts.DebugWriter != nil {
+		c.dump(">", req.Method+" "+req.URL.Redacted(), req.Header, "", body)
 	}
-	c.debugM.Lock()
-	defer c.debugM.Unlock()
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "> %s %s\n", req.Method, req.URL.Redacted())
-	writeHeaders(&b, "> ", req.Header)
-	b.WriteString(">\n")
-	b.Write(body)
-	b.WriteString("\n")
-	_, _ = w.Write(b.Bytes())
 }
 
 func (c *Client) dumpResponse(resp *http.Response, body []byte) {
-	w := c.opts.DebugWriter
-	if w == nil {
+	if c.opts.DebugWriter == nil {
 		return
 	}
+	note := ""
+	if body == nil && resp.StatusCode == http.StatusOK {
+		note = "(streamed body not shown)"
+	}
+	c.dump("<", resp.Proto+" "+resp.Status, resp.Header, note, body)
+}
+
+// dump writes one leg of an exchange to the DebugWriter in a single Write:
+// the first line and the headers (credentials redacted) behind dir, a line
+// of dir alone, then note and body.
+func (c *Client) dump(dir, first string, h http.Header, note string, body []byte) {
 	c.debugM.Lock()
 	defer c.debugM.Unlock()
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "< %s %s\n", resp.Proto, resp.Status)
-	writeHeaders(&b, "< ", resp.Header)
-	b.WriteString("<\n")
-	if body == nil && resp.StatusCode == http.StatusOK {
-		b.WriteString("(streamed body not shown)")
-	}
+	fmt.Fprintf(&b, "%s %s\n", dir, first)
+	writeHeaders(&b, dir+" ", h)
+	b.WriteString(dir + "\n")
+	b.WriteString(note)
 	b.Write(body)
 	b.WriteString("\n")
-	_, _ = w.Write(b.Bytes())
+	_, _ = c.opts.DebugWriter.Write(b.Bytes())
 }
 
 func writeHeaders(b *bytes.Buffer, prefix string, h http.Header) {
