@@ -97,26 +97,15 @@ func soapGetUserSettings(to, version string, users, settings []string) ([]byte, 
 // NoError, malformed body) is returned as the error.
 func decodeGetUserSettings(endpoint string, body []byte, maxTags int, users []string) ([]userOutcome, error) {
 	const op = "GetUserSettings"
-	doc, err := ewsxml.ParseBytes(body, ewsxml.ParseOptions{MaxTags: maxTags})
+	env, err := parseEnvelope(op, body, maxTags)
 	if err != nil {
-		return nil, malformed(op, err)
+		return nil, err
 	}
-	env := doc.Root()
-	if !ewsxml.Is(env, nsS, "Envelope") {
-		return nil, malformedf(op, "root element is {%s}%s, not a SOAP 1.1 Envelope", env.Space, env.Tag)
+	msg, err := bodyPayload(op, ewsxml.FirstChild(env, nsS, "Body"))
+	if err != nil {
+		return nil, err
 	}
-	b := ewsxml.FirstChild(env, nsS, "Body")
-	var msg *etree.Element
-	for c := range ewsxml.Children(b) {
-		msg = c
-		break
-	}
-	switch {
-	case msg == nil:
-		return nil, malformedf(op, "envelope has no Body content")
-	case ewsxml.Is(msg, nsS, "Fault"):
-		return nil, decodeFault(op, msg)
-	case !ewsxml.Is(msg, nsAutodiscover, "GetUserSettingsResponseMessage"):
+	if !ewsxml.Is(msg, nsAutodiscover, "GetUserSettingsResponseMessage") {
 		return nil, malformedf(op, "body holds {%s}%s, want GetUserSettingsResponseMessage", msg.Space, msg.Tag)
 	}
 	resp := ewsxml.FirstChild(msg, nsAutodiscover, "Response")
@@ -260,16 +249,15 @@ func decodePOX(endpoint string, body []byte, maxTags int, address string) (userO
 		return userOutcome{}, malformedf(op, "Account Action %q", action)
 	}
 	s := &UserSettings{Settings: map[string]string{}}
+	set := func(name, v string) { // a setting the response leaves empty stays absent
+		if v != "" {
+			s.Settings[name] = v
+		}
+	}
 	if u := ewsxml.FirstChild(resp, nsPOXOutlook, "User"); u != nil {
-		if v := child(u, "DisplayName"); v != "" {
-			s.Settings[SettingUserDisplayName] = v
-		}
-		if v := child(u, "AutoDiscoverSMTPAddress"); v != "" {
-			s.Settings[SettingAutoDiscoverSMTPAddress] = v
-		}
-		if v := child(u, "LegacyDN"); v != "" {
-			s.Settings[SettingUserDN] = v
-		}
+		set(SettingUserDisplayName, child(u, "DisplayName"))
+		set(SettingAutoDiscoverSMTPAddress, child(u, "AutoDiscoverSMTPAddress"))
+		set(SettingUserDN, child(u, "LegacyDN"))
 	}
 	for p := range ewsxml.Children(acct) {
 		if !ewsxml.Is(p, nsPOXOutlook, "Protocol") {
@@ -281,25 +269,13 @@ func decodePOX(endpoint string, body []byte, maxTags int, address string) (userO
 		}
 		switch child(p, "Type") {
 		case "EXCH": // internal
-			if ews != "" {
-				s.Settings[SettingInternalEwsURL] = ews
-			}
-			if v := child(p, "Server"); v != "" {
-				s.Settings[SettingInternalMailboxServer] = v
-			}
-			if v := child(p, "MdbDN"); v != "" {
-				s.Settings[SettingMailboxDN] = v
-			}
+			set(SettingInternalEwsURL, ews)
+			set(SettingInternalMailboxServer, child(p, "Server"))
+			set(SettingMailboxDN, child(p, "MdbDN"))
 		case "EXPR": // external
-			if ews != "" {
-				s.Settings[SettingExternalEwsURL] = ews
-			}
-			if v := child(p, "GroupingInformation"); v != "" {
-				s.Settings[SettingGroupingInformation] = v
-			}
-			if v := child(p, "Server"); v != "" {
-				s.Settings[SettingExternalMailboxServer] = v
-			}
+			set(SettingExternalEwsURL, ews)
+			set(SettingGroupingInformation, child(p, "GroupingInformation"))
+			set(SettingExternalMailboxServer, child(p, "Server"))
 		}
 	}
 	s.fromSettings()

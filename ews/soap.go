@@ -22,13 +22,9 @@ const (
 // a *ResponseError in their Err field.
 func decodeEnvelope(op string, body []byte, maxTags int) (*soapResponse, error) {
 	body, lifted := extractMIME(body)
-	doc, err := ewsxml.ParseBytes(body, ewsxml.ParseOptions{MaxTags: maxTags})
+	env, err := parseEnvelope(op, body, maxTags)
 	if err != nil {
-		return nil, malformed(op, err)
-	}
-	env := doc.Root()
-	if !ewsxml.Is(env, nsS, "Envelope") {
-		return nil, malformedf(op, "root element is {%s}%s, not a SOAP 1.1 Envelope", env.Space, env.Tag)
+		return nil, err
 	}
 	sr := &soapResponse{mime: lifted}
 	var bodyEl *etree.Element
@@ -49,19 +45,11 @@ func decodeEnvelope(op string, body []byte, maxTags int) (*soapResponse, error) 
 	if bodyEl == nil {
 		return nil, malformedf(op, "envelope has no Body")
 	}
-	var payload *etree.Element
-	for _, tok := range bodyEl.Child {
-		if el, ok := tok.(*etree.Element); ok {
-			payload = el
-			break
-		}
+	payload, err := bodyPayload(op, bodyEl)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case payload == nil:
-		return nil, malformedf(op, "empty SOAP Body")
-	case ewsxml.Is(payload, nsS, "Fault"):
-		return nil, decodeFault(op, payload)
-	case !ewsxml.Is(payload, nsM, op+"Response"):
+	if !ewsxml.Is(payload, nsM, op+"Response") {
 		return nil, malformedf(op, "body holds {%s}%s, want {%s}%sResponse", payload.Space, payload.Tag, nsM, op)
 	}
 	rms := ewsxml.FirstChild(payload, nsM, "ResponseMessages")
@@ -126,6 +114,37 @@ func messageXMLValues(vs []ewsxml.Value) []MessageXMLValue {
 		out[i] = MessageXMLValue{Name: v.Name, Value: v.Value}
 	}
 	return out
+}
+
+// parseEnvelope parses body, with at most maxTags '<' characters (0: no
+// limit), and returns its root, which must be a SOAP 1.1 Envelope.
+func parseEnvelope(op string, body []byte, maxTags int) (*etree.Element, error) {
+	doc, err := ewsxml.ParseBytes(body, ewsxml.ParseOptions{MaxTags: maxTags})
+	if err != nil {
+		return nil, malformed(op, err)
+	}
+	env := doc.Root()
+	if !ewsxml.Is(env, nsS, "Envelope") {
+		return nil, malformedf(op, "root element is {%s}%s, not a SOAP 1.1 Envelope", env.Space, env.Tag)
+	}
+	return env, nil
+}
+
+// bodyPayload returns the first element inside a SOAP Body (none when body
+// is nil). A SOAP Fault there is returned as a *FaultError.
+func bodyPayload(op string, body *etree.Element) (*etree.Element, error) {
+	var payload *etree.Element
+	for el := range ewsxml.Children(body) {
+		payload = el
+		break
+	}
+	switch {
+	case payload == nil:
+		return nil, malformedf(op, "empty SOAP Body")
+	case ewsxml.Is(payload, nsS, "Fault"):
+		return nil, decodeFault(op, payload)
+	}
+	return payload, nil
 }
 
 // decodeFault reads a SOAP 1.1 Fault as a *FaultError.
