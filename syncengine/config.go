@@ -87,7 +87,8 @@ type Mailbox struct {
 	// Client talks to the server for this mailbox (an *ews.Client; with
 	// impersonation or the mailbox's own credentials). Mailboxes that
 	// share a Client share streaming connections, up to
-	// ews.MaxStreamingSubscriptions subscriptions on each.
+	// ews.MaxStreamingSubscriptions subscriptions on each. Required unless
+	// Locator is set.
 	Client Remote
 	// StreamClient, when set, is the client whose streaming connections
 	// carry this mailbox's subscription: typically one service-account
@@ -99,6 +100,15 @@ type Mailbox struct {
 	// group's mailbox server (ews.GroupMailboxes); streaming connections
 	// are then shared within the group only.
 	Group *ews.AffinityGroup
+	// Locator, when set, finds where the server hosts the mailbox
+	// (AutodiscoverLocator: by Autodiscover) and takes the place of
+	// Client, StreamClient and Group, which must then be nil: the engine
+	// takes them from Locate before the mailbox's first request, asks
+	// again after ErrorMailboxMoveInProgress and when the location
+	// expires, and re-homes the mailbox (new clients, new affinity group,
+	// a fresh subscription and a comparison) when its EWS URL or
+	// GroupingInformation changed. Without it the mailbox stays on Client.
+	Locator Locator
 	// Mode is how notifications arrive; Streaming by default.
 	Mode Mode
 	// MIME also mirrors each item's full MIME content (by batched GetItem).
@@ -113,7 +123,10 @@ func (m *Mailbox) validate() error {
 	if m.Address == "" || !strings.Contains(m.Address, "@") {
 		return fmt.Errorf("%w: mailbox address %q", ErrInvalidConfig, m.Address)
 	}
-	if m.Client == nil {
+	if m.Locator != nil && (m.Client != nil || m.StreamClient != nil || m.Group != nil) {
+		return fmt.Errorf("%w: mailbox %s: Locator replaces Client, StreamClient and Group; leave them nil", ErrInvalidConfig, m.Address)
+	}
+	if m.Client == nil && m.Locator == nil {
 		return fmt.Errorf("%w: mailbox %s has no client", ErrInvalidConfig, m.Address)
 	}
 	if m.Mode > Push {

@@ -225,7 +225,7 @@ func (e *Engine) SyncOnce(ctx context.Context) error {
 	eg.SetLimit(e.cfg.InitialSyncs)
 	for _, m := range ms {
 		eg.Go(func() error {
-			if err := m.syncAll(ctx); err != nil {
+			if err := m.syncOnce(ctx); err != nil {
 				return fmt.Errorf("%s: %w", m.cfg.Address, err)
 			}
 			return nil

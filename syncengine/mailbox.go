@@ -108,6 +108,16 @@ type mailbox struct {
 	watermark  string
 	lastEvent  time.Time
 	stopSource func()
+
+	// Where the mailbox lives, with a Locator (locate.go); all but the
+	// timer's fields are the run goroutine's.
+	loc         Location
+	relocate    bool // a start-up failure told of a move: look up again
+	locFresh    bool // just looked up: the recovery that follows need not
+	locFailures int
+	locC        chan struct{} // the location expired
+	locMu       sync.Mutex
+	locStop     func() bool
 }
 
 func newMailbox(e *Engine, cfg Mailbox) (*mailbox, error) {
@@ -118,6 +128,7 @@ func newMailbox(e *Engine, cfg Mailbox) (*mailbox, error) {
 		log:     e.log.With("mailbox", cfg.Address),
 		batches: make(chan debounce.Batch[dirtyKey, hint]),
 		sweepC:  make(chan struct{}, 1),
+		locC:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -245,6 +256,7 @@ func (m *mailbox) subState() *localstore.Subscription {
 func (m *mailbox) run(ctx context.Context) {
 	defer close(m.done)
 	defer m.setPhase(PhaseStopped)
+	defer m.stopRelocate()
 	// A stop request cancels the start-up (a long initial sync, say): what
 	// it committed stays, page by page, and the next start resumes there.
 	sctx, cancel := context.WithCancel(ctx)
@@ -294,6 +306,8 @@ func (m *mailbox) run(ctx context.Context) {
 			if a, err := m.lost.take(); a != recovery.None {
 				m.recover(ctx, a, causeOf(err))
 			}
+		case <-m.locC:
+			m.relocateExpired(ctx)
 		case <-m.sweepC:
 			queue = m.sweepStep(ctx, queue)
 			if len(queue) > 0 {
@@ -409,6 +423,9 @@ func (m *mailbox) startup(ctx context.Context) bool {
 			return true
 		}
 		m.log.Warn("start failed", "err", err)
+		if recovery.Classify(err) == recovery.MailboxMoved {
+			m.relocate = true // ask the Locator again (if any) before the next attempt
+		}
 		if !m.backoff(ctx, attempt, err) {
 			return false
 		}
@@ -416,6 +433,9 @@ func (m *mailbox) startup(ctx context.Context) bool {
 }
 
 func (m *mailbox) startOnce(ctx context.Context) error {
+	if err := m.ensureLocated(ctx); err != nil {
+		return err
+	}
 	st, err := m.e.store.MailboxState(ctx, m.mb)
 	if err != nil && !errors.Is(err, localstore.ErrNotFound) {
 		return err

@@ -19,7 +19,8 @@ func (m *mailbox) recover(ctx context.Context, a recovery.Action, cause string) 
 }
 
 // recoverWith is the advised path after a lost subscription: a fresh
-// subscription first (for Resubscribe and MailboxMoved), then the props of
+// subscription first (for Resubscribe and MailboxMoved; after a move, on
+// the server the mailbox's Locator names now), then the props of
 // every mirrored folder, compared with the stored ones; the hierarchy
 // synced; and only the folders that moved (or are new, or were left
 // incomplete) synced from their stored SyncStates. A failure half way
@@ -37,16 +38,28 @@ func (m *mailbox) recoverWith(ctx context.Context, a recovery.Action, rep *recov
 		rep.MailboxMoved = true
 	}
 	resub := a == recovery.Resubscribe || a == recovery.MailboxMoved
+	relocate := a == recovery.MailboxMoved
 	var err error
 	for attempt := 0; ; attempt++ {
 		rep.Attempts++
-		if err = m.recoverOnce(ctx, resub, rep); err == nil {
+		if relocate {
+			if err = m.relocateForRecovery(ctx, rep.Cause); err == nil {
+				relocate = false
+			}
+		}
+		if err == nil {
+			err = m.recoverOnce(ctx, resub, rep)
+		}
+		if err == nil {
 			break
 		}
 		m.log.Warn("recovery failed", "err", err, "attempt", attempt+1)
 		switch recovery.Classify(err) {
-		case recovery.Resubscribe, recovery.MailboxMoved:
+		case recovery.Resubscribe:
 			resub = true
+		case recovery.MailboxMoved:
+			resub, relocate = true, true
+			rep.MailboxMoved = true
 		}
 		if !m.backoff(ctx, attempt, err) {
 			rep.Err = err

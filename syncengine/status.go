@@ -38,6 +38,9 @@ type MailboxStatus struct {
 	LastRecovery *recovery.Report
 	// Requests counts EWS calls made for the mailbox.
 	Requests int64
+	// EwsURL and GroupingInformation are where the mailbox's Locator
+	// placed it last (empty without a Locator).
+	EwsURL, GroupingInformation string
 	// Err is the last error that made the mailbox back off, nil once it
 	// recovered.
 	Err error
@@ -81,6 +84,9 @@ const (
 	// EventSyncPass: a SyncOnce pass over the mailbox finished (Batch holds
 	// its totals).
 	EventSyncPass
+	// EventLocated: the mailbox's Locator was asked where it lives
+	// (Location is set; Location.Moved when it was re-homed).
+	EventLocated
 )
 
 // Event is what Config.OnEvent receives.
@@ -90,6 +96,7 @@ type Event struct {
 	Phase    Phase
 	Batch    *BatchReport
 	Recovery *recovery.Report
+	Location *LocationReport
 	Err      error
 }
 
