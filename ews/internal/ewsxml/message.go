@@ -61,20 +61,28 @@ type Status struct {
 // ReadStatus reads the status part of a response message element.
 func ReadStatus(el *etree.Element) Status {
 	s := Status{Class: Attr(el, "ResponseClass")}
+	s.Code, s.Text, s.MessageXML = readCode(el, NSMessages, "MessageText")
+	return s
+}
+
+// readCode reads what a response message and a fault's detail both carry:
+// the ResponseCode, the text element named textTag and the MessageXml
+// among el's children in namespace ns ("": any namespace).
+func readCode(el *etree.Element, ns, textTag string) (code, text string, mx []Value) {
 	for c := range Children(el) {
-		if c.Space != NSMessages {
+		if ns != "" && c.Space != ns {
 			continue
 		}
 		switch c.Tag {
-		case "MessageText":
-			s.Text = Text(c)
 		case "ResponseCode":
-			s.Code = Text(c)
+			code = Text(c)
+		case textTag:
+			text = Text(c)
 		case "MessageXml":
-			s.MessageXML = MessageXML(c)
+			mx = MessageXML(c)
 		}
 	}
-	return s
+	return code, text, mx
 }
 
 // Fault is the content of a SOAP 1.1 soap:Fault element.
@@ -103,16 +111,7 @@ func ReadFault(f *etree.Element) Fault {
 		case "faultstring":
 			out.FaultString = Text(c)
 		case "detail":
-			for d := range Children(c) {
-				switch d.Tag {
-				case "ResponseCode":
-					out.Code = Text(d)
-				case "Message":
-					out.Message = Text(d)
-				case "MessageXml":
-					out.MessageXML = MessageXML(d)
-				}
-			}
+			out.Code, out.Message, out.MessageXML = readCode(c, "", "Message")
 		}
 	}
 	if out.Code == "" {
