@@ -60,6 +60,10 @@ func (p *printer) event(ev syncengine.Event) {
 		p.line("%s", ev.Recovery.String())
 	case syncengine.EventError:
 		p.line("backing off: %v", ev.Err)
+	case syncengine.EventLocated:
+		if l := ev.Location; l.Moved {
+			p.line("mailbox %s moved: now served by %s (was %s; cause %s)", ev.Mailbox, l.EwsURL, l.PreviousEwsURL, l.Cause)
+		}
 	}
 }
 

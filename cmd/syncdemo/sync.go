@@ -33,10 +33,13 @@ var (
 // syncConfig is the parsed command line of "syncdemo sync".
 type syncConfig struct {
 	url, user, email, mailbox, auth string
+	autodiscoverURL                 string
+	allowInsecureAuth               bool
 	passwordFile, tokenFile         string
 	db                              string
 	mode                            syncengine.Mode
 	pushListen, pushURL             string
+	pushCert, pushKey               string
 	include, exclude                []string
 	allFolders, mime, once          bool
 	fetch                           syncengine.Fetch
@@ -71,7 +74,9 @@ func parseSync(args []string, stderr io.Writer) (*syncConfig, error) {
 	fs.SetOutput(stderr)
 	c := &syncConfig{}
 	var mode, fetch string
-	fs.StringVar(&c.url, "url", "", "EWS endpoint `URL`, e.g. https://mail.example.com/EWS/Exchange.asmx (required)")
+	fs.StringVar(&c.url, "url", "", "EWS endpoint `URL`, e.g. https://mail.example.com/EWS/Exchange.asmx (default: found by Autodiscover for the mailbox's address)")
+	fs.StringVar(&c.autodiscoverURL, "autodiscover-url", "", "without -url: ask this Autodiscover endpoint (`URL` ending in .svc for SOAP, .xml for POX) instead of the usual ones of the address's domain")
+	fs.BoolVar(&c.allowInsecureAuth, "allow-insecure-auth", false, "send credentials over plain http to a host that is not loopback (readable by anyone on the path; only on a network you trust)")
 	fs.StringVar(&c.user, "user", "", "account to log on as: `name`, DOMAIN\\name or a UPN")
 	fs.StringVar(&c.email, "email", "", "SMTP `address` of the account's own mailbox (default: -user when it is an address)")
 	fs.StringVar(&c.mailbox, "mailbox", "", "mirror another mailbox (`address`) by impersonation")
@@ -81,7 +86,9 @@ func parseSync(args []string, stderr io.Writer) (*syncConfig, error) {
 	fs.StringVar(&c.db, "db", "", "mirror `file` (default: mailsync/mirror.db under the user cache directory)")
 	fs.StringVar(&mode, "mode", "streaming", "notifications: streaming, pull or push")
 	fs.StringVar(&c.pushListen, "push-listen", "", "push mode: `host:port` to receive notifications on")
-	fs.StringVar(&c.pushURL, "push-url", "", "push mode: base `URL` Exchange posts to (default http://PUSH-LISTEN)")
+	fs.StringVar(&c.pushURL, "push-url", "", "push mode: base `URL` Exchange posts to (default http://PUSH-LISTEN, https:// with -push-cert)")
+	fs.StringVar(&c.pushCert, "push-cert", "", "push mode: serve the listener over TLS with this PEM certificate `file` (with -push-key)")
+	fs.StringVar(&c.pushKey, "push-key", "", "push mode: the PEM private key `file` of -push-cert")
 	fs.Var(listFlag{&c.include}, "include", "mirror only these folders and their subfolders: distinguished names or paths, comma-separated, repeatable")
 	fs.Var(listFlag{&c.exclude}, "exclude", "do not mirror these folders and their subfolders")
 	fs.BoolVar(&c.allFolders, "all-folders", false, "mirror every folder, not only mail folders")
@@ -105,11 +112,15 @@ func parseSync(args []string, stderr io.Writer) (*syncConfig, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	if c.url == "" {
-		return nil, fmt.Errorf("%w: -url is required", errUsage)
-	}
-	if u, err := url.Parse(c.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: -url %q is not an http(s) URL", errUsage, c.url)
+	switch {
+	case c.url == "" && !strings.Contains(c.address(), "@"):
+		return nil, fmt.Errorf("%w: -url is required, or -email ADDRESS to find it by Autodiscover", errUsage)
+	case c.url != "" && c.autodiscoverURL != "":
+		return nil, fmt.Errorf("%w: give -url or -autodiscover-url, not both", errUsage)
+	case c.url != "":
+		if u, err := url.Parse(c.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%w: -url %q is not an http(s) URL", errUsage, c.url)
+		}
 	}
 	var err error
 	if c.mode, err = syncengine.ParseMode(mode); err != nil {
@@ -133,6 +144,12 @@ func parseSync(args []string, stderr io.Writer) (*syncConfig, error) {
 	}
 	if c.mode == syncengine.Push && c.pushListen == "" {
 		return nil, fmt.Errorf("%w: -mode push needs -push-listen HOST:PORT", errUsage)
+	}
+	if (c.pushCert == "") != (c.pushKey == "") {
+		return nil, fmt.Errorf("%w: -push-cert and -push-key go together", errUsage)
+	}
+	if c.pushCert != "" && c.mode != syncengine.Push {
+		return nil, fmt.Errorf("%w: -push-cert needs -mode push", errUsage)
 	}
 	return c, nil
 }
@@ -166,7 +183,25 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	}
 	defer func() { err = errors.Join(err, stopProfile()) }()
 
-	client, err := c.newClient(log)
+	opts, err := c.clientOptions(log)
+	if err != nil {
+		return err
+	}
+	pushTLS, err := c.pushTLS()
+	if err != nil {
+		return err
+	}
+	var client *ews.Client
+	var locator syncengine.Locator
+	endpoint := c.url
+	if c.url == "" {
+		client, locator, endpoint, err = c.discover(ctx, opts, c.address(), stdout)
+	} else {
+		client, err = ews.New(c.url, opts)
+		if err != nil {
+			err = optionsError("-url", err)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -214,7 +249,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	pr := newPrinter(stdout)
 	cfg := syncengine.Config{
 		Logger: log, Quiet: c.quiet, MaxDelay: c.maxDelay,
-		Push:    syncengine.PushConfig{Listen: c.pushListen, URL: c.pushURL},
+		Push:    syncengine.PushConfig{Listen: c.pushListen, URL: c.pushURL, TLSConfig: pushTLS},
 		OnEvent: pr.event,
 	}
 	eng, err := syncengine.New(store, cfg)
@@ -225,10 +260,13 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		Address: addr, Client: client, Mode: c.mode, MIME: c.mime, Fetch: c.fetch,
 		Folders: syncengine.FolderFilter{All: c.allFolders, Include: c.include, Exclude: c.exclude},
 	}
+	if locator != nil {
+		mb.Client, mb.Locator = nil, locator // the engine follows the mailbox when it moves
+	}
 	if err := eng.AddMailbox(ctx, mb); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "mirror %s → %s (%s)\n", addr, path, c.url)
+	fmt.Fprintf(stdout, "mirror %s → %s (%s)\n", addr, path, endpoint)
 	if c.once {
 		start := time.Now()
 		err := eng.SyncOnce(ctx)
@@ -266,7 +304,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	}
 }
 
-func (c *syncConfig) newClient(log *slog.Logger) (*ews.Client, error) {
+// clientOptions are the ews.Options of the EWS and Autodiscover clients:
+// transport, credentials, impersonation.
+func (c *syncConfig) clientOptions(log *slog.Logger) (*ews.Options, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if c.caFile != "" {
 		pem, err := os.ReadFile(c.caFile)
@@ -282,7 +322,7 @@ func (c *syncConfig) newClient(log *slog.Logger) (*ews.Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	opts := &ews.Options{HTTPClient: &http.Client{Transport: tr}, Logger: log}
+	opts := &ews.Options{HTTPClient: &http.Client{Transport: tr}, Logger: log, AllowInsecureAuth: c.allowInsecureAuth}
 	switch c.auth {
 	case "bearer":
 		tok, err := secret(c.tokenFile, "MAILSYNC_TOKEN", "")
@@ -304,11 +344,7 @@ func (c *syncConfig) newClient(log *slog.Logger) (*ews.Client, error) {
 	if c.mailbox != "" {
 		opts.Impersonation = &ews.Impersonation{SMTPAddress: c.mailbox}
 	}
-	cl, err := ews.New(c.url, opts)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	return cl, nil
+	return opts, nil
 }
 
 // secret reads a secret from file, else from the environment variable,
