@@ -10,7 +10,8 @@ import "time"
 // of the project, *debouncetest.Clock, advancing it by hand.
 //
 // A timer function runs on a goroutine the clock chooses, never inside
-// AfterFunc: the wall clock starts one per timer, and debouncetest.Clock
+// AfterFunc: the wall clock (debounce.SystemClock, what a nil
+// Options.Clock means) starts one per timer, and debouncetest.Clock
 // runs the due timers on the goroutine calling Advance, before Advance
 // returns. The server's timer functions take their own locks and never
 // call Advance.
@@ -21,13 +22,4 @@ type Clock interface {
 	// cancels the call if it has not run yet, reporting whether it did
 	// so.
 	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-// systemClock is the wall clock.
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
-func (systemClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailsync/mailsync/debounce"
 	"github.com/mailsync/mailsync/ews/ewstest/internal/notify"
 )
 
@@ -168,7 +169,7 @@ func NewServer(opts Options) *Server {
 func NewUnstartedServer(opts Options) *Server {
 	s := &Server{opts: opts, clock: opts.Clock, log: opts.Logger, mailboxes: map[string]*Mailbox{}, byGUID: map[string]*Mailbox{}, users: map[string]User{}}
 	if s.clock == nil {
-		s.clock = systemClock{}
+		s.clock = debounce.SystemClock{}
 	}
 	if s.log == nil {
 		s.log = slog.Default()

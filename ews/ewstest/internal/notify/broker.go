@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mailsync/mailsync/debounce"
 )
 
 // Kind is a subscription kind.
@@ -98,7 +100,7 @@ const (
 // takes the default named in its comment.
 type Options struct {
 	// Clock drives expiry, retention, keep-alives, connection timeouts and
-	// push retries. Default: the wall clock.
+	// push retries. Default: the wall clock, debounce.SystemClock.
 	Clock Clock
 	// Logger receives debug logs. Default slog.Default().
 	Logger *slog.Logger
@@ -158,7 +160,7 @@ func (o *Options) Validate() error {
 
 func (o Options) withDefaults() Options {
 	if o.Clock == nil {
-		o.Clock = systemClock{}
+		o.Clock = debounce.SystemClock{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

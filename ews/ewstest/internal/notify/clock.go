@@ -15,12 +15,3 @@ type Clock interface {
 	// so.
 	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
-
-// systemClock is the wall clock.
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
-func (systemClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
