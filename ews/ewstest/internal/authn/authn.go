@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -254,20 +253,7 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (m *Middleware) reject(w http.ResponseWriter, r *http.Request, challenge string) {
 	m.log.Debug("ewstest: request not authenticated", "remote", r.RemoteAddr, "mode", string(m.cfg.Mode))
-	drain(r)
-	w.Header().Set("WWW-Authenticate", challenge)
-	// An empty body lets a client reuse the connection at once, which
-	// NTLM needs: the handshake must stay on one connection.
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusUnauthorized)
-}
-
-// drain discards a bounded amount of the request body so that the
-// connection stays usable for the client's next attempt.
-func drain(r *http.Request) {
-	if r.Body != nil {
-		io.Copy(io.Discard, io.LimitReader(r.Body, 4<<20))
-	}
+	ntlmserver.Unauthorized(w, r, challenge)
 }
 
 func (m *Middleware) basicUser(r *http.Request) (string, bool) {

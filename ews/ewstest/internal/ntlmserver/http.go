@@ -45,12 +45,12 @@ func (s *Server) Authenticate(w http.ResponseWriter, r *http.Request) (string, b
 		if cs.user != "" {
 			return cs.user, true
 		}
-		unauthorized(w, r, "NTLM", "Negotiate")
+		Unauthorized(w, r, "NTLM", "Negotiate")
 		return "", false
 	}
 	scheme, tok, _ := strings.Cut(h, " ")
 	if !strings.EqualFold(scheme, "NTLM") && !strings.EqualFold(scheme, "Negotiate") {
-		unauthorized(w, r, "NTLM", "Negotiate")
+		Unauthorized(w, r, "NTLM", "Negotiate")
 		return "", false
 	}
 	// Any new authentication attempt replaces the connection's identity.
@@ -58,43 +58,46 @@ func (s *Server) Authenticate(w http.ResponseWriter, r *http.Request) (string, b
 	msg, err := base64.StdEncoding.DecodeString(strings.TrimSpace(tok))
 	if err != nil {
 		cs.pending = nil
-		unauthorized(w, r, "NTLM", "Negotiate")
+		Unauthorized(w, r, "NTLM", "Negotiate")
 		return "", false
 	}
 	typ, err := MessageType(msg)
 	switch {
 	case err != nil:
 		cs.pending = nil
-		unauthorized(w, r, "NTLM", "Negotiate")
+		Unauthorized(w, r, "NTLM", "Negotiate")
 		return "", false
 	case typ == typeNegotiate:
 		ch, err := s.Challenge(msg)
 		if err != nil {
 			cs.pending = nil
-			unauthorized(w, r, "NTLM", "Negotiate")
+			Unauthorized(w, r, "NTLM", "Negotiate")
 			return "", false
 		}
 		cs.pending = ch
-		unauthorized(w, r, scheme+" "+base64.StdEncoding.EncodeToString(ch.Message))
+		Unauthorized(w, r, scheme+" "+base64.StdEncoding.EncodeToString(ch.Message))
 		return "", false
 	case typ == typeAuthenticate:
 		ch := cs.pending
 		cs.pending = nil // a challenge is answered once
 		user, err := s.Verify(ch, msg)
 		if err != nil {
-			unauthorized(w, r, "NTLM", "Negotiate")
+			Unauthorized(w, r, "NTLM", "Negotiate")
 			return "", false
 		}
 		cs.user = user
 		return user, true
 	default:
 		cs.pending = nil
-		unauthorized(w, r, "NTLM", "Negotiate")
+		Unauthorized(w, r, "NTLM", "Negotiate")
 		return "", false
 	}
 }
 
-func unauthorized(w http.ResponseWriter, r *http.Request, challenges ...string) {
+// Unauthorized answers 401 with a WWW-Authenticate header per challenge
+// and an empty body, after draining r's body, so that the client can go on
+// on the same connection (as NTLM's handshake must).
+func Unauthorized(w http.ResponseWriter, r *http.Request, challenges ...string) {
 	drain(r)
 	for _, c := range challenges {
 		w.Header().Add("WWW-Authenticate", c)
