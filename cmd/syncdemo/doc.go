@@ -58,7 +58,8 @@
 // the listener accepts connections; then one line per mailbox ("mailbox
 // ADDRESS user=NAME folders=N messages=N"), with -auth bearer one line per
 // user ("token NAME TOKEN"), and with -control the control endpoint's URL
-// ("control URL"). -activity N makes N changes per second (new mail, read
+// ("control URL"), and last the SOAP Autodiscover endpoint ("autodiscover
+// URL"; POX at autodiscover.xml beside it). -activity N makes N changes per second (new mail, read
 // flags, flags, moves, deletes, folder changes); -max-concurrent and
 // -latency are the throttling knobs. Logs go to stderr. Errors never repeat
 // a password or token.

@@ -331,6 +331,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintln(stdout, "control-token "+generatedToken)
 		}
 	}
+	// Last, so that the lines above keep their places: the SOAP
+	// Autodiscover endpoint ("sync -email ADDRESS -autodiscover-url URL"),
+	// which names the EWS URL above for every mailbox.
+	fmt.Fprintln(stdout, "autodiscover "+base+ewstest.AutodiscoverSOAPPath)
 	log.Info("serving", "url", base+ewstest.Path, "auth", c.auth, "users", len(c.users), "activity", c.activity)
 
 	errc := make(chan error, 1)
