@@ -33,7 +33,9 @@ func discoverArgs(autodiscoverURL, db string, extra ...string) []string {
 		"-user", "alice", "-auth", "basic", "-db", db}, extra...)
 }
 
-func getUserSettings(srv *ewstest.Server) int64 { return srv.RequestStats().Requests["GetUserSettings"] }
+func getUserSettings(srv *ewstest.Server) int64 {
+	return srv.RequestStats().Requests["GetUserSettings"]
+}
 
 // TestSync_AutodiscoverOnce: sync -email without -url asks the fake's
 // Autodiscover, prints the EWS URL it found, and mirrors the mailbox there
