@@ -229,12 +229,7 @@ func (s *Server) serveAutodiscoverPOX(w http.ResponseWriter, r *http.Request) {
 		s.poxError(w, "601", "Provider is not available")
 		return
 	}
-	out := etree.NewDocument()
-	out.CreateProcInst("xml", `version="1.0" encoding="utf-8"`)
-	root := out.CreateElement("Autodiscover")
-	root.CreateAttr("xmlns", nsPOXResponse)
-	resp := root.CreateElement("Response")
-	resp.CreateAttr("xmlns", nsPOXOutlook)
+	out, resp := newPOXResponse(nsPOXOutlook)
 	if o, ok := s.ad.override(address, requestHost(r)); ok {
 		switch {
 		case o.RedirectAddress != "":
@@ -306,14 +301,22 @@ func (s *Server) poxAuthPackage() string {
 	return ""
 }
 
-// poxError writes a POX Error response.
-func (s *Server) poxError(w http.ResponseWriter, code, message string) {
+// newPOXResponse starts a POX Autodiscover response and returns it with its
+// Response element, in namespace respNS (the Outlook schema for settings,
+// the response schema for an error).
+func newPOXResponse(respNS string) (*etree.Document, *etree.Element) {
 	out := etree.NewDocument()
 	out.CreateProcInst("xml", `version="1.0" encoding="utf-8"`)
 	root := out.CreateElement("Autodiscover")
 	root.CreateAttr("xmlns", nsPOXResponse)
 	resp := root.CreateElement("Response")
-	resp.CreateAttr("xmlns", nsPOXResponse)
+	resp.CreateAttr("xmlns", respNS)
+	return out, resp
+}
+
+// poxError writes a POX Error response.
+func (s *Server) poxError(w http.ResponseWriter, code, message string) {
+	out, resp := newPOXResponse(nsPOXResponse)
 	e := resp.CreateElement("Error")
 	now := s.now()
 	e.CreateAttr("Time", now.Format("15:04:05.0000000"))
