@@ -32,8 +32,12 @@
 // "syncdemo sync" mirrors a real server (see the README for every flag):
 // -url, -user, the password from $MAILSYNC_PASSWORD, -password-file or a
 // no-echo prompt, -auth ntlm|basic|bearer, -mailbox for impersonation,
-// -mode streaming|pull|push, folder -include/-exclude, -mime, -once. It
-// fails fast with its own exit status on refused credentials, an
+// -mode streaming|pull|push, folder -include/-exclude, -mime, -once.
+// Without -url it finds the EWS URL by Autodiscover for the mailbox's
+// address (-autodiscover-url names the endpoint) and follows the mailbox
+// when it moves. -allow-insecure-auth sends credentials over plain http to
+// hosts that are not loopback; -push-cert/-push-key serve the push listener
+// over TLS. It fails fast with its own exit status on refused credentials, an
 // unreachable server and TLS failures; while it runs it publishes a
 // read-only snapshot beside the store (-snapshot-interval) that query and
 // export read. A damaged store is refused with the way on: -reset-damaged
