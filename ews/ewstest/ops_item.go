@@ -105,15 +105,12 @@ func opCreateItem(r *request) error {
 			if !msg.applyCreateFlags() {
 				msg.IsDraft = true
 			}
-			target.mu.Lock()
-			f, err := target.lookupFolder(key)
+			fid, err := target.FolderID(key)
 			if err != nil {
-				target.mu.Unlock()
 				r.msgError(err, "m:Items")
 				continue
 			}
-			target.mu.Unlock()
-			info, err := target.create(f.id, msg, false)
+			info, err := target.create(fid, msg, false)
 			if err != nil {
 				r.msgError(err, "m:Items")
 				continue
