@@ -67,6 +67,20 @@
 // a net-zero set of read flips during an outage, which moves none of the
 // compared props, stays unseen at most SweepInterval + folders × SweepPause.
 //
+// # Moving mailboxes
+//
+// A mailbox with a Locator (Mailbox.Locator; AutodiscoverLocator asks
+// Autodiscover) has no fixed Client: the engine asks the Locator before the
+// mailbox's first request, again (bypassing any cache) after
+// ErrorMailboxMoveInProgress and when the answer's Location.Expires passes
+// (the Autodiscover TTL, on Config.Clock). When the EWS URL or
+// GroupingInformation changed, it ends the subscription through the old
+// client, takes the new clients and affinity group, and recovers: a fresh
+// subscription on the new server, then the comparison (EventLocated with
+// Moved reports it; MailboxStatus.EwsURL says where the mailbox is). A
+// lookup that fails keeps the mailbox where it is. Without a Locator the
+// mailbox stays on its Client, and a move is recovered there.
+//
 // # Errors
 //
 // Throttling (ErrorServerBusy, HTTP 503) is retried by the ews client; when
