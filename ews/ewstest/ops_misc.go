@@ -66,19 +66,11 @@ func opGetServerTimeZones(r *request) error {
 		r.w.close("t:Periods")
 		r.w.open("t:TransitionsGroups")
 		r.w.open("t:TransitionsGroup", "Id", "0")
-		r.w.open("t:Transition")
-		r.w.open("t:To", "Kind", "Period")
-		r.w.raw(escapeText(period))
-		r.w.close("t:To")
-		r.w.close("t:Transition")
+		writeTransition(r.w, "Period", period)
 		r.w.close("t:TransitionsGroup")
 		r.w.close("t:TransitionsGroups")
 		r.w.open("t:Transitions")
-		r.w.open("t:Transition")
-		r.w.open("t:To", "Kind", "Group")
-		r.w.raw("0")
-		r.w.close("t:To")
-		r.w.close("t:Transition")
+		writeTransition(r.w, "Group", "0")
 		r.w.close("t:Transitions")
 		r.w.close("t:TimeZoneDefinition")
 	}
@@ -86,6 +78,15 @@ func opGetServerTimeZones(r *request) error {
 	r.msgClose()
 	r.respEnd()
 	return nil
+}
+
+// writeTransition writes a t:Transition to the period or group (kind) id.
+func writeTransition(w *xw, kind, id string) {
+	w.open("t:Transition")
+	w.open("t:To", "Kind", kind)
+	w.raw(escapeText(id))
+	w.close("t:To")
+	w.close("t:Transition")
 }
 
 // oofSettings is a mailbox's out-of-office configuration.
