@@ -79,10 +79,7 @@ func parseExport(args []string, stderr io.Writer) (*exportConfig, error) {
 	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, err
 	}
 	switch {
 	case len(pos) > 0:

@@ -70,12 +70,16 @@ func openMirror(path string, wait time.Duration) (*localstore.Store, error) {
 
 // parseInterleaved parses args with fs, allowing flags before, between and
 // after the positional arguments, which it returns in order. Everything
-// after "--" is positional.
+// after "--" is positional. A bad flag is an errUsage; -h returns
+// flag.ErrHelp as it is.
 func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
 		rest := fs.Args()
 		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
@@ -144,10 +148,7 @@ func parseQuery(args []string, stderr io.Writer) (*queryConfig, error) {
 	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, err
 	}
 	if len(pos) == 0 {
 		fs.Usage()
