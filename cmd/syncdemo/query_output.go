@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -93,6 +94,28 @@ func addresses(as []localstore.Address) []addressJSON {
 	var out []addressJSON
 	for _, a := range as {
 		out = append(out, addressJSON(a))
+	}
+	return out
+}
+
+// collect reads seq to its end; the first error ends it.
+func collect[T any](seq iter.Seq2[T, error]) ([]T, error) {
+	var out []T
+	for v, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// itemsJSON converts list for -json output; it is never nil, so that no
+// items print as [].
+func itemsJSON(list []localstore.Item, t *folderTree) []itemJSON {
+	out := make([]itemJSON, 0, len(list))
+	for _, it := range list {
+		out = append(out, toItemJSON(it, t))
 	}
 	return out
 }
@@ -191,23 +214,16 @@ func (q *queryRun) items(ctx context.Context) error {
 		// exactly those received before -before.
 		lq.After = localstore.Cursor{Received: q.cfg.before.Add(-time.Nanosecond)}
 	}
-	var list []localstore.Item
-	for it, err := range q.st.Items(ctx, t.mailbox, f.ID, lq) {
-		if err != nil {
-			return err
-		}
-		list = append(list, it)
+	list, err := collect(q.st.Items(ctx, t.mailbox, f.ID, lq))
+	if err != nil {
+		return err
 	}
 	if q.cfg.json {
-		out := struct {
+		return writeJSON(q.out, struct {
 			Address string     `json:"address"`
 			Folder  folderRef  `json:"folder"`
 			Items   []itemJSON `json:"items"`
-		}{Address: string(t.mailbox), Folder: folderRef{ID: string(f.ID), Path: f.path()}, Items: []itemJSON{}}
-		for _, it := range list {
-			out.Items = append(out.Items, toItemJSON(it, t))
-		}
-		return writeJSON(q.out, out)
+		}{Address: string(t.mailbox), Folder: folderRef{ID: string(f.ID), Path: f.path()}, Items: itemsJSON(list, t)})
 	}
 	if err := q.itemTable(list, t, false); err != nil {
 		return err
@@ -366,23 +382,16 @@ func (q *queryRun) search(ctx context.Context) error {
 		}
 		sq.Folder = f.ID
 	}
-	var list []localstore.Item
-	for it, err := range q.st.Search(ctx, t.mailbox, sq) {
-		if err != nil {
-			return err
-		}
-		list = append(list, it)
+	list, err := collect(q.st.Search(ctx, t.mailbox, sq))
+	if err != nil {
+		return err
 	}
 	if q.cfg.json {
-		out := struct {
+		return writeJSON(q.out, struct {
 			Address string     `json:"address"`
 			Text    string     `json:"text"`
 			Items   []itemJSON `json:"items"`
-		}{Address: string(t.mailbox), Text: sq.Text, Items: []itemJSON{}}
-		for _, it := range list {
-			out.Items = append(out.Items, toItemJSON(it, t))
-		}
-		return writeJSON(q.out, out)
+		}{Address: string(t.mailbox), Text: sq.Text, Items: itemsJSON(list, t)})
 	}
 	if err := q.itemTable(list, t, true); err != nil {
 		return err
