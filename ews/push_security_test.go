@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailsync/mailsync/ews/internal/ewsxml"
 )
 
 // A forged post carrying a registered subscription id, on any path but
@@ -134,6 +136,57 @@ func TestPushListener_UnknownPathsAnsweredAtOnce(t *testing.T) {
 	}
 	if n := clk.Pending(); n != timers {
 		t.Fatalf("%d timers pending, had %d: a post waited", n, timers)
+	}
+	noPushEvent(t, l)
+	if wm, _ := l.Watermark("S1"); wm != "W0" {
+		t.Fatalf("watermark %q", wm)
+	}
+}
+
+// A push body flooding attributes, namespace declarations or elements
+// within the body limit is refused with the codec's typed error before a
+// tree is built, and the listener answers 400 with its fixed text,
+// changing nothing.
+func TestPushListener_FloodsBounded(t *testing.T) {
+	l, _ := newTestListener(t, nil)
+	path := register(t, l, "S1", time.Minute, "W0")
+	inject := func(flood string) []byte {
+		b := string(pushNotification("S1", "W0", "W1"))
+		at := strings.Index(b, "<t:CreatedEvent>")
+		return []byte(b[:at] + flood + b[at:])
+	}
+	var attrs, xmlns strings.Builder
+	attrs.WriteString("<t:X ")
+	xmlns.WriteString("<t:X ")
+	for i := 0; attrs.Len() < DefaultPushMaxBodyBytes-4096; i++ {
+		fmt.Fprintf(&attrs, `a%d="" `, i)
+	}
+	for i := 0; xmlns.Len() < DefaultPushMaxBodyBytes-4096; i++ {
+		fmt.Fprintf(&xmlns, `xmlns:p%d="urn:x" `, i)
+	}
+	attrs.WriteString("/>")
+	xmlns.WriteString("/>")
+	for _, c := range []struct {
+		name string
+		body []byte
+		want error
+	}{
+		{"attributes", inject(attrs.String()), ewsxml.ErrTooManyAttributes},
+		{"xmlns", inject(xmlns.String()), ewsxml.ErrTooManyNamespaces},
+		{"nesting", inject(strings.Repeat("<t:X>", 100_000)), ewsxml.ErrTooDeep},
+	} {
+		var err error
+		n := allocatedBy(func() { _, err = decodeSendNotification(c.body) })
+		if !errors.Is(err, ErrMalformedNotification) || !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+		if n > 64<<10 {
+			t.Errorf("%s: %d bytes allocated for a %d-byte body", c.name, n, len(c.body))
+		}
+		w := post(t, l, path, xmlCT, c.body)
+		if w.Code != http.StatusBadRequest || strings.Contains(w.Body.String(), "ewsxml") {
+			t.Errorf("%s: %d %q", c.name, w.Code, w.Body)
+		}
 	}
 	noPushEvent(t, l)
 	if wm, _ := l.Watermark("S1"); wm != "W0" {

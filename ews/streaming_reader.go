@@ -71,12 +71,23 @@ type streamReader struct {
 }
 
 // newStreamReader returns a reader of the envelopes in r. Each envelope
-// may be at most 32 MiB; a larger one is an error matching
-// ErrMalformedNotification (Exchange's envelopes hold at most 50 events).
+// may be at most 32 MiB; a larger one (or one that never ends) is an
+// error matching ErrMalformedNotification and ErrResponseTooLarge
+// (Exchange's envelopes hold at most 50 events). Each envelope is also
+// held to the notification limits of the codec (tags, attributes,
+// namespace declarations, depth) while its bytes are read, before the
+// decoder builds anything of them: markup past a limit is an error
+// matching ErrMalformedNotification and the codec's typed error
+// (ewsxml.ErrTooManyAttributes, ...), so what an envelope costs in memory
+// stays a small multiple of its size budget, whatever its shape.
 func newStreamReader(r io.Reader) *streamReader {
 	lr := &ntfLimitReader{r: r, left: ntfMaxMessageBytes}
-	return &streamReader{lr: lr, dec: ewsxml.NewDecoder(lr), max: ntfMaxMessageBytes}
+	dec := ewsxml.NewDecoder(ewsxml.NewLimitReader(lr, ntfLimits))
+	return &streamReader{lr: lr, dec: dec, max: ntfMaxMessageBytes}
 }
+
+// ntfLimits are ntfParseOptions as the codec's limits on a stream.
+var ntfLimits = ewsxml.Limits{MaxTags: ntfParseOptions.MaxTags, MaxDepth: ntfParseOptions.MaxDepth}
 
 // ntfLimitReader fails reads once more than a budget of bytes has been
 // read since the last reset, so that one endless token cannot exhaust
@@ -88,7 +99,7 @@ type ntfLimitReader struct {
 
 func (l *ntfLimitReader) Read(p []byte) (int, error) {
 	if l.left <= 0 {
-		return 0, fmt.Errorf("%w: envelope over the size budget", ErrMalformedNotification)
+		return 0, fmt.Errorf("%w: %w: streaming envelope over the size budget", ErrMalformedNotification, ErrResponseTooLarge)
 	}
 	if int64(len(p)) > l.left {
 		p = p[:l.left]
@@ -136,13 +147,25 @@ func (s *streamReader) Next() (*streamMessage, error) {
 	}
 }
 
-// ntfSyntaxError wraps a codec error as a malformed-notification error.
+// ntfSyntaxError wraps a codec error as a malformed-notification error;
+// the codec's own errors (limits, syntax) stay matchable with errors.Is,
+// as on the response path, while a read error of the connection is only
+// described.
 func ntfSyntaxError(err error) error {
 	if errors.Is(err, ErrMalformedNotification) {
 		return err
 	}
+	for _, e := range ntfCodecErrors {
+		if errors.Is(err, e) {
+			return fmt.Errorf("%w: %w", ErrMalformedNotification, err)
+		}
+	}
 	return fmt.Errorf("%w: %v", ErrMalformedNotification, err)
 }
+
+// ntfCodecErrors are the codec's errors that ntfSyntaxError keeps.
+var ntfCodecErrors = []error{ewsxml.ErrSyntax, ewsxml.ErrTooDeep, ewsxml.ErrTooManyTags,
+	ewsxml.ErrTooManyAttributes, ewsxml.ErrTooManyNamespaces, ewsxml.ErrUndeclaredPrefix, ewsxml.ErrNoRoot}
 
 // decodeStreamEnvelope decodes one soap:Envelope of a streaming body.
 func decodeStreamEnvelope(env *etree.Element) (*streamMessage, error) {
