@@ -26,11 +26,22 @@ type mbox struct {
 	// slice, so many keys put in descending order (mail listed oldest
 	// first is newest-first keys descending) would cost quadratic time.
 	pending map[string]bool
+	// pendingItems holds the Items phase's records, put in key order at
+	// its end for the same reason (item ids end in scattered bytes, and
+	// a new store's first leaf takes thousands of them before it is
+	// split); itemPos maps an id to its last record there.
+	pendingItems []pendingItem
+	itemPos      map[ItemID]int
 	created bool // this batch created the mailbox
 }
 
 // fillPercent is the page fill target for the item and index buckets.
 const fillPercent = 0.9
+
+// pendingItem is an item record waiting for putPending.
+type pendingItem struct {
+	key, val []byte
+}
 
 type folderEntry struct {
 	f       Folder
@@ -183,8 +194,28 @@ func (m *mbox) wouldCycle(id, p FolderID) (bool, error) {
 	return false, nil
 }
 
-// putPending writes the Items phase's index keys in ascending order.
+// itemRecord returns item id's record: the one this batch's Items phase
+// has pending, else the stored one.
+func (m *mbox) itemRecord(id ItemID) []byte {
+	if i, ok := m.itemPos[id]; ok {
+		return m.pendingItems[i].val
+	}
+	return m.items.Get([]byte(id))
+}
+
+// putPending writes the Items phase's records and index keys in ascending
+// order (the last record of an id wins).
 func (m *mbox) putPending() error {
+	slices.SortStableFunc(m.pendingItems, func(a, b pendingItem) int { return bytes.Compare(a.key, b.key) })
+	for i, p := range m.pendingItems {
+		if i+1 < len(m.pendingItems) && bytes.Equal(p.key, m.pendingItems[i+1].key) {
+			continue // superseded by a later record of the same id
+		}
+		if err := m.items.Put(p.key, p.val); err != nil {
+			return err
+		}
+	}
+	m.pendingItems, m.itemPos = nil, nil
 	keys := slices.Sorted(maps.Keys(m.pending))
 	for _, k := range keys {
 		key := m.a.end(append(m.a.begin(len(k)), k...))
@@ -362,6 +393,8 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 
 	if len(b.Items) > 0 {
 		m.pending = make(map[string]bool, len(b.Items))
+		m.pendingItems = make([]pendingItem, 0, len(b.Items))
+		m.itemPos = make(map[ItemID]int, len(b.Items))
 	}
 	for i := range b.Items {
 		it := &b.Items[i]
@@ -372,12 +405,11 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 		if e == nil {
 			return fail("Items", i, string(it.ID), fmt.Errorf("%w: %q", ErrUnknownFolder, it.FolderID))
 		}
-		k := []byte(it.ID)
 		kind, oldFolder := ItemCreated, FolderID("")
-		if v := m.items.Get(k); v != nil {
+		if v := m.itemRecord(it.ID); v != nil {
 			h, ok := decodeItemHead(v)
 			if !ok {
-				return fail("Items", i, string(it.ID), m.corrupt("items", k, "undecodable item"))
+				return fail("Items", i, string(it.ID), m.corrupt("items", []byte(it.ID), "undecodable item"))
 			}
 			if err := m.unlinkItem(it.ID, h); err != nil {
 				return fail("Items", i, string(it.ID), err)
@@ -391,10 +423,10 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 				kind, oldFolder = ItemMoved, old.f.ID
 			}
 		}
+		k := m.a.end(append(m.a.begin(len(it.ID)), it.ID...))
 		v := m.a.end(appendItem(m.a.begin(itemSizeHint(it)), it, e.num))
-		if err := m.items.Put(k, v); err != nil {
-			return fail("Items", i, string(it.ID), err)
-		}
+		m.itemPos[it.ID] = len(m.pendingItems)
+		m.pendingItems = append(m.pendingItems, pendingItem{k, v})
 		m.pending[string(appendIndexKey(nil, e.num, it.Received, it.ID))] = !it.IsRead
 		e.f.LocalItems++
 		if !it.IsRead {

@@ -27,3 +27,7 @@ func mapFile(f *os.File, size int64) ([]byte, func(), error) {
 	}
 	return data, func() {}, nil
 }
+
+// writerMmapSize is bbolt's initial mapping: the default here, as bbolt
+// grows the file to the size of its mapping on Windows.
+func writerMmapSize(bool) int { return 0 }

@@ -5,6 +5,7 @@ package localstore
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"syscall"
 	"time"
@@ -51,4 +52,14 @@ func mapFile(f *os.File, size int64) (data []byte, unmap func(), err error) {
 		return nil, nil, fmt.Errorf("map: %w", err)
 	}
 	return data, func() { _ = syscall.Munmap(data) }, nil
+}
+
+// writerMmapSize is bbolt's initial mapping for a writer: 1 GiB of address
+// space on 64-bit systems (a mapping past the end of the file costs no
+// memory here), so that a growing store seldom remaps.
+func writerMmapSize(readOnly bool) int {
+	if readOnly || bits.UintSize < 64 {
+		return 0
+	}
+	return 1 << 30
 }
