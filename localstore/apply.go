@@ -32,7 +32,7 @@ type mbox struct {
 	// split); itemPos maps an id to its last record there.
 	pendingItems []pendingItem
 	itemPos      map[ItemID]int
-	created bool // this batch created the mailbox
+	created      bool // this batch created the mailbox
 }
 
 // fillPercent is the page fill target for the item and index buckets.
