@@ -118,7 +118,10 @@ type PushEvent struct {
 // recorded: no event, no watermark change, no liveness credit. A path the
 // listener issued whose subscription is gone (unregistered, reported lost,
 // or a callback released without Register) is answered Unsubscribe, since
-// only the server that was given the path can know it. Serve the listener
+// only the server that was given the path can know it. A path an earlier
+// listener issued (before a restart) is unknown here, hence 404, unless
+// its subscription was handed to Retire with the path's Digest: its next
+// post is then answered Unsubscribe. Serve the listener
 // over TLS (see PushServer) wherever the network between Exchange and the
 // listener is not trusted: over plain HTTP the path can be read off the
 // wire.
@@ -176,8 +179,11 @@ type PushListener struct {
 	mu     sync.Mutex
 	subs   map[string]*pushSub   // subscription id -> state
 	routes map[string]*pushRoute // callback secret -> route
-	closed bool
-	lost   []PushEvent
+	// retiring maps the Digest of a callback path an earlier listener
+	// issued to the subscription id it was for (Retire).
+	retiring map[string]string
+	closed   bool
+	lost     []PushEvent
 	// inflight counts lost reports the reporter has taken off lost but
 	// not yet sent; handlers leave room for them.
 	inflight int
@@ -247,13 +253,14 @@ func NewPushListener(opts *PushListenerOptions) (*PushListener, error) {
 		o.Logger = slog.Default()
 	}
 	l := &PushListener{
-		opts:   o,
-		log:    o.Logger.With(LogKeyComponent, "ews.push"),
-		events: make(chan PushEvent, o.Buffer),
-		subs:   make(map[string]*pushSub),
-		routes: make(map[string]*pushRoute),
-		wake:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		opts:     o,
+		log:      o.Logger.With(LogKeyComponent, "ews.push"),
+		events:   make(chan PushEvent, o.Buffer),
+		subs:     make(map[string]*pushSub),
+		routes:   make(map[string]*pushRoute),
+		retiring: make(map[string]string),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}
 	rand.Read(l.key[:])
 	l.wg.Add(1)
@@ -446,6 +453,7 @@ func (l *PushListener) Close() error {
 		r.settle()
 		delete(l.routes, secret)
 	}
+	clear(l.retiring)
 	close(l.done)
 	l.mu.Unlock()
 	l.wg.Wait()
@@ -526,9 +534,12 @@ const (
 // ServeHTTP handles one SendNotification POST.
 func (l *PushListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	secret := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	var retiring string // the id of an earlier listener's path (push_retire.go)
 	if !l.issued(secret) {
-		http.NotFound(w, r)
-		return
+		if retiring = l.retiringID(secret); retiring == "" {
+			http.NotFound(w, r)
+			return
+		}
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -567,6 +578,10 @@ func (l *PushListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		l.log.Debug("rejected push post", LogKeyError, err)
 		http.Error(w, "not a SendNotification message", http.StatusBadRequest)
+		return
+	}
+	if retiring != "" {
+		l.answerRetiring(w, r, secret, retiring, msgs)
 		return
 	}
 	status, code := l.accept(r.Context(), secret, msgs)
