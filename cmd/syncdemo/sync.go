@@ -78,7 +78,7 @@ func parseSync(args []string, stderr io.Writer) (*syncConfig, error) {
 	fs.StringVar(&c.autodiscoverURL, "autodiscover-url", "", "without -url: ask this Autodiscover endpoint (`URL` ending in .svc for SOAP, .xml for POX) instead of the usual ones of the address's domain")
 	fs.BoolVar(&c.allowInsecureAuth, "allow-insecure-auth", false, "send credentials over plain http to a host that is not loopback (readable by anyone on the path; only on a network you trust)")
 	fs.StringVar(&c.user, "user", "", "account to log on as: `name`, DOMAIN\\name or a UPN")
-	fs.StringVar(&c.email, "email", "", "SMTP `address` of the account's own mailbox (default: -user when it is an address)")
+	fs.StringVar(&c.email, "email", "", "SMTP `address` of the account's own mailbox (default: -user when it is an address, else what the directory resolves -user to)")
 	fs.StringVar(&c.mailbox, "mailbox", "", "mirror another mailbox (`address`) by impersonation")
 	fs.StringVar(&c.auth, "auth", "ntlm", "authentication: ntlm, basic or bearer")
 	fs.StringVar(&c.passwordFile, "password-file", "", "read the password from `file` (else $MAILSYNC_PASSWORD, else a prompt)")
@@ -210,6 +210,16 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if err := preflight(ctx, client); err != nil {
 		return err
 	}
+	// The mirror is keyed by the mailbox's address: a logon name is
+	// resolved to it in the directory (before the store is opened, so a
+	// failure creates nothing).
+	addr := c.address()
+	if !strings.Contains(addr, "@") {
+		if addr, err = resolveAddress(ctx, client, c.user); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "syncdemo: %s is the mailbox of %q (give -email to choose another)\n", addr, c.user)
+	}
 
 	path := c.db
 	if path == "" {
@@ -242,10 +252,6 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		}()
 	}
 
-	addr := c.address()
-	if !strings.Contains(addr, "@") {
-		fmt.Fprintf(stderr, "syncdemo: mirroring as %q; give -email ADDRESS to key the mirror by the mailbox's address\n", addr)
-	}
 	pr := newPrinter(stdout)
 	cfg := syncengine.Config{
 		Logger: log, Quiet: c.quiet, MaxDelay: c.maxDelay,
