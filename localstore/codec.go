@@ -187,6 +187,10 @@ func appendState(b []byte, s *stateRecord) []byte {
 	b = appendTime(b, s.Subscription.LastEvent)
 	b = appendVarint(b, s.MIMEItems)
 	b = appendVarint(b, s.MIMEBytes)
+	if s.Subscription.CallbackDigest != "" {
+		// Optional and last, so that records without it keep their bytes.
+		b = appendString(b, s.Subscription.CallbackDigest)
+	}
 	return b
 }
 
@@ -472,6 +476,9 @@ func decodeState(mb Mailbox, v []byte) (stateRecord, bool) {
 	s.Subscription.LastEvent = d.time()
 	s.MIMEItems = d.nonNeg()
 	s.MIMEBytes = d.nonNeg()
+	if format == stateFormat && !d.bad && !d.done() {
+		s.Subscription.CallbackDigest = d.str()
+	}
 	if !d.done() || s.Subscription.Kind > Push {
 		return stateRecord{}, false
 	}

@@ -1,6 +1,7 @@
 package localstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"reflect"
 	"strings"
@@ -197,6 +198,34 @@ func TestContainsFold(t *testing.T) {
 		}
 		if want := strings.Contains(strings.ToLower(tt.s), tt.needle); want != tt.want {
 			t.Errorf("table entry %q/%q disagrees with strings.ToLower", tt.s, tt.needle)
+		}
+	}
+}
+
+// TestCodec_StateCallbackDigest: a push subscription's callback digest
+// round-trips; a record without one (all records written before it
+// existed) keeps its bytes and decodes with none.
+func TestCodec_StateCallbackDigest(t *testing.T) {
+	st := stateRecord{MailboxState: MailboxState{Mailbox: "m", HierarchySyncState: "h", Seq: 3,
+		Subscription: Subscription{Kind: Push, ID: "s", Watermark: "w", LastEvent: time.Unix(5, 6).UTC()}}, MIMEItems: 2, MIMEBytes: 100, LastFolder: 9}
+	without := appendState(nil, &st)
+	st.Subscription.CallbackDigest = "3q51U5aYw1JMzynrLYiNcuT2kvMrt39KbPpu45po83Q"
+	with := appendState(nil, &st)
+	if !bytes.HasPrefix(with, without) {
+		t.Fatal("the digest changed the bytes before it")
+	}
+	gs, ok := decodeState("m", with)
+	if !ok {
+		t.Fatal("state with a digest did not decode")
+	}
+	eq(t, "state with a digest", gs, st)
+	gs, ok = decodeState("m", without)
+	if !ok || gs.Subscription.CallbackDigest != "" {
+		t.Fatalf("state without a digest: %v %+v", ok, gs.Subscription)
+	}
+	for n := len(without) + 1; n < len(with); n++ {
+		if _, ok := decodeState("m", with[:n]); ok {
+			t.Fatalf("a record cut inside the digest (%d/%d bytes) decoded", n, len(with))
 		}
 	}
 }

@@ -138,6 +138,10 @@ type Subscription struct {
 	ID        string
 	Watermark string    // last watermark received; empty for streaming
 	LastEvent time.Time // when the last event or StatusEvent arrived
+	// CallbackDigest identifies a push subscription's callback path
+	// without revealing it (ews.PushCallback.Digest), so that a later run
+	// can answer the subscription's posts Unsubscribe; empty otherwise.
+	CallbackDigest string
 }
 
 // MailboxState is the per-mailbox sync state that is not tied to one folder.
