@@ -13,21 +13,13 @@ interop_clients_test.go asserts on.
 import datetime
 from decimal import Decimal
 import json
-import logging
-import os
 import sys
-import traceback
 
 from exchangelib import (
-    BASIC,
-    DELEGATE,
     UTC,
-    Account,
     CalendarItem,
-    Configuration,
     Contact,
     DistributionList,
-    Credentials,
     EWSDate,
     EWSDateTime,
     EWSTimeZone,
@@ -40,31 +32,23 @@ from exchangelib import (
     Task,
 )
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber
-from exchangelib.protocol import BaseProtocol
 
-if os.environ.get("EWSTEST_INTEROP_DEBUG"):
-    logging.basicConfig(level=logging.DEBUG)
+import ewsinterop
+
+ewsinterop.debug_logging()
 
 
 def main():
     url, user, password, address = sys.argv[1:5]
-    BaseProtocol.TIMEOUT = 30
-    config = Configuration(
-        service_endpoint=url,
-        credentials=Credentials(user, password),
-        auth_type=BASIC,
-        max_connections=2,
-    )
-    account = Account(primary_smtp_address=address, config=config, autodiscover=False, access_type=DELEGATE)
+    account = ewsinterop.account(url, user, password, address, max_connections=2)
     out = {}
+    check = ewsinterop.checker(out)
 
-    def check(name, fn):
-        try:
-            out[name] = fn()
-        except Exception as e:  # noqa: BLE001 - every failure is reported
-            out[name] = ("ERROR: %s: %s" % (type(e).__name__, e))[:300]
-            if os.environ.get("EWSTEST_INTEROP_DEBUG"):
-                traceback.print_exc()
+    def saved(cls, folder, **fields):
+        """Create a cls item in folder, save it, and return it read back."""
+        item = cls(account=account, folder=folder, **fields)
+        item.save()
+        return folder.get(id=item.id)
 
     # Folders.
     check("tree_has_inbox", lambda: "Inbox" in account.root.tree())
@@ -164,24 +148,15 @@ def main():
     check("calendar", calendar)
 
     def contact():
-        c = Contact(
-            account=account,
-            folder=account.contacts,
-            display_name="Carol Jones",
-            given_name="Carol",
-            surname="Jones",
-            company_name="Acme",
+        got = saved(
+            Contact, account.contacts, display_name="Carol Jones", given_name="Carol", surname="Jones", company_name="Acme"
         )
-        c.save()
-        got = account.contacts.get(id=c.id)
         return [got.given_name, got.surname, got.company_name, account.contacts.all().count()]
 
     check("contact", contact)
 
     def task():
-        t = Task(account=account, folder=account.tasks, subject="Write report", status="InProgress")
-        t.save()
-        got = account.tasks.get(id=t.id)
+        got = saved(Task, account.tasks, subject="Write report", status="InProgress")
         return [got.subject, got.status]
 
     check("task", task)
@@ -190,11 +165,7 @@ def main():
     def calendar_filters():
         tz = EWSTimeZone("Europe/Copenhagen")
         s = EWSDateTime(2025, 6, 2, 10, 0, tzinfo=tz)
-        item = CalendarItem(
-            account=account, folder=account.calendar, subject="Local", start=s, end=s + datetime.timedelta(hours=2)
-        )
-        item.save()
-        got = account.calendar.get(id=item.id)
+        got = saved(CalendarItem, account.calendar, subject="Local", start=s, end=s + datetime.timedelta(hours=2))
         overlapping = [
             i.subject
             for i in account.calendar.filter(
@@ -207,15 +178,13 @@ def main():
     check("calendar_filters", calendar_filters)
 
     def contact_email():
-        c = Contact(
-            account=account,
-            folder=account.contacts,
+        got = saved(
+            Contact,
+            account.contacts,
             display_name="Dan",
             email_addresses=[EmailAddress(email="dan@example.org", label="EmailAddress1")],
             phone_numbers=[PhoneNumber(label="MobilePhone", phone_number="+45 1234")],
         )
-        c.save()
-        got = account.contacts.get(id=c.id)
         return [[e.email for e in got.email_addresses], [p.phone_number for p in got.phone_numbers]]
 
     check("contact_email", contact_email)
@@ -296,12 +265,8 @@ def main():
     check("export_upload", export_upload)
 
     def more_items():
-        p = PostItem(account=account, folder=account.inbox, subject="posted", body="to the folder")
-        p.save()
-        got_post = account.inbox.get(id=p.id)
-        dl = DistributionList(account=account, folder=account.contacts, display_name="Team")
-        dl.save()
-        got_dl = account.contacts.get(id=dl.id)
+        got_post = saved(PostItem, account.inbox, subject="posted", body="to the folder")
+        got_dl = saved(DistributionList, account.contacts, display_name="Team")
         s = EWSDateTime(2025, 7, 1, 9, 0, tzinfo=UTC)
         meeting = CalendarItem(
             account=account,
@@ -316,9 +281,7 @@ def main():
         attendees = [a.mailbox.email_address for a in got_meeting.required_attendees or []]
         got_meeting.delete(send_meeting_cancellations="SendToNone")
         due = EWSDate(2025, 8, 1)
-        t = Task(account=account, folder=account.tasks, subject="Due soon", due_date=due, status="InProgress", percent_complete=Decimal(50))
-        t.save()
-        got_task = account.tasks.get(id=t.id)
+        got_task = saved(Task, account.tasks, subject="Due soon", due_date=due, status="InProgress", percent_complete=Decimal(50))
         return [
             type(got_post).__name__,
             got_post.subject,

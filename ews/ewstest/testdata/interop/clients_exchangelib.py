@@ -11,27 +11,14 @@ interop_clients_test.go asserts on.
 
 import datetime
 import json
-import logging
-import os
 import sys
-import traceback
 
-from exchangelib import (
-    BASIC,
-    DELEGATE,
-    EWSDateTime,
-    Account,
-    Configuration,
-    Credentials,
-    Mailbox,
-    Q,
-    UTC,
-)
+from exchangelib import EWSDateTime, Mailbox, Q, UTC
 from exchangelib.folders.queryset import SingleFolderQuerySet
-from exchangelib.protocol import BaseProtocol
 
-if os.environ.get("EWSTEST_INTEROP_DEBUG"):
-    logging.basicConfig(level=logging.DEBUG)
+import ewsinterop
+
+ewsinterop.debug_logging()
 
 
 def subjects(qs):
@@ -40,25 +27,11 @@ def subjects(qs):
 
 def main():
     url, user, password, address = sys.argv[1:5]
-    BaseProtocol.TIMEOUT = 30
-    config = Configuration(
-        service_endpoint=url,
-        credentials=Credentials(user, password),
-        auth_type=BASIC,
-        max_connections=2,
-    )
-    account = Account(primary_smtp_address=address, config=config, autodiscover=False, access_type=DELEGATE)
+    account = ewsinterop.account(url, user, password, address, max_connections=2)
     inbox = account.inbox
     base = EWSDateTime(2025, 3, 1, tzinfo=UTC)
     out = {}
-
-    def check(name, fn):
-        try:
-            out[name] = fn()
-        except Exception as e:  # noqa: BLE001 - every failure is reported
-            out[name] = ("ERROR: %s: %s" % (type(e).__name__, e))[:300]
-            if os.environ.get("EWSTEST_INTEROP_DEBUG"):
-                traceback.print_exc()
+    check = ewsinterop.checker(out)
 
     # Restrictions (FindItem t:Restriction).
     check("contains", lambda: subjects(inbox.filter(subject__contains="report")))

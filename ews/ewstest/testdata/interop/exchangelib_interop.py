@@ -7,28 +7,14 @@ Prints one JSON object with what exchangelib saw; the Go test
 """
 
 import json
-import logging
 import os
 import sys
-import traceback
 
-from exchangelib import (
-    BASIC,
-    DELEGATE,
-    IMPERSONATION,
-    NTLM,
-    Account,
-    Build,
-    Configuration,
-    Credentials,
-    Mailbox,
-    Message,
-    Version,
-)
-from exchangelib.protocol import BaseProtocol
+from exchangelib import DELEGATE, IMPERSONATION, Build, Mailbox, Message, Version
 
-if os.environ.get("EWSTEST_INTEROP_DEBUG"):
-    logging.basicConfig(level=logging.DEBUG)
+import ewsinterop
+
+ewsinterop.debug_logging()
 
 
 def drain_items(folder, state=None, page=None):
@@ -50,20 +36,13 @@ def drain_items(folder, state=None, page=None):
 
 def main():
     url, user, password, address, auth = sys.argv[1:6]
-    BaseProtocol.TIMEOUT = 30
-    auth_type = {"basic": BASIC, "ntlm": NTLM}[auth]
     version = None
     if os.environ.get("EWSTEST_INTEROP_FIXED_VERSION"):
         version = Version(build=Build(15, 1, 2507, 6))
-    config = Configuration(
-        service_endpoint=url,
-        credentials=Credentials(user, password),
-        auth_type=auth_type,
-        version=version,
-        max_connections=2,
-    )
     access = IMPERSONATION if os.environ.get("EWSTEST_INTEROP_IMPERSONATE") else DELEGATE
-    account = Account(primary_smtp_address=address, config=config, autodiscover=False, access_type=access)
+    account = ewsinterop.account(
+        url, user, password, address, ewsinterop.AUTH[auth], access, version=version, max_connections=2
+    )
     out = {"version": str(account.version.build)}
 
     # 1. The folder tree.
@@ -246,8 +225,4 @@ def more(account, inbox, folder, out):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:
-        traceback.print_exc()
-        sys.exit(1)
+    main()  # an exception prints its traceback and exits 1

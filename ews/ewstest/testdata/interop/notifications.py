@@ -14,20 +14,17 @@ Exits non-zero on any exception.
 
 import http.server
 import json
-import logging
-import os
 import queue
 import sys
 import threading
-import traceback
 
-from exchangelib import BASIC, DELEGATE, NTLM, Account, Configuration, Credentials, Message
+from exchangelib import Message
 from exchangelib.properties import CreatedEvent, StatusEvent
-from exchangelib.protocol import BaseProtocol
 from exchangelib.services import SendNotification
 
-if os.environ.get("EWSTEST_INTEROP_DEBUG"):
-    logging.basicConfig(level=logging.DEBUG)
+import ewsinterop
+
+ewsinterop.debug_logging()
 
 
 def created_ids(notifications):
@@ -149,14 +146,7 @@ def push(account, out):
 
 def main():
     url, user, password, address, auth, streams_url = sys.argv[1:7]
-    BaseProtocol.TIMEOUT = 30
-    config = Configuration(
-        service_endpoint=url,
-        credentials=Credentials(user, password),
-        auth_type={"basic": BASIC, "ntlm": NTLM}[auth],
-        max_connections=4,
-    )
-    account = Account(primary_smtp_address=address, config=config, autodiscover=False, access_type=DELEGATE)
+    account = ewsinterop.account(url, user, password, address, ewsinterop.AUTH[auth], max_connections=4)
     out = {"version": str(account.version.build), "streams_url": streams_url}
     pull(account, out)
     streaming(account, out)
@@ -165,8 +155,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:
-        traceback.print_exc()
-        sys.exit(1)
+    main()  # an exception prints its traceback and exits 1

@@ -10,28 +10,16 @@ gap in the fake does not hide the others.
 
 import datetime
 import json
-import logging
 import os
 import sys
 import traceback
 
-from exchangelib import (
-    BASIC,
-    DELEGATE,
-    Account,
-    Configuration,
-    Credentials,
-    EWSDateTime,
-    ExtendedProperty,
-    Folder,
-    Mailbox,
-    Message,
-    UTC,
-)
-from exchangelib.protocol import BaseProtocol
+from exchangelib import EWSDateTime, ExtendedProperty, Folder, Mailbox, Message, UTC
 
-if os.environ.get("EWSTEST_SMOKE_DEBUG"):
-    logging.basicConfig(level=logging.DEBUG)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
+import ewsinterop  # noqa: E402 - found through the path set above
+
+ewsinterop.debug_logging("EWSTEST_SMOKE_DEBUG")
 
 
 class LocalCommitTimeMax(ExtendedProperty):
@@ -50,13 +38,7 @@ class DeletedCountTotal(ExtendedProperty):
 
 def main():
     url, user, password, address = sys.argv[1:5]
-    BaseProtocol.TIMEOUT = 30
-    config = Configuration(
-        service_endpoint=url,
-        credentials=Credentials(user, password),
-        auth_type=BASIC,
-    )
-    account = Account(primary_smtp_address=address, config=config, autodiscover=False, access_type=DELEGATE)
+    account = ewsinterop.account(url, user, password, address)
     out = {}
 
     def step(name, fn):
