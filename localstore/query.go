@@ -264,13 +264,9 @@ func (s *Store) Items(ctx context.Context, mb Mailbox, folder FolderID, q Query)
 						next, more = append([]byte(nil), k...), true
 						return nil
 					}
-					_, _, id, ok := parseIndexKey(k)
-					if !ok {
-						return m.corrupt("index", k, "malformed index key")
-					}
-					v := m.items.Get(id)
-					if v == nil {
-						return m.corrupt("index", k, "index entry without item")
+					id, v, err := m.indexedItem(k)
+					if err != nil {
+						return err
 					}
 					it, fnum, ok := decodeItem(ItemID(id), v)
 					if !ok || fnum != num {
@@ -450,13 +446,9 @@ func (s *Store) Search(ctx context.Context, mb Mailbox, q SearchQuery) iter.Seq2
 			prefix := appendFolderKey(nil, e.num)
 			c := m.index.Cursor()
 			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				_, _, id, ok := parseIndexKey(k)
-				if !ok {
-					return m.corrupt("index", k, "malformed index key")
-				}
-				v := m.items.Get(id)
-				if v == nil {
-					return m.corrupt("index", k, "index entry without item")
+				id, v, err := m.indexedItem(k)
+				if err != nil {
+					return err
 				}
 				if err := match(id, v); err != nil {
 					return err
@@ -559,6 +551,19 @@ func searchFields(v []byte) (subject, name, email []byte, ok bool) {
 		return nil, nil, nil, false
 	}
 	return subject, name, email, true
+}
+
+// indexedItem returns the id and the record of the item that the index
+// key k points at.
+func (m *mbox) indexedItem(k []byte) (id, v []byte, err error) {
+	_, _, id, ok := parseIndexKey(k)
+	if !ok {
+		return nil, nil, m.corrupt("index", k, "malformed index key")
+	}
+	if v = m.items.Get(id); v == nil {
+		return nil, nil, m.corrupt("index", k, "index entry without item")
+	}
+	return id, v, nil
 }
 
 // folderNum returns the number of folder id without decoding its record.
