@@ -247,7 +247,8 @@ func (m *mailbox) subState() *localstore.Subscription {
 	if m.sub == nil {
 		return &localstore.Subscription{}
 	}
-	return &localstore.Subscription{Kind: kindOf(m.sub.Kind), ID: m.sub.ID, Watermark: m.watermark, LastEvent: m.lastEvent}
+	return &localstore.Subscription{Kind: kindOf(m.sub.Kind), ID: m.sub.ID, Watermark: m.watermark, LastEvent: m.lastEvent,
+		CallbackDigest: m.pushDigest(m.sub)} // push.go
 }
 
 // run is the mailbox's owner goroutine: start-up (initial sync, or
@@ -462,6 +463,7 @@ func (m *mailbox) dropStored(ctx context.Context, old localstore.Subscription) {
 	if old.Kind == localstore.Streaming || old.Kind == localstore.Pull {
 		m.unsubscribe(ctx, old.ID)
 	}
+	m.retireStoredPush(old) // push.go
 }
 
 func (m *mailbox) eventsOptions() *ews.GetEventsOptions {
@@ -623,8 +625,11 @@ func (m *mailbox) endSubscription(ctx context.Context, clear bool) {
 	if sub == nil {
 		return
 	}
-	if sub.Kind != ews.Push && !m.unsubscribe(ctx, sub.ID) {
-		return // keep the stored id: the next start tries again
+	if sub.Kind == ews.Push || !m.unsubscribe(ctx, sub.ID) {
+		// Keep the stored id: the next start tries again (a push
+		// subscription lives on until the next run answers it
+		// Unsubscribe, by its stored callback digest).
+		return
 	}
 	if !clear {
 		return

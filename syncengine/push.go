@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/mailsync/mailsync/ews"
+	"github.com/mailsync/mailsync/localstore"
 )
 
 // pushPathPrefix is where the engine mounts its push listener; each
@@ -26,6 +27,9 @@ type pusher struct {
 
 	mu   sync.Mutex
 	subs map[string]*mailbox
+	// digests are the callback digests of the registered subscriptions,
+	// stored with them so that a later run can retire them.
+	digests map[string]string
 }
 
 // pushHub returns the engine's push listener, creating (and, with
@@ -46,7 +50,7 @@ func (e *Engine) newPusher() (*pusher, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pusher{e: e, l: l, subs: make(map[string]*mailbox)}
+	p := &pusher{e: e, l: l, subs: make(map[string]*mailbox), digests: make(map[string]string)}
 	base := strings.TrimRight(pc.URL, "/")
 	if pc.Listen != "" {
 		mux := http.NewServeMux()
@@ -88,20 +92,54 @@ func (e *Engine) newPusher() (*pusher, error) {
 func (p *pusher) register(m *mailbox, sub *ews.Subscription, cb *ews.PushCallback) (func(), error) {
 	p.mu.Lock()
 	p.subs[sub.ID] = m
+	p.digests[sub.ID] = cb.Digest()
 	p.mu.Unlock()
-	if err := cb.Register(sub.ID, p.e.cfg.Push.StatusFrequency, sub.Watermark); err != nil {
-		p.mu.Lock()
-		delete(p.subs, sub.ID)
-		p.mu.Unlock()
-		return nil, err
-	}
 	id := sub.ID
-	return func() {
-		p.l.Unregister(id)
+	forget := func() {
 		p.mu.Lock()
 		delete(p.subs, id)
+		delete(p.digests, id)
 		p.mu.Unlock()
+	}
+	if err := cb.Register(sub.ID, p.e.cfg.Push.StatusFrequency, sub.Watermark); err != nil {
+		forget()
+		return nil, err
+	}
+	return func() {
+		p.l.Unregister(id)
+		forget()
 	}, nil
+}
+
+// pushDigest is the callback digest to store with sub: that of its
+// callback path for a push subscription this run registered, else "".
+func (m *mailbox) pushDigest(sub *ews.Subscription) string {
+	if sub == nil || sub.Kind != ews.Push {
+		return ""
+	}
+	p, err := m.e.pushHub()
+	if err != nil {
+		return ""
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.digests[sub.ID]
+}
+
+// retireStoredPush makes the listener answer the next post of a push
+// subscription an earlier run stored Unsubscribe (ews.PushListener.Retire):
+// the server keeps posting to it until then, and no operation ends it.
+func (m *mailbox) retireStoredPush(old localstore.Subscription) {
+	if old.Kind != localstore.Push || old.ID == "" || old.CallbackDigest == "" {
+		return
+	}
+	p, err := m.e.pushHub()
+	if err == nil {
+		err = p.l.Retire(old.ID, old.CallbackDigest)
+	}
+	if err != nil {
+		m.log.Debug("cannot retire the stored push subscription", "err", err)
+	}
 }
 
 // route hands the listener's deliveries to their mailboxes: events go to
