@@ -3,6 +3,7 @@ package ews
 import (
 	"encoding/base64"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,18 @@ import (
 
 // The decoders below walk each element's children exactly once, switching
 // on the local name; they never search paths.
+
+// typesChildren yields e's child elements in the types namespace (t:), in
+// document order, without allocating.
+func typesChildren(e *etree.Element) iter.Seq[*etree.Element] {
+	return func(yield func(*etree.Element) bool) {
+		for c := range ewsxml.Children(e) {
+			if c.Space == nsT && !yield(c) {
+				return
+			}
+		}
+	}
+}
 
 // idAttrs reads the Id and ChangeKey attributes in one pass.
 func idAttrs(e *etree.Element) (id, ck string) {
@@ -51,11 +64,7 @@ func decodeItemID(e *etree.Element) (ItemID, error) {
 func decodeFolder(e *etree.Element) (Folder, error) {
 	f := Folder{Kind: e.Tag, TotalCount: -1, UnreadCount: -1, ChildFolderCount: -1, DeletedCountTotal: -1}
 	var err error
-	for _, tok := range e.Child {
-		c, ok := tok.(*etree.Element)
-		if !ok || c.Space != nsT {
-			continue
-		}
+	for c := range typesChildren(e) {
 		switch c.Tag {
 		case "FolderId":
 			f.ID, err = decodeFolderID(c)
@@ -115,11 +124,7 @@ func (f *Folder) applyKnown(p ExtendedProperty) error {
 func decodeExtendedProperty(e *etree.Element) (ExtendedProperty, error) {
 	var p ExtendedProperty
 	seen := false
-	for _, tok := range e.Child {
-		c, ok := tok.(*etree.Element)
-		if !ok || c.Space != nsT {
-			continue
-		}
+	for c := range typesChildren(e) {
 		switch c.Tag {
 		case "ExtendedFieldURI":
 			seen = true
@@ -142,8 +147,8 @@ func decodeExtendedProperty(e *etree.Element) (ExtendedProperty, error) {
 		case "Value":
 			p.Value = c.Text()
 		case "Values":
-			for _, vt := range c.Child {
-				if v, ok := vt.(*etree.Element); ok && v.Space == nsT && v.Tag == "Value" {
+			for v := range typesChildren(c) {
+				if v.Tag == "Value" {
 					p.Values = append(p.Values, v.Text())
 				}
 			}
@@ -160,11 +165,7 @@ func decodeExtendedProperty(e *etree.Element) (ExtendedProperty, error) {
 func decodeItem(e *etree.Element, lifted [][]byte) (Item, error) {
 	it := Item{Kind: e.Tag}
 	var err error
-	for _, tok := range e.Child {
-		c, ok := tok.(*etree.Element)
-		if !ok || c.Space != nsT {
-			continue
-		}
+	for c := range typesChildren(e) {
 		switch c.Tag {
 		case "MimeContent":
 			it.MimeCharset = ewsxml.Attr(c, "CharacterSet")
@@ -193,8 +194,8 @@ func decodeItem(e *etree.Element, lifted [][]byte) (Item, error) {
 		case "IsRead":
 			it.IsRead, err = ewsxml.ParseBool(c.Text())
 		case "Categories":
-			for _, st := range c.Child {
-				if s, ok := st.(*etree.Element); ok && s.Space == nsT && s.Tag == "String" {
+			for s := range typesChildren(c) {
+				if s.Tag == "String" {
 					it.Categories = append(it.Categories, s.Text())
 				}
 			}
@@ -229,8 +230,8 @@ func decodeItem(e *etree.Element, lifted [][]byte) (Item, error) {
 }
 
 func decodeSingleMailbox(e *etree.Element) *Mailbox {
-	for _, tok := range e.Child {
-		if c, ok := tok.(*etree.Element); ok && c.Space == nsT && c.Tag == "Mailbox" {
+	for c := range typesChildren(e) {
+		if c.Tag == "Mailbox" {
 			m := decodeMailbox(c)
 			return &m
 		}
@@ -240,8 +241,8 @@ func decodeSingleMailbox(e *etree.Element) *Mailbox {
 
 func decodeMailboxes(e *etree.Element) []Mailbox {
 	var out []Mailbox
-	for _, tok := range e.Child {
-		if c, ok := tok.(*etree.Element); ok && c.Space == nsT && c.Tag == "Mailbox" {
+	for c := range typesChildren(e) {
+		if c.Tag == "Mailbox" {
 			out = append(out, decodeMailbox(c))
 		}
 	}
@@ -250,11 +251,7 @@ func decodeMailboxes(e *etree.Element) []Mailbox {
 
 func decodeMailbox(e *etree.Element) Mailbox {
 	var m Mailbox
-	for _, tok := range e.Child {
-		c, ok := tok.(*etree.Element)
-		if !ok || c.Space != nsT {
-			continue
-		}
+	for c := range typesChildren(e) {
 		switch c.Tag {
 		case "Name":
 			m.Name = c.Text()

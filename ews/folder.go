@@ -94,11 +94,7 @@ func decodeGetFolder(resp *soapResponse, want int) ([]FolderResult, error) {
 // decodeFolders reads the folder elements of a Folders container.
 func decodeFolders(e *etree.Element) ([]Folder, error) {
 	var out []Folder
-	for _, tok := range e.Child {
-		c, ok := tok.(*etree.Element)
-		if !ok || c.Space != nsT { // Folder, CalendarFolder, SearchFolder, ...
-			continue
-		}
+	for c := range typesChildren(e) { // Folder, CalendarFolder, SearchFolder, ...
 		f, err := decodeFolder(c)
 		if err != nil {
 			return nil, err

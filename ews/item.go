@@ -70,11 +70,7 @@ func decodeGetItem(resp *soapResponse, want int) ([]ItemResult, error) {
 			if !ewsxml.Is(c, nsM, "Items") {
 				return nil
 			}
-			for _, tok := range c.Child {
-				g, ok := tok.(*etree.Element)
-				if !ok || g.Space != nsT { // Message, Item, CalendarItem, ...
-					continue
-				}
+			for g := range typesChildren(c) { // Message, Item, CalendarItem, ...
 				it, err := decodeItem(g, resp.mime)
 				if err != nil {
 					return err

@@ -116,10 +116,7 @@ func decodeSyncPage(op string, m responseMessage, lastTag string, changes func(*
 // ChangeKind, with that kind.
 func changeElements(e *etree.Element) iter.Seq2[ChangeKind, *etree.Element] {
 	return func(yield func(ChangeKind, *etree.Element) bool) {
-		for c := range ewsxml.Children(e) {
-			if c.Space != nsT {
-				continue
-			}
+		for c := range typesChildren(e) {
 			if kind := changeKind(c.Tag); kind != 0 && !yield(kind, c) {
 				return
 			}
@@ -135,10 +132,7 @@ func decodeFolderChanges(e *etree.Element) ([]FolderChange, error) {
 		}
 		ch := FolderChange{Kind: kind}
 		found := false
-		for g := range ewsxml.Children(c) {
-			if g.Space != nsT {
-				continue
-			}
+		for g := range typesChildren(c) {
 			var err error
 			switch {
 			case kind == ChangeDelete && g.Tag == "FolderId":
@@ -306,10 +300,7 @@ func decodeItemChanges(e *etree.Element, lifted [][]byte) ([]ItemChange, error) 
 	for kind, c := range changeElements(e) {
 		ch := ItemChange{Kind: kind}
 		found, seenRead := false, false
-		for g := range ewsxml.Children(c) {
-			if g.Space != nsT {
-				continue
-			}
+		for g := range typesChildren(c) {
 			var err error
 			switch {
 			case (kind == ChangeDelete || kind == ChangeReadFlag) && g.Tag == "ItemId":
