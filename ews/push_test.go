@@ -162,8 +162,14 @@ func TestPushListener_RetiredPath(t *testing.T) {
 	}
 }
 
+// pushFixedAnswers are the only bodies of the listener's refusals.
+var pushFixedAnswers = map[string]bool{"404 page not found": true, "method not allowed": true,
+	"content type must be text/xml": true, "body too large": true, "cannot read body": true,
+	"not a SendNotification message": true}
+
 // Malformed posts on the right path are refused with no effect on state:
-// no event, no watermark change, and no liveness credit.
+// no event, no watermark change, and no liveness credit; the answers are
+// fixed texts.
 func TestPushListener_RejectsBadPosts(t *testing.T) {
 	l, clk := newTestListener(t, &PushListenerOptions{MaxBodyBytes: 4096, LivenessSlack: 30 * time.Second})
 	path := register(t, l, "S1", time.Minute, "W0")
@@ -200,6 +206,10 @@ func TestPushListener_RejectsBadPosts(t *testing.T) {
 			}
 			if strings.Contains(w.Body.String(), "S1") || strings.Contains(w.Body.String(), "W0") {
 				t.Fatalf("answer reveals state: %q", w.Body.String())
+			}
+			// Only fixed texts: no decoder detail, path or state.
+			if !pushFixedAnswers[strings.TrimSpace(w.Body.String())] {
+				t.Fatalf("answer %q is not one of the fixed texts", w.Body.String())
 			}
 			noPushEvent(t, l)
 			if wm, ok := l.Watermark("S1"); !ok || wm != "W0" {
