@@ -274,8 +274,8 @@ func (m *mailbox) readRuns(ctx context.Context, folders []localstore.Folder) ([]
 }
 
 // syncFolders syncs runs concurrently (Config.FolderConcurrency at a time),
-// adding each folder's pages to acc. progress, when set, is called after
-// each folder.
+// adding each folder's pages to acc. progress, when set, is called once
+// each folder's last page is committed.
 func (m *mailbox) syncFolders(ctx context.Context, runs []folderRun, acc *accumulator, progress func(localstore.Folder, changeCount)) (changeCount, error) {
 	var total changeCount
 	var mu sync.Mutex
@@ -291,7 +291,7 @@ func (m *mailbox) syncFolders(ctx context.Context, runs []folderRun, acc *accumu
 				return err
 			}
 			if progress != nil {
-				progress(r.folder, n)
+				acc.then(func() { progress(r.folder, n) })
 			}
 			return nil
 		})
@@ -411,11 +411,13 @@ func (m *mailbox) syncFolderFrom(ctx context.Context, r folderRun, state string,
 				}
 			}
 		}
-		if err := acc.add(ctx, b); err != nil {
+		changes := int64(len(page.Changes))
+		if err := acc.addThen(ctx, b, func() {
+			m.e.metrics.items.Add(changes)
+			m.st.update(func(s *MailboxStatus) { s.ItemsDone += changes })
+		}); err != nil {
 			return n, fmt.Errorf("apply folder %q: %w", r.folder.DisplayName, err)
 		}
-		m.e.metrics.items.Add(int64(len(page.Changes)))
-		m.st.update(func(s *MailboxStatus) { s.ItemsDone += int64(len(page.Changes)) })
 	}
 	return n, nil
 }

@@ -35,6 +35,11 @@ func (m *mailbox) syncAll(ctx context.Context) error {
 	}
 }
 
+// pipelineChanges bounds the changes a pass's folders queue for the
+// committer before they wait for it: a commit takes everything queued
+// while the one before it ran, up to about this many changes.
+const pipelineChanges = 8192
+
 // fullPass syncs the hierarchy, then the selected folders — all of them,
 // or only those whose last sync did not reach its end — from their stored
 // states, committing every page with its checkpoint, and reports the pass
@@ -64,10 +69,14 @@ func (m *mailbox) fullPass(ctx context.Context, all bool, kind EventKind) error 
 	if err != nil {
 		return err
 	}
-	acc := newAccumulator(m, 1)
+	acc := newPipeline(ctx, m, pipelineChanges)
+	defer acc.close()
 	n, err := m.syncFolders(ctx, runs, acc, func(localstore.Folder, changeCount) {
 		m.st.update(func(s *MailboxStatus) { s.FoldersDone++ })
 	})
+	if err == nil {
+		err = acc.flush(ctx) // before a hierarchy sync may delete folders
+	}
 	if err != nil {
 		return err
 	}
@@ -80,6 +89,9 @@ func (m *mailbox) fullPass(ctx context.Context, all bool, kind EventKind) error 
 		if err := acc.add(ctx, localstore.Batch{Subscription: m.subState()}); err != nil {
 			return err
 		}
+	}
+	if err := acc.close(); err != nil {
+		return err
 	}
 	rep := &BatchReport{Cut: start, Committed: m.e.cfg.Clock.Now(), Requests: m.calls.total.Load() - calls0}
 	rep.add(n)
