@@ -43,8 +43,8 @@ type mirrorResult struct {
 	PeakRSSMB      float64 `json:"peakRssMB"`
 	BaseRSSMB      float64 `json:"baseRssMB"`
 	PeakRSSIsReset bool    `json:"peakRssIsReset"`
-	// FakeInProcess is false with -fake-process: the fake ran as a child
-	// "syncdemo serve", so the RSS figures are the engine's alone.
+	// FakeInProcess is false by default: the fake ran as a child
+	// "syncdemo serve", so the figures are the engine's alone.
 	FakeInProcess bool `json:"fakeInProcess"`
 	// Requests counts HTTP round trips; EWSRequests the EWS calls the
 	// engine counted.

@@ -46,7 +46,7 @@ func budgetOf(c benchConfig, res *benchResult) []budgetLine {
 		}
 		ls = append(ls,
 			newBudgetLine("initial mirror", m.MessagesPerSecond, 32_000, "msgs/s", true, note),
-			newBudgetLine("initial mirror peak RSS", m.PeakRSSMB, 200, "MB", false, strings.TrimPrefix(note+map[bool]string{true: "; includes the in-process fake (-fake-process leaves it out)", false: ""}[m.FakeInProcess], "; ")))
+			newBudgetLine("initial mirror peak RSS", m.PeakRSSMB, 200, "MB", false, strings.TrimPrefix(note+map[bool]string{true: "; includes the in-process fake (-fake-process=false)", false: ""}[m.FakeInProcess], "; ")))
 	}
 	if l := res.Live; l != nil {
 		ls = append(ls, newBudgetLine("live p99 after the debounce window", l.P99Ms, 100, "ms", false, ""))

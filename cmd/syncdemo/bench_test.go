@@ -18,7 +18,7 @@ func TestBench_Quick(t *testing.T) {
 		t.Skip("runs every scenario at tiny sizes (about 10 s)")
 	}
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"bench", "-quick", "-json", "-dir", t.TempDir()}, &stdout, &stderr); err != nil {
+	if err := run(context.Background(), []string{"bench", "-quick", "-json", "-fake-process=false", "-dir", t.TempDir()}, &stdout, &stderr); err != nil {
 		t.Fatalf("bench: %v\n%s", err, stderr.String())
 	}
 	var got map[string]map[string]any
@@ -158,7 +158,7 @@ func TestBench_FakeProcess(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	stdout, stderr, code := runBinary(t, ctx, nil, "bench", "-quick", "-json", "-scenarios", "mirror", "-fake-process", "-dir", t.TempDir())
+	stdout, stderr, code := runBinary(t, ctx, nil, "bench", "-quick", "-json", "-scenarios", "mirror", "-dir", t.TempDir())
 	if code != 0 {
 		t.Fatalf("exit status %d\n%s", code, stderr)
 	}
