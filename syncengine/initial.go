@@ -37,8 +37,12 @@ func (m *mailbox) syncAll(ctx context.Context) error {
 
 // pipelineChanges bounds the changes a pass's folders queue for the
 // committer before they wait for it: a commit takes everything queued
-// while the one before it ran, up to about this many changes.
-const pipelineChanges = 8192
+// while the one before it ran, up to about this many changes. Larger
+// commits are cheaper per item (scattered item ids make each commit
+// rewrite most of the item bucket's leaves) but hold those pages in
+// memory until written: at 100,000 items, 4,096 keeps the process under
+// 200 MB where 8,192 took 225 MB, for 4 % less speed.
+const pipelineChanges = 4096
 
 // fullPass syncs the hierarchy, then the selected folders — all of them,
 // or only those whose last sync did not reach its end — from their stored
