@@ -86,6 +86,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&c.json, "json", false, "print one JSON object instead of the table")
 	fs.BoolVar(&c.quick, "quick", false, "tiny sizes, to check that the command works (explicit flags win)")
 	fs.StringVar(&c.dir, "dir", "", "directory for the temporary stores (default the system's temporary directory)")
+	var prof profileFlags
+	prof.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -114,7 +116,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	stopProfile, err := prof.start()
+	if err != nil {
+		return err
+	}
 	res, err := bench(ctx, c, stderr)
+	if perr := stopProfile(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}
