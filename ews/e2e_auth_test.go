@@ -116,7 +116,7 @@ func TestE2E_StreamingNTLM(t *testing.T) {
 				t.Fatalf("stream error: %+v", ev)
 			}
 			for _, e := range ev.Notification.Events {
-				if e.ID.ID == it.ID {
+				if e.ItemID.ID == it.ID {
 					types[ev.Notification.SubscriptionID] = append(types[ev.Notification.SubscriptionID], e.Type)
 				}
 			}

@@ -28,7 +28,7 @@ func newMailIDs(n *ews.Notification) []string {
 	var ids []string
 	for _, e := range n.Events {
 		if e.Type == ews.EventNewMail {
-			ids = append(ids, e.ID.ID)
+			ids = append(ids, e.ItemID.ID)
 		}
 	}
 	return ids

@@ -47,24 +47,14 @@ func (t EventType) valid() bool {
 	return false
 }
 
-// ObjectID is an item or folder identifier as it appears in an event
-// (t:ItemId, t:FolderId, t:ParentFolderId and their Old* forms).
-type ObjectID struct {
-	// ID is the opaque Id attribute.
-	ID string
-	// ChangeKey is the optional ChangeKey attribute.
-	ChangeKey string
-}
-
-// IsZero reports whether the identifier is absent.
-func (o ObjectID) IsZero() bool { return o.ID == "" && o.ChangeKey == "" }
-
 // Event is one event of a notification. Which fields are set depends on
 // Type, as in EWS-PROTOCOL.md §3:
 //
-//   - every event but StatusEvent has TimeStamp, ID and ParentFolderID;
+//   - every event but StatusEvent has TimeStamp, ParentFolderID and either
+//     ItemID (t:ItemId) or FolderID (t:FolderId) — see IsFolder;
 //   - ModifiedEvent on a folder may carry UnreadCount;
-//   - MovedEvent and CopiedEvent also carry OldID and OldParentFolderID;
+//   - MovedEvent and CopiedEvent also carry OldItemID or OldFolderID and
+//     OldParentFolderID;
 //   - Watermark is set on pull and push events (StatusEvent included) and
 //     absent on streaming events.
 type Event struct {
@@ -74,25 +64,32 @@ type Event struct {
 	Watermark string
 	// TimeStamp is when the event happened (UTC).
 	TimeStamp time.Time
-	// Folder is true when the event concerns a folder (t:FolderId) and
-	// false when it concerns an item (t:ItemId).
-	Folder bool
-	// ID is the item or folder the event concerns.
-	ID ObjectID
-	// ParentFolderID is the folder holding ID after the event.
-	ParentFolderID ObjectID
-	// OldID is the identifier before a move or copy (t:OldItemId or
-	// t:OldFolderId).
-	OldID ObjectID
-	// OldParentFolderID is the folder that held the object before a move
-	// or copy.
-	OldParentFolderID ObjectID
+	// ItemID is the item the event concerns; zero on folder events.
+	ItemID ItemID
+	// FolderID is the folder the event concerns; zero on item events.
+	FolderID FolderID
+	// ParentFolderID is the folder holding the item or folder after the
+	// event.
+	ParentFolderID FolderID
+	// OldItemID is the item's identifier before a move or copy
+	// (t:OldItemId).
+	OldItemID ItemID
+	// OldFolderID is the folder's identifier before a move or copy
+	// (t:OldFolderId).
+	OldFolderID FolderID
+	// OldParentFolderID is the folder that held the item or folder before
+	// a move or copy.
+	OldParentFolderID FolderID
 	// UnreadCount is the folder's unread count on a folder ModifiedEvent;
 	// valid only when HasUnreadCount is true.
 	UnreadCount int
 	// HasUnreadCount reports whether UnreadCount was present.
 	HasUnreadCount bool
 }
+
+// IsFolder reports whether the event concerns a folder (t:FolderId) rather
+// than an item (t:ItemId).
+func (e *Event) IsFolder() bool { return e.FolderID.ID != "" }
 
 // Notification is one t:Notification: the events of one subscription, in
 // the order the server raised them.
@@ -222,15 +219,23 @@ func decodeEvent(t EventType, n *etree.Element) (Event, error) {
 			}
 			ev.TimeStamp = ts.UTC()
 			haveTime = true
-		case "ItemId", "FolderId":
-			ev.ID, err = decodeObjectID(c)
-			ev.Folder, haveID = c.Tag == "FolderId", true
+		case "ItemId":
+			var id FolderID
+			id, err = decodeEventID(c)
+			ev.ItemID, ev.FolderID, haveID = ItemID(id), FolderID{}, true
+		case "FolderId":
+			ev.FolderID, err = decodeEventID(c)
+			ev.ItemID, haveID = ItemID{}, true
 		case "ParentFolderId":
-			ev.ParentFolderID, err = decodeObjectID(c)
-		case "OldItemId", "OldFolderId":
-			ev.OldID, err = decodeObjectID(c)
+			ev.ParentFolderID, err = decodeEventID(c)
+		case "OldItemId":
+			var id FolderID
+			id, err = decodeEventID(c)
+			ev.OldItemID = ItemID(id)
+		case "OldFolderId":
+			ev.OldFolderID, err = decodeEventID(c)
 		case "OldParentFolderId":
-			ev.OldParentFolderID, err = decodeObjectID(c)
+			ev.OldParentFolderID, err = decodeEventID(c)
 		case "UnreadCount":
 			v, aerr := strconv.Atoi(ewsxml.Text(c))
 			if aerr != nil || v < 0 {
@@ -251,11 +256,12 @@ func decodeEvent(t EventType, n *etree.Element) (Event, error) {
 	return ev, nil
 }
 
-// decodeObjectID reads the Id and ChangeKey attributes of an id element.
-func decodeObjectID(e *etree.Element) (ObjectID, error) {
+// decodeEventID reads the Id and ChangeKey attributes of an id element
+// (item and folder ids have the same form).
+func decodeEventID(e *etree.Element) (FolderID, error) {
 	id, ck := idAttrs(e)
 	if id == "" {
-		return ObjectID{}, fmt.Errorf("%w: %s without Id", ErrMalformedNotification, e.Tag)
+		return FolderID{}, fmt.Errorf("%w: %s without Id", ErrMalformedNotification, e.Tag)
 	}
-	return ObjectID{ID: id, ChangeKey: ck}, nil
+	return FolderID{ID: id, ChangeKey: ck}, nil
 }

@@ -40,7 +40,11 @@ func ExampleClient_NewStreamingConnection() {
 		switch {
 		case ev.Notification != nil:
 			for _, e := range ev.Notification.Events {
-				fmt.Println(e.Type, e.ID.ID, "in", e.ParentFolderID.ID)
+				if e.IsFolder() {
+					fmt.Println(e.Type, "folder", e.FolderID.ID, "in", e.ParentFolderID.ID)
+				} else {
+					fmt.Println(e.Type, "item", e.ItemID.ID, "in", e.ParentFolderID.ID)
+				}
 			}
 		case ev.SubscriptionID != "":
 			// This subscription is gone (or missed events): open a fresh

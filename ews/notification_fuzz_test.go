@@ -52,7 +52,7 @@ func FuzzDecodeNotification(f *testing.F) {
 			t.Fatalf("decoded %+v", n)
 		}
 		for _, e := range n.Events {
-			if e.Type != EventStatus && (e.ID.ID == "" || e.TimeStamp.IsZero()) {
+			if e.Type != EventStatus && (e.ItemID.ID == "" && e.FolderID.ID == "" || e.TimeStamp.IsZero()) {
 				t.Fatalf("event without id or time: %+v", e)
 			}
 		}

@@ -152,9 +152,9 @@ func TestDecodeNotification_GetEventsGolden(t *testing.T) {
 		PreviousWatermark: "AAAAAMAGAAAAAAAAAQ==",
 		Events: []Event{
 			{Type: EventNewMail, Watermark: "AAAAAM4GAAAAAAAAAQ==", TimeStamp: time.Date(2006, 8, 22, 0, 36, 29, 0, time.UTC),
-				ID: ObjectID{"AQApAHR", "CQAAAA=="}, ParentFolderID: ObjectID{"AQApAH", "AQAAAA=="}},
+				ItemID: ItemID{"AQApAHR", "CQAAAA=="}, ParentFolderID: FolderID{"AQApAH", "AQAAAA=="}},
 			{Type: EventNewMail, Watermark: "AAAAAOQGAAAAAAAAAQ==", TimeStamp: time.Date(2006, 8, 22, 1, 0, 50, 0, time.UTC),
-				ID: ObjectID{"AQApAHRw", "CQAAAA=="}, ParentFolderID: ObjectID{"AQApAH", "AQAAAA=="}},
+				ItemID: ItemID{"AQApAHRw", "CQAAAA=="}, ParentFolderID: FolderID{"AQApAH", "AQAAAA=="}},
 		},
 	}
 	if !reflect.DeepEqual(n, want) {
@@ -193,10 +193,10 @@ func TestDecodeNotification_AllEventKinds(t *testing.T) {
 	}
 	ts := func(s int) time.Time { return time.Date(2024, 5, 1, 10, 0, s, 0, time.UTC) }
 	want := []Event{
-		{Type: EventCopied, Watermark: "WM4", TimeStamp: ts(7), Folder: true, ID: ObjectID{"F10", "K10"},
-			ParentFolderID: ObjectID{ID: "ROOT"}, OldID: ObjectID{ID: "F9"}, OldParentFolderID: ObjectID{ID: "ROOT"}},
-		{Type: EventDeleted, Watermark: "WM5", TimeStamp: ts(8), ID: ObjectID{"I1", "C1"}, ParentFolderID: ObjectID{ID: "INBOX"}},
-		{Type: EventFreeBusyChanged, Watermark: "WM6", TimeStamp: ts(9), ID: ObjectID{"CAL1", "CK"}, ParentFolderID: ObjectID{ID: "CALENDAR"}},
+		{Type: EventCopied, Watermark: "WM4", TimeStamp: ts(7), FolderID: FolderID{"F10", "K10"},
+			ParentFolderID: FolderID{ID: "ROOT"}, OldFolderID: FolderID{ID: "F9"}, OldParentFolderID: FolderID{ID: "ROOT"}},
+		{Type: EventDeleted, Watermark: "WM5", TimeStamp: ts(8), ItemID: ItemID{"I1", "C1"}, ParentFolderID: FolderID{ID: "INBOX"}},
+		{Type: EventFreeBusyChanged, Watermark: "WM6", TimeStamp: ts(9), ItemID: ItemID{"CAL1", "CK"}, ParentFolderID: FolderID{ID: "CALENDAR"}},
 		{Type: EventStatus, Watermark: "WM7"},
 	}
 	if !reflect.DeepEqual(n.Events, want) {

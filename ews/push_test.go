@@ -123,7 +123,7 @@ func TestPushListener_Golden(t *testing.T) {
 		t.Fatalf("event %+v", ev)
 	}
 	e := ev.Notification.Events[0]
-	if e.Type != EventModified || !e.Folder || e.ID.ID != "AAB2L089bS1kNDgxOGYwOGE5OTQ0=" || e.Watermark != "ywwAAAAAAAA=" {
+	if e.Type != EventModified || !e.IsFolder() || e.FolderID.ID != "AAB2L089bS1kNDgxOGYwOGE5OTQ0=" || e.Watermark != "ywwAAAAAAAA=" {
 		t.Fatalf("event %+v", e)
 	}
 	if wm, _ := l.Watermark(pushSubID); wm != "ywwAAAAAAAA=" {

@@ -114,7 +114,7 @@ func (o *StreamingOptions) withDefaults() StreamingOptions {
 	return v
 }
 
-// StreamEvent is one item a StreamingConnection delivers: a notification,
+// StreamingEvent is one item a StreamingConnection delivers: a notification,
 // a per-subscription error, or a connection error. Exactly one of the
 // three forms is set:
 //
@@ -133,7 +133,7 @@ func (o *StreamingOptions) withDefaults() StreamingOptions {
 //     subscription (the *ResponseError's SubscriptionLost) may concern
 //     any of them; on a connection with one subscription it is reported
 //     as that subscription's error instead.
-type StreamEvent struct {
+type StreamingEvent struct {
 	// Notification is a received notification.
 	Notification *Notification
 	// SubscriptionID names the subscription a per-subscription error
@@ -190,7 +190,7 @@ type StreamingConnection struct {
 	open   streamOpenFunc
 	opts   StreamingOptions
 	log    *slog.Logger
-	events chan StreamEvent
+	events chan StreamingEvent
 
 	mu        sync.Mutex
 	ids       []string
@@ -236,7 +236,7 @@ func newStreamingConnection(open streamOpenFunc, opts *StreamingOptions) *Stream
 		open:     open,
 		opts:     o,
 		log:      o.Logger.With(LogKeyComponent, "ews.streaming"),
-		events:   make(chan StreamEvent, o.Buffer),
+		events:   make(chan StreamingEvent, o.Buffer),
 		active:   make(map[string]bool),
 		changed:  make(chan struct{}),
 		finished: make(chan struct{}),
@@ -245,7 +245,7 @@ func newStreamingConnection(open streamOpenFunc, opts *StreamingOptions) *Stream
 
 // Events returns the channel that delivers notifications and errors; see
 // the delivery contract in the type's documentation.
-func (sc *StreamingConnection) Events() <-chan StreamEvent { return sc.events }
+func (sc *StreamingConnection) Events() <-chan StreamingEvent { return sc.events }
 
 // Add puts subscriptions on the connection. Ids already present are
 // ignored. It fails with ErrTooManySubscriptions, changing nothing, if the
@@ -542,7 +542,7 @@ func (sc *StreamingConnection) run(ctx context.Context) {
 			continue
 		}
 		sc.log.Warn("streaming connection failed", LogKeySubscriptions, len(req.ids), LogKeyError, err)
-		if !sc.deliver(StreamEvent{Err: err}) {
+		if !sc.deliver(StreamingEvent{Err: err}) {
 			return
 		}
 		failures++
@@ -575,7 +575,7 @@ func (sc *StreamingConnection) backoff(failures int, err error) time.Duration {
 // deliver sends ev to the application, blocking until it is taken or the
 // connection stops. (Cancelling one request does not stop delivery of what
 // was already read from it.)
-func (sc *StreamingConnection) deliver(ev StreamEvent) bool {
+func (sc *StreamingConnection) deliver(ev StreamingEvent) bool {
 	select {
 	case sc.events <- ev:
 		return true
@@ -659,7 +659,7 @@ func (sc *StreamingConnection) serve(req *streamReq) (progressed bool, err error
 			if moving && errors.Is(e, ErrNewEventStreamConnectionOpened) {
 				continue
 			}
-			if !sc.deliver(StreamEvent{Err: e}) {
+			if !sc.deliver(StreamingEvent{Err: e}) {
 				return progressed, sc.runCtx.Err()
 			}
 			continue
@@ -700,12 +700,12 @@ func (sc *StreamingConnection) handle(msg *streamMessage, req *streamReq) bool {
 			sc.log.Debug("notification for a subscription not on this connection", LogKeySubscription, n.SubscriptionID)
 			continue
 		}
-		if !sc.deliver(StreamEvent{Notification: n}) {
+		if !sc.deliver(StreamingEvent{Notification: n}) {
 			return false
 		}
 	}
 	var failed []string
-	var out []StreamEvent
+	var out []StreamingEvent
 	for i := range msg.Errors {
 		e := &msg.Errors[i]
 		if len(e.SubscriptionIDs) == 0 && len(req.ids) == 1 && ntfIsSubscriptionLoss(e.Err) {
@@ -725,7 +725,7 @@ func (sc *StreamingConnection) handle(msg *streamMessage, req *streamReq) bool {
 			if !keep {
 				failed = append(failed, id)
 			}
-			out = append(out, StreamEvent{SubscriptionID: id, Err: e.Err, Removed: !keep})
+			out = append(out, StreamingEvent{SubscriptionID: id, Err: e.Err, Removed: !keep})
 		}
 	}
 	if len(failed) > 0 {

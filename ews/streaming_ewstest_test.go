@@ -63,7 +63,7 @@ func nextItemEvents(t *testing.T, sc *ews.StreamingConnection, item string) []ew
 					continue
 				}
 				kinds = append(kinds, e.Type)
-				found = found || e.ID.ID == item
+				found = found || e.ItemID.ID == item
 			}
 			if found {
 				return kinds
@@ -132,7 +132,7 @@ func TestE2E_PullAgainstEwstest(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, e := range n.Events {
-			found = found || (e.Type == ews.EventNewMail && e.ID.ID == it.ID)
+			found = found || (e.Type == ews.EventNewMail && e.ItemID.ID == it.ID)
 		}
 		wm = n.LastWatermark()
 	}
@@ -179,7 +179,7 @@ func TestE2E_PushAgainstEwstest(t *testing.T) {
 				t.Fatalf("push error: %v", ev.Err)
 			}
 			for _, e := range ev.Notification.Events {
-				if e.Type == ews.EventNewMail && e.ID.ID == it.ID {
+				if e.Type == ews.EventNewMail && e.ItemID.ID == it.ID {
 					return
 				}
 			}
@@ -230,7 +230,7 @@ func TestE2E_StreamingHandoverAgainstEwstest(t *testing.T) {
 				t.Fatalf("error during handover: %+v", ev)
 			}
 			for _, e := range ev.Notification.Events {
-				if e.ID.ID == it2.ID {
+				if e.ItemID.ID == it2.ID {
 					seen[ev.Notification.SubscriptionID] = true
 				}
 			}

@@ -48,7 +48,7 @@ func drainStream(r io.Reader) []string {
 			}
 			s += " n:" + n.SubscriptionID
 			for _, e := range n.Events {
-				s += "," + string(e.Type) + "/" + e.ID.ID
+				s += "," + string(e.Type) + "/" + e.ItemID.ID + e.FolderID.ID
 			}
 		}
 		for _, e := range m.Errors {

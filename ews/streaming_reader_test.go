@@ -63,10 +63,10 @@ func checkGoldenStream(t *testing.T, msgs []*streamMessage) {
 		t.Errorf("event order %v", kinds)
 	}
 	mod := n.Events[2]
-	if !mod.Folder || !mod.HasUnreadCount || mod.UnreadCount != 1 || mod.Watermark != "" {
+	if !mod.IsFolder() || !mod.HasUnreadCount || mod.UnreadCount != 1 || mod.Watermark != "" {
 		t.Errorf("ModifiedEvent %+v", mod)
 	}
-	if n.Events[0].Folder || n.Events[0].ID.ChangeKey != "CQAAAA==" {
+	if n.Events[0].IsFolder() || n.Events[0].ItemID.ChangeKey != "CQAAAA==" {
 		t.Errorf("CreatedEvent %+v", n.Events[0])
 	}
 	if !msgs[1].KeepAlive() || msgs[1].Status != connectionOK {
@@ -77,7 +77,7 @@ func checkGoldenStream(t *testing.T, msgs []*streamMessage) {
 		t.Fatalf("message 2: %+v", m2)
 	}
 	mv := m2.Notifications[1].Events[0]
-	if mv.Type != EventMoved || mv.OldID.ID != "I2old" || mv.OldParentFolderID.ID != "INBOX" || mv.ParentFolderID.ID != "F9" {
+	if mv.Type != EventMoved || mv.OldItemID.ID != "I2old" || mv.OldParentFolderID.ID != "INBOX" || mv.ParentFolderID.ID != "F9" {
 		t.Errorf("MovedEvent %+v", mv)
 	}
 	if msgs[3].Status != connectionClosed || !msgs[3].KeepAlive() {

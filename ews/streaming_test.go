@@ -174,8 +174,8 @@ func (ss *streamServer) expectNoConn(t testing.TB) {
 	}
 }
 
-// recv reads the next StreamEvent.
-func recv(t testing.TB, sc *StreamingConnection) StreamEvent {
+// recv reads the next StreamingEvent.
+func recv(t testing.TB, sc *StreamingConnection) StreamingEvent {
 	t.Helper()
 	select {
 	case ev, ok := <-sc.Events():
@@ -185,7 +185,7 @@ func recv(t testing.TB, sc *StreamingConnection) StreamEvent {
 		return ev
 	case <-time.After(10 * time.Second):
 		t.Fatal("no stream event")
-		return StreamEvent{}
+		return StreamingEvent{}
 	}
 }
 
@@ -198,7 +198,7 @@ func recvNotification(t testing.TB, sc *StreamingConnection, sub, item string) {
 		t.Fatalf("got %+v, want notification %s/%s", ev, sub, item)
 	}
 	n := ev.Notification
-	if n.SubscriptionID != sub || len(n.Events) != 1 || n.Events[0].ID.ID != item || n.Events[0].Type != EventNewMail {
+	if n.SubscriptionID != sub || len(n.Events) != 1 || n.Events[0].ItemID.ID != item || n.Events[0].Type != EventNewMail {
 		t.Fatalf("got notification %+v, want %s/%s", n, sub, item)
 	}
 }
@@ -774,7 +774,7 @@ func TestStreamingConnection_NTLM(t *testing.T) {
 				t.Fatalf("stream event %+v", ev)
 			}
 			if ev.Notification.Events[0].Type == EventNewMail {
-				if got := ev.Notification.Events[0].ID.ID; got != it.ID {
+				if got := ev.Notification.Events[0].ItemID.ID; got != it.ID {
 					t.Fatalf("NewMailEvent for %s, want %s", got, it.ID)
 				}
 				return

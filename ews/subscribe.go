@@ -357,6 +357,14 @@ type GetEventsOptions struct {
 	Impersonation *Impersonation
 }
 
+// UnsubscribeOptions are the optional parameters of Unsubscribe.
+type UnsubscribeOptions struct {
+	// Group routes the call to the subscription's affinity group.
+	Group *AffinityGroup
+	// Impersonation overrides Options.Impersonation for this call.
+	Impersonation *Impersonation
+}
+
 // GetEvents fetches the next events of a pull subscription (EWS-PROTOCOL.md
 // §3): at most 50, or a single StatusEvent when nothing happened. Pass the
 // Subscribe watermark first, then the returned notification's
@@ -439,7 +447,7 @@ func (c *Client) AllEvents(ctx context.Context, subscriptionID, watermark string
 // otherwise may not find the subscription. Remove a streaming subscription
 // from its StreamingConnection first; otherwise the connection reports the
 // server's ErrorSubscriptionUnsubscribed for it.
-func (c *Client) Unsubscribe(ctx context.Context, subscriptionID string, opts *GetEventsOptions) error {
+func (c *Client) Unsubscribe(ctx context.Context, subscriptionID string, opts *UnsubscribeOptions) error {
 	if subscriptionID == "" {
 		return invalidf("Unsubscribe", "subscription id is required")
 	}

@@ -114,7 +114,7 @@ func FuzzGetEventsResponse(f *testing.F) {
 			t.Fatalf("notification %+v", n)
 		}
 		for _, e := range n.Events {
-			if e.Type != EventStatus && (e.ID.ID == "" || e.TimeStamp.IsZero()) {
+			if e.Type != EventStatus && (e.ItemID.ID == "" && e.FolderID.ID == "" || e.TimeStamp.IsZero()) {
 				t.Fatalf("event without id or time: %+v", e)
 			}
 		}

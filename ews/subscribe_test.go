@@ -370,7 +370,7 @@ func TestAffinityGroup_HeadersAndCookie(t *testing.T) {
 	}
 	sc := startStreaming(t, c, &StreamingOptions{Clock: newTestClock(), Group: g}, "S1")
 	fs := ss.next(t)
-	if err := c.Unsubscribe(ctx, "S", &GetEventsOptions{Group: g}); err != nil {
+	if err := c.Unsubscribe(ctx, "S", &UnsubscribeOptions{Group: g}); err != nil {
 		t.Fatal(err)
 	}
 	sc.Close()

@@ -550,16 +550,16 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 
 	for i := range b.Checkpoints {
 		c := &b.Checkpoints[i]
-		e, err := m.folder(c.Folder)
+		e, err := m.folder(c.ID)
 		if err != nil {
-			return fail("Checkpoints", i, string(c.Folder), err)
+			return fail("Checkpoints", i, string(c.ID), err)
 		}
 		if e == nil {
-			return fail("Checkpoints", i, string(c.Folder), ErrUnknownFolder)
+			return fail("Checkpoints", i, string(c.ID), ErrUnknownFolder)
 		}
 		e.f.FolderSync = c.FolderSync
 		e.dirty = true
-		add(Change{Kind: FolderSynced, Folder: c.Folder})
+		add(Change{Kind: FolderSynced, Folder: c.ID})
 	}
 
 	for i, id := range b.FolderDeletes {
@@ -579,9 +579,9 @@ func applyBatch(tx *bolt.Tx, a *arena, b *Batch, changes *[]Change) error {
 		}
 	}
 
-	if b.HierarchySyncState != nil || b.Subscription != nil {
-		if b.HierarchySyncState != nil {
-			m.state.HierarchySyncState = *b.HierarchySyncState
+	if b.Hierarchy != nil || b.Subscription != nil {
+		if b.Hierarchy != nil {
+			m.state.HierarchySyncState = b.Hierarchy.SyncState
 		}
 		if b.Subscription != nil {
 			m.state.Subscription = *b.Subscription

@@ -23,7 +23,7 @@ const MaxIDLen = 1024
 //  7. Checkpoints: set folders' SyncState, props and LastSynced.
 //  8. FolderDeletes: remove folders with their subfolders, items and MIME;
 //     unknown folders are skipped.
-//  9. HierarchySyncState and Subscription, when not nil; then Seq.
+//  9. Hierarchy and Subscription, when not nil; then Seq.
 //
 // Applying the same batch twice leaves the mirror as applying it once. (The
 // second Apply fails, writing nothing, if the batch deleted a folder that
@@ -47,11 +47,18 @@ type Batch struct {
 	Checkpoints   []Checkpoint
 	FolderDeletes []FolderID
 
-	// HierarchySyncState, when not nil, replaces the SyncFolderHierarchy state.
-	HierarchySyncState *string
+	// Hierarchy, when not nil, replaces the SyncFolderHierarchy state.
+	Hierarchy *HierarchySync
 	// Subscription, when not nil, replaces the subscription state
 	// (including the watermark).
 	Subscription *Subscription
+}
+
+// HierarchySync is the mailbox's SyncFolderHierarchy checkpoint.
+type HierarchySync struct {
+	// SyncState is the state the last applied SyncFolderHierarchy page
+	// returned.
+	SyncState string
 }
 
 // FolderMove moves a folder under a new parent.
@@ -76,9 +83,9 @@ type ReadFlag struct {
 	ChangeKey string
 }
 
-// Checkpoint sets a folder's sync checkpoint.
+// Checkpoint sets the sync checkpoint of folder ID.
 type Checkpoint struct {
-	Folder FolderID
+	ID FolderID
 	FolderSync
 }
 
@@ -86,7 +93,7 @@ type Checkpoint struct {
 func (b *Batch) ops() int {
 	n := len(b.Folders) + len(b.FolderMoves) + len(b.Items) + len(b.MIME) +
 		len(b.ReadFlags) + len(b.ItemDeletes) + len(b.Checkpoints) + len(b.FolderDeletes)
-	if b.HierarchySyncState != nil || b.Subscription != nil {
+	if b.Hierarchy != nil || b.Subscription != nil {
 		n++
 	}
 	return n
@@ -165,11 +172,11 @@ func (b *Batch) validate() error {
 		}
 	}
 	for i, c := range b.Checkpoints {
-		if err := checkID("folder id", string(c.Folder)); err != nil {
-			return fail("Checkpoints", i, string(c.Folder), err)
+		if err := checkID("folder id", string(c.ID)); err != nil {
+			return fail("Checkpoints", i, string(c.ID), err)
 		}
 		if c.DeletedCountTotal < 0 {
-			return fail("Checkpoints", i, string(c.Folder), fmt.Errorf("%w: negative deleted count", ErrInvalidBatch))
+			return fail("Checkpoints", i, string(c.ID), fmt.Errorf("%w: negative deleted count", ErrInvalidBatch))
 		}
 	}
 	for i, id := range b.FolderDeletes {

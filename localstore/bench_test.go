@@ -321,7 +321,7 @@ func BenchmarkMirror(b *testing.B) {
 							h := uint32(f*n+first+i) * 2654435761
 							its[i].ID = ItemID(fmt.Sprintf("%s%08x", exItemPrefix, h))
 						}
-						pages = append(pages, Batch{Mailbox: mb, Items: its, Checkpoints: []Checkpoint{{Folder: fid, FolderSync: FolderSync{SyncState: fmt.Sprintf("state-%d-%d", f, first)}}}})
+						pages = append(pages, Batch{Mailbox: mb, Items: its, Checkpoints: []Checkpoint{{ID: fid, FolderSync: FolderSync{SyncState: fmt.Sprintf("state-%d-%d", f, first)}}}})
 					}
 				}
 				var tree Batch

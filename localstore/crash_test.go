@@ -73,7 +73,7 @@ func crashBatch(k int, n uint64) Batch {
 		b.ItemDeletes = append(b.ItemDeletes, ItemID(fmt.Sprintf("item%04d", r.IntN(crashPool))))
 	}
 	for _, f := range folders {
-		b.Checkpoints = append(b.Checkpoints, Checkpoint{Folder: f, FolderSync: FolderSync{
+		b.Checkpoints = append(b.Checkpoints, Checkpoint{ID: f, FolderSync: FolderSync{
 			SyncState:          fmt.Sprintf("ss-%d-%d-%s", k, n, f),
 			LocalCommitTimeMax: baseTime.Add(time.Duration(n) * time.Second),
 			DeletedCountTotal:  int64(n),
@@ -84,7 +84,7 @@ func crashBatch(k int, n uint64) Batch {
 		b.FolderDeletes = []FolderID{"archive"} // and "tmp" with it
 	}
 	h := fmt.Sprintf("h-%d-%d", k, n)
-	b.HierarchySyncState = &h
+	b.Hierarchy = &HierarchySync{SyncState: h}
 	b.Subscription = &Subscription{Kind: Pull, ID: "sub", Watermark: fmt.Sprintf("wm-%d-%d", k, n), LastEvent: baseTime.Add(time.Duration(n) * time.Second)}
 	return b
 }

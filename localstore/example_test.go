@@ -43,7 +43,7 @@ func Example() {
 			{ID: "AAMkItem2", FolderID: "AAMkInbox", Subject: "Report", Received: t0.Add(time.Hour), IsRead: true},
 		},
 		// The folder's SyncState and props commit with its items.
-		Checkpoints: []localstore.Checkpoint{{Folder: "AAMkInbox", FolderSync: localstore.FolderSync{
+		Checkpoints: []localstore.Checkpoint{{ID: "AAMkInbox", FolderSync: localstore.FolderSync{
 			SyncState: "H4sIAAAAAAAEAO29", LocalCommitTimeMax: t0.Add(time.Hour), DeletedCountTotal: 0, LastSynced: t0.Add(2 * time.Hour),
 		}}},
 		Subscription: &localstore.Subscription{Kind: localstore.Streaming, ID: "SUB1"},

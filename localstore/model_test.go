@@ -110,7 +110,7 @@ func modelValidate(b *Batch) error {
 		}
 	}
 	for _, c := range b.Checkpoints {
-		if bad(string(c.Folder)) || c.DeletedCountTotal < 0 {
+		if bad(string(c.ID)) || c.DeletedCountTotal < 0 {
 			return ErrInvalidBatch
 		}
 	}
@@ -197,12 +197,12 @@ func (md *model) apply(b Batch) error {
 		delete(m.mime, id)
 	}
 	for _, c := range b.Checkpoints {
-		f, ok := m.folders[c.Folder]
+		f, ok := m.folders[c.ID]
 		if !ok {
 			return ErrUnknownFolder
 		}
 		f.FolderSync = normSync(c.FolderSync)
-		m.folders[c.Folder] = f
+		m.folders[c.ID] = f
 	}
 	for _, id := range b.FolderDeletes {
 		if _, ok := m.folders[id]; !ok {
@@ -227,8 +227,8 @@ func (md *model) apply(b Batch) error {
 			}
 		}
 	}
-	if b.HierarchySyncState != nil {
-		m.state.HierarchySyncState = *b.HierarchySyncState
+	if b.Hierarchy != nil {
+		m.state.HierarchySyncState = b.Hierarchy.SyncState
 	}
 	if b.Subscription != nil {
 		s := *b.Subscription
@@ -627,7 +627,7 @@ func (g *gen) batch(mb Mailbox, folders []FolderID) Batch {
 		b.ItemDeletes = append(b.ItemDeletes, g.itemID())
 	}
 	for range n(2) {
-		b.Checkpoints = append(b.Checkpoints, Checkpoint{Folder: g.pick(folders), FolderSync: FolderSync{
+		b.Checkpoints = append(b.Checkpoints, Checkpoint{ID: g.pick(folders), FolderSync: FolderSync{
 			SyncState: fmt.Sprintf("H4sIAAAA%d", r.IntN(1e6)), LocalCommitTimeMax: g.time(), DeletedCountTotal: r.Int64N(100), LastSynced: g.time()}})
 	}
 	if r.IntN(12) == 0 {
@@ -635,7 +635,7 @@ func (g *gen) batch(mb Mailbox, folders []FolderID) Batch {
 	}
 	if r.IntN(3) == 0 {
 		h := fmt.Sprintf("hier%d", r.IntN(1e6))
-		b.HierarchySyncState = &h
+		b.Hierarchy = &HierarchySync{SyncState: h}
 	}
 	if r.IntN(3) == 0 {
 		b.Subscription = &Subscription{Kind: SubscriptionKind(r.IntN(4)), ID: fmt.Sprint("sub", r.IntN(9)), Watermark: fmt.Sprint("wm", r.IntN(1e6)), LastEvent: g.time()}

@@ -107,7 +107,7 @@ func TestStore_ApplyErrors(t *testing.T) {
 		{"bad kind", Batch{Mailbox: mb, Subscription: &Subscription{Kind: 9}}, ErrInvalidBatch, "Subscription"},
 		{"self parent", Batch{Mailbox: mb, FolderMoves: []FolderMove{{ID: "inbox", NewParent: "inbox"}}}, ErrFolderCycle, "FolderMoves"},
 		{"unknown folder", Batch{Mailbox: mb, Items: []Item{testItem("outbox", 2)}}, ErrUnknownFolder, "Items"},
-		{"checkpoint unknown", Batch{Mailbox: mb, Checkpoints: []Checkpoint{{Folder: "outbox"}}}, ErrUnknownFolder, "Checkpoints"},
+		{"checkpoint unknown", Batch{Mailbox: mb, Checkpoints: []Checkpoint{{ID: "outbox"}}}, ErrUnknownFolder, "Checkpoints"},
 		{"move unknown", Batch{Mailbox: mb, FolderMoves: []FolderMove{{ID: "outbox"}}}, ErrUnknownFolder, "FolderMoves"},
 		{"mime unknown", Batch{Mailbox: mb, MIME: []MIME{{ID: "ghost"}}}, ErrUnknownItem, "MIME"},
 		{"cycle", Batch{Mailbox: mb, Folders: []FolderInfo{{ID: "sub", ParentID: "inbox"}}, FolderMoves: []FolderMove{{ID: "inbox", NewParent: "sub"}}}, ErrFolderCycle, "FolderMoves"},
@@ -476,9 +476,9 @@ func TestOpen_Migrate(t *testing.T) {
 		b.Items = append(b.Items, it)
 	}
 	b.MIME = []MIME{{ID: b.Items[0].ID, Data: []byte("mime 0")}, {ID: b.Items[1].ID, Data: []byte("mime one")}}
-	b.Checkpoints = []Checkpoint{{Folder: "arch", FolderSync: FolderSync{SyncState: "ss", DeletedCountTotal: 4, LastSynced: baseTime}}}
+	b.Checkpoints = []Checkpoint{{ID: "arch", FolderSync: FolderSync{SyncState: "ss", DeletedCountTotal: 4, LastSynced: baseTime}}}
 	h := "hier"
-	b.HierarchySyncState = &h
+	b.Hierarchy = &HierarchySync{SyncState: h}
 	b.Subscription = &Subscription{Kind: Push, ID: "sub", Watermark: "wm"}
 	ref := MustOpenStore(t)
 	mustApply(t, ref, b)

@@ -90,8 +90,8 @@ func (a *accumulator) addThen(ctx context.Context, p localstore.Batch, fn func()
 	b.ItemDeletes = append(b.ItemDeletes, p.ItemDeletes...)
 	b.Checkpoints = append(b.Checkpoints, p.Checkpoints...)
 	b.FolderDeletes = append(b.FolderDeletes, p.FolderDeletes...)
-	if p.HierarchySyncState != nil {
-		b.HierarchySyncState = p.HierarchySyncState
+	if p.Hierarchy != nil {
+		b.Hierarchy = p.Hierarchy
 	}
 	if p.Subscription != nil {
 		b.Subscription = p.Subscription
@@ -165,7 +165,7 @@ func (a *accumulator) close() error {
 
 func (a *accumulator) pendingLocked() bool {
 	b := &a.b
-	return parts(b) > 0 || b.HierarchySyncState != nil || b.Subscription != nil
+	return parts(b) > 0 || b.Hierarchy != nil || b.Subscription != nil
 }
 
 // kickLocked starts the committer unless it runs already.
@@ -211,7 +211,7 @@ func (a *accumulator) commitLocked(ctx context.Context) error {
 
 // apply commits b, if it holds anything, and then runs after.
 func (a *accumulator) apply(ctx context.Context, b localstore.Batch, after []func()) error {
-	if parts(&b) > 0 || b.HierarchySyncState != nil || b.Subscription != nil {
+	if parts(&b) > 0 || b.Hierarchy != nil || b.Subscription != nil {
 		if err := a.m.e.store.Apply(ctx, b); err != nil {
 			return err
 		}

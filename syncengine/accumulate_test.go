@@ -38,7 +38,7 @@ func (s *gatedStore) Apply(ctx context.Context, b localstore.Batch) error {
 	}
 	var ids []localstore.FolderID
 	for _, c := range b.Checkpoints {
-		ids = append(ids, c.Folder)
+		ids = append(ids, c.ID)
 	}
 	s.seen = append(s.seen, ids)
 	return nil
@@ -60,7 +60,7 @@ func part(n int) localstore.Batch {
 	return localstore.Batch{
 		Mailbox:     "a@example.com",
 		Items:       []localstore.Item{{ID: localstore.ItemID(fmt.Sprintf("i%d", n)), FolderID: f}},
-		Checkpoints: []localstore.Checkpoint{{Folder: f}},
+		Checkpoints: []localstore.Checkpoint{{ID: f}},
 	}
 }
 

@@ -59,7 +59,7 @@ func (m *mailbox) syncHierarchyFrom(ctx context.Context, state string) (hierarch
 			return res, fmt.Errorf("sync hierarchy: %w", err)
 		}
 		state, last = page.SyncState, page.IncludesLastFolderInRange
-		b := localstore.Batch{Mailbox: m.mb, HierarchySyncState: &page.SyncState}
+		b := localstore.Batch{Mailbox: m.mb, Hierarchy: &localstore.HierarchySync{SyncState: page.SyncState}}
 		for _, c := range page.Changes {
 			id := localstore.FolderID(c.Folder.ID.ID)
 			if c.Kind == ews.ChangeDelete {
@@ -398,7 +398,7 @@ func (m *mailbox) syncFolderFrom(ctx context.Context, r folderRun, state string,
 			if last {
 				cp.LastSynced = r.readAt
 			}
-			b.Checkpoints = []localstore.Checkpoint{{Folder: id, FolderSync: cp}}
+			b.Checkpoints = []localstore.Checkpoint{{ID: id, FolderSync: cp}}
 		}
 		if rebuild && last {
 			for it, err := range m.e.store.Items(ctx, m.mb, id, localstore.Query{}) {

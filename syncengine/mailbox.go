@@ -213,7 +213,7 @@ func (m *mailbox) onEvents(subID string, events []ews.Event) {
 			continue
 		}
 		m.e.metrics.events.Add(1)
-		if ev.Folder {
+		if ev.IsFolder() {
 			_ = m.deb.Add(dirtyKey{hierarchy: true}, h)
 			continue
 		}
@@ -644,7 +644,11 @@ func (m *mailbox) endSubscription(ctx context.Context, clear bool) {
 func (m *mailbox) unsubscribe(ctx context.Context, id string) bool {
 	uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := m.remote.Unsubscribe(uctx, id, m.eventsOptions()); err != nil {
+	var opts *ews.UnsubscribeOptions
+	if m.cfg.Group != nil {
+		opts = &ews.UnsubscribeOptions{Group: m.cfg.Group}
+	}
+	if err := m.remote.Unsubscribe(uctx, id, opts); err != nil {
 		m.log.Debug("unsubscribe failed (the subscription may have expired)", "err", err)
 		return false
 	}

@@ -19,7 +19,7 @@ type Remote interface {
 	GetItem(ctx context.Context, req ews.GetItemRequest) ([]ews.ItemResult, error)
 	Subscribe(ctx context.Context, req *ews.SubscribeRequest) (*ews.Subscription, error)
 	GetEvents(ctx context.Context, subscriptionID, watermark string, opts *ews.GetEventsOptions) (*ews.Notification, error)
-	Unsubscribe(ctx context.Context, subscriptionID string, opts *ews.GetEventsOptions) error
+	Unsubscribe(ctx context.Context, subscriptionID string, opts *ews.UnsubscribeOptions) error
 	NewStreamingConnection(opts *ews.StreamingOptions) (*ews.StreamingConnection, error)
 }
 
@@ -104,7 +104,7 @@ func (c counted) GetEvents(ctx context.Context, id, wm string, opts *ews.GetEven
 	return c.Remote.GetEvents(ctx, id, wm, opts)
 }
 
-func (c counted) Unsubscribe(ctx context.Context, id string, opts *ews.GetEventsOptions) error {
+func (c counted) Unsubscribe(ctx context.Context, id string, opts *ews.UnsubscribeOptions) error {
 	c.count("Unsubscribe")
 	return c.Remote.Unsubscribe(ctx, id, opts)
 }

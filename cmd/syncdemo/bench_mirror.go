@@ -242,7 +242,7 @@ func (r *benchRun) floors(ctx context.Context, url string, folders []localstore.
 			if page.IncludesLastItemInRange {
 				cp.LastSynced = f.LastSynced
 			}
-			b.Checkpoints = []localstore.Checkpoint{{Folder: f.ID, FolderSync: cp}}
+			b.Checkpoints = []localstore.Checkpoint{{ID: f.ID, FolderSync: cp}}
 			bs = append(bs, b)
 		}
 		mu.Lock()

@@ -337,9 +337,9 @@ func replayWatermark(ctx context.Context, c *ews.Client, store *localstore.Store
 				continue
 			}
 			events++
-			if !e.Folder && e.Type != ews.EventDeleted && !wanted[e.ID.ID] {
-				wanted[e.ID.ID] = true
-				order = append(order, e.ID.ID)
+			if !e.IsFolder() && e.Type != ews.EventDeleted && !wanted[e.ItemID.ID] {
+				wanted[e.ItemID.ID] = true
+				order = append(order, e.ItemID.ID)
 			}
 		}
 	}

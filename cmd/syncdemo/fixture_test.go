@@ -116,7 +116,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	}
 	synced := fx.base.Add(time.Minute)
 	for _, f := range folders {
-		b.Checkpoints = append(b.Checkpoints, localstore.Checkpoint{Folder: f.ID, FolderSync: localstore.FolderSync{
+		b.Checkpoints = append(b.Checkpoints, localstore.Checkpoint{ID: f.ID, FolderSync: localstore.FolderSync{
 			SyncState: "ss-" + string(f.ID), LocalCommitTimeMax: fx.base.Add(-time.Hour), DeletedCountTotal: 2, LastSynced: synced}})
 	}
 	if err := st.Apply(context.Background(), b); err != nil {

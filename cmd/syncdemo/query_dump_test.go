@@ -39,7 +39,7 @@ func mirrorOf(t *testing.T, box *ewstest.Mailbox) string {
 			Folders: []localstore.FolderInfo{{ID: localstore.FolderID(f.ID), ChangeKey: f.ChangeKey, ParentID: localstore.FolderID(f.ParentID),
 				DisplayName: f.DisplayName, FolderClass: f.FolderClass, TotalCount: int64(f.TotalCount), UnreadCount: int64(f.UnreadCount),
 				ChildFolderCount: int64(f.ChildFolderCount)}},
-			Checkpoints: []localstore.Checkpoint{{Folder: localstore.FolderID(f.ID), FolderSync: localstore.FolderSync{SyncState: "s",
+			Checkpoints: []localstore.Checkpoint{{ID: localstore.FolderID(f.ID), FolderSync: localstore.FolderSync{SyncState: "s",
 				LocalCommitTimeMax: f.LocalCommitTimeMax, DeletedCountTotal: f.DeletedCountTotal}}}}
 		items, err := box.Items(f.ID)
 		if err != nil {
