@@ -30,11 +30,6 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
 
-// NotificationClock is the former name of Clock.
-//
-// Deprecated: use Clock.
-type NotificationClock = Clock
-
 // systemClock is the wall clock.
 type systemClock struct{}
 
