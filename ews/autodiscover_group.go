@@ -37,7 +37,7 @@ func GroupByAffinity(prefix string, settings []*UserSettings) []AffinityGroup {
 	used := map[string]int{}
 	var out []AffinityGroup
 	for _, k := range keys {
-		name := prefix + "-" + groupLabel(k.gi)
+		name := prefix + "-" + GroupingLabel(k.gi)
 		if n := used[name]; n > 0 {
 			used[name]++
 			name += "~" + strconv.Itoa(n)
@@ -52,8 +52,10 @@ func GroupByAffinity(prefix string, settings []*UserSettings) []AffinityGroup {
 	return out
 }
 
-// groupLabel makes a GroupingInformation value usable in a group name.
-func groupLabel(gi string) string {
+// GroupingLabel makes a GroupingInformation value usable in a group name
+// (AffinityGroup.Name): letters, digits, '-', '.' and '_' are kept, any
+// other rune becomes '_', and an empty value is "default".
+func GroupingLabel(gi string) string {
 	if gi == "" {
 		return "default"
 	}

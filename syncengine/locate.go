@@ -216,7 +216,7 @@ func (l *AutodiscoverLocator) group(address string, key groupKey) *ews.AffinityG
 	if slot == nil {
 		l.seq++
 		slot = &groupSlot{key: key, g: &ews.AffinityGroup{
-			Name:   l.prefix + "-" + groupLabel(key.gi) + "-" + strconv.Itoa(l.seq),
+			Name:   l.prefix + "-" + ews.GroupingLabel(key.gi) + "-" + strconv.Itoa(l.seq),
 			Anchor: address, EwsURL: key.url, GroupingInformation: key.gi,
 		}}
 		l.groups[key] = append(l.groups[key], slot)
@@ -234,19 +234,6 @@ func deleteSlot(slots []*groupSlot, s *groupSlot) []*groupSlot {
 		}
 	}
 	return out
-}
-
-// groupLabel makes a GroupingInformation value usable in a group name.
-func groupLabel(gi string) string {
-	if gi == "" {
-		return "default"
-	}
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' {
-			return r
-		}
-		return '_'
-	}, gi)
 }
 
 // ensureLocated asks the Locator where the mailbox lives before its first
