@@ -328,7 +328,7 @@ func (c *Client) adRoundTrip(ctx context.Context, op, target string, body []byte
 		return nil, fmt.Errorf("ews: %s: %w", op, err)
 	}
 	defer resp.Body.Close()
-	b, rerr := readLimited(resp.Body, c.opts.MaxResponseBytes)
+	b, rerr := readLimited(resp.Body, resp.ContentLength, c.opts.MaxResponseBytes)
 	c.dumpResponse(resp, b)
 	if rerr != nil {
 		return nil, &NetworkError{Op: op, Err: fmt.Errorf("reading response: %w", rerr)}

@@ -57,6 +57,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -397,7 +398,7 @@ func (c *Client) roundTrip(ctx context.Context, r *callRequest, payload []byte, 
 	}
 	defer resp.Body.Close()
 	c.captureCookie(r.Group, resp)
-	body, rerr := readLimited(resp.Body, c.opts.MaxResponseBytes)
+	body, rerr := readLimited(resp.Body, resp.ContentLength, c.opts.MaxResponseBytes)
 	c.dumpResponse(resp, body)
 	if rerr != nil {
 		if errors.Is(rerr, ErrResponseTooLarge) {
@@ -486,15 +487,101 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 }
 
 // readLimited reads all of r, failing with ErrResponseTooLarge past max.
-func readLimited(r io.Reader, max int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, err
+// size is the length the response declares (http.Response.ContentLength,
+// -1 when unknown) and only a hint: the result and the limit are the same
+// whatever it says. A declared length within max and maxPreallocBytes is
+// read into one buffer of that size plus one byte (so that a body longer
+// than declared is seen, and read on); any other body is read in pooled
+// chunks and copied once into a buffer of its size. Either way the body
+// costs one allocation of about its size, where io.ReadAll's growing
+// slices cost about twice that.
+func readLimited(r io.Reader, size, max int64) ([]byte, error) {
+	if size < 0 || size > max || size > maxPreallocBytes {
+		return readChunks(r, max)
+	}
+	lr := limitPast(r, max)
+	b := make([]byte, 0, size+1)
+	for {
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) { // longer than declared
+			b = append(b, 0)[:len(b)]
+		}
 	}
 	if int64(len(b)) > max {
 		return nil, ErrResponseTooLarge
 	}
 	return b, nil
+}
+
+// maxPreallocBytes bounds what a declared Content-Length allocates before
+// the body arrives; a longer body is read in chunks as it comes.
+const maxPreallocBytes = 8 << 20
+
+// readChunkBytes is the size of the scratch chunks readChunks reads into.
+const readChunkBytes = 32 << 10
+
+// readChunkPool holds readChunks' scratch chunks. They never leave
+// readChunks: the body it returns is a fresh copy.
+var readChunkPool = sync.Pool{New: func() any { return new([readChunkBytes]byte) }}
+
+// readChunks is readLimited for a body of unknown length.
+func readChunks(r io.Reader, max int64) ([]byte, error) {
+	lr := limitPast(r, max)
+	var spare [8]*[readChunkBytes]byte
+	chunks := spare[:0]
+	defer func() {
+		for _, c := range chunks {
+			readChunkPool.Put(c)
+		}
+	}()
+	total := 0
+	for {
+		c := readChunkPool.Get().(*[readChunkBytes]byte)
+		chunks = append(chunks, c)
+		n, err := fill(lr, c[:])
+		total += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if int64(total) > max {
+		return nil, ErrResponseTooLarge
+	}
+	b := make([]byte, total)
+	for i, c := range chunks {
+		copy(b[i*readChunkBytes:], c[:])
+	}
+	return b, nil
+}
+
+// limitPast limits r to one byte past max, so that a body longer than
+// max is seen.
+func limitPast(r io.Reader, max int64) *io.LimitedReader {
+	return &io.LimitedReader{R: r, N: max + min(1, math.MaxInt64-max)}
+}
+
+// fill reads into b until it is full or r fails; it returns io.EOF only
+// when r ended before b was full.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := r.Read(b[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // openStream POSTs r on a dedicated connection and returns the response
@@ -540,7 +627,7 @@ func (c *Client) openStream(ctx context.Context, r *callRequest) (*http.Response
 			resp.Body.Close()
 			closeConns()
 		}()
-		body, rerr := readLimited(resp.Body, c.opts.MaxResponseBytes)
+		body, rerr := readLimited(resp.Body, resp.ContentLength, c.opts.MaxResponseBytes)
 		c.dumpResponse(resp, body)
 		if rerr != nil {
 			return nil, c.httpError(r.Op, resp)
