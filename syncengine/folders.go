@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,7 @@ func (m *mailbox) syncHierarchyFrom(ctx context.Context, state string) (hierarch
 	if rebuild {
 		seen = make(map[localstore.FolderID]bool)
 	}
+	props := make(map[localstore.FolderID]ews.Folder)
 	root := ews.DistinguishedFolder("msgfolderroot")
 	req := ews.SyncFolderHierarchyRequest{SyncFolder: &root, SyncState: state, Shape: folderShape()}
 	for last := false; !last; req.SyncState = state {
@@ -73,6 +75,7 @@ func (m *mailbox) syncHierarchyFrom(ctx context.Context, state string) (hierarch
 			if c.Kind == ews.ChangeCreate {
 				res.created = append(res.created, id)
 			}
+			props[id] = c.Folder
 			info := folderInfo(c.Folder)
 			if old, err := m.e.store.Folder(ctx, m.mb, id); err == nil && old.SyncState != "" {
 				// The counters of an item-synced folder are the ones read
@@ -99,7 +102,89 @@ func (m *mailbox) syncHierarchyFrom(ctx context.Context, state string) (hierarch
 		}
 		m.e.metrics.commits.Add(1)
 	}
-	return res, nil
+	return res, m.storeUnselectedProps(ctx, nil, props, nil)
+}
+
+// storeUnselectedProps records PR_LOCAL_COMMIT_TIME_MAX and
+// PR_DELETED_COUNT_TOTAL, as just read from the server, for the folders of
+// props that are not item-synced, so that the mirror's folder tree shows the
+// server's values for every folder. Item-synced folders keep the values read
+// with their own checkpoints (recovery compares those); the unselected ones
+// get a checkpoint with no SyncState, which no sync ever writes over. With
+// acc the checkpoints join the accumulator's batch; without, they are
+// applied at once.
+func (m *mailbox) storeUnselectedProps(ctx context.Context, sel *selection, props map[localstore.FolderID]ews.Folder, acc *accumulator) error {
+	if len(props) == 0 {
+		return nil
+	}
+	if sel == nil {
+		var err error
+		if sel, err = m.selectFolders(ctx); err != nil {
+			return err
+		}
+	}
+	b := localstore.Batch{Mailbox: m.mb}
+	for id, f := range props {
+		cur, ok := sel.byID[id]
+		if !ok || sel.isSelected(id) || cur.SyncState != "" {
+			continue
+		}
+		cp := localstore.FolderSync{LocalCommitTimeMax: f.LocalCommitTimeMax, DeletedCountTotal: max(f.DeletedCountTotal, 0)}
+		if cur.LocalCommitTimeMax.Equal(cp.LocalCommitTimeMax) && cur.DeletedCountTotal == cp.DeletedCountTotal {
+			continue
+		}
+		b.Checkpoints = append(b.Checkpoints, localstore.Checkpoint{ID: id, FolderSync: cp})
+	}
+	if len(b.Checkpoints) == 0 {
+		return nil
+	}
+	slices.SortFunc(b.Checkpoints, func(a, c localstore.Checkpoint) int { return strings.Compare(string(a.ID), string(c.ID)) })
+	if acc != nil {
+		return acc.add(ctx, b)
+	}
+	if err := m.e.store.Apply(ctx, b); err != nil {
+		return fmt.Errorf("apply folder properties: %w", err)
+	}
+	m.e.metrics.commits.Add(1)
+	return nil
+}
+
+// refreshUnselected reads the props of the given folders that are not
+// item-synced (batched GetFolder) and records them: item events in those
+// folders, and passes over the whole mailbox, keep the mirror's tree
+// current for them too (SyncFolderHierarchy does not report a folder whose
+// only change is its content).
+func (m *mailbox) refreshUnselected(ctx context.Context, sel *selection, ids []localstore.FolderID, acc *accumulator) error {
+	var want []string
+	for _, id := range ids {
+		if _, ok := sel.byID[id]; ok && !sel.isSelected(id) {
+			want = append(want, string(id))
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	fresh, err := recovery.ReadProps(ctx, m.remote, want, &recovery.ReadOptions{Shape: folderShape(), Concurrency: m.e.cfg.FolderConcurrency})
+	if err != nil {
+		return err
+	}
+	props := make(map[localstore.FolderID]ews.Folder, len(fresh.Folders))
+	for id, f := range fresh.Folders {
+		props[localstore.FolderID(id)] = f
+	}
+	// Selected afresh: a hierarchy sync since sel may have removed folders.
+	return m.storeUnselectedProps(ctx, nil, props, acc)
+}
+
+// unselectedIDs returns the ids of sel's folders that are not item-synced.
+func (sel *selection) unselectedIDs() []localstore.FolderID {
+	var out []localstore.FolderID
+	for _, f := range sel.all {
+		if !sel.chosen[f.ID] {
+			out = append(out, f.ID)
+		}
+	}
+	return out
 }
 
 func (m *mailbox) hasFolders(ctx context.Context) bool {

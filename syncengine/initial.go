@@ -89,6 +89,12 @@ func (m *mailbox) fullPass(ctx context.Context, all bool, kind EventKind) error 
 			return err
 		}
 	}
+	if kind != EventInitialSync {
+		// The initial sync's hierarchy pass has just recorded them.
+		if err := m.refreshUnselected(ctx, sel, sel.unselectedIDs(), acc); err != nil {
+			return err
+		}
+	}
 	if kind == EventInitialSync {
 		if err := acc.add(ctx, localstore.Batch{Subscription: m.subState()}); err != nil {
 			return err

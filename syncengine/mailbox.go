@@ -570,6 +570,10 @@ func (m *mailbox) applyBatch(ctx context.Context, hier bool, dirty []localstore.
 	if err != nil {
 		return err
 	}
+	// Item events in folders that are not item-synced: record their props.
+	if err := m.refreshUnselected(ctx, sel, dirty, acc); err != nil {
+		return err
+	}
 	if err := acc.add(ctx, localstore.Batch{Subscription: m.subState()}); err != nil {
 		return err
 	}

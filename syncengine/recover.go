@@ -3,6 +3,7 @@ package syncengine
 import (
 	"context"
 
+	"github.com/mailsync/mailsync/ews"
 	"github.com/mailsync/mailsync/localstore"
 	"github.com/mailsync/mailsync/recovery"
 )
@@ -102,6 +103,13 @@ func (m *mailbox) recoverOnce(ctx context.Context, resub bool, rep *recovery.Rep
 		stored = append(stored, storedOf(f))
 		ids = append(ids, string(f.ID))
 	}
+	// The folders that are not item-synced are read in the same batched
+	// calls, only to record their props (storeUnselectedProps); the
+	// comparison sees the selected ones alone.
+	unselected := sel.unselectedIDs()
+	for _, id := range unselected {
+		ids = append(ids, string(id))
+	}
 	readAt := m.e.cfg.Clock.Now()
 	var fresh *recovery.Fresh
 	if len(ids) > 0 {
@@ -111,6 +119,13 @@ func (m *mailbox) recoverOnce(ctx context.Context, resub bool, rep *recovery.Rep
 		}
 	} else {
 		fresh = &recovery.Fresh{}
+	}
+	other := make(map[localstore.FolderID]ews.Folder, len(unselected))
+	for _, id := range unselected {
+		if f, ok := fresh.Folders[string(id)]; ok {
+			other[id] = f
+			delete(fresh.Folders, string(id))
+		}
 	}
 	plan := recovery.Compare(stored, fresh.Props(), nil)
 	rep.Compared = plan.Compared
@@ -163,6 +178,9 @@ func (m *mailbox) recoverOnce(ctx context.Context, resub bool, rep *recovery.Rep
 	})
 	rep.Items += n.total()
 	if err != nil {
+		return err
+	}
+	if err := m.storeUnselectedProps(ctx, sel2, other, acc); err != nil {
 		return err
 	}
 	if err := acc.add(ctx, localstore.Batch{Subscription: m.subState()}); err != nil {
