@@ -78,6 +78,7 @@ func (a *accumulator) addThen(ctx context.Context, p localstore.Batch, fn func()
 		return a.err
 	}
 	b := &a.b
+	supersede(b, p.Items)
 	b.Folders = append(b.Folders, p.Folders...)
 	b.FolderMoves = append(b.FolderMoves, p.FolderMoves...)
 	if len(b.Items) == 0 {
@@ -112,6 +113,36 @@ func (a *accumulator) addThen(ctx context.Context, p localstore.Batch, fn func()
 		return a.commitLocked(ctx)
 	}
 	return nil
+}
+
+// supersede drops from b the read flags and deletes of items that items
+// replace. Apply runs a batch in fixed phases (items, then read flags, then
+// deletes), so without this an earlier page's ReadFlagChange or Delete
+// merged into one batch with a later page's full record of the same item
+// would be applied after it, undoing the newer state.
+func supersede(b *localstore.Batch, items []localstore.Item) {
+	if len(items) == 0 || len(b.ReadFlags) == 0 && len(b.ItemDeletes) == 0 {
+		return
+	}
+	ids := make(map[localstore.ItemID]bool, len(items))
+	for _, it := range items {
+		ids[it.ID] = true
+	}
+	rf := b.ReadFlags[:0]
+	for _, r := range b.ReadFlags {
+		if !ids[r.ID] {
+			rf = append(rf, r)
+		}
+	}
+	clear(b.ReadFlags[len(rf):])
+	b.ReadFlags = rf
+	del := b.ItemDeletes[:0]
+	for _, id := range b.ItemDeletes {
+		if !ids[id] {
+			del = append(del, id)
+		}
+	}
+	b.ItemDeletes = del
 }
 
 // then runs fn after the commit of everything added so far (at once when
@@ -199,10 +230,16 @@ func (a *accumulator) commitLoop() {
 }
 
 func (a *accumulator) commitLocked(ctx context.Context) error {
+	if a.err != nil {
+		return a.err
+	}
 	b, after := a.b, a.after
 	a.b, a.after = localstore.Batch{Mailbox: a.m.mb}, nil
 	a.ops = 0
 	if err := a.apply(ctx, b, after); err != nil {
+		// Sticky, as in pipelined mode: what this commit dropped must not
+		// be passed by a later checkpoint of another folder's sync.
+		a.err = err
 		return err
 	}
 	a.committed = a.added

@@ -203,3 +203,86 @@ func TestAccumulator_Then(t *testing.T) {
 		t.Errorf("after flush: ran %d, batches %v", ran, s.batches())
 	}
 }
+
+// recordingStore keeps every batch applied to it.
+type recordingStore struct {
+	Store
+	mu  sync.Mutex
+	got []localstore.Batch
+	err error
+}
+
+func (s *recordingStore) Apply(_ context.Context, b localstore.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	s.got = append(s.got, b)
+	return nil
+}
+
+// Pages merged into one batch keep their order for each item: a later
+// page's full record of an item supersedes an earlier page's read flag or
+// delete of it, which Apply's fixed phases would otherwise run after it.
+func TestAccumulator_LaterRecordSupersedesReadFlagAndDelete(t *testing.T) {
+	ctx := context.Background()
+	s := &recordingStore{}
+	m := &mailbox{e: &Engine{store: s, cfg: Config{Clock: debounce.SystemClock{}}}, mb: "a@example.com"}
+	for _, pipelined := range []bool{false, true} {
+		s.got = nil
+		var a *accumulator
+		if pipelined {
+			a = newPipeline(ctx, m, 1000)
+		} else {
+			a = newAccumulator(m, 1000)
+		}
+		page1 := localstore.Batch{
+			ReadFlags:   []localstore.ReadFlag{{ID: "x", IsRead: true, ChangeKey: "ck2"}, {ID: "y", IsRead: true}},
+			ItemDeletes: []localstore.ItemID{"z", "w"},
+		}
+		page2 := localstore.Batch{Items: []localstore.Item{{ID: "x", FolderID: "f", ChangeKey: "ck3"}, {ID: "z", FolderID: "f"}}}
+		if err := a.add(ctx, page1); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.add(ctx, page2); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.close(); err != nil {
+			t.Fatal(err)
+		}
+		if len(s.got) != 1 {
+			t.Fatalf("pipelined=%v: %d commits, want the two pages in one", pipelined, len(s.got))
+		}
+		b := s.got[0]
+		if len(b.ReadFlags) != 1 || b.ReadFlags[0].ID != "y" || !slices.Equal(b.ItemDeletes, []localstore.ItemID{"w"}) || len(b.Items) != 2 {
+			t.Errorf("pipelined=%v: read flags %+v, deletes %v, items %d", pipelined, b.ReadFlags, b.ItemDeletes, len(b.Items))
+		}
+	}
+}
+
+// A failed commit stops the accumulator: nothing added after it commits,
+// so no later checkpoint can pass the pages it dropped.
+func TestAccumulator_FailedCommitIsSticky(t *testing.T) {
+	ctx := context.Background()
+	boom := errors.New("disk full")
+	s := &recordingStore{err: boom}
+	m := &mailbox{e: &Engine{store: s, cfg: Config{Clock: debounce.SystemClock{}}}, mb: "a@example.com"}
+	a := newAccumulator(m, 1)
+	if err := a.add(ctx, part(1)); !errors.Is(err, boom) {
+		t.Fatalf("first commit: %v", err)
+	}
+	s.err = nil
+	if err := a.add(ctx, part(2)); !errors.Is(err, boom) {
+		t.Fatalf("add after a failed commit: %v, want the commit's error", err)
+	}
+	if err := a.flush(ctx); !errors.Is(err, boom) {
+		t.Fatalf("flush after a failed commit: %v", err)
+	}
+	if len(s.got) != 0 {
+		t.Fatalf("%d batches committed after the failure", len(s.got))
+	}
+}

@@ -150,7 +150,8 @@ func (m *mailbox) storeUnselectedProps(ctx context.Context, sel *selection, prop
 }
 
 // refreshUnselected reads the props of the given folders that are not
-// item-synced (batched GetFolder) and records them: item events in those
+// item-synced (batched GetFolder, best effort: a failed read is logged and
+// skipped) and records them: item events in those
 // folders, and passes over the whole mailbox, keep the mirror's tree
 // current for them too (SyncFolderHierarchy does not report a folder whose
 // only change is its content).
@@ -166,7 +167,13 @@ func (m *mailbox) refreshUnselected(ctx context.Context, sel *selection, ids []l
 	}
 	fresh, err := recovery.ReadProps(ctx, m.remote, want, &recovery.ReadOptions{Shape: folderShape(), Concurrency: m.e.cfg.FolderConcurrency})
 	if err != nil {
-		return err
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// Best effort: these folders are not mirrored item by item, and a
+		// folder the server will not show must not hold up the sync.
+		m.log.Debug("reading the props of folders that are not item-synced failed", "folders", len(want), "err", err)
+		return nil
 	}
 	props := make(map[localstore.FolderID]ews.Folder, len(fresh.Folders))
 	for id, f := range fresh.Folders {

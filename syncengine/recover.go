@@ -3,7 +3,6 @@ package syncengine
 import (
 	"context"
 
-	"github.com/mailsync/mailsync/ews"
 	"github.com/mailsync/mailsync/localstore"
 	"github.com/mailsync/mailsync/recovery"
 )
@@ -103,13 +102,6 @@ func (m *mailbox) recoverOnce(ctx context.Context, resub bool, rep *recovery.Rep
 		stored = append(stored, storedOf(f))
 		ids = append(ids, string(f.ID))
 	}
-	// The folders that are not item-synced are read in the same batched
-	// calls, only to record their props (storeUnselectedProps); the
-	// comparison sees the selected ones alone.
-	unselected := sel.unselectedIDs()
-	for _, id := range unselected {
-		ids = append(ids, string(id))
-	}
 	readAt := m.e.cfg.Clock.Now()
 	var fresh *recovery.Fresh
 	if len(ids) > 0 {
@@ -119,13 +111,6 @@ func (m *mailbox) recoverOnce(ctx context.Context, resub bool, rep *recovery.Rep
 		}
 	} else {
 		fresh = &recovery.Fresh{}
-	}
-	other := make(map[localstore.FolderID]ews.Folder, len(unselected))
-	for _, id := range unselected {
-		if f, ok := fresh.Folders[string(id)]; ok {
-			other[id] = f
-			delete(fresh.Folders, string(id))
-		}
 	}
 	plan := recovery.Compare(stored, fresh.Props(), nil)
 	rep.Compared = plan.Compared
@@ -180,7 +165,7 @@ func (m *mailbox) recoverOnce(ctx context.Context, resub bool, rep *recovery.Rep
 	if err != nil {
 		return err
 	}
-	if err := m.storeUnselectedProps(ctx, sel2, other, acc); err != nil {
+	if err := m.refreshUnselected(ctx, sel2, sel2.unselectedIDs(), acc); err != nil {
 		return err
 	}
 	if err := acc.add(ctx, localstore.Batch{Subscription: m.subState()}); err != nil {
