@@ -326,11 +326,24 @@ func (m *mailbox) stopRelocate() {
 // syncOnce is SyncOnce's pass over the mailbox: located first when it has
 // a Locator (no expiry timer is left behind).
 func (m *mailbox) syncOnce(ctx context.Context) error {
+	if m.cfg.Locator != nil && m.loc.Client != nil && !m.loc.Expires.IsZero() && !m.e.cfg.Clock.Now().Before(m.loc.Expires) {
+		m.relocate = true // the location a previous SyncOnce found has expired
+	}
 	if err := m.ensureLocated(ctx); err != nil {
 		return err
 	}
 	defer m.stopRelocate()
-	return m.syncAll(ctx)
+	err := m.syncAll(ctx)
+	if err != nil && m.cfg.Locator != nil && ctx.Err() == nil && recovery.Classify(err) == recovery.MailboxMoved {
+		// The mailbox moved since it was located: ask again, and sync on
+		// its new server.
+		m.relocate = true
+		if lerr := m.ensureLocated(ctx); lerr != nil {
+			return errors.Join(err, lerr)
+		}
+		err = m.syncAll(ctx)
+	}
+	return err
 }
 
 // relocateExpired looks up an expired location; a moved mailbox recovers

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -279,6 +280,34 @@ func TestEngine_LocatorSyncOnce(t *testing.T) {
 	}
 	if st := eng.Status()[0]; st.EwsURL != f.srv.URL {
 		t.Fatalf("status EwsURL %q, want %q", st.EwsURL, f.srv.URL)
+	}
+	// The mailbox moves between two SyncOnce calls: the second one meets
+	// ErrorMailboxMoveInProgress, asks the Locator again and syncs on the
+	// new server.
+	site := newSite(t, f.srv)
+	f.srv.SetBackendEwsURL(ewstest.BackendOf("DB02"), site.url())
+	if err := f.srv.MoveMailbox(testAddr, "DB02"); err != nil {
+		t.Fatal(err)
+	}
+	f.changeInbox(3)
+	var once atomic.Bool
+	f.srv.Faults().SetHook(func(op, _ string) *ewstest.Fault {
+		if op != "GetUserSettings" && once.CompareAndSwap(false, true) {
+			return &ewstest.Fault{Code: "ErrorMailboxMoveInProgress"} // the old server's answer
+		}
+		return nil
+	})
+	if err := eng.SyncOnce(ctx); err != nil {
+		t.Fatalf("SyncOnce after a move: %v", err)
+	}
+	if !once.Load() {
+		t.Fatal("the move was never reported")
+	}
+	if d := f.diff(ctx); len(d) > 0 {
+		t.Fatalf("after the move:\n%s", strings.Join(d, "\n"))
+	}
+	if st := eng.Status()[0]; st.EwsURL != site.url() || site.count("SyncFolderItems") == 0 {
+		t.Fatalf("status EwsURL %q, want %q; new site ops %v", st.EwsURL, site.url(), site.ops)
 	}
 	if err := eng.Close(ctx); err != nil {
 		t.Fatal(err)
