@@ -325,6 +325,13 @@ func (m *mailbox) run(ctx context.Context) {
 // next sweep; the failure is logged.
 func (m *mailbox) sweepStep(ctx context.Context, queue []localstore.FolderID) []localstore.FolderID {
 	if len(queue) == 0 {
+		// A cycle starts with the hierarchy: folders created, moved or
+		// deleted while their events went missing are found here (the
+		// per-folder syncs below only visit folders the mirror knows).
+		if _, err := m.syncHierarchy(ctx); err != nil {
+			m.log.Warn("sweep: hierarchy sync failed", "err", err)
+			return nil
+		}
 		sel, err := m.selectFolders(ctx)
 		if err != nil {
 			m.log.Warn("sweep: reading the folders failed", "err", err)

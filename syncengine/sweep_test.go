@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mailsync/mailsync/debounce/debouncetest"
+	"github.com/mailsync/mailsync/ews/ewstest"
 	"github.com/mailsync/mailsync/localstore"
 )
 
@@ -66,4 +67,57 @@ func TestEngine_SweepCatchesNetZeroReadFlips(t *testing.T) {
 	stop = accelerate(clk, cfg.SweepPause/4)
 	defer stop()
 	f.converge(ctx, 20*time.Second)
+}
+
+// TestEngine_SweepCatchesMissedFolderChange: a new folder whose event the
+// engine never sees (here: a pull subscription not polled before the
+// sweep) is found by the sweep, which starts each cycle with a
+// SyncFolderHierarchy (the per-folder syncs only visit known folders).
+func TestEngine_SweepCatchesMissedFolderChange(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 100, 3)
+	clk := debouncetest.NewClock(time.Now())
+	events := make(chan Event, 1024)
+	cfg := testConfig(events)
+	cfg.Clock = clk
+	cfg.PullInterval = 20 * time.Hour
+	cfg.PullTimeout = 24 * time.Hour
+	cfg.SweepInterval = time.Hour
+	cfg.SweepPause = time.Second
+	startEngine(t, f, Mailbox{Mode: Pull}, cfg)
+	stop := accelerate(clk, cfg.Quiet)
+	waitEvent(t, events, EventInitialSync, 20*time.Second)
+	stop()
+	all := map[string]ewstest.FolderInfo{}
+	for _, sf := range f.box.Folders() {
+		all[sf.ID] = sf
+	}
+	var target string
+	for _, sf := range f.box.Folders() {
+		if sf.DistinguishedID == "" && IsMailFolder(sf.FolderClass) && f.underMsgFolderRoot(sf, all) {
+			target = sf.ID
+			break
+		}
+	}
+	if target == "" {
+		t.Fatal("the fixture has no user mail folder")
+	}
+	nf, err := f.box.CreateFolder(target, "Created while unseen", "IPF.Note")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.box.Deliver(nf.ID, testMessage(1)); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.diff(ctx); len(d) == 0 {
+		t.Fatal("the mirror saw the new folder without the sweep")
+	}
+	polls := f.srv.RequestStats().Requests["GetEvents"]
+	clk.Advance(time.Hour)
+	stop = accelerate(clk, cfg.SweepPause/4)
+	defer stop()
+	f.converge(ctx, 20*time.Second)
+	if n := f.srv.RequestStats().Requests["GetEvents"]; n != polls {
+		t.Fatalf("%d GetEvents polls meanwhile: the subscription, not the sweep, saw the new folder", n-polls)
+	}
 }
