@@ -206,9 +206,11 @@ type Config struct {
 	// StreamDownAfter: a streaming connection that keeps failing for this
 	// long counts as lost, and its mailboxes recover. Default 2 min.
 	StreamDownAfter time.Duration
-	// SweepInterval is the period of the background sweep, which syncs
-	// every selected folder from its SyncState with SyncFolderItems (ICS
-	// reports every pending ReadFlagChange), one folder every SweepPause.
+	// SweepInterval is the period of the background sweep, which syncs the
+	// hierarchy (SyncFolderHierarchy: folders whose events went missing)
+	// and then every selected folder from its SyncState with
+	// SyncFolderItems (ICS reports every pending ReadFlagChange), one
+	// folder every SweepPause.
 	// A net-zero set of read flips during a lost subscription moves none of
 	// the props recovery compares; the sweep bounds how long it stays
 	// unseen: SweepInterval + folders × SweepPause. Default 6 h; negative
