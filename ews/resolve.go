@@ -42,12 +42,10 @@ func (c *Client) ResolveNames(ctx context.Context, name string) ([]Mailbox, erro
 	if err != nil {
 		return nil, err
 	}
-	if len(resp.Messages) != 1 {
-		return nil, malformedf(op, "%d response messages, want 1", len(resp.Messages))
-	}
-	m := resp.Messages[0]
-	if m.Err != nil && !errors.Is(m.Err, ErrNameResolutionMultipleResults) {
-		return nil, m.Err
+	// Several matches are a Warning that still carries them.
+	m, err := singleMessage(op, resp)
+	if err != nil && !errors.Is(err, ErrNameResolutionMultipleResults) {
+		return nil, err
 	}
 	var out []Mailbox
 	perr := payloadChildren(m.Elem, func(set *etree.Element) error {

@@ -102,7 +102,7 @@ func (m *mailbox) syncHierarchyFrom(ctx context.Context, state string) (hierarch
 		}
 		m.e.metrics.commits.Add(1)
 	}
-	return res, m.storeUnselectedProps(ctx, nil, props, nil)
+	return res, m.storeUnselectedProps(ctx, props, nil)
 }
 
 // storeUnselectedProps records PR_LOCAL_COMMIT_TIME_MAX and
@@ -113,15 +113,15 @@ func (m *mailbox) syncHierarchyFrom(ctx context.Context, state string) (hierarch
 // get a checkpoint with no SyncState, which no sync ever writes over. With
 // acc the checkpoints join the accumulator's batch; without, they are
 // applied at once.
-func (m *mailbox) storeUnselectedProps(ctx context.Context, sel *selection, props map[localstore.FolderID]ews.Folder, acc *accumulator) error {
+func (m *mailbox) storeUnselectedProps(ctx context.Context, props map[localstore.FolderID]ews.Folder, acc *accumulator) error {
 	if len(props) == 0 {
 		return nil
 	}
-	if sel == nil {
-		var err error
-		if sel, err = m.selectFolders(ctx); err != nil {
-			return err
-		}
+	// Selected afresh: a hierarchy sync may just have added or removed
+	// folders.
+	sel, err := m.selectFolders(ctx)
+	if err != nil {
+		return err
 	}
 	b := localstore.Batch{Mailbox: m.mb}
 	for id, f := range props {
@@ -179,8 +179,7 @@ func (m *mailbox) refreshUnselected(ctx context.Context, sel *selection, ids []l
 	for id, f := range fresh.Folders {
 		props[localstore.FolderID(id)] = f
 	}
-	// Selected afresh: a hierarchy sync since sel may have removed folders.
-	return m.storeUnselectedProps(ctx, nil, props, acc)
+	return m.storeUnselectedProps(ctx, props, acc)
 }
 
 // unselectedIDs returns the ids of sel's folders that are not item-synced.
