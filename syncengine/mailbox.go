@@ -563,10 +563,21 @@ func (m *mailbox) applyBatch(ctx context.Context, hier bool, dirty []localstore.
 		return err
 	}
 	if len(gone) > 0 && !hier {
+		// A folder went without its event yet. The props go with each
+		// folder's checkpoint (name and parent included), so they are read
+		// again after the hierarchy sync: read before it, they would write
+		// back a rename that the sync has just recorded.
 		if _, err := m.syncHierarchy(ctx); err != nil {
 			return err
 		}
 		rep.Hierarchy = true
+		kept := make([]localstore.Folder, 0, len(runs))
+		for _, r := range runs {
+			kept = append(kept, r.folder)
+		}
+		if runs, _, err = m.readRuns(ctx, kept); err != nil {
+			return err
+		}
 	}
 	acc := newAccumulator(m, m.e.cfg.MaxBatchChanges)
 	n, err := m.syncFolders(ctx, runs, acc, nil)

@@ -91,7 +91,12 @@ func (m *mailbox) recoverOnce(ctx context.Context, resub bool, rep *recovery.Rep
 		}
 		rep.Resubscribed = true
 	}
-	// Subscribe before you look: the props are read only now.
+	// Subscribe before you look: the hierarchy and the props are read only
+	// now. The hierarchy goes first: a folder's resync below writes the
+	// name, parent and class its props carry, so props read before the
+	// hierarchy sync would write back what a rename in between changed,
+	// and the rename's event would then find the hierarchy sync state
+	// already past it.
 	sel, err := m.selectFolders(ctx)
 	if err != nil {
 		return err
@@ -102,6 +107,12 @@ func (m *mailbox) recoverOnce(ctx context.Context, resub bool, rep *recovery.Rep
 		stored = append(stored, storedOf(f))
 		ids = append(ids, string(f.ID))
 	}
+	hres, err := m.syncHierarchy(ctx)
+	if err != nil {
+		return err
+	}
+	m.hierDirty.Store(false)
+	rep.Removed = len(hres.deleted)
 	readAt := m.e.cfg.Clock.Now()
 	var fresh *recovery.Fresh
 	if len(ids) > 0 {
@@ -116,27 +127,25 @@ func (m *mailbox) recoverOnce(ctx context.Context, resub bool, rep *recovery.Rep
 	rep.Compared = plan.Compared
 	rep.Reasons = plan.Reasons()
 
-	hres, err := m.syncHierarchy(ctx)
-	if err != nil {
-		return err
-	}
-	m.hierDirty.Store(false)
-	rep.Removed = len(hres.deleted)
 	if len(plan.Vanished) > 0 {
 		m.log.Info("folders not returned by GetFolder", "count", len(plan.Vanished), "removed by the hierarchy sync", len(hres.deleted))
 	}
 
-	var runs []folderRun
-	for _, d := range plan.Resync {
-		f := sel.byID[localstore.FolderID(d.Folder)]
-		runs = append(runs, folderRun{folder: f, props: fresh.Folders[d.Folder], readAt: readAt})
-	}
-	// Folders the hierarchy sync brought in (or selected folders the
-	// comparison could not see) are synced as new.
+	// The records as the hierarchy sync left them.
 	sel2, err := m.selectFolders(ctx)
 	if err != nil {
 		return err
 	}
+	var runs []folderRun
+	for _, d := range plan.Resync {
+		f, ok := sel2.byID[localstore.FolderID(d.Folder)]
+		if !ok {
+			f = sel.byID[localstore.FolderID(d.Folder)]
+		}
+		runs = append(runs, folderRun{folder: f, props: fresh.Folders[d.Folder], readAt: readAt})
+	}
+	// Folders the hierarchy sync brought in (or selected folders the
+	// comparison could not see) are synced as new.
 	var extra []localstore.Folder
 	for _, f := range sel2.selected {
 		if _, ok := sel.byID[f.ID]; !ok || (!sel.isSelected(f.ID) && f.LastSynced.IsZero()) {

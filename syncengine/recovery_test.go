@@ -319,3 +319,148 @@ func TestEngine_ClassifiedLossesReachRecovery(t *testing.T) {
 		t.Fatalf("second take %v", a)
 	}
 }
+
+// hierarchyHook runs fn once, when armed, before forwarding a
+// SyncFolderHierarchy call.
+type hierarchyHook struct {
+	Remote
+	armed atomic.Bool
+	fn    func()
+}
+
+func (h *hierarchyHook) SyncFolderHierarchy(ctx context.Context, req ews.SyncFolderHierarchyRequest) (*ews.SyncFolderHierarchyResult, error) {
+	if h.armed.CompareAndSwap(true, false) {
+		h.fn()
+	}
+	return h.Remote.SyncFolderHierarchy(ctx, req)
+}
+
+// A folder renamed after the recovery read its props but before it synced
+// the hierarchy: the hierarchy sync reports the new name, and the folder's
+// resync that follows must not write back the name its props had.
+func TestEngine_RecoveryKeepsRenameSeenByHierarchy(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 200, 6)
+	var target ewstest.FolderInfo
+	for _, sf := range f.box.Folders() {
+		if sf.DistinguishedID == "" && IsMailFolder(sf.FolderClass) {
+			target = sf
+			break
+		}
+	}
+	if target.ID == "" {
+		t.Fatal("no user mail folder seeded")
+	}
+	hook := &hierarchyHook{Remote: f.client()}
+	hook.fn = func() {
+		if _, err := f.box.RenameFolder(target.ID, "Renamed during recovery"); err != nil {
+			t.Error(err)
+		}
+	}
+	events := make(chan Event, 1024)
+	startEngine(t, f, Mailbox{Mode: Pull, Client: hook}, testConfig(events))
+	waitEvent(t, events, EventInitialSync, 20*time.Second)
+	// The folder moves, so that the recovery's comparison resyncs it.
+	if _, err := f.box.Deliver(target.ID, testMessage(1)); err != nil {
+		t.Fatal(err)
+	}
+	hook.armed.Store(true)
+	f.srv.Restart()
+	ev := waitEvent(t, events, EventRecovery, 20*time.Second)
+	if hook.armed.Load() {
+		t.Fatal("the recovery synced no hierarchy")
+	}
+	if ev.Recovery.Resynced == 0 {
+		t.Fatalf("recovery resynced nothing: %+v", ev.Recovery)
+	}
+	f.converge(ctx, 5*time.Second)
+}
+
+// batchHook drops every folder event (so that batches are item events
+// only), deletes a folder while a batch reads the props of its dirty
+// folders (so the batch finds it gone), then renames another when the
+// batch syncs the hierarchy for it.
+type batchHook struct {
+	Remote
+	want       [2]string // the folders the armed GetFolder must ask for
+	armed      atomic.Bool
+	hierArmed  atomic.Bool
+	onGet      func()
+	onHier     func()
+	hierCalled atomic.Bool
+}
+
+func (h *batchHook) GetFolder(ctx context.Context, req ews.GetFolderRequest) ([]ews.FolderResult, error) {
+	asked := map[string]bool{}
+	for _, r := range req.Folders {
+		asked[r.ID] = true
+	}
+	if asked[h.want[0]] && asked[h.want[1]] && h.armed.CompareAndSwap(true, false) {
+		h.onGet()
+		h.hierArmed.Store(true)
+	}
+	return h.Remote.GetFolder(ctx, req)
+}
+
+func (h *batchHook) GetEvents(ctx context.Context, id, wm string, opts *ews.GetEventsOptions) (*ews.Notification, error) {
+	n, err := h.Remote.GetEvents(ctx, id, wm, opts)
+	if err == nil {
+		kept := n.Events[:0:0]
+		for _, ev := range n.Events {
+			if !ev.IsFolder() {
+				kept = append(kept, ev)
+			}
+		}
+		n.Events = kept
+	}
+	return n, err
+}
+
+func (h *batchHook) SyncFolderHierarchy(ctx context.Context, req ews.SyncFolderHierarchyRequest) (*ews.SyncFolderHierarchyResult, error) {
+	if h.hierArmed.CompareAndSwap(true, false) {
+		h.onHier()
+		h.hierCalled.Store(true)
+	}
+	return h.Remote.SyncFolderHierarchy(ctx, req)
+}
+
+func TestEngine_BatchKeepsRenameSeenByHierarchy(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 200, 6)
+	var users []ewstest.FolderInfo
+	for _, sf := range f.box.Folders() {
+		if sf.DistinguishedID == "" && IsMailFolder(sf.FolderClass) {
+			users = append(users, sf)
+		}
+	}
+	if len(users) < 2 {
+		t.Fatalf("%d user mail folders seeded, want 2", len(users))
+	}
+	keep, doomed := users[0], users[1]
+	hook := &batchHook{Remote: f.client(), want: [2]string{keep.ID, doomed.ID}}
+	hook.onGet = func() {
+		if err := f.box.DeleteFolder(doomed.ID, ewstest.HardDelete); err != nil {
+			t.Error(err)
+		}
+	}
+	hook.onHier = func() {
+		if _, err := f.box.RenameFolder(keep.ID, "Renamed during the batch"); err != nil {
+			t.Error(err)
+		}
+	}
+	events := make(chan Event, 1024)
+	cfg := testConfig(events)
+	cfg.Quiet, cfg.MaxDelay = time.Second, 2*time.Second // one batch for both deliveries
+	startEngine(t, f, Mailbox{Mode: Pull, Client: hook}, cfg)
+	waitEvent(t, events, EventInitialSync, 20*time.Second)
+	hook.armed.Store(true)
+	for _, sf := range []ewstest.FolderInfo{keep, doomed} {
+		if _, err := f.box.Deliver(sf.ID, testMessage(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.converge(ctx, 10*time.Second)
+	if !hook.hierCalled.Load() {
+		t.Fatal("no batch found a dirty folder gone and synced the hierarchy for it")
+	}
+}
