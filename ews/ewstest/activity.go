@@ -2,6 +2,7 @@ package ewstest
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -218,11 +219,7 @@ func (a *Activity) Step() (ActivityChange, error) {
 func (a *Activity) Counts() map[ActivityKind]int64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make(map[ActivityKind]int64, len(a.counts))
-	for k, v := range a.counts {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(a.counts) // not nil: the constructor makes it
 }
 
 // Errors returns how many changes failed (a timer-driven generator skips
