@@ -413,6 +413,18 @@ func (s *Scanner) at(i int) byte {
 	return 0
 }
 
+// countTags counts the '<' of a comment or CDATA body against MaxTags, as
+// CheckLimits counts every '<' of a body; false once over the limit.
+func (s *Scanner) countTags(body []byte) bool {
+	if n := bytes.Count(body, []byte{'<'}); n > 0 {
+		if s.tags += n; s.lim.MaxTags > 0 && s.tags > s.lim.MaxTags {
+			s.limit()
+			return false
+		}
+	}
+	return true
+}
+
 // bang reads a comment, or (inElem) a CDATA section whose text is appended
 // to *cd when cd is not nil. s.p is at '<'.
 func (s *Scanner) bang(cd *[]byte, inElem bool) bool {
@@ -429,11 +441,8 @@ func (s *Scanner) bang(cd *[]byte, inElem bool) bool {
 			s.fail()
 			return false
 		}
-		if n := bytes.Count(body, []byte{'<'}); n > 0 {
-			if s.tags += n; s.lim.MaxTags > 0 && s.tags > s.lim.MaxTags {
-				s.limit()
-				return false
-			}
+		if !s.countTags(body) {
+			return false
 		}
 		s.p += 4 + k + 3
 		return true
@@ -449,11 +458,8 @@ func (s *Scanner) bang(cd *[]byte, inElem bool) bool {
 			s.fail()
 			return false
 		}
-		if n := bytes.Count(body, []byte{'<'}); n > 0 {
-			if s.tags += n; s.lim.MaxTags > 0 && s.tags > s.lim.MaxTags {
-				s.limit()
-				return false
-			}
+		if !s.countTags(body) {
+			return false
 		}
 		if cd != nil {
 			if plain {
