@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -225,6 +226,41 @@ func TestSync_CrashLoop(t *testing.T) {
 		t.Skip("crash loop: skipped in -short mode")
 	}
 	srv, box := syncServer(t, 3000, 12)
+	crashLoop(t, srv, box, 30)
+	if n := srv.NotificationStats().Subscriptions; n > 2 {
+		t.Fatalf("%d subscriptions left on the server after 30 kills", n)
+	}
+}
+
+// TestSync_CrashLoopPush is the crash loop in push mode, each run on the
+// same listener address: a run that follows a kill answers its
+// predecessor's posts (Unsubscribe for the subscription it stored, 404 for
+// the rest) while its own subscription delivers.
+func TestSync_CrashLoopPush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash loop: skipped in -short mode")
+	}
+	srv, box := syncServer(t, 1500, 8)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	crashLoop(t, srv, box, 12, "-mode", "push", "-push-listen", addr)
+	// Most runs lived to subscribe (they are killed at random, some during
+	// the initial sync).
+	if n := srv.RequestStats().Requests["Subscribe"]; n < 6 {
+		t.Fatalf("%d of 12 runs subscribed", n)
+	}
+}
+
+// crashLoop runs "syncdemo sync" with args kills times, killing each run
+// with SIGKILL at a random moment while activity (and now and then a
+// server restart) goes on, checks the store after every tenth kill, and
+// then checks that a final -once run makes the mirror equal the server.
+func crashLoop(t *testing.T, srv *ewstest.Server, box *ewstest.Mailbox, kills int, args ...string) {
+	t.Helper()
 	db := filepath.Join(t.TempDir(), "m.db")
 	bin := syncdemoBinary(t)
 	act, err := srv.NewActivity(ewstest.ActivityOptions{Seed: 8})
@@ -232,8 +268,8 @@ func TestSync_CrashLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range 30 {
-		cmd := exec.Command(bin, syncArgs(srv.URL, db, "-quiet", "20ms", "-max-delay", "100ms", "-status-interval", "0")...)
+	for i := range kills {
+		cmd := exec.Command(bin, syncArgs(srv.URL, db, append([]string{"-quiet", "20ms", "-max-delay", "100ms", "-status-interval", "0"}, args...)...)...)
 		cmd.Env = append(cmd.Environ(), "MAILSYNC_PASSWORD=secret")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -275,10 +311,7 @@ func TestSync_CrashLoop(t *testing.T) {
 		if len(d) > 20 {
 			d = append(d[:20], "...")
 		}
-		t.Fatalf("after 30 kills the mirror differs from the server:\n%s", strings.Join(d, "\n"))
-	}
-	if n := srv.NotificationStats().Subscriptions; n > 2 {
-		t.Fatalf("%d subscriptions left on the server after 30 kills", n)
+		t.Fatalf("after %d kills the mirror differs from the server:\n%s", kills, strings.Join(d, "\n"))
 	}
 }
 
