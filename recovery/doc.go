@@ -8,7 +8,10 @@
 // only detects and plans. After a loss the engine
 //
 //  1. opens a fresh subscription (no watermark), so that changes from now on
-//     raise events (DESIGN.md invariant 2);
+//     raise events (DESIGN.md invariant 2), and syncs the folder hierarchy
+//     (before the props are read: a folder's resync writes the name and
+//     parent its props carry, which must not be older than the hierarchy
+//     sync's);
 //  2. reads PR_LOCAL_COMMIT_TIME_MAX (0x670A), PR_DELETED_COUNT_TOTAL
 //     (0x670B), TotalCount and UnreadCount of every mirrored folder with
 //     ReadProps: batched GetFolder calls, several batches at once;

@@ -57,8 +57,10 @@
 // Config.StreamDownAfter, when a pull subscription's timeout elapsed, or
 // when a push subscription fell silent. The mailbox then recovers as
 // package recovery describes: a fresh subscription first, then a
-// comparison of every mirrored folder's props with the stored ones, a
-// hierarchy sync, and SyncFolderItems only for the folders that moved —
+// hierarchy sync, a comparison of every mirrored folder's props (read
+// after that sync, so that a folder's resync never writes back a name or
+// parent the hierarchy sync has just replaced) with the stored ones, and
+// SyncFolderItems only for the folders that moved —
 // never a replay of an old watermark. ErrorMissedNotificationEvents, a
 // watermark gap and a debouncer overflow run the comparison without a new
 // subscription. A background sweep (Config.SweepInterval, default 6 h)

@@ -20,10 +20,11 @@ func (m *mailbox) recover(ctx context.Context, a recovery.Action, cause string) 
 
 // recoverWith is the advised path after a lost subscription: a fresh
 // subscription first (for Resubscribe and MailboxMoved; after a move, on
-// the server the mailbox's Locator names now), then the props of
-// every mirrored folder, compared with the stored ones; the hierarchy
-// synced; and only the folders that moved (or are new, or were left
-// incomplete) synced from their stored SyncStates. A failure half way
+// the server the mailbox's Locator names now), then the hierarchy synced,
+// then the props of every mirrored folder, compared with the stored ones;
+// and only the folders that moved (or are new, or were left incomplete)
+// synced from their stored SyncStates. (The hierarchy goes before the
+// props: see recoverOnce.) A failure half way
 // backs off and starts over from the top, which is safe: nothing is
 // committed for a folder that was not synced.
 func (m *mailbox) recoverWith(ctx context.Context, a recovery.Action, rep *recovery.Report) error {
