@@ -150,7 +150,9 @@ type PushConfig struct {
 	// minutes, 1–1440). Default one minute: a silent subscription counts
 	// as lost after 2 × StatusFrequency plus the listener's slack.
 	StatusFrequency time.Duration
-	// LivenessSlack is added to 2 × StatusFrequency. Default 30 s.
+	// LivenessSlack is added to 2 × StatusFrequency. Default
+	// ews.DefaultPushLivenessSlack (one minute): with the default
+	// StatusFrequency a silent subscription counts as lost after 3 minutes.
 	LivenessSlack time.Duration
 	// TLSConfig, when set, makes the listener the engine serves at Listen
 	// speak TLS only, with this configuration's certificate (build it
