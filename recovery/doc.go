@@ -40,6 +40,13 @@
 // commit time as uncertain: such a folder is resynced, since a change in
 // the same second would not have moved the stored time.
 //
+// The stored values were read before the folder's last sync, so they can
+// lag what that sync brought in: a message read just before the sync, then
+// another marked unread after the subscription was lost, leaves the
+// server's UnreadCount equal to the stored one. Stored.Mirrored, the
+// counts the mirror holds now, closes that gap: a complete folder whose
+// server counts differ from the mirror's is resynced (ReasonMirrorCount).
+//
 // A set of read flips that leaves UnreadCount where it was (one message
 // read, another marked unread) during one outage changes none of the four
 // values. It is caught by the folder's next ICS sync, which reports every

@@ -34,6 +34,18 @@ type Stored struct {
 	// Complete reports whether the last sync reached
 	// IncludesLastItemInRange. An incomplete folder is always resynced.
 	Complete bool
+	// Mirrored, when set, is what the mirror holds of the folder now: for
+	// a complete folder it equals the server's counters unless a change
+	// is missing. Props were read before the last sync, so a read flag
+	// that sync picked up, followed by an opposite flip in another item
+	// after the subscription was lost, leaves UnreadCount where Props has
+	// it; the mirror's own count has moved, and shows the second flip.
+	Mirrored *Counts
+}
+
+// Counts are a folder's item and unread counts.
+type Counts struct {
+	Items, Unread int64
 }
 
 // Reason says why a folder is resynced.
@@ -47,6 +59,8 @@ const (
 	ReasonDeletedCount Reason = "deleted-count" // PR_DELETED_COUNT_TOTAL moved
 	ReasonTotalCount   Reason = "total-count"   // TotalCount differs
 	ReasonUnreadCount  Reason = "unread-count"  // UnreadCount differs
+	ReasonMirrorCount  Reason = "mirror-count"  // the server's counts differ from what the mirror holds
+	ReasonPending      Reason = "pending"       // a batch the loss interrupted had events for the folder
 	ReasonUncertain    Reason = "uncertain"     // the stored pair was read within the commit time's second
 	ReasonNoProps      Reason = "no-props"      // the server returned no comparable props
 )
@@ -92,7 +106,8 @@ type Options struct {
 // Compare plans a recovery: every stored folder is looked up in fresh
 // (the props just read from the server, by folder id) and resynced when
 // its previous sync was incomplete, when any of the four values differs,
-// or when the stored pair is uncertain. Stored folders missing from fresh
+// when the server's counts differ from the Mirrored ones, or when the
+// stored pair is uncertain. Stored folders missing from fresh
 // are Vanished. Folders in fresh but not in stored are not planned here:
 // new folders arrive through SyncFolderHierarchy, which the engine runs
 // after the comparison, and are synced as new.
@@ -134,6 +149,9 @@ func decide(s Stored, f Props, window time.Duration) (Reason, bool) {
 		return ReasonTotalCount, true
 	case f.UnreadCount >= 0 && f.UnreadCount != s.Props.UnreadCount:
 		return ReasonUnreadCount, true
+	case s.Mirrored != nil && (f.TotalCount >= 0 && f.TotalCount != s.Mirrored.Items ||
+		f.UnreadCount >= 0 && f.UnreadCount != s.Mirrored.Unread):
+		return ReasonMirrorCount, true
 	case window > 0 && s.ReadAt.Sub(s.Props.LocalCommitTimeMax) < window:
 		return ReasonUncertain, true
 	}

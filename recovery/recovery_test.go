@@ -19,6 +19,11 @@ func stored(id string, commit time.Time, del, total, unread int64, readAt time.T
 		ReadAt: readAt, Complete: true}
 }
 
+func withMirrored(s Stored, items, unread int64) Stored {
+	s.Mirrored = &Counts{Items: items, Unread: unread}
+	return s
+}
+
 func TestCompare(t *testing.T) {
 	later := t0.Add(10 * time.Second)
 	base := Props{LocalCommitTimeMax: t0, DeletedCountTotal: 3, TotalCount: 10, UnreadCount: 2}
@@ -41,6 +46,12 @@ func TestCompare(t *testing.T) {
 		{"never synced", Stored{ID: "a"}, &base, ReasonNew},
 		{"no props from server", stored("a", t0, 3, 10, 2, later), ptr(with(func(p *Props) { p.LocalCommitTimeMax = time.Time{} })), ReasonNoProps},
 		{"vanished", stored("a", t0, 3, 10, 2, later), nil, "vanished"},
+		{"mirror holds the same counts", withMirrored(stored("a", t0, 3, 10, 2, later), 10, 2), &base, ""},
+		// A flip the last sync saw, then an opposite one after the loss:
+		// the server's UnreadCount is back to the stored one.
+		{"mirror unread differs", withMirrored(stored("a", t0, 3, 10, 2, later), 10, 1), &base, ReasonMirrorCount},
+		{"mirror total differs", withMirrored(stored("a", t0, 3, 10, 2, later), 9, 2), &base, ReasonMirrorCount},
+		{"mirror differs, server counts absent", withMirrored(stored("a", t0, 3, 10, 2, later), 9, 1), ptr(with(func(p *Props) { p.TotalCount, p.UnreadCount = -1, -1 })), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -61,7 +61,14 @@ func (m *mailbox) syncHierarchyFrom(ctx context.Context, state string) (hierarch
 			return res, fmt.Errorf("sync hierarchy: %w", err)
 		}
 		state, last = page.SyncState, page.IncludesLastFolderInRange
-		b := localstore.Batch{Mailbox: m.mb, Hierarchy: &localstore.HierarchySync{SyncState: page.SyncState}}
+		b := localstore.Batch{Mailbox: m.mb}
+		if !rebuild || last {
+			// A rebuild stores its state only with its last page, which
+			// removes the folders it did not report: one interrupted half
+			// way starts over (the stored state is the rejected one), as a
+			// sync from its new state would never report those deletions.
+			b.Hierarchy = &localstore.HierarchySync{SyncState: page.SyncState}
+		}
 		for _, c := range page.Changes {
 			id := localstore.FolderID(c.Folder.ID.ID)
 			if c.Kind == ews.ChangeDelete {
@@ -443,6 +450,13 @@ func (m *mailbox) syncFolderFrom(ctx context.Context, r folderRun, state string,
 		b := localstore.Batch{Mailbox: m.mb}
 		if first {
 			b.Folders = []localstore.FolderInfo{info}
+			if rebuild && !page.IncludesLastItemInRange {
+				// This page replaces the folder's counters; until the last
+				// one the folder counts as incomplete (no SyncState, no
+				// LastSynced), so that a recovery after an interruption
+				// resyncs it instead of comparing those fresh counters.
+				b.Checkpoints = []localstore.Checkpoint{{ID: id}}
+			}
 			first = false
 		}
 		var fetch []ews.ItemID

@@ -95,6 +95,7 @@ type mailbox struct {
 	deb       *debounce.Debouncer[dirtyKey, hint]
 	batches   chan debounce.Batch[dirtyKey, hint]
 	lost      loss
+	pending   map[localstore.FolderID]bool // dirty folders of a batch a loss interrupted (the run goroutine's)
 	hierDirty atomic.Bool
 	sweepC    chan struct{}
 
@@ -517,6 +518,7 @@ func (m *mailbox) handleBatch(ctx context.Context, b debounce.Batch[dirtyKey, hi
 		}
 		m.log.Warn("batch failed", "err", err)
 		if a := recovery.Classify(err); a == recovery.Resubscribe || a == recovery.MailboxMoved {
+			m.addPending(dirty)
 			m.recover(ctx, a, causeOf(err))
 			return
 		}
@@ -529,6 +531,20 @@ func (m *mailbox) handleBatch(ctx context.Context, b debounce.Batch[dirtyKey, hi
 	rep.Committed = m.e.cfg.Clock.Now()
 	m.e.metrics.batches.Add(1)
 	m.emit(Event{Kind: EventBatch, Batch: rep})
+}
+
+// addPending records folders whose batch a loss interrupted, for the
+// recovery to resync (the run goroutine's).
+func (m *mailbox) addPending(ids []localstore.FolderID) {
+	if len(ids) == 0 {
+		return
+	}
+	if m.pending == nil {
+		m.pending = make(map[localstore.FolderID]bool, len(ids))
+	}
+	for _, id := range ids {
+		m.pending[id] = true
+	}
 }
 
 func (m *mailbox) applyBatch(ctx context.Context, hier bool, dirty []localstore.FolderID, rep *BatchReport) error {
@@ -571,9 +587,16 @@ func (m *mailbox) applyBatch(ctx context.Context, hier bool, dirty []localstore.
 			return err
 		}
 		rep.Hierarchy = true
+		// The records as the sync left them; a folder it removed is not
+		// synced (its first page would put it back).
+		if sel, err = m.selectFolders(ctx); err != nil {
+			return err
+		}
 		kept := make([]localstore.Folder, 0, len(runs))
 		for _, r := range runs {
-			kept = append(kept, r.folder)
+			if f, ok := sel.byID[r.folder.ID]; ok {
+				kept = append(kept, f)
+			}
 		}
 		if runs, _, err = m.readRuns(ctx, kept); err != nil {
 			return err

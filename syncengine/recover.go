@@ -73,6 +73,7 @@ func (m *mailbox) recoverWith(ctx context.Context, a recovery.Action, rep *recov
 	if rep.Err != nil {
 		return rep.Err
 	}
+	m.pending = nil
 	m.e.metrics.recoveries.Add(1)
 	r := *rep
 	m.st.update(func(s *MailboxStatus) {
@@ -132,18 +133,37 @@ func (m *mailbox) recoverOnce(ctx context.Context, resub bool, rep *recovery.Rep
 		m.log.Info("folders not returned by GetFolder", "count", len(plan.Vanished), "removed by the hierarchy sync", len(hres.deleted))
 	}
 
-	// The records as the hierarchy sync left them.
+	// The records as the hierarchy sync left them. A folder it removed is
+	// not resynced, even when GetFolder still finds it (in Recoverable
+	// Items, say): its first page would put it back.
 	sel2, err := m.selectFolders(ctx)
 	if err != nil {
 		return err
 	}
 	var runs []folderRun
+	planned := make(map[localstore.FolderID]bool, len(plan.Resync))
 	for _, d := range plan.Resync {
-		f, ok := sel2.byID[localstore.FolderID(d.Folder)]
-		if !ok {
-			f = sel.byID[localstore.FolderID(d.Folder)]
+		id := localstore.FolderID(d.Folder)
+		if f, ok := sel2.byID[id]; ok {
+			runs = append(runs, folderRun{folder: f, props: fresh.Folders[d.Folder], readAt: readAt})
+			planned[id] = true
 		}
-		runs = append(runs, folderRun{folder: f, props: fresh.Folders[d.Folder], readAt: readAt})
+	}
+	// Folders with events in a batch the loss interrupted are resynced
+	// whatever their props say: the comparison cannot see a set of read
+	// flips that left the counts where they were.
+	for id := range m.pending {
+		p, ok := fresh.Folders[string(id)]
+		f, known := sel2.byID[id]
+		if !ok || !known || planned[id] || !sel2.isSelected(id) {
+			continue
+		}
+		runs = append(runs, folderRun{folder: f, props: p, readAt: readAt})
+		planned[id] = true
+		if rep.Reasons == nil {
+			rep.Reasons = map[recovery.Reason]int{}
+		}
+		rep.Reasons[recovery.ReasonPending]++
 	}
 	// Folders the hierarchy sync brought in (or selected folders the
 	// comparison could not see) are synced as new.
@@ -198,6 +218,7 @@ func storedOf(f localstore.Folder) recovery.Stored {
 		},
 		ReadAt:   f.LastSynced,
 		Complete: !f.LastSynced.IsZero() && f.SyncState != "",
+		Mirrored: &recovery.Counts{Items: f.LocalItems, Unread: f.LocalUnread},
 	}
 }
 
