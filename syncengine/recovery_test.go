@@ -320,21 +320,6 @@ func TestEngine_ClassifiedLossesReachRecovery(t *testing.T) {
 	}
 }
 
-// hierarchyHook runs fn once, when armed, before forwarding a
-// SyncFolderHierarchy call.
-type hierarchyHook struct {
-	Remote
-	armed atomic.Bool
-	fn    func()
-}
-
-func (h *hierarchyHook) SyncFolderHierarchy(ctx context.Context, req ews.SyncFolderHierarchyRequest) (*ews.SyncFolderHierarchyResult, error) {
-	if h.armed.CompareAndSwap(true, false) {
-		h.fn()
-	}
-	return h.Remote.SyncFolderHierarchy(ctx, req)
-}
-
 // A folder renamed after the recovery read its props but before it synced
 // the hierarchy: the hierarchy sync reports the new name, and the folder's
 // resync that follows must not write back the name its props had.
@@ -351,23 +336,26 @@ func TestEngine_RecoveryKeepsRenameSeenByHierarchy(t *testing.T) {
 	if target.ID == "" {
 		t.Fatal("no user mail folder seeded")
 	}
-	hook := &hierarchyHook{Remote: f.client()}
-	hook.fn = func() {
-		if _, err := f.box.RenameFolder(target.ID, "Renamed during recovery"); err != nil {
-			t.Error(err)
-		}
-	}
+	hook := &opsHook{Remote: f.client()} // blindspot_test.go
 	events := make(chan Event, 1024)
-	startEngine(t, f, Mailbox{Mode: Pull, Client: hook}, testConfig(events))
+	cfg := testConfig(events)
+	// The delivery's batch waits until after the recovery, so that the
+	// recovery's hierarchy sync is the first one after the hook is armed.
+	cfg.Quiet, cfg.MaxDelay = 10*time.Second, 20*time.Second
+	startEngine(t, f, Mailbox{Mode: Pull, Client: hook}, cfg)
 	waitEvent(t, events, EventInitialSync, 20*time.Second)
 	// The folder moves, so that the recovery's comparison resyncs it.
 	if _, err := f.box.Deliver(target.ID, testMessage(1)); err != nil {
 		t.Fatal(err)
 	}
-	hook.armed.Store(true)
+	arm(&hook.beforeHierarchy, func() {
+		if _, err := f.box.RenameFolder(target.ID, "Renamed during recovery"); err != nil {
+			t.Error(err)
+		}
+	})
 	f.srv.Restart()
 	ev := waitEvent(t, events, EventRecovery, 20*time.Second)
-	if hook.armed.Load() {
+	if hook.beforeHierarchy.Load() != nil {
 		t.Fatal("the recovery synced no hierarchy")
 	}
 	if ev.Recovery.Resynced == 0 {
