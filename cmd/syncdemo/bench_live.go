@@ -67,7 +67,7 @@ func (r *benchRun) live(ctx context.Context, res *benchResult) error {
 	var mu sync.Mutex
 	var afterCut, afterFirst []time.Duration
 	ready := make(chan error, 1)
-	eng, err := syncengine.New(store, syncengine.Config{Logger: r.quiet, Quiet: c.quiet, MaxDelay: c.maxDelay, OnEvent: func(ev syncengine.Event) {
+	eng, err := startEngine(ctx, store, syncengine.Config{Logger: r.quiet, Quiet: c.quiet, MaxDelay: c.maxDelay, OnEvent: func(ev syncengine.Event) {
 		switch ev.Kind {
 		case syncengine.EventInitialSync:
 			select {
@@ -85,14 +85,8 @@ func (r *benchRun) live(ctx context.Context, res *benchResult) error {
 			afterFirst = append(afterFirst, ev.Batch.Committed.Sub(ev.Batch.FirstEvent))
 			mu.Unlock()
 		}
-	}})
+	}}, syncengine.Mailbox{Address: benchAddress, Client: client})
 	if err != nil {
-		return err
-	}
-	if err := eng.AddMailbox(ctx, syncengine.Mailbox{Address: benchAddress, Client: client}); err != nil {
-		return err
-	}
-	if err := eng.Start(ctx); err != nil {
 		return err
 	}
 	defer eng.Close(context.WithoutCancel(ctx))

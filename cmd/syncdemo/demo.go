@@ -112,18 +112,12 @@ func demo(ctx context.Context, cfg demoConfig, out io.Writer) error {
 	defer client.CloseIdleConnections()
 
 	d := &demoRun{out: out, events: make(chan syncengine.Event, 256)}
-	eng, err := syncengine.New(store, syncengine.Config{
+	eng, err := startEngine(ctx, store, syncengine.Config{
 		Logger: quiet, Quiet: cfg.quiet, MaxDelay: cfg.maxDelay,
 		StreamDownAfter: 10 * time.Second,
 		OnEvent:         d.onEvent,
-	})
+	}, syncengine.Mailbox{Address: demoAddress, Client: client})
 	if err != nil {
-		return err
-	}
-	if err := eng.AddMailbox(ctx, syncengine.Mailbox{Address: demoAddress, Client: client}); err != nil {
-		return err
-	}
-	if err := eng.Start(ctx); err != nil {
 		return err
 	}
 	closed := false

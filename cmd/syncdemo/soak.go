@@ -165,14 +165,8 @@ func soak(ctx context.Context, c soakConfig, out io.Writer) error {
 	if c.mode == syncengine.Push {
 		cfg.Push = syncengine.PushConfig{Listen: "127.0.0.1:0", LivenessSlack: 5 * time.Second}
 	}
-	eng, err := syncengine.New(store, cfg)
+	eng, err := startEngine(ctx, store, cfg, syncengine.Mailbox{Address: demoAddress, Client: client, Mode: c.mode})
 	if err != nil {
-		return err
-	}
-	if err := eng.AddMailbox(ctx, syncengine.Mailbox{Address: demoAddress, Client: client, Mode: c.mode}); err != nil {
-		return err
-	}
-	if err := eng.Start(ctx); err != nil {
 		return err
 	}
 	defer eng.Close(context.WithoutCancel(ctx))
