@@ -2,6 +2,7 @@ package ewstest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -137,6 +138,11 @@ type Mailbox struct {
 	database string
 	key      uint64
 	guid     string
+	// stateKey, random for each Mailbox made, goes into its sync states:
+	// a state issued by another instance (a restarted syncdemo serve with
+	// the same seed, whose change numbers started again) is rejected
+	// instead of read against change numbers it never saw.
+	stateKey uint64
 
 	cn        uint64
 	idSeq     uint64
@@ -187,6 +193,7 @@ func newMailbox(srv *Server, u User) *Mailbox {
 	}
 	m.key = mailboxKey(m.address)
 	m.guid = mailboxGUID(m.key)
+	m.stateKey = rand.Uint64()
 	now := srv.now()
 	for _, d := range distinguishedFolders {
 		m.cn++

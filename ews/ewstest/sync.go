@@ -37,8 +37,8 @@ func (m *Mailbox) checkState(st *syncState, kind byte, folderID string, purgedCN
 	switch {
 	case st.kind != kind:
 		return fmt.Errorf("%w: wrong kind of sync state", ErrInvalidSyncState)
-	case st.mbKey != m.key:
-		return fmt.Errorf("%w: sync state of another mailbox", ErrInvalidSyncState)
+	case st.mbKey != m.stateKey:
+		return fmt.Errorf("%w: sync state of another mailbox (or of this one on another server instance)", ErrInvalidSyncState)
 	case st.folderID != folderID:
 		return fmt.Errorf("%w: sync state of another folder", ErrInvalidSyncState)
 	}
@@ -332,7 +332,7 @@ func (m *Mailbox) itemState(f *folder, state string) (*syncState, error) {
 	now := m.now()
 	m.purgeLocked(f, now)
 	if state == "" {
-		return &syncState{kind: syncKindItems, mbKey: m.key, folderID: f.id}, nil
+		return &syncState{kind: syncKindItems, mbKey: m.stateKey, folderID: f.id}, nil
 	}
 	st, err := decodeSyncState(state)
 	if err != nil {
@@ -350,7 +350,7 @@ func (m *Mailbox) folderState(rootKey, state string) (*syncState, error) {
 	now := m.now()
 	m.purgeFolderTombsLocked(now)
 	if state == "" {
-		return &syncState{kind: syncKindFolders, mbKey: m.key, folderID: rootKey}, nil
+		return &syncState{kind: syncKindFolders, mbKey: m.stateKey, folderID: rootKey}, nil
 	}
 	st, err := decodeSyncState(state)
 	if err != nil {

@@ -294,6 +294,33 @@ func TestSyncItems_InvalidStates(t *testing.T) {
 	}
 }
 
+// A sync state names the server instance that issued it: the same mailbox
+// (same address and seed) on another Server, as after a restart of
+// "syncdemo serve", whose change numbers start over, rejects it rather than
+// read it against change numbers it never saw.
+func TestSyncItems_StateOfAnotherInstance(t *testing.T) {
+	a, _ := newTestServer(t, nil)
+	b, _ := newTestServer(t, nil)
+	ma, mb := a.Mailbox("alice@example.com"), b.Mailbox("alice@example.com")
+	mustDeliver(t, ma, "inbox", testMessage("x"))
+	mustDeliver(t, mb, "inbox", testMessage("x"))
+	inboxA, _ := ma.FolderID("inbox")
+	inboxB, _ := mb.FolderID("inbox")
+	if inboxA != inboxB {
+		t.Fatalf("the same mailbox on two servers has inbox ids %q and %q", inboxA, inboxB)
+	}
+	_, st := syncAll(t, ma, "inbox", "", 5)
+	for i := range 20 { // b's change numbers pass a's
+		mustDeliver(t, mb, "inbox", testMessage(fmt.Sprint("y", i)))
+	}
+	if _, err := mb.SyncItems("inbox", st, 5); !errors.Is(err, ErrInvalidSyncState) {
+		t.Fatalf("a state of another server instance: err = %v", err)
+	}
+	if _, err := ma.SyncItems("inbox", st, 5); err != nil {
+		t.Fatalf("the state on its own server: %v", err)
+	}
+}
+
 func FuzzDecodeSyncState(f *testing.F) {
 	st := &syncState{kind: syncKindItems, mbKey: 42, folderID: "F"}
 	st.cover(1, 10, 12, 1000)

@@ -11,7 +11,7 @@ import (
 
 // A sync state is base64 of a versioned, checksummed binary record:
 //
-//	version(1) kind(1) mailboxKey(8) len(folderId) folderId
+//	version(1) kind(1) stateKey(8) len(folderId) folderId
 //	cursor nseg { hi span cn time }... crc32(4)
 //
 // with uvarint numbers. For SyncFolderItems each segment says "for the
