@@ -305,7 +305,9 @@ func (l *PushListener) issued(secret string) bool {
 	if base64.RawURLEncoding.DecodedLen(len(secret)) != pushSecretNonce+pushSecretTag {
 		return false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(secret)
+	// Strict: a spelling whose last character differs only in unused bits
+	// decodes to the same bytes, and must not count as the path.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(secret)
 	if err != nil || len(b) != pushSecretNonce+pushSecretTag {
 		return false
 	}

@@ -193,3 +193,32 @@ func TestPushListener_FloodsBounded(t *testing.T) {
 		t.Fatalf("watermark %q", wm)
 	}
 }
+
+// The last character of a path's base64 carries unused bits: the other
+// spellings that decode to the same secret are not the path (404, and no
+// Unsubscribe for a retired one).
+func TestPushListener_OnlyCanonicalPathSpelling(t *testing.T) {
+	l, _ := newTestListener(t, nil)
+	retired := l.Expect()
+	retired.Release()
+	p := retired.Path()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	idx := strings.IndexByte(alphabet, p[len(p)-1])
+	spellings := 0
+	for i := range alphabet {
+		if i == idx || i>>2 != idx>>2 { // same decoded bytes: same high bits
+			continue
+		}
+		spellings++
+		alt := p[:len(p)-1] + alphabet[i:i+1]
+		if w := post(t, l, "/ews/push/"+alt, xmlCT, pushNotification("S1", "W0", "W1")); w.Code != http.StatusNotFound {
+			t.Errorf("spelling %q of a retired path: %d %s", alt, w.Code, w.Body)
+		}
+	}
+	if w := post(t, l, "/ews/push/"+p, xmlCT, pushNotification("S1", "W0", "W1")); w.Code != http.StatusOK {
+		t.Fatalf("the retired path itself: %d", w.Code)
+	}
+	if spellings == 0 {
+		t.Fatal("no other spelling tried")
+	}
+}
