@@ -430,13 +430,29 @@ func compareMirror(ctx context.Context, store *localstore.Store, box *ewstest.Ma
 		}
 		for _, it := range items {
 			mi, err := store.Item(ctx, mb, localstore.ItemID(it.ID))
-			if err != nil || mi.ChangeKey != it.ChangeKey || mi.IsRead != it.Message.IsRead || string(mi.FolderID) != sf.ID {
-				diffs = append(diffs, fmt.Sprintf("%s: item %q differs", f.DisplayName, it.Message.Subject))
+			if how := itemDiff(mi, err, it, sf.ID); how != "" {
+				diffs = append(diffs, fmt.Sprintf("%s: item %q (%s) %s", f.DisplayName, it.Message.Subject, it.ID, how))
 				break
 			}
 		}
 	}
 	return diffs, nil
+}
+
+// itemDiff says how the mirrored item (or the error reading it) differs
+// from the server's, or "" when it does not.
+func itemDiff(mi localstore.Item, err error, it ewstest.ItemInfo, folder string) string {
+	switch {
+	case err != nil:
+		return fmt.Sprintf("is not mirrored (%v)", err)
+	case string(mi.FolderID) != folder:
+		return fmt.Sprintf("is mirrored in folder %s", mi.FolderID)
+	case mi.IsRead != it.Message.IsRead:
+		return fmt.Sprintf("is read=%v on the server, read=%v in the mirror (change key %s, mirror %s)", it.Message.IsRead, mi.IsRead, it.ChangeKey, mi.ChangeKey)
+	case mi.ChangeKey != it.ChangeKey:
+		return fmt.Sprintf("has change key %s on the server, %s in the mirror", it.ChangeKey, mi.ChangeKey)
+	}
+	return ""
 }
 
 func shellQuote(s string) string {

@@ -149,11 +149,13 @@ func soak(ctx context.Context, c soakConfig, out io.Writer) error {
 	}
 	defer client.CloseIdleConnections()
 	recoveries := make(chan syncengine.Event, 64)
+	trace := &soakTrace{}
 	cfg := syncengine.Config{
 		Logger: quiet, Quiet: 100 * time.Millisecond, MaxDelay: time.Second,
 		PullInterval: 500 * time.Millisecond, StreamDownAfter: 2 * time.Second,
 		Backoff: ews.Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second},
 		OnEvent: func(ev syncengine.Event) {
+			trace.event(ev)
 			if ev.Kind == syncengine.EventRecovery || ev.Kind == syncengine.EventInitialSync {
 				select {
 				case recoveries <- ev:
@@ -193,12 +195,14 @@ func soak(ctx context.Context, c soakConfig, out io.Writer) error {
 	end := time.Now().Add(c.duration)
 	var changes int64
 	for i := 0; time.Now().Before(end); i++ {
-		act, err := srv.StartActivity(ewstest.ActivityOptions{Rate: c.rate, Seed: int64(c.seed) + int64(i)})
+		round := time.Now()
+		act, err := srv.StartActivity(ewstest.ActivityOptions{Rate: c.rate, Seed: int64(c.seed) + int64(i), OnChange: trace.change})
 		if err != nil {
 			return err
 		}
 		f := usable[rng.IntN(len(usable))]
 		time.Sleep(c.every / 2)
+		trace.add("", "fault: "+f.name)
 		undo := f.inject(run)
 		counts[f.name]++
 		time.Sleep(c.every / 2)
@@ -208,7 +212,9 @@ func soak(ctx context.Context, c soakConfig, out io.Writer) error {
 			undo()
 		}
 		start := time.Now()
+		trace.add("", "activity stopped")
 		if err := d.converge(ctx, store, box, c.convergeIn); err != nil {
+			trace.explain(out, round.Add(-10*time.Second), err.Error())
 			return fmt.Errorf("soak: after %q: %w", f.name, err)
 		}
 		took := time.Since(start)
