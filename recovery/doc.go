@@ -49,14 +49,19 @@
 //
 // A set of read flips that leaves UnreadCount where it was (one message
 // read, another marked unread) during one outage changes none of the four
-// values. It is caught by the folder's next ICS sync, which reports every
-// pending ReadFlagChange, or at the latest by the engine's background sweep
-// (SyncFolderItems over every folder at a low request rate: one folder a
-// second, every six hours by default; syncengine.Config.SweepInterval and
-// SweepPause). The sweep interval plus one pause per folder is the
-// staleness bound of read flags after a lost subscription (tested by
-// syncengine's TestEngine_SweepCatchesNetZeroReadFlips); everything else
-// converges when recovery ends.
+// values. The engine therefore follows every recovery with a recheck:
+// the folders the comparison left alone are synced from their SyncStates
+// (ICS reports every pending ReadFlagChange; a folder with no change costs
+// a GetFolder and an empty SyncFolderItems), paced by
+// syncengine.Config.RecheckPause (100 ms a folder across the engine by
+// default), between live batches. The comparison still decides what is
+// resynced while the mailbox is down to it; the recheck only bounds how
+// long read flags can stay stale after a lost subscription: folders ×
+// RecheckPause (tested by syncengine's
+// TestEngine_RecheckFindsNetZeroReadFlips). With the recheck disabled, the
+// background sweep (every six hours by default; SweepInterval and
+// SweepPause) is that bound (TestEngine_SweepCatchesNetZeroReadFlips).
+// Everything else converges when recovery ends.
 //
 // # Caveats
 //

@@ -31,6 +31,10 @@ type Report struct {
 	New int `json:"new"`
 	// Removed is the number of folders removed from the mirror.
 	Removed int `json:"removed"`
+	// Recheck is the number of folders left to the recheck that follows
+	// the recovery: those the comparison found unchanged, synced later
+	// from their SyncStates to find what no compared prop shows.
+	Recheck int `json:"recheck"`
 	// Requests is the number of EWS calls the recovery made.
 	Requests int64 `json:"requests"`
 	// Items is the number of item changes applied.
@@ -72,6 +76,9 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, ", %d new, %d removed", r.New, r.Removed)
 	}
 	fmt.Fprintf(&b, ", %d items changed, %d requests, %v", r.Items, r.Requests, r.Duration.Round(time.Millisecond))
+	if r.Recheck > 0 {
+		fmt.Fprintf(&b, ", %d folders to recheck", r.Recheck)
+	}
 	if r.Attempts > 1 {
 		fmt.Fprintf(&b, ", %d attempts", r.Attempts)
 	}

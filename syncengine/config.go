@@ -175,6 +175,7 @@ const (
 	DefaultStreamDownAfter   = 2 * time.Minute
 	DefaultSweepInterval     = 6 * time.Hour
 	DefaultSweepPause        = time.Second
+	DefaultRecheckPause      = 100 * time.Millisecond
 	DefaultMaxBatchChanges   = 5000
 	DefaultStatusFrequency   = time.Minute
 )
@@ -221,6 +222,16 @@ type Config struct {
 	// SweepPause is the wait between two folders of a sweep, which keeps
 	// its request rate low. Default 1 s.
 	SweepPause time.Duration
+	// RecheckPause paces the recheck that follows every recovery: each
+	// folder the comparison left alone is synced from its SyncState (an
+	// ICS delta: a GetFolder and a SyncFolderItems that return nothing
+	// when nothing changed), one folder every RecheckPause across all the
+	// engine's mailboxes, between live batches. It finds what no compared
+	// prop shows: read flips during the outage that left a folder's counts
+	// where they were (one message read, another marked unread), which
+	// would otherwise wait for the sweep. Default 100 ms; negative
+	// disables it.
+	RecheckPause time.Duration
 	// MaxBatchChanges: a live batch commits in one transaction unless it
 	// grows past this many changes, when it commits in parts, each with
 	// the checkpoints it covers. Default 5,000.
@@ -274,6 +285,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if o.SweepPause == 0 {
 		o.SweepPause = DefaultSweepPause
+	}
+	if o.RecheckPause == 0 {
+		o.RecheckPause = DefaultRecheckPause
 	}
 	if o.MaxBatchChanges == 0 {
 		o.MaxBatchChanges = DefaultMaxBatchChanges

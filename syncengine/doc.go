@@ -63,11 +63,16 @@
 // SyncFolderItems only for the folders that moved —
 // never a replay of an old watermark. ErrorMissedNotificationEvents, a
 // watermark gap and a debouncer overflow run the comparison without a new
-// subscription. A background sweep (Config.SweepInterval, default 6 h)
-// syncs every selected folder with SyncFolderItems, one every
-// Config.SweepPause, which ICS answers with every pending ReadFlagChange:
-// a net-zero set of read flips during an outage, which moves none of the
-// compared props, stays unseen at most SweepInterval + folders × SweepPause.
+// subscription. A net-zero set of read flips during the outage (one
+// message read, another marked unread) moves none of the compared props,
+// so every recovery is followed by a recheck: the folders it left alone
+// are synced from their SyncStates, which ICS answers with every pending
+// ReadFlagChange, one every Config.RecheckPause across the engine's
+// mailboxes, between live batches; such flips stay unseen at most folders
+// × RecheckPause (Metrics.RecheckRepairs counts the folders where a
+// recheck found some). A background sweep (Config.SweepInterval, default
+// 6 h) syncs the hierarchy and every selected folder the same way, one
+// every Config.SweepPause, for whatever else went missing.
 //
 // # Moving mailboxes
 //

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
@@ -43,7 +44,11 @@ type Engine struct {
 	calls   counter
 	metrics struct {
 		events, batches, commits, items, recoveries, throttles atomic.Int64
+		rechecked, recheckRepairs                              atomic.Int64
 	}
+
+	recheckMu   sync.Mutex
+	recheckNext time.Time // the next free recheck slot (recheckSlot)
 }
 
 // New returns an engine over store. It does no I/O.
@@ -281,6 +286,9 @@ func (e *Engine) Metrics() Metrics {
 		Items:        e.metrics.items.Load(),
 		Recoveries:   e.metrics.recoveries.Load(),
 		Throttles:    e.metrics.throttles.Load(),
+
+		Rechecked:      e.metrics.rechecked.Load(),
+		RecheckRepairs: e.metrics.recheckRepairs.Load(),
 	}
 }
 

@@ -98,6 +98,7 @@ type mailbox struct {
 	pending   map[localstore.FolderID]bool // dirty folders of a batch a loss interrupted (the run goroutine's)
 	hierDirty atomic.Bool
 	sweepC    chan struct{}
+	recheck   []localstore.FolderID // what the last recovery left to its recheck (the run goroutine's)
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed to ask run to finish
@@ -276,24 +277,10 @@ func (m *mailbox) run(ctx context.Context) {
 		return
 	}
 	m.setPhase(PhaseLive)
-	var sweep func() bool
-	var queue []localstore.FolderID // folders the running sweep has still to sync
-	armSweep := func(d time.Duration) {
-		if m.e.cfg.SweepInterval > 0 {
-			sweep = m.e.cfg.Clock.AfterFunc(d, func() {
-				select {
-				case m.sweepC <- struct{}{}:
-				default:
-				}
-			})
-		}
-	}
-	armSweep(m.e.cfg.SweepInterval)
-	defer func() {
-		if sweep != nil {
-			sweep()
-		}
-	}()
+	sw := &sweeper{m: m}
+	sw.start()
+	sw.addRecheck() // the start-up's recovery, if there was one
+	defer sw.cancel()
 	for {
 		select {
 		case <-ctx.Done():
@@ -311,64 +298,10 @@ func (m *mailbox) run(ctx context.Context) {
 		case <-m.locC:
 			m.relocateExpired(ctx)
 		case <-m.sweepC:
-			queue = m.sweepStep(ctx, queue)
-			if len(queue) > 0 {
-				armSweep(m.e.cfg.SweepPause)
-			} else {
-				armSweep(m.e.cfg.SweepInterval)
-			}
+			sw.step(ctx)
 		}
+		sw.addRecheck() // what a recovery (in any of the above) left
 	}
-}
-
-// sweepStep syncs the next folder of a sweep (starting one when queue is
-// empty) and returns the folders left. A folder that fails is left to the
-// next sweep; the failure is logged.
-func (m *mailbox) sweepStep(ctx context.Context, queue []localstore.FolderID) []localstore.FolderID {
-	if len(queue) == 0 {
-		// A cycle starts with the hierarchy: folders created, moved or
-		// deleted while their events went missing are found here (the
-		// per-folder syncs below only visit folders the mirror knows).
-		if _, err := m.syncHierarchy(ctx); err != nil {
-			m.log.Warn("sweep: hierarchy sync failed", "err", err)
-			return nil
-		}
-		sel, err := m.selectFolders(ctx)
-		if err != nil {
-			m.log.Warn("sweep: reading the folders failed", "err", err)
-			return nil
-		}
-		for _, f := range sel.selected {
-			queue = append(queue, f.ID)
-		}
-		m.log.Debug("sweep started", "folders", len(queue))
-	}
-	if len(queue) == 0 {
-		return nil
-	}
-	id, rest := queue[0], queue[1:]
-	f, err := m.e.store.Folder(ctx, m.mb, id)
-	if err != nil {
-		return rest // gone meanwhile
-	}
-	runs, gone, err := m.readRuns(ctx, []localstore.Folder{f})
-	if err == nil && len(gone) > 0 {
-		m.markHierarchyDirty()
-	}
-	if err == nil {
-		acc := newAccumulator(m, m.e.cfg.MaxBatchChanges)
-		var n changeCount
-		if n, err = m.syncFolders(ctx, runs, acc, nil); err == nil {
-			err = acc.flush(ctx)
-		}
-		if err == nil && n.total() > 0 {
-			m.log.Info("sweep found changes", "folder", f.DisplayName, "changes", n.total())
-		}
-	}
-	if err != nil {
-		m.log.Warn("sweep: folder sync failed", "folder", f.DisplayName, "err", err)
-	}
-	return rest
 }
 
 func causeOf(err error) string {

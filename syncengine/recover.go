@@ -201,7 +201,20 @@ func (m *mailbox) recoverOnce(ctx context.Context, resub bool, rep *recovery.Rep
 	if err := acc.add(ctx, localstore.Batch{Subscription: m.subState()}); err != nil {
 		return err
 	}
-	return acc.flush(ctx)
+	if err := acc.flush(ctx); err != nil {
+		return err
+	}
+	// The folders the comparison left alone go to the recheck (sweep.go).
+	m.recheck = m.recheck[:0]
+	for _, f := range sel2.selected {
+		if _, ok := sel.byID[f.ID]; ok && !planned[f.ID] {
+			m.recheck = append(m.recheck, f.ID)
+		}
+	}
+	if m.e.cfg.RecheckPause >= 0 {
+		rep.Recheck = len(m.recheck)
+	}
+	return nil
 }
 
 // storedOf is what the comparison needs of a mirrored folder: the pair and

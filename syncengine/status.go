@@ -64,6 +64,11 @@ type Metrics struct {
 	// Recoveries counts completed recoveries; Throttles the back-offs
 	// after the server asked to slow down.
 	Recoveries, Throttles int64
+	// Rechecked counts the folders synced by the rechecks that follow
+	// recoveries (Config.RecheckPause); RecheckRepairs those in which a
+	// recheck found changes, which the recovery's comparison could not
+	// see.
+	Rechecked, RecheckRepairs int64
 }
 
 // EventKind says what an Event reports.

@@ -26,23 +26,7 @@ func TestEngine_SweepCatchesNetZeroReadFlips(t *testing.T) {
 	if err := eng.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Net zero: one read message becomes unread, one unread becomes read.
-	inbox, _ := f.box.FolderID("inbox")
-	items, _ := f.box.Items(inbox)
-	var read, unread string
-	for _, it := range items {
-		switch {
-		case it.Message.IsRead && read == "":
-			read = it.ID
-		case !it.Message.IsRead && unread == "":
-			unread = it.ID
-		}
-	}
-	if read == "" || unread == "" {
-		t.Fatal("the seeded Inbox lacks a read and an unread message")
-	}
-	f.box.SetRead(read, false)
-	f.box.SetRead(unread, true)
+	read := netZeroInbox(t, f)
 
 	f.reopen()
 	clk := debouncetest.NewClock(time.Now())
@@ -51,6 +35,7 @@ func TestEngine_SweepCatchesNetZeroReadFlips(t *testing.T) {
 	cfg.Clock = clk
 	cfg.SweepInterval = time.Hour
 	cfg.SweepPause = time.Second
+	cfg.RecheckPause = -1 // the recheck would find them first (recheck_test.go)
 	startEngine(t, f, Mailbox{Mode: Pull}, cfg)
 	stop := accelerate(clk, cfg.Quiet)
 	ev := waitEvent(t, events2, EventRecovery, 20*time.Second)
@@ -120,4 +105,28 @@ func TestEngine_SweepCatchesMissedFolderChange(t *testing.T) {
 	if n := f.srv.RequestStats().Requests["GetEvents"]; n != polls {
 		t.Fatalf("%d GetEvents polls meanwhile: the subscription, not the sweep, saw the new folder", n-polls)
 	}
+}
+
+// netZeroInbox flips two Inbox messages the opposite ways (one read
+// message becomes unread, one unread becomes read), which leaves the
+// folder's counts where they were, and returns the one now unread.
+func netZeroInbox(t *testing.T, f *fixture) (read string) {
+	t.Helper()
+	inbox, _ := f.box.FolderID("inbox")
+	items, _ := f.box.Items(inbox)
+	var unread string
+	for _, it := range items {
+		switch {
+		case it.Message.IsRead && read == "":
+			read = it.ID
+		case !it.Message.IsRead && unread == "":
+			unread = it.ID
+		}
+	}
+	if read == "" || unread == "" {
+		t.Fatal("the seeded Inbox lacks a read and an unread message")
+	}
+	setRead(t, f, read, false)
+	setRead(t, f, unread, true)
+	return read
 }

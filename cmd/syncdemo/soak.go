@@ -153,7 +153,8 @@ func soak(ctx context.Context, c soakConfig, out io.Writer) error {
 	cfg := syncengine.Config{
 		Logger: quiet, Quiet: 100 * time.Millisecond, MaxDelay: time.Second,
 		PullInterval: 500 * time.Millisecond, StreamDownAfter: 2 * time.Second,
-		Backoff: ews.Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second},
+		RecheckPause: 20 * time.Millisecond, // a few hundred folders within the convergence timeout
+		Backoff:      ews.Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second},
 		OnEvent: func(ev syncengine.Event) {
 			trace.event(ev)
 			if ev.Kind == syncengine.EventRecovery || ev.Kind == syncengine.EventInitialSync {
@@ -237,6 +238,7 @@ func soak(ctx context.Context, c soakConfig, out io.Writer) error {
 	slices.Sort(names)
 	fmt.Fprintf(out, "faults injected: %d (%s)\n", len(converge), strings.Join(names, ", "))
 	fmt.Fprintf(out, "recoveries %d, batches %d, throttled back-offs %d, requests %d, changes made %d\n", m.Recoveries, m.Batches, m.Throttles, m.Requests, changes)
+	fmt.Fprintf(out, "rechecks after recoveries: %d folders, %d with changes the comparison could not see (read flips during the outage that left the counts unchanged)\n", m.Rechecked, m.RecheckRepairs)
 	if len(converge) > 0 {
 		fmt.Fprintf(out, "convergence after a fault: median %v, max %v\n", converge[len(converge)/2].Round(time.Millisecond), converge[len(converge)-1].Round(time.Millisecond))
 	}
