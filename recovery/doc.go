@@ -50,9 +50,9 @@
 // A set of read flips that leaves UnreadCount where it was (one message
 // read, another marked unread) during one outage changes none of the four
 // values. The engine therefore follows every recovery with a recheck:
-// the folders the comparison left alone are synced from their SyncStates
-// (ICS reports every pending ReadFlagChange; a folder with no change costs
-// a GetFolder and an empty SyncFolderItems), paced by
+// the non-empty folders the comparison left alone are synced from their
+// SyncStates (ICS reports every pending ReadFlagChange; a folder with no
+// change costs one SyncFolderItems that returns nothing), paced by
 // syncengine.Config.RecheckPause (100 ms a folder across the engine by
 // default), between live batches. The comparison still decides what is
 // resynced while the mailbox is down to it; the recheck only bounds how

@@ -223,8 +223,8 @@ type Config struct {
 	// its request rate low. Default 1 s.
 	SweepPause time.Duration
 	// RecheckPause paces the recheck that follows every recovery: each
-	// folder the comparison left alone is synced from its SyncState (an
-	// ICS delta: a GetFolder and a SyncFolderItems that return nothing
+	// non-empty folder the comparison left alone is synced from its
+	// SyncState (an ICS delta: one SyncFolderItems, which returns nothing
 	// when nothing changed), one folder every RecheckPause across all the
 	// engine's mailboxes, between live batches. It finds what no compared
 	// prop shows: read flips during the outage that left a folder's counts

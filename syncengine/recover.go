@@ -204,10 +204,12 @@ func (m *mailbox) recoverOnce(ctx context.Context, resub bool, rep *recovery.Rep
 	if err := acc.flush(ctx); err != nil {
 		return err
 	}
-	// The folders the comparison left alone go to the recheck (sweep.go).
+	// The folders the comparison left alone go to the recheck (sweep.go),
+	// but for empty ones: with their counts unchanged, only a create and a
+	// delete could have happened, which move the compared props.
 	m.recheck = m.recheck[:0]
 	for _, f := range sel2.selected {
-		if _, ok := sel.byID[f.ID]; ok && !planned[f.ID] {
+		if _, ok := sel.byID[f.ID]; ok && !planned[f.ID] && (f.LocalItems > 0 || f.TotalCount > 0) {
 			m.recheck = append(m.recheck, f.ID)
 		}
 	}

@@ -66,8 +66,9 @@ type Metrics struct {
 	Recoveries, Throttles int64
 	// Rechecked counts the folders synced by the rechecks that follow
 	// recoveries (Config.RecheckPause); RecheckRepairs those in which a
-	// recheck found changes, which the recovery's comparison could not
-	// see.
+	// recheck found changes: ones the recovery's comparison could not
+	// see, or, while the mailbox is busy, newer ones a live batch would
+	// have synced as well.
 	Rechecked, RecheckRepairs int64
 }
 

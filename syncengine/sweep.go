@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/mailsync/mailsync/ews"
 	"github.com/mailsync/mailsync/localstore"
 )
 
@@ -96,7 +97,7 @@ func (s *sweeper) step(ctx context.Context) {
 	case len(s.recheck) > 0:
 		id := s.recheck[0]
 		s.recheck = s.recheck[1:]
-		if n, ok := m.syncStored(ctx, id, "recheck"); ok {
+		if n, ok := m.syncStored(ctx, id, "recheck", false); ok {
 			m.e.metrics.rechecked.Add(1)
 			if n.total() > 0 {
 				m.e.metrics.recheckRepairs.Add(1)
@@ -150,22 +151,32 @@ func (m *mailbox) sweepStep(ctx context.Context, queue []localstore.FolderID) []
 	if len(queue) == 0 {
 		return nil
 	}
-	m.syncStored(ctx, queue[0], "sweep")
+	m.syncStored(ctx, queue[0], "sweep", true)
 	return queue[1:]
 }
 
-// syncStored syncs one mirrored folder from its stored SyncState, with
-// props read just before, for a sweep or a recheck (what, in the logs).
-// It reports the changes found, and false when the folder is gone or the
-// sync failed (logged; the folder is left to the next sweep).
-func (m *mailbox) syncStored(ctx context.Context, id localstore.FolderID, what string) (changeCount, bool) {
+// syncStored syncs one mirrored folder from its stored SyncState, for a
+// sweep or a recheck (what, in the logs). With fresh, its props are read
+// just before (GetFolder) and stored with the checkpoint, as any sync's
+// are. Without, the checkpoint keeps the props already stored: they were
+// read before an older sync, so the next comparison can only find more
+// to resync, never less; this saves the GetFolder, and a folder the
+// server no longer has fails its SyncFolderItems and is left to the
+// hierarchy sync. It reports the changes found, and false when the folder
+// is gone or the sync failed (logged; the folder is left to the next
+// sweep).
+func (m *mailbox) syncStored(ctx context.Context, id localstore.FolderID, what string, fresh bool) (changeCount, bool) {
 	f, err := m.e.store.Folder(ctx, m.mb, id)
 	if err != nil {
 		return changeCount{}, false // gone meanwhile
 	}
-	runs, gone, err := m.readRuns(ctx, []localstore.Folder{f})
-	if err == nil && len(gone) > 0 {
-		m.markHierarchyDirty()
+	runs := []folderRun{{folder: f, props: storedProps(f), readAt: f.LastSynced}}
+	if fresh {
+		var gone []localstore.FolderID
+		runs, gone, err = m.readRuns(ctx, []localstore.Folder{f})
+		if err == nil && len(gone) > 0 {
+			m.markHierarchyDirty()
+		}
 	}
 	var n changeCount
 	if err == nil {
@@ -182,4 +193,20 @@ func (m *mailbox) syncStored(ctx context.Context, id localstore.FolderID, what s
 		m.log.Info(what+" found changes", "folder", f.DisplayName, "changes", n.total())
 	}
 	return n, len(runs) > 0
+}
+
+// storedProps is a folder's record as the props a sync stores with its
+// checkpoint, unchanged.
+func storedProps(f localstore.Folder) ews.Folder {
+	return ews.Folder{
+		ID:                 ews.FolderID{ID: string(f.ID), ChangeKey: f.ChangeKey},
+		ParentID:           ews.FolderID{ID: string(f.ParentID)},
+		FolderClass:        f.FolderClass,
+		DisplayName:        f.DisplayName,
+		TotalCount:         int(f.TotalCount),
+		UnreadCount:        int(f.UnreadCount),
+		ChildFolderCount:   int(f.ChildFolderCount),
+		LocalCommitTimeMax: f.LocalCommitTimeMax,
+		DeletedCountTotal:  f.DeletedCountTotal,
+	}
 }

@@ -118,6 +118,9 @@ func (res *benchResult) print(w io.Writer) {
 		s := "recovery"
 		row(s, "mailbox, outage", fmt.Sprintf("%d folders, %s messages; %s events in %d folders", r.Folders, count(float64(r.Messages)), count(float64(r.Events)), r.Touched))
 		row("", "A: engine's recovery", fmt.Sprintf("%d requests, %.2f MB, %.0f ms, %d folders resynced", r.A.Requests, mb(r.A.Bytes), r.A.Ms, r.A.Resynced))
+		if rc := r.A.Recheck; rc != nil {
+			row("", "A: then its recheck", fmt.Sprintf("%d requests, %.2f MB, %.0f ms (paced), %d folders", rc.Requests, mb(rc.Bytes), rc.Ms, rc.Folders))
+		}
 		row("", "B: watermark replay", fmt.Sprintf("%d requests, %.2f MB, %.0f ms, %d items fetched", r.B.Requests, mb(r.B.Bytes), r.B.Ms, r.B.ItemsFetched))
 		row("", "B / A", fmt.Sprintf("%.1f× requests, %.1f× bytes, %.1f× time; same mirror: %v", r.RequestRatio, r.BytesRatio, r.TimeRatio, r.SameMirror))
 	}

@@ -238,7 +238,7 @@ func soak(ctx context.Context, c soakConfig, out io.Writer) error {
 	slices.Sort(names)
 	fmt.Fprintf(out, "faults injected: %d (%s)\n", len(converge), strings.Join(names, ", "))
 	fmt.Fprintf(out, "recoveries %d, batches %d, throttled back-offs %d, requests %d, changes made %d\n", m.Recoveries, m.Batches, m.Throttles, m.Requests, changes)
-	fmt.Fprintf(out, "rechecks after recoveries: %d folders, %d with changes the comparison could not see (read flips during the outage that left the counts unchanged)\n", m.Rechecked, m.RecheckRepairs)
+	fmt.Fprintf(out, "rechecks after recoveries: %d folders, %d with changes (read flips during an outage that left the counts unchanged, or changes newer than the recovery)\n", m.Rechecked, m.RecheckRepairs)
 	if len(converge) > 0 {
 		fmt.Fprintf(out, "convergence after a fault: median %v, max %v\n", converge[len(converge)/2].Round(time.Millisecond), converge[len(converge)-1].Round(time.Millisecond))
 	}
