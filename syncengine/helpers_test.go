@@ -296,3 +296,16 @@ func (f *fixture) outOfCommitSecond() {
 	}
 	time.Sleep(time.Until(latest.Add(time.Second + 10*time.Millisecond)))
 }
+
+// initialSyncThenStop runs an engine on f through its initial sync (the
+// pairs it stores certain) and closes it: a mirror left by an earlier run.
+func initialSyncThenStop(t *testing.T, f *fixture) {
+	t.Helper()
+	f.outOfCommitSecond()
+	events := make(chan Event, 1024)
+	eng := startEngine(t, f, Mailbox{}, testConfig(events))
+	waitEvent(t, events, EventInitialSync, 20*time.Second)
+	if err := eng.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -87,20 +87,14 @@ func TestEngine_RecoveryMissesNetZeroReadFlipsWithoutRecheck(t *testing.T) {
 func TestEngine_RecheckAfterRestart(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, 300, 4)
-	f.outOfCommitSecond()
-	events := make(chan Event, 1024)
-	eng := startEngine(t, f, Mailbox{}, testConfig(events))
-	waitEvent(t, events, EventInitialSync, 20*time.Second)
-	if err := eng.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	initialSyncThenStop(t, f)
 	netZeroInbox(t, f)
 	f.reopen()
 	events2 := make(chan Event, 1024)
 	cfg := testConfig(events2)
 	cfg.SweepInterval = -1
 	cfg.RecheckPause = 5 * time.Millisecond
-	eng = startEngine(t, f, Mailbox{Mode: Pull}, cfg)
+	eng := startEngine(t, f, Mailbox{Mode: Pull}, cfg)
 	ev := waitEvent(t, events2, EventRecovery, 20*time.Second)
 	if ev.Recovery.Resynced != 0 || ev.Recovery.Recheck == 0 {
 		t.Fatalf("recovery %v: want nothing resynced and the folders left to the recheck", ev.Recovery)

@@ -84,13 +84,7 @@ func TestEngine_RecoversAfterServerRestart(t *testing.T) {
 func TestEngine_RestartResumesByComparison(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, 400, 10)
-	f.outOfCommitSecond()
-	events := make(chan Event, 1024)
-	eng := startEngine(t, f, Mailbox{}, testConfig(events))
-	waitEvent(t, events, EventInitialSync, 20*time.Second)
-	if err := eng.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	initialSyncThenStop(t, f)
 	if n := f.srv.NotificationStats().Subscriptions; n != 0 {
 		t.Fatalf("Close left %d subscriptions", n)
 	}

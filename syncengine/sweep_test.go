@@ -19,13 +19,7 @@ import (
 func TestEngine_SweepCatchesNetZeroReadFlips(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, 300, 4)
-	f.outOfCommitSecond()
-	events := make(chan Event, 1024)
-	eng := startEngine(t, f, Mailbox{}, testConfig(events))
-	waitEvent(t, events, EventInitialSync, 20*time.Second)
-	if err := eng.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	initialSyncThenStop(t, f)
 	read := netZeroInbox(t, f)
 
 	f.reopen()
