@@ -3,6 +3,7 @@ package syncengine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -343,6 +344,104 @@ func TestEngine_InterruptedItemRebuildIsIncomplete(t *testing.T) {
 		t.Fatalf("after an interrupted rebuild the folder looks complete (last synced %v, state %d bytes)", lf.LastSynced, len(lf.SyncState))
 	}
 	e3, _ := New(f.store, testConfig(nil))
+	e3.AddMailbox(ctx, Mailbox{Address: testAddr, Client: f.client()})
+	if err := e3.SyncOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e3.Close(ctx)
+	if d := f.diff(ctx); len(d) != 0 {
+		t.Fatalf("mirror differs:\n%v", first(d, 10))
+	}
+}
+
+// cutSync pages one folder's incremental SyncFolderItems one change at a
+// time and rejects its second page's state; before the rebuild that
+// follows, it calls beforeRebuild.
+type cutSync struct {
+	Remote
+	folder        string
+	calls         atomic.Int32
+	beforeRebuild func()
+}
+
+func (c *cutSync) SyncFolderItems(ctx context.Context, req ews.SyncFolderItemsRequest) (*ews.SyncFolderItemsResult, error) {
+	if req.Folder.ID != c.folder {
+		return c.Remote.SyncFolderItems(ctx, req)
+	}
+	switch c.calls.Add(1) {
+	case 1:
+		req.MaxChangesReturned = 1
+	case 2:
+		return nil, &ews.ResponseError{Op: "SyncFolderItems", Class: "Error", Code: ews.ErrInvalidSyncStateData}
+	case 3:
+		c.beforeRebuild()
+	}
+	return c.Remote.SyncFolderItems(ctx, req)
+}
+
+// A folder empty in the mirror gets its first page of two new messages,
+// then its state is rejected: the rebuild must prune what that page
+// brought in and the server deleted meanwhile, though the folder counted
+// no items when its sync began.
+func TestEngine_RebuildAfterPartialSyncOfEmptyFolderPrunes(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 100, 3)
+	inbox, _ := f.box.FolderID("inbox")
+	empty, err := f.box.CreateFolder(inbox, "Empty", "IPF.Note")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := New(f.store, testConfig(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.AddMailbox(ctx, Mailbox{Address: testAddr, Client: f.client()})
+	if err := eng.SyncOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eng.Close(ctx)
+	for i := range 2 {
+		if _, err := f.box.Deliver(empty.ID, ewstest.Message{Subject: fmt.Sprintf("m%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mb := localstore.Mailbox(testAddr)
+	var deleted string
+	cut := &cutSync{Remote: f.client(), folder: empty.ID, beforeRebuild: func() {
+		for it, err := range f.store.Items(ctx, mb, localstore.FolderID(empty.ID), localstore.Query{}) {
+			if err == nil && deleted == "" {
+				deleted = string(it.ID)
+			}
+		}
+		if deleted == "" {
+			t.Error("the first page was not committed before the rebuild")
+			return
+		}
+		if err := f.box.DeleteItem(deleted, ewstest.HardDelete); err != nil {
+			t.Error(err)
+		}
+	}}
+	e2, err := New(f.store, testConfig(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2.AddMailbox(ctx, Mailbox{Address: testAddr, Client: cut})
+	if err := e2.SyncOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e2.Close(ctx)
+	if n := cut.calls.Load(); n < 3 {
+		t.Fatalf("%d SyncFolderItems calls on the folder, want the cut and a rebuild", n)
+	}
+	if _, err := f.store.Item(ctx, mb, localstore.ItemID(deleted)); err == nil {
+		t.Fatal("the message deleted before the rebuild is still mirrored")
+	}
+	// The counters stored with the rebuild were read before the delete; a
+	// pass with no changes on the server brings them level.
+	e3, err := New(f.store, testConfig(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
 	e3.AddMailbox(ctx, Mailbox{Address: testAddr, Client: f.client()})
 	if err := e3.SyncOnce(ctx); err != nil {
 		t.Fatal(err)

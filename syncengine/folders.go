@@ -416,6 +416,11 @@ func (m *mailbox) syncFolder(ctx context.Context, r folderRun, acc *accumulator)
 		if err := acc.flush(ctx); err != nil { // what was synced before is consistent on its own
 			return n, err
 		}
+		// Count what the mirror holds now, with the pages just committed:
+		// a folder that was empty before them still has items to prune.
+		if cur, err := m.e.store.Folder(ctx, m.mb, r.folder.ID); err == nil {
+			r.folder.LocalItems = cur.LocalItems
+		}
 		r.folder.SyncState = ""
 		var n2 changeCount
 		n2, err = m.syncFolderFrom(ctx, r, "", acc)
