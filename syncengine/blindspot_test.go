@@ -242,15 +242,9 @@ func TestEngine_InterruptedHierarchyRebuildStillPrunes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, 300, 6)
 	folder, _, _ := userMailFolder(t, f)
-	eng, err := New(f.store, testConfig(nil))
-	if err != nil {
+	if err := syncOnceWith(t, f.store, f.client()); err != nil {
 		t.Fatal(err)
 	}
-	eng.AddMailbox(ctx, Mailbox{Address: testAddr, Client: f.client()})
-	if err := eng.SyncOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	eng.Close(ctx)
 	// Deleted while the engine is down; the next start finds its stored
 	// hierarchy state rejected and rebuilds the tree.
 	if err := f.box.DeleteFolder(folder, ewstest.HardDelete); err != nil {
@@ -280,27 +274,27 @@ func TestEngine_InterruptedHierarchyRebuildStillPrunes(t *testing.T) {
 	}
 }
 
-// rebuildCut rejects a folder's stored SyncState once, then lets the
-// from-scratch sync's first page through and fails the next call.
-type rebuildCut struct {
+// folderCalls hands every SyncFolderItems call on one folder to on, with
+// its number (from 1): on may change the request, or fail the call.
+type folderCalls struct {
 	Remote
-	folder   string
-	rejected atomic.Bool
-	after    atomic.Int32 // calls for the folder since the rejection
+	folder string
+	calls  atomic.Int32
+	on     func(n int32, req *ews.SyncFolderItemsRequest) error
 }
 
-func (r *rebuildCut) SyncFolderItems(ctx context.Context, req ews.SyncFolderItemsRequest) (*ews.SyncFolderItemsResult, error) {
-	if req.Folder.ID != r.folder {
-		return r.Remote.SyncFolderItems(ctx, req)
+func (c *folderCalls) SyncFolderItems(ctx context.Context, req ews.SyncFolderItemsRequest) (*ews.SyncFolderItemsResult, error) {
+	if req.Folder.ID == c.folder {
+		if err := c.on(c.calls.Add(1), &req); err != nil {
+			return nil, err
+		}
 	}
-	if req.SyncState != "" && r.rejected.CompareAndSwap(false, true) {
-		return nil, &ews.ResponseError{Op: "SyncFolderItems", Class: "Error", Code: ews.ErrInvalidSyncStateData}
-	}
-	if r.rejected.Load() && r.after.Add(1) == 2 {
-		return nil, errInjected
-	}
-	return r.Remote.SyncFolderItems(ctx, req)
+	return c.Remote.SyncFolderItems(ctx, req)
 }
+
+// errStateRejected is the server's answer to a SyncState it no longer
+// accepts.
+var errStateRejected = &ews.ResponseError{Op: "SyncFolderItems", Class: "Error", Code: ews.ErrInvalidSyncStateData}
 
 // A folder rebuilt from scratch (its SyncState rejected) and interrupted
 // after its first page has had its counters replaced by that page: it must
@@ -318,24 +312,28 @@ func TestEngine_InterruptedItemRebuildIsIncomplete(t *testing.T) {
 	if big.TotalCount <= ews.MaxSyncChanges {
 		t.Fatalf("largest folder holds %d items, want more than one page", big.TotalCount)
 	}
-	e1, _ := New(f.store, testConfig(nil))
-	e1.AddMailbox(ctx, Mailbox{Address: testAddr, Client: f.client()})
-	if err := e1.SyncOnce(ctx); err != nil {
+	if err := syncOnceWith(t, f.store, f.client()); err != nil {
 		t.Fatal(err)
 	}
-	e1.Close(ctx)
 	for i := range 3 { // something to sync, so that the folder is visited
 		if _, err := f.box.Deliver(big.ID, testMessage(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cut := &rebuildCut{Remote: f.client(), folder: big.ID}
-	e2, _ := New(f.store, testConfig(nil))
-	e2.AddMailbox(ctx, Mailbox{Address: testAddr, Client: cut})
-	if err := e2.SyncOnce(ctx); !errors.Is(err, errInjected) {
+	// The stored state rejected, the rebuild's first page let through, the
+	// next call failed.
+	cut := &folderCalls{Remote: f.client(), folder: big.ID, on: func(n int32, _ *ews.SyncFolderItemsRequest) error {
+		switch n {
+		case 1:
+			return errStateRejected
+		case 3:
+			return errInjected
+		}
+		return nil
+	}}
+	if err := syncOnceWith(t, f.store, cut); !errors.Is(err, errInjected) {
 		t.Fatalf("interrupted rebuild: %v", err)
 	}
-	e2.Close(ctx)
 	lf, err := f.store.Folder(ctx, localstore.Mailbox(testAddr), localstore.FolderID(big.ID))
 	if err != nil {
 		t.Fatal(err)
@@ -343,40 +341,12 @@ func TestEngine_InterruptedItemRebuildIsIncomplete(t *testing.T) {
 	if !lf.LastSynced.IsZero() || lf.SyncState != "" {
 		t.Fatalf("after an interrupted rebuild the folder looks complete (last synced %v, state %d bytes)", lf.LastSynced, len(lf.SyncState))
 	}
-	e3, _ := New(f.store, testConfig(nil))
-	e3.AddMailbox(ctx, Mailbox{Address: testAddr, Client: f.client()})
-	if err := e3.SyncOnce(ctx); err != nil {
+	if err := syncOnceWith(t, f.store, f.client()); err != nil {
 		t.Fatal(err)
 	}
-	e3.Close(ctx)
 	if d := f.diff(ctx); len(d) != 0 {
 		t.Fatalf("mirror differs:\n%v", first(d, 10))
 	}
-}
-
-// cutSync pages one folder's incremental SyncFolderItems one change at a
-// time and rejects its second page's state; before the rebuild that
-// follows, it calls beforeRebuild.
-type cutSync struct {
-	Remote
-	folder        string
-	calls         atomic.Int32
-	beforeRebuild func()
-}
-
-func (c *cutSync) SyncFolderItems(ctx context.Context, req ews.SyncFolderItemsRequest) (*ews.SyncFolderItemsResult, error) {
-	if req.Folder.ID != c.folder {
-		return c.Remote.SyncFolderItems(ctx, req)
-	}
-	switch c.calls.Add(1) {
-	case 1:
-		req.MaxChangesReturned = 1
-	case 2:
-		return nil, &ews.ResponseError{Op: "SyncFolderItems", Class: "Error", Code: ews.ErrInvalidSyncStateData}
-	case 3:
-		c.beforeRebuild()
-	}
-	return c.Remote.SyncFolderItems(ctx, req)
 }
 
 // A folder empty in the mirror gets its first page of two new messages,
@@ -391,15 +361,9 @@ func TestEngine_RebuildAfterPartialSyncOfEmptyFolderPrunes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := New(f.store, testConfig(nil))
-	if err != nil {
+	if err := syncOnceWith(t, f.store, f.client()); err != nil {
 		t.Fatal(err)
 	}
-	eng.AddMailbox(ctx, Mailbox{Address: testAddr, Client: f.client()})
-	if err := eng.SyncOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	eng.Close(ctx)
 	for i := range 2 {
 		if _, err := f.box.Deliver(empty.ID, ewstest.Message{Subject: fmt.Sprintf("m%d", i)}); err != nil {
 			t.Fatal(err)
@@ -407,29 +371,33 @@ func TestEngine_RebuildAfterPartialSyncOfEmptyFolderPrunes(t *testing.T) {
 	}
 	mb := localstore.Mailbox(testAddr)
 	var deleted string
-	cut := &cutSync{Remote: f.client(), folder: empty.ID, beforeRebuild: func() {
-		for it, err := range f.store.Items(ctx, mb, localstore.FolderID(empty.ID), localstore.Query{}) {
-			if err == nil && deleted == "" {
-				deleted = string(it.ID)
+	// The incremental sync paged one change at a time, its second page's
+	// state rejected, a message of the first deleted before the rebuild.
+	cut := &folderCalls{Remote: f.client(), folder: empty.ID, on: func(n int32, req *ews.SyncFolderItemsRequest) error {
+		switch n {
+		case 1:
+			req.MaxChangesReturned = 1
+		case 2:
+			return errStateRejected
+		case 3:
+			for it, err := range f.store.Items(ctx, mb, localstore.FolderID(empty.ID), localstore.Query{}) {
+				if err == nil && deleted == "" {
+					deleted = string(it.ID)
+				}
+			}
+			if deleted == "" {
+				t.Error("the first page was not committed before the rebuild")
+				return nil
+			}
+			if err := f.box.DeleteItem(deleted, ewstest.HardDelete); err != nil {
+				t.Error(err)
 			}
 		}
-		if deleted == "" {
-			t.Error("the first page was not committed before the rebuild")
-			return
-		}
-		if err := f.box.DeleteItem(deleted, ewstest.HardDelete); err != nil {
-			t.Error(err)
-		}
+		return nil
 	}}
-	e2, err := New(f.store, testConfig(nil))
-	if err != nil {
+	if err := syncOnceWith(t, f.store, cut); err != nil {
 		t.Fatal(err)
 	}
-	e2.AddMailbox(ctx, Mailbox{Address: testAddr, Client: cut})
-	if err := e2.SyncOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e2.Close(ctx)
 	if n := cut.calls.Load(); n < 3 {
 		t.Fatalf("%d SyncFolderItems calls on the folder, want the cut and a rebuild", n)
 	}
@@ -438,15 +406,9 @@ func TestEngine_RebuildAfterPartialSyncOfEmptyFolderPrunes(t *testing.T) {
 	}
 	// The counters stored with the rebuild were read before the delete; a
 	// pass with no changes on the server brings them level.
-	e3, err := New(f.store, testConfig(nil))
-	if err != nil {
+	if err := syncOnceWith(t, f.store, f.client()); err != nil {
 		t.Fatal(err)
 	}
-	e3.AddMailbox(ctx, Mailbox{Address: testAddr, Client: f.client()})
-	if err := e3.SyncOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e3.Close(ctx)
 	if d := f.diff(ctx); len(d) != 0 {
 		t.Fatalf("mirror differs:\n%v", first(d, 10))
 	}

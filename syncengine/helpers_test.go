@@ -309,3 +309,20 @@ func initialSyncThenStop(t *testing.T, f *fixture) {
 		t.Fatal(err)
 	}
 }
+
+// syncOnceWith runs one SyncOnce pass of the test mailbox over store,
+// through client, on a fresh engine that it closes, and returns the
+// pass's error.
+func syncOnceWith(t *testing.T, store Store, client Remote) error {
+	t.Helper()
+	ctx := context.Background()
+	eng, err := New(store, testConfig(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(ctx)
+	if err := eng.AddMailbox(ctx, Mailbox{Address: testAddr, Client: client}); err != nil {
+		t.Fatal(err)
+	}
+	return eng.SyncOnce(ctx)
+}

@@ -208,14 +208,14 @@ func (m *mailbox) recoverOnce(ctx context.Context, resub bool, rep *recovery.Rep
 	// but for empty ones: with their counts unchanged, only a create and a
 	// delete could have happened, which move the compared props.
 	m.recheck = m.recheck[:0]
-	for _, f := range sel2.selected {
-		if _, ok := sel.byID[f.ID]; ok && !planned[f.ID] && (f.LocalItems > 0 || f.TotalCount > 0) {
-			m.recheck = append(m.recheck, f.ID)
+	if m.e.cfg.RecheckPause >= 0 {
+		for _, f := range sel2.selected {
+			if _, ok := sel.byID[f.ID]; ok && !planned[f.ID] && (f.LocalItems > 0 || f.TotalCount > 0) {
+				m.recheck = append(m.recheck, f.ID)
+			}
 		}
 	}
-	if m.e.cfg.RecheckPause >= 0 {
-		rep.Recheck = len(m.recheck)
-	}
+	rep.Recheck = len(m.recheck)
 	return nil
 }
 

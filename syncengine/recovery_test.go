@@ -262,28 +262,19 @@ func TestEngine_SyncOnceResumesFromLastCommittedPage(t *testing.T) {
 	full := &failingRemote{Remote: f.client(), after: 1 << 40}
 	// A whole first pass, for the number of calls it takes.
 	probe := newFixture(t, 3000, 2)
-	pe, _ := New(probe.store, testConfig(nil))
 	probeRemote := &failingRemote{Remote: probe.client(), after: 1 << 40}
-	pe.AddMailbox(ctx, Mailbox{Address: testAddr, Client: probeRemote})
-	if err := pe.SyncOnce(ctx); err != nil {
+	if err := syncOnceWith(t, probe.store, probeRemote); err != nil {
 		t.Fatal(err)
 	}
-	pe.Close(ctx)
 	total := probeRemote.n.Load()
 
 	broken := &failingRemote{Remote: f.client(), after: total / 2}
-	e1, _ := New(f.store, testConfig(nil))
-	e1.AddMailbox(ctx, Mailbox{Address: testAddr, Client: broken})
-	if err := e1.SyncOnce(ctx); !errors.Is(err, errInjected) {
+	if err := syncOnceWith(t, f.store, broken); !errors.Is(err, errInjected) {
 		t.Fatalf("first pass: %v", err)
 	}
-	e1.Close(ctx)
-	e2, _ := New(f.store, testConfig(nil))
-	e2.AddMailbox(ctx, Mailbox{Address: testAddr, Client: full})
-	if err := e2.SyncOnce(ctx); err != nil {
+	if err := syncOnceWith(t, f.store, full); err != nil {
 		t.Fatal(err)
 	}
-	e2.Close(ctx)
 	// The second pass continued from the committed pages: together the two
 	// passes made about one pass's calls (plus one per folder to close the
 	// interrupted ones), not one and a half.

@@ -46,7 +46,7 @@ func (s *sweeper) cancel() {
 func (s *sweeper) addRecheck() {
 	ids := s.m.recheck
 	s.m.recheck = nil
-	if len(ids) == 0 || s.m.e.cfg.RecheckPause < 0 {
+	if len(ids) == 0 {
 		return
 	}
 	queued := make(map[localstore.FolderID]bool, len(s.recheck))
