@@ -6,75 +6,65 @@ import (
 )
 
 // Sentinel errors returned by the Mailbox mutation and query functions.
-// The SOAP operations map each to the ResponseCode Exchange uses for it
-// (see ResponseCode).
+// Each carries the ResponseCode Exchange uses for it, which the SOAP
+// operations report (see ResponseCode); match them with errors.Is.
 var (
-	// ErrItemNotFound: no item with that id in the mailbox (ErrorItemNotFound).
-	ErrItemNotFound = errors.New("ewstest: item not found")
-	// ErrFolderNotFound: no folder with that id (ErrorFolderNotFound).
-	ErrFolderNotFound = errors.New("ewstest: folder not found")
-	// ErrFolderExists: a sibling folder already has that display name
-	// (ErrorFolderExists).
-	ErrFolderExists = errors.New("ewstest: a folder with that name already exists")
-	// ErrInvalidFolderName: an empty or over-long display name
-	// (ErrorFolderSavePropertyError).
-	ErrInvalidFolderName = errors.New("ewstest: invalid folder display name")
-	// ErrDistinguishedFolder: the operation is not allowed on a distinguished
-	// folder (ErrorDeleteDistinguishedFolder; MoveFolder reports
-	// ErrorMoveDistinguishedFolder).
-	ErrDistinguishedFolder = errors.New("ewstest: operation not allowed on a distinguished folder")
+	// ErrItemNotFound: no item with that id in the mailbox.
+	ErrItemNotFound = sentinel("ErrorItemNotFound", "item not found")
+	// ErrFolderNotFound: no folder with that id.
+	ErrFolderNotFound = sentinel("ErrorFolderNotFound", "folder not found")
+	// ErrFolderExists: a sibling folder already has that display name.
+	ErrFolderExists = sentinel("ErrorFolderExists", "a folder with that name already exists")
+	// ErrInvalidFolderName: an empty or over-long display name.
+	ErrInvalidFolderName = sentinel("ErrorFolderSavePropertyError", "invalid folder display name")
+	// ErrDistinguishedFolder: the operation is not allowed on a
+	// distinguished folder (MoveFolder reports ErrorMoveDistinguishedFolder
+	// instead).
+	ErrDistinguishedFolder = sentinel("ErrorDeleteDistinguishedFolder", "operation not allowed on a distinguished folder")
 	// ErrMoveIntoSubtree: a folder cannot be moved into itself or its own
-	// subtree (ErrorMoveCopyFailed).
-	ErrMoveIntoSubtree = errors.New("ewstest: cannot move a folder into its own subtree")
-	// ErrConflict: a stale ChangeKey under NeverOverwrite or AutoResolve
-	// (ErrorIrresolvableConflict).
-	ErrConflict = errors.New("ewstest: the change key is stale")
+	// subtree.
+	ErrMoveIntoSubtree = sentinel("ErrorMoveCopyFailed", "cannot move a folder into its own subtree")
+	// ErrConflict: a stale ChangeKey under NeverOverwrite or AutoResolve.
+	ErrConflict = sentinel("ErrorIrresolvableConflict", "the change key is stale")
 	// ErrInvalidSyncState: a garbage sync state, a state for another folder
 	// or mailbox, a hierarchy state used for items (or the reverse), or a
-	// state older than the tombstone retention (ErrorInvalidSyncStateData).
-	ErrInvalidSyncState = errors.New("ewstest: invalid sync state data")
-	// ErrUnknownMailbox: no mailbox with that SMTP address
-	// (ErrorNonExistentMailbox).
-	ErrUnknownMailbox = errors.New("ewstest: no such mailbox")
-	// ErrInvalidID: an ItemId or FolderId that is not well formed
-	// (ErrorInvalidIdMalformed).
-	ErrInvalidID = errors.New("ewstest: malformed id")
+	// state older than the tombstone retention.
+	ErrInvalidSyncState = sentinel("ErrorInvalidSyncStateData", "invalid sync state data")
+	// ErrUnknownMailbox: no mailbox with that SMTP address.
+	ErrUnknownMailbox = sentinel("ErrorNonExistentMailbox", "no such mailbox")
+	// ErrInvalidID: an ItemId or FolderId that is not well formed.
+	ErrInvalidID = sentinel("ErrorInvalidIdMalformed", "malformed id")
 	// ErrInvalidArgument: a Go caller passed a value the model rejects
 	// (for example an unknown DeleteMode).
-	ErrInvalidArgument = errors.New("ewstest: invalid argument")
+	ErrInvalidArgument = sentinel("ErrorInvalidRequest", "invalid argument")
 )
+
+// modelError is a sentinel: a condition of the mailbox model and the
+// ResponseCode Exchange reports for it.
+type modelError struct {
+	code string
+	text string
+}
+
+func (e *modelError) Error() string { return "ewstest: " + e.text }
+
+// sentinel declares one of the package's sentinel errors.
+func sentinel(code, text string) error { return &modelError{code: code, text: text} }
 
 // ResponseCode returns the EWS ResponseCode that Exchange uses for err, or
 // ErrorInternalServerError when err is not one of this package's errors.
+// An explicit code raised by a SOAP operation wins over the sentinel it
+// wraps.
 func ResponseCode(err error) string {
 	var re *responseError
+	var me *modelError
 	switch {
 	case err == nil:
 		return "NoError"
 	case errors.As(err, &re):
 		return re.code
-	case errors.Is(err, ErrItemNotFound):
-		return "ErrorItemNotFound"
-	case errors.Is(err, ErrFolderNotFound):
-		return "ErrorFolderNotFound"
-	case errors.Is(err, ErrFolderExists):
-		return "ErrorFolderExists"
-	case errors.Is(err, ErrInvalidFolderName):
-		return "ErrorFolderSavePropertyError"
-	case errors.Is(err, ErrDistinguishedFolder):
-		return "ErrorDeleteDistinguishedFolder"
-	case errors.Is(err, ErrMoveIntoSubtree):
-		return "ErrorMoveCopyFailed"
-	case errors.Is(err, ErrConflict):
-		return "ErrorIrresolvableConflict"
-	case errors.Is(err, ErrInvalidSyncState):
-		return "ErrorInvalidSyncStateData"
-	case errors.Is(err, ErrUnknownMailbox):
-		return "ErrorNonExistentMailbox"
-	case errors.Is(err, ErrInvalidID):
-		return "ErrorInvalidIdMalformed"
-	case errors.Is(err, ErrInvalidArgument):
-		return "ErrorInvalidRequest"
+	case errors.As(err, &me):
+		return me.code
 	}
 	return "ErrorInternalServerError"
 }

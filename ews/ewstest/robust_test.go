@@ -195,3 +195,36 @@ func TestSyncFolders_MovesAcrossTheSyncRoot(t *testing.T) {
 		t.Fatalf("second sync = %v", again)
 	}
 }
+
+// TestResponseCode pins the ResponseCode each sentinel reports, wrapped or
+// not, and that an explicit code raised over a sentinel wins.
+func TestResponseCode(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{nil, "NoError"},
+		{ErrItemNotFound, "ErrorItemNotFound"},
+		{ErrFolderNotFound, "ErrorFolderNotFound"},
+		{ErrFolderExists, "ErrorFolderExists"},
+		{ErrInvalidFolderName, "ErrorFolderSavePropertyError"},
+		{ErrDistinguishedFolder, "ErrorDeleteDistinguishedFolder"},
+		{ErrMoveIntoSubtree, "ErrorMoveCopyFailed"},
+		{ErrConflict, "ErrorIrresolvableConflict"},
+		{ErrInvalidSyncState, "ErrorInvalidSyncStateData"},
+		{ErrUnknownMailbox, "ErrorNonExistentMailbox"},
+		{ErrInvalidID, "ErrorInvalidIdMalformed"},
+		{ErrInvalidArgument, "ErrorInvalidRequest"},
+		{fmt.Errorf("move %q: %w", "x", ErrFolderNotFound), "ErrorFolderNotFound"},
+		{&responseError{code: "ErrorMoveDistinguishedFolder", wrap: ErrDistinguishedFolder}, "ErrorMoveDistinguishedFolder"},
+		{errors.New("disk on fire"), "ErrorInternalServerError"},
+	}
+	for _, c := range cases {
+		if got := ResponseCode(c.err); got != c.want {
+			t.Errorf("ResponseCode(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+	if ErrItemNotFound.Error() != "ewstest: item not found" {
+		t.Errorf("ErrItemNotFound.Error() = %q", ErrItemNotFound)
+	}
+}
