@@ -1,19 +1,22 @@
 package debounce
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Clock is the source of time and timers of a Debouncer. The zero Config
 // uses the wall clock; tests pass debouncetest.Clock so that they never
 // sleep.
 //
-// # One shape for every package
+// # One clock for every package
 //
-// The interface uses only standard types (AfterFunc returns a plain stop
-// function, not a named Timer), so it is structurally identical to the
-// clock interfaces of the other packages (ews.Clock, syncengine.Clock):
-// one value, SystemClock or a *debouncetest.Clock, satisfies them all, and
-// a package that declares the same two methods needs no adapter and no
-// import of this one.
+// It is the module's one clock interface: ews.Clock and syncengine.Clock
+// are aliases of it, so one value, SystemClock or a *debouncetest.Clock,
+// drives the client, the debouncer and the engine. Its methods use only
+// standard types (AfterFunc returns a plain stop function, not a named
+// Timer), so any value with these two methods satisfies it without
+// importing this package.
 //
 // # Which goroutine runs timers
 //
@@ -49,3 +52,21 @@ func (SystemClock) Now() time.Time { return time.Now() }
 func (SystemClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 var _ Clock = SystemClock{}
+
+// Sleep waits d on c and returns nil, or returns ctx.Err() as soon as ctx
+// ends first (at once when d <= 0 and ctx has ended). It is the one
+// context-aware sleep of every package that runs on a Clock.
+func Sleep(ctx context.Context, c Clock, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	fired := make(chan struct{})
+	stop := c.AfterFunc(d, func() { close(fired) })
+	select {
+	case <-fired:
+		return nil
+	case <-ctx.Done():
+		stop()
+		return ctx.Err()
+	}
+}

@@ -71,6 +71,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/mailsync/mailsync/debounce"
 	"github.com/mailsync/mailsync/ews/internal/ewsxml"
 )
 
@@ -267,7 +268,7 @@ func (c *Client) call(ctx context.Context, r *callRequest) (*soapResponse, error
 		c.log.LogAttrs(ctx, slog.LevelWarn, msg,
 			slog.String(LogKeyOp, r.Op), slog.Int(LogKeyAttempt, attempt),
 			slog.Duration(LogKeyBackOff, d), slog.Any(LogKeyError, err))
-		if serr := sleep(ctx, c.opts.Clock, d); serr != nil {
+		if serr := debounce.Sleep(ctx, c.opts.Clock, d); serr != nil {
 			return nil, fmt.Errorf("ews: %s: back-off interrupted: %w (after %w)", r.Op, serr, err)
 		}
 	}

@@ -174,14 +174,6 @@ func TestRetry_ContextCancelStopsBackOff(t *testing.T) {
 	}
 }
 
-func TestRetry_DefaultSleepHonoursContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := sleep(ctx, systemClock{}, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v", err)
-	}
-}
-
 func TestRetryPolicy_DelayCapsAndJitter(t *testing.T) {
 	p := RetryPolicy{}.withDefaults()
 	for next := 2; next < 12; next++ {

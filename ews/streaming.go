@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/mailsync/mailsync/debounce"
 )
 
 // MaxStreamingSubscriptions is the most subscriptions one
@@ -549,7 +551,7 @@ func (sc *StreamingConnection) run(ctx context.Context) {
 		// Changes of the id set do not cut the wait short, so a burst of
 		// Add calls cannot defeat the server's back-off hint; they apply
 		// on the next attempt.
-		if sleep(ctx, sc.opts.Clock, sc.backoff(failures, err)) != nil {
+		if debounce.Sleep(ctx, sc.opts.Clock, sc.backoff(failures, err)) != nil {
 			return
 		}
 	}

@@ -346,7 +346,7 @@ func (m *mailbox) backoff(ctx context.Context, attempt int, err error) bool {
 		case <-sctx.Done():
 		}
 	}()
-	if sleep(sctx, m.e.cfg.Clock, d) != nil {
+	if debounce.Sleep(sctx, m.e.cfg.Clock, d) != nil {
 		return false
 	}
 	m.setPhase(prev)

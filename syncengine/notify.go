@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailsync/mailsync/debounce"
 	"github.com/mailsync/mailsync/ews"
 	"github.com/mailsync/mailsync/localstore"
 	"github.com/mailsync/mailsync/recovery"
@@ -116,7 +117,7 @@ func (m *mailbox) pullLoop(ctx context.Context, sub *ews.Subscription) {
 	lastOK := clk.Now()
 	failures := 0
 	for {
-		if sleep(ctx, clk, m.e.cfg.PullInterval) != nil {
+		if debounce.Sleep(ctx, clk, m.e.cfg.PullInterval) != nil {
 			return
 		}
 		var err error
@@ -140,7 +141,7 @@ func (m *mailbox) pullLoop(ctx context.Context, sub *ews.Subscription) {
 		a := recovery.Classify(err)
 		if a == recovery.Retry && clk.Now().Sub(lastOK) < m.e.cfg.PullTimeout {
 			failures++
-			if sleep(ctx, clk, m.e.cfg.Backoff.Delay(failures, ews.BackOffHint(err))) != nil {
+			if debounce.Sleep(ctx, clk, m.e.cfg.Backoff.Delay(failures, ews.BackOffHint(err))) != nil {
 				return
 			}
 			continue

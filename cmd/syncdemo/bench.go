@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mailsync/mailsync/debounce"
 )
 
 // "syncdemo bench" runs the end-to-end performance scenarios of DESIGN.md's
@@ -289,14 +291,7 @@ func (r *benchRun) logf(format string, args ...any) {
 
 // sleepCtx waits d, or less if ctx ends first: the measurement windows.
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return debounce.Sleep(ctx, debounce.SystemClock{}, d)
 }
 
 const (

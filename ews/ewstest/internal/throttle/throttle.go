@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailsync/mailsync/debounce"
 	"github.com/mailsync/mailsync/ews/ewstest/internal/authn"
 )
 
@@ -23,17 +24,7 @@ type Sleeper func(ctx context.Context, d time.Duration) error
 
 // RealSleep waits on a real timer.
 func RealSleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return debounce.Sleep(ctx, debounce.SystemClock{}, d)
 }
 
 // Config configures a Limiter. The zero value adds nothing: no limit, no
