@@ -18,14 +18,7 @@ import (
 func (d *fastDecoder) item(it *Item) bool {
 	s := &d.s
 	it.Kind = d.in.kind(s.Local())
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			return it.ID.ID != ""
-		case ewsxml.TokStart:
-		default:
-			return false
-		}
+	for s.Child() {
 		if s.Space() != ewsxml.SpaceTypes {
 			if !s.Skip() {
 				return false
@@ -100,6 +93,7 @@ func (d *fastDecoder) item(it *Item) bool {
 			return false
 		}
 	}
+	return s.Err() == nil && it.ID.ID != ""
 }
 
 // itemID reads the Id and ChangeKey attributes of an id element, which
@@ -165,20 +159,7 @@ var mimeBytes = func() (t [256]bool) {
 func (d *fastDecoder) categories(cs []string) ([]string, bool) {
 	s := &d.s
 	d.strs = d.strs[:0]
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			if len(d.strs) == 0 {
-				return cs, true
-			}
-			if cs == nil {
-				cs = make([]string, 0, len(d.strs))
-			}
-			return append(cs, d.strs...), true
-		case ewsxml.TokStart:
-		default:
-			return nil, false
-		}
+	for s.Child() {
 		if !s.Is(ewsxml.SpaceTypes, "String") {
 			if !s.Skip() {
 				return nil, false
@@ -191,20 +172,23 @@ func (d *fastDecoder) categories(cs []string) ([]string, bool) {
 		}
 		d.strs = append(d.strs, d.in.str(t))
 	}
+	if s.Err() != nil {
+		return nil, false
+	}
+	if len(d.strs) == 0 {
+		return cs, true
+	}
+	if cs == nil {
+		cs = make([]string, 0, len(d.strs))
+	}
+	return append(cs, d.strs...), true
 }
 
 // singleMailbox reads From or Sender: the first t:Mailbox child, or nil.
 func (d *fastDecoder) singleMailbox() (*Mailbox, bool) {
 	s := &d.s
 	var m *Mailbox
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			return m, true
-		case ewsxml.TokStart:
-		default:
-			return nil, false
-		}
+	for s.Child() {
 		if m != nil || !s.Is(ewsxml.SpaceTypes, "Mailbox") {
 			if !s.Skip() {
 				return nil, false
@@ -216,23 +200,14 @@ func (d *fastDecoder) singleMailbox() (*Mailbox, bool) {
 			return nil, false
 		}
 	}
+	return m, s.Err() == nil
 }
 
 // mailboxes reads a recipient list.
 func (d *fastDecoder) mailboxes() ([]Mailbox, bool) {
 	s := &d.s
 	d.mboxes = d.mboxes[:0]
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			if len(d.mboxes) == 0 {
-				return nil, true
-			}
-			return append([]Mailbox(nil), d.mboxes...), true
-		case ewsxml.TokStart:
-		default:
-			return nil, false
-		}
+	for s.Child() {
 		if !s.Is(ewsxml.SpaceTypes, "Mailbox") {
 			if !s.Skip() {
 				return nil, false
@@ -244,19 +219,19 @@ func (d *fastDecoder) mailboxes() ([]Mailbox, bool) {
 			return nil, false
 		}
 	}
+	if s.Err() != nil {
+		return nil, false
+	}
+	if len(d.mboxes) == 0 {
+		return nil, true
+	}
+	return append([]Mailbox(nil), d.mboxes...), true
 }
 
 // mailbox reads a t:Mailbox into m.
 func (d *fastDecoder) mailbox(m *Mailbox) bool {
 	s := &d.s
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			return true
-		case ewsxml.TokStart:
-		default:
-			return false
-		}
+	for s.Child() {
 		if s.Space() != ewsxml.SpaceTypes {
 			if !s.Skip() {
 				return false
@@ -289,6 +264,7 @@ func (d *fastDecoder) mailbox(m *Mailbox) bool {
 		}
 		*dst = d.in.str(t)
 	}
+	return s.Err() == nil
 }
 
 // extendedProperty reads a t:ExtendedProperty as decodeExtendedProperty
@@ -297,14 +273,7 @@ func (d *fastDecoder) extendedProperty() (ExtendedProperty, bool) {
 	s := &d.s
 	var p ExtendedProperty
 	seen := false
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			return p, seen
-		case ewsxml.TokStart:
-		default:
-			return p, false
-		}
+	for s.Child() {
 		if s.Space() != ewsxml.SpaceTypes {
 			if !s.Skip() {
 				return p, false
@@ -350,19 +319,13 @@ func (d *fastDecoder) extendedProperty() (ExtendedProperty, bool) {
 			return p, false
 		}
 	}
+	return p, s.Err() == nil && seen
 }
 
 // values appends the t:Value texts of t:Values to vs.
 func (d *fastDecoder) values(vs []string) ([]string, bool) {
 	s := &d.s
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			return vs, true
-		case ewsxml.TokStart:
-		default:
-			return nil, false
-		}
+	for s.Child() {
 		if !s.Is(ewsxml.SpaceTypes, "Value") {
 			if !s.Skip() {
 				return nil, false
@@ -375,6 +338,7 @@ func (d *fastDecoder) values(vs []string) ([]string, bool) {
 		}
 		vs = append(vs, string(t))
 	}
+	return vs, s.Err() == nil
 }
 
 // fastTime is parseTime over bytes, without allocating for the usual

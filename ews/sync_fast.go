@@ -77,14 +77,7 @@ func (d *fastDecoder) envelope() (*soapResponse, bool) {
 	}
 	sr := &soapResponse{}
 	bodies := 0
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			return sr, bodies == 1
-		case ewsxml.TokStart:
-		default:
-			return nil, false
-		}
+	for s.Child() {
 		switch {
 		case s.Is(ewsxml.SpaceSoap, "Header"):
 			if !d.header(sr) {
@@ -100,6 +93,7 @@ func (d *fastDecoder) envelope() (*soapResponse, bool) {
 			}
 		}
 	}
+	return sr, s.Err() == nil && bodies == 1
 }
 
 // header reads soap:Header; its first t:ServerVersionInfo sets
@@ -107,14 +101,7 @@ func (d *fastDecoder) envelope() (*soapResponse, bool) {
 func (d *fastDecoder) header(sr *soapResponse) bool {
 	s := &d.s
 	seen := false
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			return true
-		case ewsxml.TokStart:
-		default:
-			return false
-		}
+	for s.Child() {
 		if !seen && s.Is(ewsxml.SpaceTypes, "ServerVersionInfo") {
 			seen = true
 			atoi := func(k string) int {
@@ -134,20 +121,14 @@ func (d *fastDecoder) header(sr *soapResponse) bool {
 			return false
 		}
 	}
+	return s.Err() == nil
 }
 
 // body reads soap:Body: its first child must be m:<op>Response.
 func (d *fastDecoder) body(sr *soapResponse) bool {
 	s := &d.s
 	first := true
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			return !first
-		case ewsxml.TokStart:
-		default:
-			return false
-		}
+	for s.Child() {
 		if !first {
 			if !s.Skip() {
 				return false
@@ -164,20 +145,14 @@ func (d *fastDecoder) body(sr *soapResponse) bool {
 			return false
 		}
 	}
+	return s.Err() == nil && !first
 }
 
 // opResponse reads m:<op>Response; its first m:ResponseMessages counts.
 func (d *fastDecoder) opResponse(sr *soapResponse) bool {
 	s := &d.s
 	seen := false
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			return seen
-		case ewsxml.TokStart:
-		default:
-			return false
-		}
+	for s.Child() {
 		if seen || !s.Is(ewsxml.SpaceMessages, "ResponseMessages") {
 			if !s.Skip() {
 				return false
@@ -189,6 +164,7 @@ func (d *fastDecoder) opResponse(sr *soapResponse) bool {
 			return false
 		}
 	}
+	return s.Err() == nil && seen
 }
 
 // responseMessages reads m:ResponseMessages: every child element must be
@@ -197,23 +173,7 @@ func (d *fastDecoder) responseMessages(sr *soapResponse) bool {
 	s := &d.s
 	var items []ItemResult
 	var sync *SyncFolderItemsResult
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			switch d.op {
-			case "GetItem":
-				sr.fast = items
-			case "SyncFolderItems":
-				if len(sr.Messages) != 1 {
-					return false
-				}
-				sr.fast = sync
-			}
-			return true
-		case ewsxml.TokStart:
-		default:
-			return false
-		}
+	for s.Child() {
 		if s.Space() != ewsxml.SpaceMessages || !bytes.HasSuffix(s.Local(), []byte("ResponseMessage")) {
 			return false
 		}
@@ -234,6 +194,19 @@ func (d *fastDecoder) responseMessages(sr *soapResponse) bool {
 		}
 		sr.Messages = append(sr.Messages, responseMessage{Class: "Success", Code: "NoError"})
 	}
+	if s.Err() != nil {
+		return false
+	}
+	switch d.op {
+	case "GetItem":
+		sr.fast = items
+	case "SyncFolderItems":
+		if len(sr.Messages) != 1 {
+			return false
+		}
+		sr.fast = sync
+	}
+	return true
 }
 
 // status handles a status child of a response message (m:ResponseCode,
@@ -259,14 +232,7 @@ func (d *fastDecoder) syncMessage() (*SyncFolderItemsResult, bool) {
 	s := &d.s
 	r := &SyncFolderItemsResult{}
 	seenLast := false
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			return r, r.SyncState != "" && seenLast
-		case ewsxml.TokStart:
-		default:
-			return nil, false
-		}
+	for s.Child() {
 		if st, ok := d.status(); !ok {
 			return nil, false
 		} else if st {
@@ -292,20 +258,14 @@ func (d *fastDecoder) syncMessage() (*SyncFolderItemsResult, bool) {
 			return nil, false
 		}
 	}
+	return r, s.Err() == nil && r.SyncState != "" && seenLast
 }
 
 // changes reads m:Changes as decodeItemChanges does.
 func (d *fastDecoder) changes() ([]ItemChange, bool) {
 	s := &d.s
 	out := make([]ItemChange, 0, 64)
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			return out, true
-		case ewsxml.TokStart:
-		default:
-			return nil, false
-		}
+	for s.Child() {
 		var kind ChangeKind
 		if s.Space() == ewsxml.SpaceTypes {
 			kind = changeKind(string(s.Local()))
@@ -321,6 +281,7 @@ func (d *fastDecoder) changes() ([]ItemChange, bool) {
 			return nil, false
 		}
 	}
+	return out, s.Err() == nil
 }
 
 // change reads one t:Create, t:Update, t:Delete or t:ReadFlagChange into
@@ -329,20 +290,7 @@ func (d *fastDecoder) change(ch *ItemChange) bool {
 	s := &d.s
 	kind := ch.Kind
 	found, seenRead := false, false
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			if !found || kind == ChangeReadFlag && !seenRead {
-				return false
-			}
-			if kind == ChangeReadFlag {
-				ch.Item.IsRead = ch.IsRead
-			}
-			return true
-		case ewsxml.TokStart:
-		default:
-			return false
-		}
+	for s.Child() {
 		ok := true
 		switch {
 		case s.Space() != ewsxml.SpaceTypes:
@@ -363,6 +311,16 @@ func (d *fastDecoder) change(ch *ItemChange) bool {
 			return false
 		}
 	}
+	if s.Err() != nil {
+		return false
+	}
+	if !found || kind == ChangeReadFlag && !seenRead {
+		return false
+	}
+	if kind == ChangeReadFlag {
+		ch.Item.IsRead = ch.IsRead
+	}
+	return true
 }
 
 // getItemMessage reads a GetItem response message, which must hold
@@ -371,14 +329,7 @@ func (d *fastDecoder) getItemMessage() (Item, bool) {
 	s := &d.s
 	var it Item
 	n := 0
-	for {
-		switch s.Next() {
-		case ewsxml.TokEnd:
-			return it, n == 1
-		case ewsxml.TokStart:
-		default:
-			return it, false
-		}
+	for s.Child() {
 		if st, ok := d.status(); !ok {
 			return it, false
 		} else if st {
@@ -409,4 +360,5 @@ func (d *fastDecoder) getItemMessage() (Item, bool) {
 			}
 		}
 	}
+	return it, s.Err() == nil && n == 1
 }

@@ -253,6 +253,19 @@ func (s *Scanner) Next() Tok {
 	}
 }
 
+// Child advances to the next child element of the element whose start
+// tag was returned last and is still open, and reports whether there is
+// one; the scanner is then at the child's start tag. It returns false at
+// that element's end tag, and when the scan stops; Err is nil only in the
+// first case (inside an element the scan cannot reach TokEOF). A decoder
+// reads an element's children with
+//
+//	for s.Child() {
+//		... // read or Skip the child
+//	}
+//	return v, s.Err() == nil
+func (s *Scanner) Child() bool { return s.Next() == TokStart }
+
 // Skip consumes the rest of the element whose start tag was just
 // returned, through its end tag.
 func (s *Scanner) Skip() bool {
