@@ -63,7 +63,7 @@ func (d *fastDecoder) item(it *Item) bool {
 		case "IsRead":
 			it.IsRead, ok = d.boolText()
 		case "Categories":
-			it.Categories, ok = d.categories(it.Categories)
+			it.Categories, ok = d.texts(it.Categories, "String", true)
 		case "InternetMessageId":
 			t, ok = s.Text()
 			it.InternetMessageID = string(bytes.TrimSpace(t))
@@ -155,12 +155,14 @@ var mimeBytes = func() (t [256]bool) {
 	return t
 }()
 
-// categories appends the t:String texts of t:Categories to cs.
-func (d *fastDecoder) categories(cs []string) ([]string, bool) {
+// texts appends to dst the texts of the t:<local> children of the
+// element being read (t:String of t:Categories, t:Value of t:Values),
+// interned when intern is set, skipping other children. dst grows once.
+func (d *fastDecoder) texts(dst []string, local string, intern bool) ([]string, bool) {
 	s := &d.s
 	d.strs = d.strs[:0]
 	for s.Child() {
-		if !s.Is(ewsxml.SpaceTypes, "String") {
+		if !s.Is(ewsxml.SpaceTypes, local) {
 			if !s.Skip() {
 				return nil, false
 			}
@@ -170,18 +172,19 @@ func (d *fastDecoder) categories(cs []string) ([]string, bool) {
 		if !ok {
 			return nil, false
 		}
-		d.strs = append(d.strs, d.in.str(t))
+		if intern {
+			d.strs = append(d.strs, d.in.str(t))
+		} else {
+			d.strs = append(d.strs, string(t))
+		}
 	}
-	if s.Err() != nil {
-		return nil, false
+	if s.Err() != nil || len(d.strs) == 0 {
+		return dst, s.Err() == nil
 	}
-	if len(d.strs) == 0 {
-		return cs, true
+	if dst == nil {
+		dst = make([]string, 0, len(d.strs))
 	}
-	if cs == nil {
-		cs = make([]string, 0, len(d.strs))
-	}
-	return append(cs, d.strs...), true
+	return append(dst, d.strs...), true
 }
 
 // singleMailbox reads From or Sender: the first t:Mailbox child, or nil.
@@ -311,7 +314,7 @@ func (d *fastDecoder) extendedProperty() (ExtendedProperty, bool) {
 			t, ok = s.Text()
 			p.Value = string(t)
 		case "Values":
-			p.Values, ok = d.values(p.Values)
+			p.Values, ok = d.texts(p.Values, "Value", false)
 		default:
 			ok = s.Skip()
 		}
@@ -320,25 +323,6 @@ func (d *fastDecoder) extendedProperty() (ExtendedProperty, bool) {
 		}
 	}
 	return p, s.Err() == nil && seen
-}
-
-// values appends the t:Value texts of t:Values to vs.
-func (d *fastDecoder) values(vs []string) ([]string, bool) {
-	s := &d.s
-	for s.Child() {
-		if !s.Is(ewsxml.SpaceTypes, "Value") {
-			if !s.Skip() {
-				return nil, false
-			}
-			continue
-		}
-		t, ok := s.Text()
-		if !ok {
-			return nil, false
-		}
-		vs = append(vs, string(t))
-	}
-	return vs, s.Err() == nil
 }
 
 // fastTime is parseTime over bytes, without allocating for the usual
