@@ -76,11 +76,12 @@
 //
 //   - Times come from Config.Clock. Tests inject debouncetest.Clock and
 //     never sleep: its Advance runs the deliveries that fall due before it
-//     returns. Clock uses only standard types (AfterFunc returns a stop
-//     function), so any value with the same two methods fits without an
-//     adapter: the ews and syncengine clocks are the same interface, and
-//     one clock drives them all (see Clock for which goroutine runs
-//     timers).
+//     returns. Clock is the module's one clock interface (ews.Clock,
+//     syncengine.Clock and ewstest.Clock are aliases of it), and
+//     debounce.Sleep the one context-aware sleep on it. It uses only
+//     standard types (AfterFunc returns a stop function), so any value with
+//     the same two methods fits without an adapter (see Clock for which
+//     goroutine runs timers).
 //   - merge runs under the Debouncer's lock, on the goroutine calling Add:
 //     it must be quick and must not call the Debouncer. Values are kept, not
 //     copied: if V holds references, merge may mutate acc in place, and the

@@ -42,10 +42,10 @@
 // Everything that waits or times out reads a Clock: Options.Clock (retry
 // waits, Retry-After dates), StreamingOptions.Clock (read timeout,
 // reconnect back-off, handover) and PushListenerOptions.Clock (liveness).
-// Nil means the wall clock. Clock has the same two methods, with standard
-// types only, as debounce.Clock and the engine's clock, so one value drives
-// them all; tests pass debouncetest.Clock, whose timers run on the
-// goroutine calling Advance, and never sleep. Every computed wait is a
+// Nil means the wall clock. Clock is an alias of debounce.Clock, the
+// module's one clock interface, so one value drives the client, the
+// debouncer and the engine; tests pass debouncetest.Clock, whose timers
+// run on the goroutine calling Advance, and never sleep. Every computed wait is a
 // Backoff (capped exponential with jitter, a server hint from BackOffHint
 // winning), which the engine and recovery use too.
 //
