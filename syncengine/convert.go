@@ -26,6 +26,22 @@ func folderInfo(f ews.Folder) localstore.FolderInfo {
 	}
 }
 
+// storedProps is a folder's record as the props a sync stores with its
+// checkpoint, unchanged.
+func storedProps(f localstore.Folder) ews.Folder {
+	return ews.Folder{
+		ID:                 ews.FolderID{ID: string(f.ID), ChangeKey: f.ChangeKey},
+		ParentID:           ews.FolderID{ID: string(f.ParentID)},
+		FolderClass:        f.FolderClass,
+		DisplayName:        f.DisplayName,
+		TotalCount:         int(f.TotalCount),
+		UnreadCount:        int(f.UnreadCount),
+		ChildFolderCount:   int(f.ChildFolderCount),
+		LocalCommitTimeMax: f.LocalCommitTimeMax,
+		DeletedCountTotal:  f.DeletedCountTotal,
+	}
+}
+
 // mergeFolderInfo fills what a GetFolder response omitted (a folder shape
 // without the parent, say) from the stored record.
 func mergeFolderInfo(fresh localstore.FolderInfo, stored localstore.FolderInfo) localstore.FolderInfo {

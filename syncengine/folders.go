@@ -418,8 +418,12 @@ func (m *mailbox) syncFolder(ctx context.Context, r folderRun, acc *accumulator)
 		}
 		// Count what the mirror holds now, with the pages just committed:
 		// a folder that was empty before them still has items to prune.
-		if cur, err := m.e.store.Folder(ctx, m.mb, r.folder.ID); err == nil {
+		cur, ferr := m.e.store.Folder(ctx, m.mb, r.folder.ID)
+		switch {
+		case ferr == nil:
 			r.folder.LocalItems = cur.LocalItems
+		case !errors.Is(ferr, localstore.ErrNotFound): // a missing record has nothing to prune
+			return n, ferr
 		}
 		r.folder.SyncState = ""
 		var n2 changeCount

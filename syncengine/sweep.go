@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/mailsync/mailsync/ews"
 	"github.com/mailsync/mailsync/localstore"
 )
 
@@ -193,20 +192,4 @@ func (m *mailbox) syncStored(ctx context.Context, id localstore.FolderID, what s
 		m.log.Info(what+" found changes", "folder", f.DisplayName, "changes", n.total())
 	}
 	return n, len(runs) > 0
-}
-
-// storedProps is a folder's record as the props a sync stores with its
-// checkpoint, unchanged.
-func storedProps(f localstore.Folder) ews.Folder {
-	return ews.Folder{
-		ID:                 ews.FolderID{ID: string(f.ID), ChangeKey: f.ChangeKey},
-		ParentID:           ews.FolderID{ID: string(f.ParentID)},
-		FolderClass:        f.FolderClass,
-		DisplayName:        f.DisplayName,
-		TotalCount:         int(f.TotalCount),
-		UnreadCount:        int(f.UnreadCount),
-		ChildFolderCount:   int(f.ChildFolderCount),
-		LocalCommitTimeMax: f.LocalCommitTimeMax,
-		DeletedCountTotal:  f.DeletedCountTotal,
-	}
 }
