@@ -1,6 +1,7 @@
 package debounce
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"time"
@@ -66,15 +67,9 @@ func (c *Config) withDefaults() Config {
 	if c != nil {
 		o = *c
 	}
-	if o.Quiet == 0 {
-		o.Quiet = DefaultQuiet
-	}
-	if o.MaxDelay == 0 {
-		o.MaxDelay = DefaultMaxDelay
-	}
-	if o.MaxPending == 0 {
-		o.MaxPending = DefaultMaxPending
-	}
+	o.Quiet = cmp.Or(o.Quiet, DefaultQuiet)
+	o.MaxDelay = cmp.Or(o.MaxDelay, DefaultMaxDelay)
+	o.MaxPending = cmp.Or(o.MaxPending, DefaultMaxPending)
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
 	}

@@ -1,6 +1,7 @@
 package ews
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -275,18 +276,10 @@ func NewAutodiscoverer(opts *AutodiscoverOptions) (*Autodiscoverer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.TTL == 0 {
-		o.TTL = DefaultAutodiscoverTTL
-	}
-	if o.MaxRedirects == 0 {
-		o.MaxRedirects = DefaultMaxRedirects
-	}
-	if o.RequestTimeout == 0 {
-		o.RequestTimeout = DefaultAutodiscoverTimeout
-	}
-	if o.RequestedServerVersion == "" {
-		o.RequestedServerVersion = DefaultAutodiscoverVersion
-	}
+	o.TTL = cmp.Or(o.TTL, DefaultAutodiscoverTTL)
+	o.MaxRedirects = cmp.Or(o.MaxRedirects, DefaultMaxRedirects)
+	o.RequestTimeout = cmp.Or(o.RequestTimeout, DefaultAutodiscoverTimeout)
+	o.RequestedServerVersion = cmp.Or(o.RequestedServerVersion, DefaultAutodiscoverVersion)
 	a := &Autodiscoverer{c: c, opts: o, clock: c.opts.Clock, log: c.opts.Logger.With(LogKeyOp, "Autodiscover"),
 		cache: map[string]*UserSettings{}, endpoints: map[string]adEndpoint{}}
 	a.settings = slices.Clone(defaultSettings)

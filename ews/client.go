@@ -50,6 +50,7 @@ package ews
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -140,24 +141,14 @@ func New(endpoint string, opts *Options) (*Client, error) {
 	if err := checkAuthTransport(o.Auth, u, o.AllowInsecureAuth); err != nil {
 		return nil, err
 	}
-	if o.ServerVersion == "" {
-		o.ServerVersion = DefaultServerVersion
-	}
+	o.ServerVersion = cmp.Or(o.ServerVersion, DefaultServerVersion)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.UserAgent == "" {
-		o.UserAgent = DefaultUserAgent
-	}
-	if o.MaxResponseBytes == 0 {
-		o.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if o.MaxConnections == 0 {
-		o.MaxConnections = DefaultMaxConnections
-	}
-	if o.MaxResponseTags == 0 {
-		o.MaxResponseTags = DefaultMaxResponseTags
-	}
+	o.UserAgent = cmp.Or(o.UserAgent, DefaultUserAgent)
+	o.MaxResponseBytes = cmp.Or(o.MaxResponseBytes, DefaultMaxResponseBytes)
+	o.MaxConnections = cmp.Or(o.MaxConnections, DefaultMaxConnections)
+	o.MaxResponseTags = cmp.Or(o.MaxResponseTags, DefaultMaxResponseTags)
 	o.Clock = clockOrSystem(o.Clock)
 	c := &Client{
 		endpoint: u.String(),

@@ -1,6 +1,7 @@
 package ews
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -236,18 +237,10 @@ func NewPushListener(opts *PushListenerOptions) (*PushListener, error) {
 	if opts != nil {
 		o = *opts
 	}
-	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = DefaultPushMaxBodyBytes
-	}
-	if o.Buffer == 0 {
-		o.Buffer = DefaultPushBuffer
-	}
-	if o.LivenessSlack == 0 {
-		o.LivenessSlack = DefaultPushLivenessSlack
-	}
-	if o.PendingWait == 0 {
-		o.PendingWait = DefaultPushPendingWait
-	}
+	o.MaxBodyBytes = cmp.Or(o.MaxBodyBytes, DefaultPushMaxBodyBytes)
+	o.Buffer = cmp.Or(o.Buffer, DefaultPushBuffer)
+	o.LivenessSlack = cmp.Or(o.LivenessSlack, DefaultPushLivenessSlack)
+	o.PendingWait = cmp.Or(o.PendingWait, DefaultPushPendingWait)
 	o.Clock = clockOrSystem(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -1,6 +1,7 @@
 package ews
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -93,24 +94,12 @@ func NewPushServer(h http.Handler, opts *PushServerOptions) (*PushServer, error)
 	if opts != nil {
 		o = *opts
 	}
-	if o.ReadHeaderTimeout == 0 {
-		o.ReadHeaderTimeout = DefaultPushReadHeaderTimeout
-	}
-	if o.ReadTimeout == 0 {
-		o.ReadTimeout = DefaultPushReadTimeout
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = DefaultPushWriteTimeout
-	}
-	if o.IdleTimeout == 0 {
-		o.IdleTimeout = DefaultPushIdleTimeout
-	}
-	if o.MaxHeaderBytes == 0 {
-		o.MaxHeaderBytes = DefaultPushMaxHeaderBytes
-	}
-	if o.MaxConns == 0 {
-		o.MaxConns = DefaultPushMaxConns
-	}
+	o.ReadHeaderTimeout = cmp.Or(o.ReadHeaderTimeout, DefaultPushReadHeaderTimeout)
+	o.ReadTimeout = cmp.Or(o.ReadTimeout, DefaultPushReadTimeout)
+	o.WriteTimeout = cmp.Or(o.WriteTimeout, DefaultPushWriteTimeout)
+	o.IdleTimeout = cmp.Or(o.IdleTimeout, DefaultPushIdleTimeout)
+	o.MaxHeaderBytes = cmp.Or(o.MaxHeaderBytes, DefaultPushMaxHeaderBytes)
+	o.MaxConns = cmp.Or(o.MaxConns, DefaultPushMaxConns)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

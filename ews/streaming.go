@@ -1,6 +1,7 @@
 package ews
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -94,21 +95,11 @@ func (o *StreamingOptions) withDefaults() StreamingOptions {
 	if o != nil {
 		v = *o
 	}
-	if v.ConnectionTimeout == 0 {
-		v.ConnectionTimeout = DefaultStreamConnectionTimeout
-	}
-	if v.ReadTimeout == 0 {
-		v.ReadTimeout = DefaultStreamReadTimeout
-	}
-	if v.Buffer == 0 {
-		v.Buffer = DefaultStreamBuffer
-	}
-	if v.MaxBackoff == 0 {
-		v.MaxBackoff = DefaultStreamMaxBackoff
-	}
-	if v.HandoverTimeout == 0 {
-		v.HandoverTimeout = DefaultStreamHandoverTimeout
-	}
+	v.ConnectionTimeout = cmp.Or(v.ConnectionTimeout, DefaultStreamConnectionTimeout)
+	v.ReadTimeout = cmp.Or(v.ReadTimeout, DefaultStreamReadTimeout)
+	v.Buffer = cmp.Or(v.Buffer, DefaultStreamBuffer)
+	v.MaxBackoff = cmp.Or(v.MaxBackoff, DefaultStreamMaxBackoff)
+	v.HandoverTimeout = cmp.Or(v.HandoverTimeout, DefaultStreamHandoverTimeout)
 	v.Clock = clockOrSystem(v.Clock)
 	if v.Logger == nil {
 		v.Logger = slog.Default()

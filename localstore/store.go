@@ -1,6 +1,7 @@
 package localstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,18 +58,10 @@ func (o *Options) Validate() error {
 }
 
 func (o Options) withDefaults() Options {
-	if o.LockTimeout == 0 {
-		o.LockTimeout = 2 * time.Second
-	}
-	if o.MaxGroupBatches == 0 {
-		o.MaxGroupBatches = 256
-	}
-	if o.MaxGroupOps == 0 {
-		o.MaxGroupOps = 50_000
-	}
-	if o.QueueLength == 0 {
-		o.QueueLength = 1024
-	}
+	o.LockTimeout = cmp.Or(o.LockTimeout, 2*time.Second)
+	o.MaxGroupBatches = cmp.Or(o.MaxGroupBatches, 256)
+	o.MaxGroupOps = cmp.Or(o.MaxGroupOps, 50_000)
+	o.QueueLength = cmp.Or(o.QueueLength, 1024)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

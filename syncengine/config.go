@@ -1,6 +1,7 @@
 package syncengine
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -256,45 +257,19 @@ func (c *Config) withDefaults() Config {
 	if o.Clock == nil {
 		o.Clock = debounce.SystemClock{}
 	}
-	if o.Quiet == 0 {
-		o.Quiet = DefaultQuiet
-	}
-	if o.MaxDelay == 0 {
-		o.MaxDelay = max(DefaultMaxDelay, o.Quiet)
-	}
-	if o.FolderConcurrency == 0 {
-		o.FolderConcurrency = DefaultFolderConcurrency
-	}
-	if o.InitialSyncs == 0 {
-		o.InitialSyncs = DefaultInitialSyncs
-	}
-	if o.Subscribes == 0 {
-		o.Subscribes = DefaultSubscribes
-	}
-	if o.PullInterval == 0 {
-		o.PullInterval = DefaultPullInterval
-	}
-	if o.PullTimeout == 0 {
-		o.PullTimeout = DefaultPullTimeout
-	}
-	if o.StreamDownAfter == 0 {
-		o.StreamDownAfter = DefaultStreamDownAfter
-	}
-	if o.SweepInterval == 0 {
-		o.SweepInterval = DefaultSweepInterval
-	}
-	if o.SweepPause == 0 {
-		o.SweepPause = DefaultSweepPause
-	}
-	if o.RecheckPause == 0 {
-		o.RecheckPause = DefaultRecheckPause
-	}
-	if o.MaxBatchChanges == 0 {
-		o.MaxBatchChanges = DefaultMaxBatchChanges
-	}
-	if o.Push.StatusFrequency == 0 {
-		o.Push.StatusFrequency = DefaultStatusFrequency
-	}
+	o.Quiet = cmp.Or(o.Quiet, DefaultQuiet)
+	o.MaxDelay = cmp.Or(o.MaxDelay, max(DefaultMaxDelay, o.Quiet))
+	o.FolderConcurrency = cmp.Or(o.FolderConcurrency, DefaultFolderConcurrency)
+	o.InitialSyncs = cmp.Or(o.InitialSyncs, DefaultInitialSyncs)
+	o.Subscribes = cmp.Or(o.Subscribes, DefaultSubscribes)
+	o.PullInterval = cmp.Or(o.PullInterval, DefaultPullInterval)
+	o.PullTimeout = cmp.Or(o.PullTimeout, DefaultPullTimeout)
+	o.StreamDownAfter = cmp.Or(o.StreamDownAfter, DefaultStreamDownAfter)
+	o.SweepInterval = cmp.Or(o.SweepInterval, DefaultSweepInterval)
+	o.SweepPause = cmp.Or(o.SweepPause, DefaultSweepPause)
+	o.RecheckPause = cmp.Or(o.RecheckPause, DefaultRecheckPause)
+	o.MaxBatchChanges = cmp.Or(o.MaxBatchChanges, DefaultMaxBatchChanges)
+	o.Push.StatusFrequency = cmp.Or(o.Push.StatusFrequency, DefaultStatusFrequency)
 	return o
 }
 

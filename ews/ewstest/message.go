@@ -2,6 +2,7 @@ package ewstest
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/md5"
 	"encoding/base64"
 	"fmt"
@@ -94,21 +95,11 @@ type Message struct {
 
 // normalize fills defaults. now is the server's time.
 func (msg *Message) normalize(now time.Time, seq uint64) {
-	if msg.ItemClass == "" {
-		msg.ItemClass = "IPM.Note"
-	}
-	if msg.Importance == "" {
-		msg.Importance = "Normal"
-	}
-	if msg.Sensitivity == "" {
-		msg.Sensitivity = "Normal"
-	}
-	if msg.BodyType == "" {
-		msg.BodyType = "Text"
-	}
-	if msg.FlagStatus == "" {
-		msg.FlagStatus = FlagNotFlagged
-	}
+	msg.ItemClass = cmp.Or(msg.ItemClass, "IPM.Note")
+	msg.Importance = cmp.Or(msg.Importance, "Normal")
+	msg.Sensitivity = cmp.Or(msg.Sensitivity, "Normal")
+	msg.BodyType = cmp.Or(msg.BodyType, "Text")
+	msg.FlagStatus = cmp.Or(msg.FlagStatus, FlagNotFlagged)
 	if msg.DateTimeReceived.IsZero() {
 		msg.DateTimeReceived = now
 	}

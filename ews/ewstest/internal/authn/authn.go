@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/base64"
@@ -135,18 +136,10 @@ func New(cfg Config, next http.Handler) (*Middleware, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Mode == "" {
-		cfg.Mode = ModeNone
-	}
-	if cfg.Domain == "" {
-		cfg.Domain = "EXAMPLE"
-	}
-	if cfg.DNSDomain == "" {
-		cfg.DNSDomain = "example.com"
-	}
-	if cfg.Computer == "" {
-		cfg.Computer = "EXCH01"
-	}
+	cfg.Mode = cmp.Or(cfg.Mode, ModeNone)
+	cfg.Domain = cmp.Or(cfg.Domain, "EXAMPLE")
+	cfg.DNSDomain = cmp.Or(cfg.DNSDomain, "example.com")
+	cfg.Computer = cmp.Or(cfg.Computer, "EXCH01")
 	m := &Middleware{cfg: cfg, next: next, log: cfg.Logger}
 	if m.log == nil {
 		m.log = slog.Default()

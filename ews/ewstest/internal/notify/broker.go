@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -161,36 +162,18 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.Retention == 0 {
-		o.Retention = DefaultRetention
-	}
-	if o.MaxLogEvents == 0 {
-		o.MaxLogEvents = DefaultMaxLogEvents
-	}
-	if o.MaxSubscriptions == 0 {
-		o.MaxSubscriptions = DefaultMaxSubscriptions
-	}
-	if o.HangingConnectionLimit == 0 {
-		o.HangingConnectionLimit = DefaultHangingConnectionLimit
-	}
-	if o.MaxQueuedEvents == 0 {
-		o.MaxQueuedEvents = DefaultMaxQueuedEvents
-	}
-	if o.StreamingIdleExpiry == 0 {
-		o.StreamingIdleExpiry = DefaultStreamingIdleExpiry
-	}
-	if o.KeepAliveInterval == 0 {
-		o.KeepAliveInterval = DefaultKeepAliveInterval
-	}
-	if o.PushTimeout == 0 {
-		o.PushTimeout = DefaultPushTimeout
-	}
+	o.Retention = cmp.Or(o.Retention, DefaultRetention)
+	o.MaxLogEvents = cmp.Or(o.MaxLogEvents, DefaultMaxLogEvents)
+	o.MaxSubscriptions = cmp.Or(o.MaxSubscriptions, DefaultMaxSubscriptions)
+	o.HangingConnectionLimit = cmp.Or(o.HangingConnectionLimit, DefaultHangingConnectionLimit)
+	o.MaxQueuedEvents = cmp.Or(o.MaxQueuedEvents, DefaultMaxQueuedEvents)
+	o.StreamingIdleExpiry = cmp.Or(o.StreamingIdleExpiry, DefaultStreamingIdleExpiry)
+	o.KeepAliveInterval = cmp.Or(o.KeepAliveInterval, DefaultKeepAliveInterval)
+	o.PushTimeout = cmp.Or(o.PushTimeout, DefaultPushTimeout)
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: o.PushTimeout}
 	}
-	if o.RequestServerVersion == "" {
-		o.RequestServerVersion = "Exchange2013"
-	}
+	o.RequestServerVersion = cmp.Or(o.RequestServerVersion, "Exchange2013")
 	return o
 }
 

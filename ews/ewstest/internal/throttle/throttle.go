@@ -3,6 +3,7 @@ package throttle
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -84,9 +85,7 @@ func New(cfg Config, next http.Handler) (*Limiter, error) {
 	if l.isStreaming == nil {
 		l.isStreaming = IsGetStreamingEvents
 	}
-	if cfg.BackOff == 0 {
-		cfg.BackOff = DefaultBackOff
-	}
+	cfg.BackOff = cmp.Or(cfg.BackOff, DefaultBackOff)
 	l.max.Store(int64(cfg.MaxConcurrent))
 	l.backoff.Store(int64(cfg.BackOff))
 	l.latency.Store(int64(cfg.Latency))
