@@ -1,6 +1,7 @@
 package ews
 
 import (
+	"cmp"
 	"context"
 	"iter"
 	"strconv"
@@ -152,10 +153,7 @@ func (c *Client) FindFolder(ctx context.Context, req FindFolderRequest) (*FindFo
 	if err := req.Parent.validate(); err != nil {
 		return nil, invalidf(op, "parent: %v", err)
 	}
-	tr := req.Traversal
-	if tr == "" {
-		tr = Shallow
-	}
+	tr := cmp.Or(req.Traversal, Shallow)
 	switch tr {
 	case Shallow, Deep, SoftDeleted:
 	default:
@@ -231,9 +229,7 @@ func decodeFindFolder(resp *soapResponse, offset int) (*FindFolderPage, error) {
 // Iteration stops at the first error, which is yielded once. Memory is one
 // page at a time.
 func (c *Client) AllFolders(ctx context.Context, req FindFolderRequest, pageSize int) iter.Seq2[Folder, error] {
-	if pageSize == 0 {
-		pageSize = 100
-	}
+	pageSize = cmp.Or(pageSize, 100)
 	return func(yield func(Folder, error) bool) {
 		req.MaxEntries = pageSize
 		for {

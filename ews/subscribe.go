@@ -1,6 +1,7 @@
 package ews
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -323,10 +324,7 @@ func buildSubscribe(req *SubscribeRequest) *etree.Element {
 	case Pull:
 		sr.CreateElement("t:Timeout").SetText(strconv.Itoa(int(req.Timeout / time.Minute)))
 	case Push:
-		freq := req.StatusFrequency
-		if freq == 0 {
-			freq = DefaultStatusFrequency
-		}
+		freq := cmp.Or(req.StatusFrequency, DefaultStatusFrequency)
 		sr.CreateElement("t:StatusFrequency").SetText(strconv.Itoa(int(freq / time.Minute)))
 		sr.CreateElement("t:URL").SetText(req.URL)
 		if req.CallerData != "" {

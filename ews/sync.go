@@ -1,6 +1,7 @@
 package ews
 
 import (
+	"cmp"
 	"context"
 	"iter"
 	"strconv"
@@ -228,10 +229,7 @@ type SyncFolderItemsResult struct {
 // that the folder is gone.
 func (c *Client) SyncFolderItems(ctx context.Context, req SyncFolderItemsRequest) (*SyncFolderItemsResult, error) {
 	const op = "SyncFolderItems"
-	max := req.MaxChangesReturned
-	if max == 0 {
-		max = MaxSyncChanges
-	}
+	max := cmp.Or(req.MaxChangesReturned, MaxSyncChanges)
 	if max < 1 || max > MaxSyncChanges {
 		return nil, invalidf(op, "MaxChangesReturned %d outside 1–%d", req.MaxChangesReturned, MaxSyncChanges)
 	}

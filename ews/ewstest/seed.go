@@ -1,6 +1,7 @@
 package ewstest
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -81,9 +82,7 @@ func Seed(m *Mailbox, opts SeedOptions) (SeedResult, error) {
 	if err := opts.Validate(); err != nil {
 		return res, err
 	}
-	if opts.Span == 0 {
-		opts.Span = 365 * 24 * time.Hour
-	}
+	opts.Span = cmp.Or(opts.Span, 365*24*time.Hour)
 	if opts.End.IsZero() {
 		opts.End = m.now()
 	}

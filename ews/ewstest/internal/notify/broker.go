@@ -280,12 +280,8 @@ func (b *Broker) EnsureMailbox(addr, db, backend string) {
 }
 
 func (b *Broker) addMailboxLocked(addr, db, backend string) *mailboxInfo {
-	if db == "" {
-		db = DefaultDatabase
-	}
-	if backend == "" {
-		backend = DefaultBackend
-	}
+	db = cmp.Or(db, DefaultDatabase)
+	backend = cmp.Or(backend, DefaultBackend)
 	info := &mailboxInfo{addr: key(addr), db: db, backend: backend}
 	b.mailboxes[info.addr] = info
 	return info
